@@ -1,0 +1,21 @@
+//! Configuration: the TOML file, `PORTICO__SECTION__KEY` overrides, validation and secrets.
+//!
+//! `load` returns either checked [`Settings`] (plus warnings) or every problem found, each naming
+//! its key, its line in the file and the environment variable that overrides it.
+
+mod duration;
+mod load;
+mod secret;
+mod settings;
+
+pub use duration::Duration;
+pub use load::{ConfigProblem, ConfigReport, Severity, load, load_from_sources};
+pub use secret::{SecretError, SecretRef};
+pub use settings::*;
+
+/// Where `serve`, `check-config` and `migrate` look when no `--config` is given.
+pub const DEFAULT_CONFIG_PATH: &str = "config/portico.toml";
+/// The environment variable that names the config file.
+pub const CONFIG_PATH_ENV: &str = "PORTICO_CONFIG";
+/// Prefix of the per-key environment overrides (`PORTICO__SERVER__LISTEN`).
+pub const ENV_PREFIX: &str = "PORTICO__";

@@ -1,0 +1,287 @@
+//! The typed configuration tree, section by section, with the defaults Portico embeds.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use ipnet::IpNet;
+use serde::Deserialize;
+use url::Url;
+
+use super::{Duration, SecretRef};
+use crate::domain::{EnvironmentId, LoginFailurePolicy, TlsMode};
+
+/// The whole configuration file. Every section has embedded defaults except `[master]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    #[serde(default)]
+    pub server: ServerSettings,
+    #[serde(default)]
+    pub session: SessionSettings,
+    /// Absent: the in-process store (single instance).
+    #[serde(default)]
+    pub redis: Option<RedisSettings>,
+    #[serde(default)]
+    pub database: DatabaseSettings,
+    #[serde(default)]
+    pub federation: FederationSettings,
+    pub master: MasterSettings,
+    #[serde(default)]
+    pub slaves: Vec<SlaveSettings>,
+    #[serde(default)]
+    pub login_protection: LoginProtectionSettings,
+    #[serde(default)]
+    pub cache: CacheSettings,
+    #[serde(default)]
+    pub log: LogSettings,
+    #[serde(default)]
+    pub metrics: MetricsSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    /// Address and port to listen on. Default `127.0.0.1:8080`.
+    pub listen: SocketAddr,
+    /// The URL browsers use to reach Portico. `https` turns on `Secure` cookies, the `__Host-`
+    /// cookie prefix and HSTS. Default `http://localhost:8080`.
+    pub public_url: Url,
+    /// Proxies whose `X-Forwarded-For` is believed (addresses or CIDR ranges). Default none.
+    pub trusted_proxies: Vec<IpNet>,
+    /// HTTP worker threads; 0 = one per core.
+    pub workers: usize,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: default_public_url(),
+            trusted_proxies: Vec::new(),
+            workers: 0,
+        }
+    }
+}
+
+#[allow(clippy::expect_used)] // a literal; `defaults_are_valid` in the config tests covers it
+fn default_public_url() -> Url {
+    Url::parse("http://localhost:8080").expect("literal URL parses")
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionSettings {
+    /// Key material for session encryption. Absent: a random key per process (sessions do not
+    /// survive a restart and replicas cannot share them; a warning says so).
+    pub secret: Option<SecretRef>,
+    pub idle_timeout: Duration,
+    pub absolute_timeout: Duration,
+    pub cookie_name: String,
+}
+
+impl Default for SessionSettings {
+    fn default() -> Self {
+        Self {
+            secret: None,
+            idle_timeout: Duration::from_secs(30 * 60),
+            absolute_timeout: Duration::from_secs(12 * 3600),
+            cookie_name: "portico_session".to_owned(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisSettings {
+    /// `redis://[:password@]host:port[/db]` or `rediss://…`. May be a secret reference.
+    pub url: SecretRef,
+    #[serde(default = "default_pool_size")]
+    pub pool_size: usize,
+    #[serde(default = "default_key_prefix")]
+    pub key_prefix: String,
+}
+
+fn default_pool_size() -> usize {
+    16
+}
+
+fn default_key_prefix() -> String {
+    "portico:".to_owned()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseSettings {
+    /// `sqlite://path` (created when missing) or `postgres://…`. May be a secret reference.
+    pub url: SecretRef,
+    pub max_connections: u32,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            url: SecretRef::plain_public("sqlite://data/portico.db"),
+            max_connections: 8,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FederationSettings {
+    /// The heading consumers see above the environment list.
+    pub label: String,
+    pub login_failure_policy: LoginFailurePolicy,
+    /// Default timeout of one manager call (a manager may set its own).
+    pub timeout: Duration,
+}
+
+impl Default for FederationSettings {
+    fn default() -> Self {
+        Self {
+            label: "Environment".to_owned(),
+            login_failure_policy: LoginFailurePolicy::Master,
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The manager that holds the users.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MasterSettings {
+    #[serde(default = "default_master_id")]
+    pub id: EnvironmentId,
+    /// Name consumers see for the master's own environment.
+    #[serde(default = "default_master_name")]
+    pub name: String,
+    pub url: Url,
+    #[serde(default = "default_base_path")]
+    pub base_path: String,
+    #[serde(default)]
+    pub tls_mode: TlsMode,
+    pub ca_file: Option<PathBuf>,
+    pub timeout: Option<Duration>,
+    pub auth: Option<ManagerAuthSettings>,
+}
+
+fn default_master_id() -> EnvironmentId {
+    EnvironmentId::master()
+}
+
+fn default_master_name() -> String {
+    "Main".to_owned()
+}
+
+pub fn default_base_path() -> String {
+    "/api/portal/v1.3".to_owned()
+}
+
+/// A slave manager defined in the file ("provisioned": read-only in the admin UI).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlaveSettings {
+    pub id: EnvironmentId,
+    pub name: String,
+    pub url: Url,
+    #[serde(default = "default_base_path")]
+    pub base_path: String,
+    #[serde(default)]
+    pub tls_mode: TlsMode,
+    pub ca_file: Option<PathBuf>,
+    pub timeout: Option<Duration>,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    #[serde(default)]
+    pub required: bool,
+    pub auth: Option<ManagerAuthSettings>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A manager's service credential.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub enum ManagerAuthSettings {
+    Basic { username: String, password: SecretRef },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoginProtectionSettings {
+    pub enabled: bool,
+    pub max_failures: u32,
+    pub window: Duration,
+    pub lock_duration: Duration,
+    pub lock_by_ip: bool,
+    pub max_failures_per_ip: u32,
+}
+
+impl Default for LoginProtectionSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            max_failures: 5,
+            window: Duration::from_secs(15 * 60),
+            lock_duration: Duration::from_secs(15 * 60),
+            lock_by_ip: false,
+            max_failures_per_ip: 20,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheSettings {
+    pub catalog_ttl: Duration,
+    pub organization_ttl: Duration,
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        Self {
+            catalog_ttl: Duration::from_secs(5 * 60),
+            organization_ttl: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSettings {
+    /// A `tracing` filter (`info`, `portico=debug,info`); `RUST_LOG` wins when set.
+    pub level: String,
+    pub format: LogFormat,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            level: "info".to_owned(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSettings {
+    /// Serve `/metrics`.
+    pub enabled: bool,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        Self { enabled: true }
+    }
+}

@@ -1,0 +1,9 @@
+//! Portico: one portal in front of several API manager instances.
+//!
+//! A consumer signs in once; Portico signs them in to the master manager, joins every slave
+//! manager ("environment") concurrently, keeps the manager sessions server-side, and routes the
+//! consumer and their API calls to the environment they pick.
+
+pub mod config;
+pub mod domain;
+pub mod manager;

@@ -1,0 +1,77 @@
+//! Every way a manager call can fail, classified so that callers can explain it to a person.
+
+/// A failed manager call. The `Display` text is safe to show a consumer: it never contains a
+/// credential, a cookie or a raw response body.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ManagerError {
+    /// 401 on login: the manager rejected the username or password.
+    #[error("wrong username or password")]
+    WrongCredentials,
+    /// 401 on an authenticated call: the manager session is no longer valid.
+    #[error("the manager session has ended")]
+    SessionExpired,
+    /// 403.
+    #[error("not allowed")]
+    Forbidden,
+    /// 409 on login.
+    #[error("the password must be changed on the manager first")]
+    PasswordChangeRequired,
+    /// 404 on a resource.
+    #[error("not found")]
+    NotFound,
+    #[error("no answer within {0:?}")]
+    Timeout(std::time::Duration),
+    #[error("connection refused")]
+    ConnectionRefused,
+    /// Any other network-level failure (DNS, reset, …).
+    #[error("unreachable: {0}")]
+    Unreachable(String),
+    #[error("server error (HTTP {0})")]
+    ServerError(u16),
+    #[error("certificate verification failed: {0}")]
+    Tls(String),
+    /// The manager answered something that does not follow the protocol.
+    #[error("malformed response: {0}")]
+    Malformed(String),
+    /// A status the protocol does not define for this call.
+    #[error("unexpected HTTP status {0}")]
+    UnexpectedStatus(u16),
+    /// The endpoint itself is misconfigured (bad CA file, bad URL).
+    #[error("configuration: {0}")]
+    Config(String),
+}
+
+impl ManagerError {
+    /// The manager could not be reached or did not behave: it is "unavailable", as opposed to
+    /// a decision about this user.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            ManagerError::Timeout(_)
+                | ManagerError::ConnectionRefused
+                | ManagerError::Unreachable(_)
+                | ManagerError::ServerError(_)
+                | ManagerError::Tls(_)
+                | ManagerError::Malformed(_)
+        )
+    }
+
+    /// A short label for metrics and logs: `wrong_credentials`, `timeout`, …
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ManagerError::WrongCredentials => "wrong_credentials",
+            ManagerError::SessionExpired => "session_expired",
+            ManagerError::Forbidden => "forbidden",
+            ManagerError::PasswordChangeRequired => "password_change_required",
+            ManagerError::NotFound => "not_found",
+            ManagerError::Timeout(_) => "timeout",
+            ManagerError::ConnectionRefused => "connection_refused",
+            ManagerError::Unreachable(_) => "unreachable",
+            ManagerError::ServerError(_) => "server_error",
+            ManagerError::Tls(_) => "tls",
+            ManagerError::Malformed(_) => "malformed",
+            ManagerError::UnexpectedStatus(_) => "unexpected_status",
+            ManagerError::Config(_) => "config",
+        }
+    }
+}
