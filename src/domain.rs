@@ -24,10 +24,7 @@ pub struct InvalidEnvironmentId(pub String);
 impl EnvironmentId {
     pub fn parse(raw: &str) -> Result<Self, InvalidEnvironmentId> {
         let valid_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_';
-        let starts_well = raw
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+        let starts_well = raw.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
         if (1..=64).contains(&raw.len()) && starts_well && raw.chars().all(valid_char) {
             Ok(Self(raw.to_owned()))
         } else {
@@ -108,9 +105,9 @@ impl FromStr for TlsMode {
             "none" => Ok(TlsMode::None),
             "certificate" => Ok(TlsMode::Certificate),
             "full" => Ok(TlsMode::Full),
-            other => Err(format!(
-                "unknown TLS mode {other:?}: expected \"none\", \"certificate\" or \"full\""
-            )),
+            other => {
+                Err(format!("unknown TLS mode {other:?}: expected \"none\", \"certificate\" or \"full\""))
+            }
         }
     }
 }

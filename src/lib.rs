@@ -4,6 +4,14 @@
 //! manager ("environment") concurrently, keeps the manager sessions server-side, and routes the
 //! consumer and their API calls to the environment they pick.
 
+pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod domain;
+pub mod federation;
 pub mod manager;
+pub mod password;
+pub mod startup;
+pub mod store;
+pub mod telemetry;
+pub mod web;

@@ -22,9 +22,9 @@ impl Duration {
     }
 
     pub fn parse(raw: &str) -> Result<Self, String> {
-        humantime::parse_duration(raw.trim())
-            .map(Self)
-            .map_err(|e| format!("{raw:?} is not a duration ({e}); write it like \"30s\", \"15m\" or \"12h\""))
+        humantime::parse_duration(raw.trim()).map(Self).map_err(|e| {
+            format!("{raw:?} is not a duration ({e}); write it like \"30s\", \"15m\" or \"12h\"")
+        })
     }
 }
 

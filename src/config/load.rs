@@ -58,3 +58,13 @@ pub fn load_from_sources(
     let _ = (file, env.into_iter().count());
     ConfigReport { settings: None, problems: Vec::new() }
 }
+
+impl ConfigReport {
+    pub fn has_errors(&self) -> bool {
+        self.problems.iter().any(|p| p.severity == Severity::Error)
+    }
+
+    pub fn render(&self) -> String {
+        self.problems.iter().map(|p| format!("{p}\n")).collect()
+    }
+}

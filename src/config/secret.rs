@@ -56,8 +56,12 @@ impl SecretRef {
             SecretRef::Plain(v) => return Ok(v.clone()),
             SecretRef::Env { env } => match std::env::var(env) {
                 Ok(v) => v,
-                Err(std::env::VarError::NotPresent) => return Err(SecretError::EnvMissing(env.clone())),
-                Err(std::env::VarError::NotUnicode(_)) => return Err(SecretError::EnvNotUnicode(env.clone())),
+                Err(std::env::VarError::NotPresent) => {
+                    return Err(SecretError::EnvMissing(env.clone()));
+                }
+                Err(std::env::VarError::NotUnicode(_)) => {
+                    return Err(SecretError::EnvNotUnicode(env.clone()));
+                }
             },
             SecretRef::File { file } => std::fs::read_to_string(file)
                 .map(|mut v| {

@@ -119,10 +119,7 @@ pub struct DatabaseSettings {
 
 impl Default for DatabaseSettings {
     fn default() -> Self {
-        Self {
-            url: SecretRef::plain_public("sqlite://data/portico.db"),
-            max_connections: 8,
-        }
+        Self { url: SecretRef::plain_public("sqlite://data/portico.db"), max_connections: 8 }
     }
 }
 
@@ -241,10 +238,7 @@ pub struct CacheSettings {
 
 impl Default for CacheSettings {
     fn default() -> Self {
-        Self {
-            catalog_ttl: Duration::from_secs(5 * 60),
-            organization_ttl: Duration::from_secs(15 * 60),
-        }
+        Self { catalog_ttl: Duration::from_secs(5 * 60), organization_ttl: Duration::from_secs(15 * 60) }
     }
 }
 
@@ -266,10 +260,7 @@ pub struct LogSettings {
 
 impl Default for LogSettings {
     fn default() -> Self {
-        Self {
-            level: "info".to_owned(),
-            format: LogFormat::Text,
-        }
+        Self { level: "info".to_owned(), format: LogFormat::Text }
     }
 }
 

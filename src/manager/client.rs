@@ -69,7 +69,11 @@ impl ManagerClient {
     }
 
     /// `POST /login`: 303 → a new session.
-    pub async fn login(&self, _username: &str, _password: &SecretString) -> Result<ManagerSession, ManagerError> {
+    pub async fn login(
+        &self,
+        _username: &str,
+        _password: &SecretString,
+    ) -> Result<ManagerSession, ManagerError> {
         Err(ManagerError::Config("pending".into()))
     }
 
@@ -78,7 +82,11 @@ impl ManagerClient {
         Err(ManagerError::Config("pending".into()))
     }
 
-    pub async fn organization(&self, _creds: ManagerCredentials<'_>, _id: &str) -> Result<Organization, ManagerError> {
+    pub async fn organization(
+        &self,
+        _creds: ManagerCredentials<'_>,
+        _id: &str,
+    ) -> Result<Organization, ManagerError> {
         Err(ManagerError::Config("pending".into()))
     }
 
@@ -91,15 +99,25 @@ impl ManagerClient {
         Err(ManagerError::Config("pending".into()))
     }
 
-    pub async fn discovery_apis(&self, _creds: ManagerCredentials<'_>) -> Result<Vec<DiscoveredApi>, ManagerError> {
+    pub async fn discovery_apis(
+        &self,
+        _creds: ManagerCredentials<'_>,
+    ) -> Result<Vec<DiscoveredApi>, ManagerError> {
         Err(ManagerError::Config("pending".into()))
     }
 
-    pub async fn api_definition(&self, _creds: ManagerCredentials<'_>, _id: &str) -> Result<serde_json::Value, ManagerError> {
+    pub async fn api_definition(
+        &self,
+        _creds: ManagerCredentials<'_>,
+        _id: &str,
+    ) -> Result<serde_json::Value, ManagerError> {
         Err(ManagerError::Config("pending".into()))
     }
 
-    pub async fn applications(&self, _creds: ManagerCredentials<'_>) -> Result<Vec<Application>, ManagerError> {
+    pub async fn applications(
+        &self,
+        _creds: ManagerCredentials<'_>,
+    ) -> Result<Vec<Application>, ManagerError> {
         Err(ManagerError::Config("pending".into()))
     }
 

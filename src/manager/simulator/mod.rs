@@ -41,3 +41,13 @@ impl Simulator {
         Ok(Self { url })
     }
 }
+
+/// `portico simulate-manager`.
+pub async fn run_cli(
+    listen: std::net::SocketAddr,
+    master: Option<Url>,
+    data: Option<std::path::PathBuf>,
+) -> anyhow::Result<()> {
+    let _ = (listen, master, data);
+    Ok(())
+}

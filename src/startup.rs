@@ -1,0 +1,124 @@
+//! Building the running service from settings: stores, environments, the HTTP server.
+//!
+//! `Application::build` binds its listener before returning (port 0 works), so tests and the
+//! demo start the real server in-process and read the bound address.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::{App, HttpServer, middleware, web};
+use anyhow::Context;
+use secrecy::SecretString;
+
+use crate::config::Settings;
+use crate::federation::Environments;
+use crate::store::{Database, KvStore, MemoryStore, RedisStore};
+
+/// What every request handler shares.
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub kv: KvStore,
+    pub db: Database,
+    pub environments: Environments,
+    /// Key material for session encryption (from `session.secret`, or random per process).
+    pub session_secret: SecretString,
+}
+
+pub struct Application {
+    address: SocketAddr,
+    server: Server,
+    state: web::Data<AppState>,
+}
+
+impl Application {
+    /// Connects the stores, applies migrations, prepares the manager clients and binds the
+    /// listener. Fails with a message that names what is wrong; never panics.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let kv = key_value_store(&settings)?;
+        let db_url = settings.database.url.resolve().context("database.url")?;
+        let db = Database::connect(&db_url, settings.database.max_connections)
+            .await
+            .context("cannot open the database (database.url)")?;
+        let applied = db.migrate().await.context("cannot apply database migrations")?;
+        if applied > 0 {
+            tracing::info!(applied, backend = db.backend().as_str(), "database migrations applied");
+        }
+        let environments = Environments::from_settings(&settings).context("cannot prepare the managers")?;
+        let session_secret = match &settings.session.secret {
+            Some(secret) => secret.resolve().context("session.secret")?,
+            None => {
+                tracing::warn!(
+                    "session.secret is not set: using a random key; sessions end when Portico restarts"
+                );
+                let random: [u8; 32] = rand::random();
+                SecretString::from(random.iter().map(|b| format!("{b:02x}")).collect::<String>())
+            }
+        };
+        let listener = TcpListener::bind(settings.server.listen)
+            .with_context(|| format!("cannot listen on {} (server.listen)", settings.server.listen))?;
+        let address = listener.local_addr()?;
+        let state =
+            web::Data::new(AppState { settings: Arc::new(settings), kv, db, environments, session_secret });
+        let server = http_server(listener, state.clone())?;
+        Ok(Self { address, server, state })
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    pub fn state(&self) -> &web::Data<AppState> {
+        &self.state
+    }
+
+    /// Serves until the process is asked to stop (SIGINT/SIGTERM), then drains connections.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+
+    /// A handle to stop the server from elsewhere (tests, demo).
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+}
+
+fn key_value_store(settings: &Settings) -> anyhow::Result<KvStore> {
+    match &settings.redis {
+        Some(redis) => {
+            let url = redis.url.resolve().context("redis.url")?;
+            let store = RedisStore::new(
+                secrecy::ExposeSecret::expose_secret(&url),
+                &redis.key_prefix,
+                redis.pool_size,
+            )
+            .context("redis.url")?;
+            Ok(KvStore::Redis(store))
+        }
+        None => {
+            tracing::info!(
+                "no [redis] configured: sessions and caches are kept in this process (single instance)"
+            );
+            Ok(KvStore::Memory(MemoryStore::new()))
+        }
+    }
+}
+
+fn http_server(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Server> {
+    let https = state.settings.server.public_url.scheme() == "https";
+    let workers = match state.settings.server.workers {
+        0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+        n => n,
+    };
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .configure(crate::web::configure)
+            .wrap(crate::web::security_headers(https))
+            .wrap(middleware::from_fn(crate::web::request_context))
+    })
+    .workers(workers)
+    .listen(listener)?
+    .run();
+    Ok(server)
+}

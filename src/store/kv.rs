@@ -1,0 +1,92 @@
+//! The key-value store interface shared by Redis and the in-process store.
+//!
+//! Keys given to these methods are relative: the store adds `redis.key_prefix` itself, so no
+//! caller can forget it and every replica agrees on the layout.
+
+use std::time::Duration;
+
+use super::{MemoryStore, RedisStore};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The store could not be reached or did not answer in time.
+    #[error("session store unavailable: {0}")]
+    Unavailable(String),
+    /// The store answered something unexpected.
+    #[error("session store error: {0}")]
+    Protocol(String),
+}
+
+/// The key-value store in use. An enum rather than a trait object: two implementations, no
+/// boxing on the hot path.
+#[derive(Clone)]
+pub enum KvStore {
+    Redis(RedisStore),
+    Memory(MemoryStore),
+}
+
+macro_rules! dispatch {
+    ($self:ident, $store:ident => $call:expr) => {
+        match $self {
+            KvStore::Redis($store) => $call,
+            KvStore::Memory($store) => $call,
+        }
+    };
+}
+
+impl KvStore {
+    /// `redis` or `memory`, for `/readyz` and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            KvStore::Redis(_) => "redis",
+            KvStore::Memory(_) => "memory",
+        }
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        dispatch!(self, s => s.ping().await)
+    }
+
+    pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        dispatch!(self, s => s.get(key).await)
+    }
+
+    /// Reads a value and, in the same round trip, resets its time to live (sliding expiry).
+    pub async fn get_and_touch(&self, key: &str, ttl: Duration) -> Result<Option<Vec<u8>>, StoreError> {
+        dispatch!(self, s => s.get_and_touch(key, ttl).await)
+    }
+
+    pub async fn set(&self, key: &str, value: &[u8], ttl: Option<Duration>) -> Result<(), StoreError> {
+        dispatch!(self, s => s.set(key, value, ttl).await)
+    }
+
+    /// Sets the value only when the key does not exist; `true` when it was set.
+    pub async fn set_if_absent(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.set_if_absent(key, value, ttl).await)
+    }
+
+    /// Deletes a key; `true` when it existed.
+    pub async fn delete(&self, key: &str) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.delete(key).await)
+    }
+
+    /// Reads and deletes a key in one step (one-use values such as OIDC `state`).
+    pub async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        dispatch!(self, s => s.take(key).await)
+    }
+
+    /// Increments a counter; a new counter expires after `window`.
+    pub async fn increment(&self, key: &str, window: Duration) -> Result<i64, StoreError> {
+        dispatch!(self, s => s.increment(key, window).await)
+    }
+
+    /// Deletes every key that starts with `prefix`; returns how many.
+    pub async fn delete_prefix(&self, prefix: &str) -> Result<u64, StoreError> {
+        dispatch!(self, s => s.delete_prefix(prefix).await)
+    }
+
+    /// Counts the keys that start with `prefix` (admin figures; not for hot paths).
+    pub async fn count_prefix(&self, prefix: &str) -> Result<u64, StoreError> {
+        dispatch!(self, s => s.count_prefix(prefix).await)
+    }
+}

@@ -1,0 +1,154 @@
+//! The in-process store used when no `[redis]` is configured: the same behaviour as Redis for
+//! one instance (expiry, counters, one-use values), nothing shared between processes.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::StoreError;
+
+#[derive(Clone, Default)]
+pub struct MemoryStore {
+    entries: Arc<Mutex<HashMap<String, Entry>>>,
+}
+
+struct Entry {
+    value: Vec<u8>,
+    expires_at: Option<Instant>,
+}
+
+impl Entry {
+    fn live(&self, now: Instant) -> bool {
+        self.expires_at.is_none_or(|t| t > now)
+    }
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, HashMap<String, Entry>>, StoreError> {
+        self.entries.lock().map_err(|_| StoreError::Protocol("in-process store poisoned".to_owned()))
+    }
+
+    /// Drops expired entries now and then so a long-running instance does not grow.
+    fn sweep(map: &mut HashMap<String, Entry>, now: Instant) {
+        if map.len().is_multiple_of(1024) {
+            map.retain(|_, e| e.live(now));
+        }
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.lock().map(|_| ())
+    }
+
+    pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let now = Instant::now();
+        let map = self.lock()?;
+        Ok(map.get(key).filter(|e| e.live(now)).map(|e| e.value.clone()))
+    }
+
+    pub async fn get_and_touch(&self, key: &str, ttl: Duration) -> Result<Option<Vec<u8>>, StoreError> {
+        let now = Instant::now();
+        let mut map = self.lock()?;
+        match map.get_mut(key) {
+            Some(e) if e.live(now) => {
+                e.expires_at = Some(now + ttl);
+                Ok(Some(e.value.clone()))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    pub async fn set(&self, key: &str, value: &[u8], ttl: Option<Duration>) -> Result<(), StoreError> {
+        let now = Instant::now();
+        let mut map = self.lock()?;
+        Self::sweep(&mut map, now);
+        map.insert(key.to_owned(), Entry { value: value.to_vec(), expires_at: ttl.map(|t| now + t) });
+        Ok(())
+    }
+
+    pub async fn set_if_absent(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool, StoreError> {
+        let now = Instant::now();
+        let mut map = self.lock()?;
+        if map.get(key).is_some_and(|e| e.live(now)) {
+            return Ok(false);
+        }
+        map.insert(key.to_owned(), Entry { value: value.to_vec(), expires_at: Some(now + ttl) });
+        Ok(true)
+    }
+
+    pub async fn delete(&self, key: &str) -> Result<bool, StoreError> {
+        let now = Instant::now();
+        Ok(self.lock()?.remove(key).is_some_and(|e| e.live(now)))
+    }
+
+    pub async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let now = Instant::now();
+        Ok(self.lock()?.remove(key).filter(|e| e.live(now)).map(|e| e.value))
+    }
+
+    pub async fn increment(&self, key: &str, window: Duration) -> Result<i64, StoreError> {
+        let now = Instant::now();
+        let mut map = self.lock()?;
+        let entry = map
+            .entry(key.to_owned())
+            .and_modify(|e| {
+                if !e.live(now) {
+                    *e = Entry { value: b"0".to_vec(), expires_at: Some(now + window) };
+                }
+            })
+            .or_insert_with(|| Entry { value: b"0".to_vec(), expires_at: Some(now + window) });
+        let current: i64 = std::str::from_utf8(&entry.value)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| StoreError::Protocol(format!("{key} is not a counter")))?;
+        let next = current + 1;
+        entry.value = next.to_string().into_bytes();
+        Ok(next)
+    }
+
+    pub async fn delete_prefix(&self, prefix: &str) -> Result<u64, StoreError> {
+        let mut map = self.lock()?;
+        let before = map.len();
+        map.retain(|k, _| !k.starts_with(prefix));
+        Ok((before - map.len()) as u64)
+    }
+
+    pub async fn count_prefix(&self, prefix: &str) -> Result<u64, StoreError> {
+        let now = Instant::now();
+        let map = self.lock()?;
+        Ok(map.iter().filter(|(k, e)| k.starts_with(prefix) && e.live(now)).count() as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn expiry_counters_and_one_use_values_behave_like_redis() -> Result<(), StoreError> {
+        let store = MemoryStore::new();
+        store.set("a", b"1", Some(Duration::from_secs(30))).await?;
+        assert_eq!(store.get("a").await?, Some(b"1".to_vec()));
+        tokio::time::advance(Duration::from_secs(31)).await;
+        assert_eq!(store.get("a").await?, None);
+
+        assert_eq!(store.increment("c", Duration::from_secs(60)).await?, 1);
+        assert_eq!(store.increment("c", Duration::from_secs(60)).await?, 2);
+
+        assert!(store.set_if_absent("l", b"x", Duration::from_secs(60)).await?);
+        assert!(!store.set_if_absent("l", b"y", Duration::from_secs(60)).await?);
+        assert_eq!(store.take("l").await?, Some(b"x".to_vec()));
+        assert_eq!(store.take("l").await?, None);
+
+        store.set("p:1", b"", None).await?;
+        store.set("p:2", b"", None).await?;
+        assert_eq!(store.count_prefix("p:").await?, 2);
+        assert_eq!(store.delete_prefix("p:").await?, 2);
+        Ok(())
+    }
+}

@@ -1,0 +1,12 @@
+//! Where Portico keeps state: the key-value store (Redis, or the in-process store when no Redis
+//! is configured) for sessions, caches and counters, and the SQL database for what admins change.
+
+mod kv;
+mod memory;
+mod redis;
+pub mod sql;
+
+pub use kv::{KvStore, StoreError};
+pub use memory::MemoryStore;
+pub use redis::RedisStore;
+pub use sql::{Backend, Database, DatabaseError};

@@ -1,0 +1,205 @@
+//! Redis as the key-value store: shared by every replica.
+//!
+//! A few multiplexed connections (`redis.pool_size`) that reconnect by themselves, used round
+//! robin. Unlike a checkout pool, nothing is sent besides the commands themselves: a request that
+//! needs one command costs one round trip. The first connection is made lazily, so Portico starts
+//! (and reports not-ready) while Redis is down, and recovers when it comes back.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{AsyncCommands, Client, ExistenceCheck, SetExpiry, SetOptions};
+use tokio::sync::OnceCell;
+
+use super::StoreError;
+
+/// How long one command may take before the store counts as unavailable.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
+#[derive(Clone)]
+pub struct RedisStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: Client,
+    prefix: String,
+    connections: Vec<OnceCell<ConnectionManager>>,
+    next: AtomicUsize,
+}
+
+fn unavailable(e: redis::RedisError) -> StoreError {
+    // The redis error text names the failure kind and address, never a password.
+    StoreError::Unavailable(e.to_string())
+}
+
+impl RedisStore {
+    /// Prepares the store; no connection is made until the first command.
+    pub fn new(url: &str, key_prefix: &str, connections: usize) -> Result<Self, StoreError> {
+        let client =
+            Client::open(url).map_err(|e| StoreError::Protocol(format!("bad Redis URL ({:?})", e.kind())))?;
+        let connections = (0..connections.max(1)).map(|_| OnceCell::new()).collect();
+        Ok(Self {
+            inner: Arc::new(Inner {
+                client,
+                prefix: key_prefix.to_owned(),
+                connections,
+                next: AtomicUsize::new(0),
+            }),
+        })
+    }
+
+    pub fn key_prefix(&self) -> &str {
+        &self.inner.prefix
+    }
+
+    fn key(&self, key: &str) -> String {
+        let mut full = String::with_capacity(self.inner.prefix.len() + key.len());
+        full.push_str(&self.inner.prefix);
+        full.push_str(key);
+        full
+    }
+
+    async fn conn(&self) -> Result<ConnectionManager, StoreError> {
+        let i = self.inner.next.fetch_add(1, Ordering::Relaxed) % self.inner.connections.len();
+        let cell = &self.inner.connections[i];
+        let manager = cell
+            .get_or_try_init(|| async {
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(CONNECT_TIMEOUT))
+                    .set_response_timeout(Some(RESPONSE_TIMEOUT))
+                    .set_number_of_retries(1)
+                    .set_max_delay(Duration::from_secs(2));
+                ConnectionManager::new_with_config(self.inner.client.clone(), config).await
+            })
+            .await
+            .map_err(unavailable)?;
+        Ok(manager.clone())
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let mut c = self.conn().await?;
+        let pong: String = redis::cmd("PING").query_async(&mut c).await.map_err(unavailable)?;
+        if pong == "PONG" { Ok(()) } else { Err(StoreError::Protocol(format!("PING answered {pong:?}"))) }
+    }
+
+    pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut c = self.conn().await?;
+        c.get(self.key(key)).await.map_err(unavailable)
+    }
+
+    pub async fn get_and_touch(&self, key: &str, ttl: Duration) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut c = self.conn().await?;
+        redis::cmd("GETEX")
+            .arg(self.key(key))
+            .arg("PX")
+            .arg(millis(ttl))
+            .query_async(&mut c)
+            .await
+            .map_err(unavailable)
+    }
+
+    pub async fn set(&self, key: &str, value: &[u8], ttl: Option<Duration>) -> Result<(), StoreError> {
+        let mut c = self.conn().await?;
+        let key = self.key(key);
+        match ttl {
+            Some(ttl) => c.pset_ex::<_, _, ()>(key, value, millis(ttl)).await,
+            None => c.set::<_, _, ()>(key, value).await,
+        }
+        .map_err(unavailable)
+    }
+
+    pub async fn set_if_absent(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool, StoreError> {
+        let mut c = self.conn().await?;
+        let options = SetOptions::default()
+            .conditional_set(ExistenceCheck::NX)
+            .with_expiration(SetExpiry::PX(millis(ttl)));
+        let set: Option<String> = c.set_options(self.key(key), value, options).await.map_err(unavailable)?;
+        Ok(set.is_some())
+    }
+
+    pub async fn delete(&self, key: &str) -> Result<bool, StoreError> {
+        let mut c = self.conn().await?;
+        let n: u64 = c.del(self.key(key)).await.map_err(unavailable)?;
+        Ok(n > 0)
+    }
+
+    pub async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut c = self.conn().await?;
+        redis::cmd("GETDEL").arg(self.key(key)).query_async(&mut c).await.map_err(unavailable)
+    }
+
+    pub async fn increment(&self, key: &str, window: Duration) -> Result<i64, StoreError> {
+        let mut c = self.conn().await?;
+        let key = self.key(key);
+        // INCR and an expiry that only a new counter gets, in one round trip.
+        let (count, _): (i64, i64) = redis::pipe()
+            .atomic()
+            .incr(&key, 1)
+            .cmd("PEXPIRE")
+            .arg(&key)
+            .arg(millis(window))
+            .arg("NX")
+            .query_async(&mut c)
+            .await
+            .map_err(unavailable)?;
+        Ok(count)
+    }
+
+    async fn scan_prefix(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let mut c = self.conn().await?;
+        let pattern = format!("{}*", escape_glob(&self.key(prefix)));
+        let mut keys = Vec::new();
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(500)
+                .query_async(&mut c)
+                .await
+                .map_err(unavailable)?;
+            keys.extend(batch);
+            if next == 0 {
+                return Ok(keys);
+            }
+            cursor = next;
+        }
+    }
+
+    pub async fn delete_prefix(&self, prefix: &str) -> Result<u64, StoreError> {
+        let keys = self.scan_prefix(prefix).await?;
+        let mut c = self.conn().await?;
+        let mut deleted = 0;
+        for chunk in keys.chunks(500) {
+            let n: u64 = redis::cmd("UNLINK").arg(chunk).query_async(&mut c).await.map_err(unavailable)?;
+            deleted += n;
+        }
+        Ok(deleted)
+    }
+
+    pub async fn count_prefix(&self, prefix: &str) -> Result<u64, StoreError> {
+        Ok(self.scan_prefix(prefix).await?.len() as u64)
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
+/// Escapes Redis glob characters so a prefix matches only itself.
+fn escape_glob(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    for c in raw.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}

@@ -1,0 +1,25 @@
+//! The HTTP surface: one `configure` per area (consumer pages, admin, operations), shared
+//! middleware, and the error pages.
+
+mod assets;
+mod error;
+mod middleware;
+mod ops;
+mod pages;
+
+use actix_web::web;
+
+pub use error::{WebError, current_request_id};
+pub use middleware::{request_context, security_headers};
+
+/// Registers every route.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(error::form_config())
+        .app_data(error::query_config())
+        .app_data(error::path_config())
+        .app_data(error::json_config())
+        .configure(ops::configure)
+        .configure(assets::configure)
+        .configure(pages::configure)
+        .default_service(web::to(error::not_found));
+}

@@ -1,0 +1,62 @@
+//! Operations endpoints: liveness and readiness.
+
+use std::time::Instant;
+
+use actix_web::{HttpResponse, web};
+use serde::Serialize;
+
+use crate::startup::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(healthz)).route("/readyz", web::get().to(readyz));
+}
+
+/// Alive: the process answers. Deliberately checks nothing else.
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain; charset=utf-8").body("ok\n")
+}
+
+#[derive(Serialize)]
+struct Check {
+    status: &'static str,
+    kind: &'static str,
+    latency_ms: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Readiness {
+    status: &'static str,
+    checks: Checks,
+}
+
+#[derive(Serialize)]
+struct Checks {
+    session_store: Check,
+    database: Check,
+}
+
+fn check<E: std::fmt::Display>(kind: &'static str, started: Instant, result: Result<(), E>) -> Check {
+    let latency_ms = (started.elapsed().as_secs_f64() * 1000.0 * 10.0).round() / 10.0;
+    match result {
+        Ok(()) => Check { status: "up", kind, latency_ms, error: None },
+        Err(e) => Check { status: "down", kind, latency_ms, error: Some(e.to_string()) },
+    }
+}
+
+/// Ready: the session store and the database answer. 503 with the failing part otherwise.
+async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let kv_started = Instant::now();
+    let kv = state.kv.ping();
+    let db_started = Instant::now();
+    let db = state.db.ping();
+    let (kv, db) = futures_util::future::join(kv, db).await;
+    let checks = Checks {
+        session_store: check(state.kv.kind(), kv_started, kv),
+        database: check(state.db.backend().as_str(), db_started, db),
+    };
+    let ready = checks.session_store.error.is_none() && checks.database.error.is_none();
+    let body = Readiness { status: if ready { "ready" } else { "not ready" }, checks };
+    if ready { HttpResponse::Ok().json(body) } else { HttpResponse::ServiceUnavailable().json(body) }
+}

@@ -1,0 +1,138 @@
+//! The `portico` binary as an operator uses it: check-config, migrate, admin accounts, serve
+//! refusing a bad file.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+fn portico(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_portico"));
+    cmd.args(args)
+        .env_remove("PORTICO_CONFIG")
+        .env("RUST_LOG", "warn")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("run portico");
+    if let Some(input) = stdin {
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().expect("portico exits")
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+const BROKEN: &str = r#"# a file with several mistakes
+[server]
+listen = "127.0.0.1:8080"
+lissten = "oops"
+
+[session]
+secret = { env = "PORTICO_TEST_SECRET_THAT_IS_NOT_SET" }
+idle_timeout = "15 minutes please"
+
+[master]
+url = "not a url"
+"#;
+
+#[test]
+fn check_config_lists_every_problem_with_its_key_and_line_and_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("broken.toml");
+    std::fs::write(&path, BROKEN).unwrap();
+    let out = portico(&["check-config", "--config", path.to_str().unwrap()], &[], None);
+    let report = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    for (key, line) in
+        [("server.lissten", 4), ("session.secret", 7), ("session.idle_timeout", 8), ("master.url", 11)]
+    {
+        let hit = report.lines().any(|l| l.contains(key) && l.contains(&format!("line {line}")));
+        assert!(hit, "{key} at line {line} missing from:\n{report}");
+    }
+    assert!(report.contains("PORTICO_TEST_SECRET_THAT_IS_NOT_SET"), "names the missing variable:\n{report}");
+    assert!(report.contains("PORTICO__SESSION__IDLE_TIMEOUT"), "names the override variable:\n{report}");
+    assert!(!report.contains("panicked"), "{report}");
+}
+
+#[test]
+fn check_config_accepts_the_example_file() {
+    let out = portico(
+        &["check-config", "--config", "config/portico.toml"],
+        &[("PORTICO_SESSION_SECRET", "an-example-session-secret-of-enough-length")],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
+
+#[test]
+fn serve_refuses_a_broken_file_with_the_problems_and_no_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("broken.toml");
+    std::fs::write(&path, BROKEN).unwrap();
+    let out = portico(&["serve", "--config", path.to_str().unwrap()], &[], None);
+    let report = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    assert!(report.contains("master.url"), "{report}");
+    assert!(!report.contains("panicked"), "{report}");
+}
+
+fn admin_config(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("portico.toml");
+    let toml = format!(
+        "[database]\nurl = \"sqlite://{}\"\n\n[master]\nurl = \"http://127.0.0.1:9\"\n",
+        dir.join("db/portico.db").display()
+    );
+    std::fs::write(&path, toml).unwrap();
+    path
+}
+
+#[test]
+fn migrate_then_admin_accounts_from_stdin() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = admin_config(dir.path());
+    let config = config.to_str().unwrap();
+
+    let out = portico(&["migrate", "--config", config], &[], None);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("migration"), "{}", text(&out));
+
+    let out = portico(&["admin", "--config", config, "list"], &[], None);
+    assert!(text(&out).contains("no admin accounts"), "{}", text(&out));
+
+    let out =
+        portico(&["admin", "--config", config, "add", "root-admin"], &[], Some("a very good password\n"));
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!text(&out).contains("a very good password"), "the password is never echoed");
+
+    let out =
+        portico(&["admin", "--config", config, "add", "root-admin"], &[], Some("a very good password\n"));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("already exists"), "{}", text(&out));
+
+    let out = portico(&["admin", "--config", config, "add", "shorty"], &[], Some("short\n"));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("at least"), "{}", text(&out));
+
+    let out =
+        portico(&["admin", "--config", config, "passwd", "nobody"], &[], Some("another good password\n"));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("no admin named nobody"), "{}", text(&out));
+
+    let out =
+        portico(&["admin", "--config", config, "passwd", "root-admin"], &[], Some("another good password\n"));
+    assert!(out.status.success(), "{}", text(&out));
+
+    let out = portico(&["admin", "--config", config, "list"], &[], None);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "root-admin");
+
+    let out =
+        portico(&["admin", "--config", config, "add", "bad name!"], &[], Some("a very good password\n"));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("admin names are"), "{}", text(&out));
+}

@@ -1,0 +1,11 @@
+//! Integration tests: the real application on port 0, a real Redis, real databases, simulated
+//! managers over real HTTP. One binary with modules keeps link time down.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+mod cli;
+mod database;
+mod health;
+mod store;

@@ -1,0 +1,32 @@
+//! Test support: peers (Redis, PostgreSQL), the app under test, and the rule for missing peers.
+
+// Each test module uses a different part of the harness.
+#![allow(dead_code)]
+
+pub mod app;
+pub mod postgres;
+pub mod redis;
+
+pub use app::{TestApp, TestAppBuilder};
+pub use postgres::TestPostgres;
+pub use redis::RedisServer;
+
+/// CI sets `PORTICO_REQUIRE_PEERS=1`: a missing peer is then a failure, not a skipped test.
+pub fn peers_required() -> bool {
+    std::env::var("PORTICO_REQUIRE_PEERS").is_ok_and(|v| v == "1")
+}
+
+/// Called when a test cannot run for want of a peer: fails under CI, says so clearly otherwise.
+pub fn missing_peer(test: &str, what: &str, install: &str) {
+    let message = format!("{test}: did not run: {what} is not available ({install})");
+    if peers_required() {
+        panic!("{message}; PORTICO_REQUIRE_PEERS=1 makes this a failure");
+    }
+    eprintln!("NOTE {message}");
+}
+
+/// A free TCP port on 127.0.0.1 (bound, then released for a child process to take).
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    listener.local_addr().expect("local address").port()
+}
