@@ -5,7 +5,9 @@
 //! consumer and their API calls to the environment they pick.
 
 pub mod cli;
+pub mod clock;
 pub mod config;
+pub mod crypto;
 pub mod demo;
 pub mod domain;
 pub mod federation;

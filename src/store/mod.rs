@@ -4,9 +4,11 @@
 mod kv;
 mod memory;
 mod redis;
+mod sessions;
 pub mod sql;
 
 pub use kv::{KvStore, StoreError};
 pub use memory::MemoryStore;
 pub use redis::RedisStore;
+pub use sessions::{SESSION_PREFIX, Session, SessionId, SessionStore};
 pub use sql::{Backend, Database, DatabaseError};
