@@ -155,8 +155,13 @@ impl ManagerClient {
         if let Some(token) = csrf_token(&response) {
             session.csrf_token = Some(token);
         }
-        self.read_json(response, StatusCode::OK, "current user")
-            .await
+        self.read_json(
+            response,
+            StatusCode::OK,
+            "current user",
+            ManagerCredentials::Session(session),
+        )
+        .await
     }
 
     /// `GET /organizations/{id}`.
@@ -167,8 +172,13 @@ impl ManagerClient {
         id: &str,
     ) -> Result<Organization, ManagerError> {
         let request = self.authorized(Method::GET, &["organizations", id], creds);
-        self.read_json(self.send(request).await?, StatusCode::OK, "organization")
-            .await
+        self.read_json(
+            self.send(request).await?,
+            StatusCode::OK,
+            "organization",
+            creds,
+        )
+        .await
     }
 
     /// `GET /organizations?field=name&op=eq&value=NAME`; `None` when no organization has it.
@@ -186,6 +196,7 @@ impl ManagerClient {
                 self.send(request).await?,
                 StatusCode::OK,
                 "organization list",
+                creds,
             )
             .await?;
         // The filter is the manager's; the exact match is ours, so a lenient `eq` on the manager
@@ -200,7 +211,7 @@ impl ManagerClient {
         creds: ManagerCredentials<'_>,
     ) -> Result<Vec<DiscoveredApi>, ManagerError> {
         let request = self.authorized(Method::GET, &["discovery", "apis"], creds);
-        self.read_json(self.send(request).await?, StatusCode::OK, "API list")
+        self.read_json(self.send(request).await?, StatusCode::OK, "API list", creds)
             .await
     }
 
@@ -216,8 +227,13 @@ impl ManagerClient {
             &["discovery", "swagger", "api", "id", id],
             creds,
         );
-        self.read_json(self.send(request).await?, StatusCode::OK, "API definition")
-            .await
+        self.read_json(
+            self.send(request).await?,
+            StatusCode::OK,
+            "API definition",
+            creds,
+        )
+        .await
     }
 
     /// `GET /applications`.
@@ -231,6 +247,7 @@ impl ManagerClient {
             self.send(request).await?,
             StatusCode::OK,
             "application list",
+            creds,
         )
         .await
     }
@@ -249,6 +266,7 @@ impl ManagerClient {
             self.send(request).await?,
             StatusCode::CREATED,
             "created application",
+            creds,
         )
         .await
     }
@@ -353,13 +371,25 @@ impl ManagerClient {
         response: reqwest::Response,
         expected: StatusCode,
         what: &str,
+        creds: ManagerCredentials<'_>,
     ) -> Result<T, ManagerError> {
         let status = response.status();
         if status != expected {
-            return Err(classify::status(status));
+            return Err(refused(status, creds));
         }
         let body = classify::body(response, self.endpoint.timeout).await?;
         classify::json(&body, what)
+    }
+}
+
+/// The error for a refused authenticated call: a 401 means the session (or token) has ended,
+/// but for basic credentials it means they are wrong.
+fn refused(status: StatusCode, creds: ManagerCredentials<'_>) -> ManagerError {
+    match (status, creds) {
+        (StatusCode::UNAUTHORIZED, ManagerCredentials::Basic { .. }) => {
+            ManagerError::WrongCredentials
+        }
+        _ => classify::status(status),
     }
 }
 

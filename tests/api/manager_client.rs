@@ -361,6 +361,18 @@ async fn missing_resources_and_basic_credentials() {
             .expect_err("not visible"),
         ManagerError::NotFound
     );
+    let wrong = secret("not-her-password");
+    let wrong_basic = ManagerCredentials::Basic {
+        username: "alice",
+        password: &wrong,
+    };
+    assert_eq!(
+        client
+            .discovery_apis(wrong_basic)
+            .await
+            .expect_err("wrong basic"),
+        ManagerError::WrongCredentials
+    );
     let token = secret("not-a-manager-token");
     assert_eq!(
         client
