@@ -3,72 +3,17 @@
 
 use std::time::{Duration, Instant};
 
-use reqwest::header::{AUTHORIZATION, COOKIE, HeaderValue, LOCATION, SET_COOKIE};
+use reqwest::header::{AUTHORIZATION, COOKIE, HeaderValue};
 use reqwest::{Method, RequestBuilder, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Serialize};
 use tracing::instrument;
 use url::Url;
 
-use super::classify;
-use super::{Application, DiscoveredApi, ManagerError, NewApplication, Organization, User, tls};
-use crate::domain::{EnvironmentId, TlsMode};
-
-/// The name of the header that carries the manager's CSRF token, both ways.
-pub const CSRF_HEADER: &str = "CSRF-Token";
-
-/// Where a manager is and how to reach it.
-#[derive(Debug, Clone)]
-pub struct ManagerEndpoint {
-    pub id: EnvironmentId,
-    pub name: String,
-    /// Scheme, host, port (no path).
-    pub url: Url,
-    /// e.g. `/api/portal/v1.3`.
-    pub base_path: String,
-    pub tls_mode: TlsMode,
-    /// PEM of extra trusted roots (from `ca_file`).
-    pub ca_pem: Option<String>,
-    pub timeout: Duration,
-}
-
-/// A user's session on one manager: the session cookie and the CSRF token. Serializable so the
-/// session store can keep it (encrypted) server-side.
-#[derive(Clone, Serialize, Deserialize)]
-pub struct ManagerSession {
-    /// `name=value` of the session cookie(s), ready for a `Cookie` header.
-    pub cookie: String,
-    pub csrf_token: Option<String>,
-}
-
-impl std::fmt::Debug for ManagerSession {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ManagerSession([redacted])")
-    }
-}
-
-/// How one call authenticates.
-#[derive(Clone, Copy)]
-pub enum ManagerCredentials<'a> {
-    Session(&'a ManagerSession),
-    Bearer(&'a SecretString),
-    Basic {
-        username: &'a str,
-        password: &'a SecretString,
-    },
-}
-
-impl std::fmt::Debug for ManagerCredentials<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ManagerCredentials::Session(_) => f.write_str("Session([redacted])"),
-            ManagerCredentials::Bearer(_) => f.write_str("Bearer([redacted])"),
-            ManagerCredentials::Basic { username, .. } => {
-                write!(f, "Basic({username}, [redacted])")
-            }
-        }
-    }
-}
+use super::session::{CSRF_HEADER, csrf_token, session_cookie};
+use super::{
+    Application, DiscoveredApi, ManagerCredentials, ManagerEndpoint, ManagerError, ManagerSession,
+    NewApplication, Organization, User, classify, tls,
+};
 
 /// The client for one manager.
 #[derive(Clone)]
@@ -399,38 +344,4 @@ fn sensitive(value: &str) -> HeaderValue {
     let mut header = HeaderValue::from_str(value).unwrap_or_else(|_| HeaderValue::from_static(""));
     header.set_sensitive(true);
     header
-}
-
-/// The session cookie(s) a successful login sets, as `name=value; name2=value2`.
-fn session_cookie(response: &reqwest::Response) -> Result<String, ManagerError> {
-    let pairs: Vec<String> = response
-        .headers()
-        .get_all(SET_COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .filter_map(|value| actix_web::cookie::Cookie::parse(value.to_owned()).ok())
-        // A cookie set to expire at once is the manager clearing it, not a session.
-        .filter(|cookie| {
-            !cookie.value().is_empty() && cookie.max_age().is_none_or(|age| age.is_positive())
-        })
-        .map(|cookie| format!("{}={}", cookie.name(), cookie.value()))
-        .collect();
-    if pairs.is_empty() {
-        let what = if response.headers().contains_key(LOCATION) {
-            "login redirected without setting a session cookie"
-        } else {
-            "login answered 303 without a session cookie"
-        };
-        return Err(ManagerError::Malformed(what.into()));
-    }
-    Ok(pairs.join("; "))
-}
-
-fn csrf_token(response: &reqwest::Response) -> Option<String> {
-    response
-        .headers()
-        .get(CSRF_HEADER)
-        .and_then(|value| value.to_str().ok())
-        .filter(|token| !token.is_empty())
-        .map(str::to_owned)
 }

@@ -3,11 +3,15 @@
 
 mod classify;
 mod client;
+mod endpoint;
 mod error;
 mod model;
+mod session;
 pub mod simulator;
 mod tls;
 
-pub use client::{CSRF_HEADER, ManagerClient, ManagerCredentials, ManagerEndpoint, ManagerSession};
+pub use client::ManagerClient;
+pub use endpoint::ManagerEndpoint;
 pub use error::ManagerError;
 pub use model::{Application, DiscoveredApi, NewApplication, Organization, Role, User};
+pub use session::{CSRF_HEADER, ManagerCredentials, ManagerSession};
