@@ -54,6 +54,9 @@ url = "{staging}"
     println!("Portico demo is running at http://{}", app.address());
     println!("  managers: master {} · Production EU {} · Staging {}", master.url, eu.url, staging.url);
     println!("  sign in as alice / alice-password (Acme) or bob / bob-password (Globex)");
+    println!(
+        "  also: dave (must change his password), carol (disabled), frank (organization missing on the slaves)"
+    );
     println!("  Ctrl+C stops everything; the demo database is deleted on exit");
     println!();
     app.run_until_stopped().await?;
@@ -63,6 +66,9 @@ url = "{staging}"
 
 async fn start_simulator(data: SimulatorData, master: Option<url::Url>) -> anyhow::Result<Simulator> {
     let listener = TcpListener::bind("127.0.0.1:0").context("cannot open a port for a simulated manager")?;
-    let options = SimulatorOptions { data, master, ..SimulatorOptions::default() };
+    let options = match master {
+        Some(master) => SimulatorOptions::slave(data, master),
+        None => SimulatorOptions::master(data),
+    };
     Simulator::start(listener, options).await.context("cannot start a simulated manager")
 }

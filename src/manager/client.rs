@@ -1,67 +1,53 @@
 //! The API Manager v1.3 client. One per manager, pooled connections, no shared cookie jar:
 //! the manager session of each user travels in a [`ManagerSession`] value.
-//!
-//! CONTRACT (implementation pending).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use secrecy::SecretString;
-use serde::{Deserialize, Serialize};
+use reqwest::header::{AUTHORIZATION, COOKIE, HeaderValue};
+use reqwest::{Method, RequestBuilder, StatusCode};
+use secrecy::{ExposeSecret, SecretString};
+use tracing::instrument;
 use url::Url;
 
-use super::{Application, DiscoveredApi, ManagerError, NewApplication, Organization, User};
-use crate::domain::{EnvironmentId, TlsMode};
-
-/// Where a manager is and how to reach it.
-#[derive(Debug, Clone)]
-pub struct ManagerEndpoint {
-    pub id: EnvironmentId,
-    pub name: String,
-    /// Scheme, host, port (no path).
-    pub url: Url,
-    /// e.g. `/api/portal/v1.3`.
-    pub base_path: String,
-    pub tls_mode: TlsMode,
-    /// PEM of extra trusted roots (from `ca_file`).
-    pub ca_pem: Option<String>,
-    pub timeout: Duration,
-}
-
-/// A user's session on one manager: the session cookie and the CSRF token. Serializable so the
-/// session store can keep it (encrypted) server-side.
-#[derive(Clone, Serialize, Deserialize)]
-pub struct ManagerSession {
-    /// `name=value` of the session cookie(s), ready for a `Cookie` header.
-    pub cookie: String,
-    pub csrf_token: Option<String>,
-}
-
-impl std::fmt::Debug for ManagerSession {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ManagerSession([redacted])")
-    }
-}
-
-/// How one call authenticates.
-#[derive(Clone, Copy)]
-pub enum ManagerCredentials<'a> {
-    Session(&'a ManagerSession),
-    Bearer(&'a SecretString),
-    Basic { username: &'a str, password: &'a SecretString },
-}
+use super::session::{CSRF_HEADER, csrf_token, session_cookie};
+use super::{
+    Application, DiscoveredApi, ManagerCredentials, ManagerEndpoint, ManagerError, ManagerSession,
+    NewApplication, Organization, User, classify, tls,
+};
 
 /// The client for one manager.
 #[derive(Clone)]
 pub struct ManagerClient {
     endpoint: ManagerEndpoint,
+    http: reqwest::Client,
 }
 
-#[derive(Deserialize)]
-struct _Unused;
+impl std::fmt::Debug for ManagerClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ManagerClient").field("endpoint", &self.endpoint).finish()
+    }
+}
 
 impl ManagerClient {
     pub fn new(endpoint: ManagerEndpoint) -> Result<Self, ManagerError> {
-        Ok(Self { endpoint })
+        if !matches!(endpoint.url.scheme(), "http" | "https") || endpoint.url.host().is_none() {
+            return Err(ManagerError::Config("the manager URL must be http(s)://host[:port]".into()));
+        }
+        if !endpoint.base_path.starts_with('/') {
+            return Err(ManagerError::Config("the base path must start with '/'".into()));
+        }
+        let tls = tls::client_config(endpoint.tls_mode, endpoint.ca_pem.as_deref())?;
+        let http = reqwest::Client::builder()
+            // A redirect is an answer (303 is how login succeeds), never something to follow,
+            // and cookies only ever come from and go into a ManagerSession.
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(endpoint.timeout)
+            .connect_timeout(endpoint.timeout)
+            .user_agent(concat!("portico/", env!("CARGO_PKG_VERSION")))
+            .use_preconfigured_tls(tls)
+            .build()
+            .map_err(|_| ManagerError::Config("the HTTP client could not be built".into()))?;
+        Ok(Self { endpoint, http })
     }
 
     pub fn endpoint(&self) -> &ManagerEndpoint {
@@ -69,73 +55,215 @@ impl ManagerClient {
     }
 
     /// `POST /login`: 303 → a new session.
+    #[instrument(skip(self, password), fields(manager = %self.endpoint.id))]
     pub async fn login(
         &self,
-        _username: &str,
-        _password: &SecretString,
+        username: &str,
+        password: &SecretString,
     ) -> Result<ManagerSession, ManagerError> {
-        Err(ManagerError::Config("pending".into()))
+        let form = [("username", username), ("password", password.expose_secret())];
+        let response = self.send(self.request(Method::POST, &["login"]).form(&form)).await?;
+        match response.status() {
+            StatusCode::SEE_OTHER => {
+                let cookie = session_cookie(&response)?;
+                Ok(ManagerSession { cookie, csrf_token: csrf_token(&response) })
+            }
+            StatusCode::UNAUTHORIZED => Err(ManagerError::WrongCredentials),
+            StatusCode::CONFLICT => Err(ManagerError::PasswordChangeRequired),
+            other => Err(classify::status(other)),
+        }
     }
 
     /// `GET /currentuser`; stores the `CSRF-Token` answer header in the session.
-    pub async fn current_user(&self, _session: &mut ManagerSession) -> Result<User, ManagerError> {
-        Err(ManagerError::Config("pending".into()))
+    #[instrument(skip_all, fields(manager = %self.endpoint.id))]
+    pub async fn current_user(&self, session: &mut ManagerSession) -> Result<User, ManagerError> {
+        let request = self.authorized(Method::GET, &["currentuser"], ManagerCredentials::Session(session));
+        let response = self.send(request).await?;
+        if let Some(token) = csrf_token(&response) {
+            session.csrf_token = Some(token);
+        }
+        self.read_json(response, StatusCode::OK, "current user", ManagerCredentials::Session(session)).await
     }
 
+    /// `GET /organizations/{id}`.
+    #[instrument(skip(self, creds), fields(manager = %self.endpoint.id))]
     pub async fn organization(
         &self,
-        _creds: ManagerCredentials<'_>,
-        _id: &str,
+        creds: ManagerCredentials<'_>,
+        id: &str,
     ) -> Result<Organization, ManagerError> {
-        Err(ManagerError::Config("pending".into()))
+        let request = self.authorized(Method::GET, &["organizations", id], creds);
+        self.read_json(self.send(request).await?, StatusCode::OK, "organization", creds).await
     }
 
     /// `GET /organizations?field=name&op=eq&value=NAME`; `None` when no organization has it.
+    #[instrument(skip(self, creds), fields(manager = %self.endpoint.id))]
     pub async fn organization_by_name(
         &self,
-        _creds: ManagerCredentials<'_>,
-        _name: &str,
+        creds: ManagerCredentials<'_>,
+        name: &str,
     ) -> Result<Option<Organization>, ManagerError> {
-        Err(ManagerError::Config("pending".into()))
+        let request = self.authorized(Method::GET, &["organizations"], creds).query(&[
+            ("field", "name"),
+            ("op", "eq"),
+            ("value", name),
+        ]);
+        let organizations: Vec<Organization> =
+            self.read_json(self.send(request).await?, StatusCode::OK, "organization list", creds).await?;
+        // The filter is the manager's; the exact match is ours, so a lenient `eq` on the manager
+        // side cannot map a user into the wrong organization.
+        Ok(organizations.into_iter().find(|org| org.name == name))
     }
 
+    /// `GET /discovery/apis`: the APIs the caller's organization may see.
+    #[instrument(skip_all, fields(manager = %self.endpoint.id))]
     pub async fn discovery_apis(
         &self,
-        _creds: ManagerCredentials<'_>,
+        creds: ManagerCredentials<'_>,
     ) -> Result<Vec<DiscoveredApi>, ManagerError> {
-        Err(ManagerError::Config("pending".into()))
+        let request = self.authorized(Method::GET, &["discovery", "apis"], creds);
+        self.read_json(self.send(request).await?, StatusCode::OK, "API list", creds).await
     }
 
+    /// `GET /discovery/swagger/api/id/{id}`: the API's definition document.
+    #[instrument(skip(self, creds), fields(manager = %self.endpoint.id))]
     pub async fn api_definition(
         &self,
-        _creds: ManagerCredentials<'_>,
-        _id: &str,
+        creds: ManagerCredentials<'_>,
+        id: &str,
     ) -> Result<serde_json::Value, ManagerError> {
-        Err(ManagerError::Config("pending".into()))
+        let request = self.authorized(Method::GET, &["discovery", "swagger", "api", "id", id], creds);
+        self.read_json(self.send(request).await?, StatusCode::OK, "API definition", creds).await
     }
 
+    /// `GET /applications`.
+    #[instrument(skip_all, fields(manager = %self.endpoint.id))]
     pub async fn applications(
         &self,
-        _creds: ManagerCredentials<'_>,
+        creds: ManagerCredentials<'_>,
     ) -> Result<Vec<Application>, ManagerError> {
-        Err(ManagerError::Config("pending".into()))
+        let request = self.authorized(Method::GET, &["applications"], creds);
+        self.read_json(self.send(request).await?, StatusCode::OK, "application list", creds).await
     }
 
+    /// `POST /applications` → 201 and the created application.
+    #[instrument(skip(self, creds), fields(manager = %self.endpoint.id))]
     pub async fn create_application(
         &self,
-        _creds: ManagerCredentials<'_>,
-        _app: &NewApplication,
+        creds: ManagerCredentials<'_>,
+        app: &NewApplication,
     ) -> Result<Application, ManagerError> {
-        Err(ManagerError::Config("pending".into()))
+        let request = self.authorized(Method::POST, &["applications"], creds).json(app);
+        self.read_json(self.send(request).await?, StatusCode::CREATED, "created application", creds).await
     }
 
-    /// `DELETE /login`.
-    pub async fn logout(&self, _session: &ManagerSession) -> Result<(), ManagerError> {
-        Err(ManagerError::Config("pending".into()))
+    /// `DELETE /login`. A session the manager no longer knows counts as ended.
+    #[instrument(skip_all, fields(manager = %self.endpoint.id))]
+    pub async fn logout(&self, session: &ManagerSession) -> Result<(), ManagerError> {
+        let mut session = session.clone();
+        if session.csrf_token.is_none() {
+            // DELETE is an unsafe call: the manager wants the CSRF token, which it hands out on
+            // `GET /currentuser`.
+            match self.current_user(&mut session).await {
+                Ok(_) => {}
+                Err(ManagerError::SessionExpired) => return Ok(()),
+                Err(other) => return Err(other),
+            }
+        }
+        let request = self.authorized(Method::DELETE, &["login"], ManagerCredentials::Session(&session));
+        let response = self.send(request).await?;
+        match response.status() {
+            status if status.is_success() => Ok(()),
+            StatusCode::UNAUTHORIZED => Ok(()),
+            other => Err(classify::status(other)),
+        }
     }
 
-    /// A cheap unauthenticated probe for health checks and "test connection".
+    /// A cheap unauthenticated probe for health checks and "test connection": `GET /currentuser`
+    /// must answer 401 (or 200), which proves the host is reachable, its certificate is accepted
+    /// and the v1.3 API answers under the base path. Returns the round-trip time.
+    #[instrument(skip_all, fields(manager = %self.endpoint.id))]
     pub async fn probe(&self) -> Result<Duration, ManagerError> {
-        Err(ManagerError::Config("pending".into()))
+        let started = Instant::now();
+        let response = self.send(self.request(Method::GET, &["currentuser"])).await?;
+        let latency = started.elapsed();
+        match response.status() {
+            StatusCode::UNAUTHORIZED | StatusCode::OK => Ok(latency),
+            StatusCode::NOT_FOUND => Err(ManagerError::NotFound),
+            other if other.is_server_error() => Err(ManagerError::ServerError(other.as_u16())),
+            other => Err(ManagerError::UnexpectedStatus(other.as_u16())),
+        }
     }
+
+    /// `{url}{base_path}/{segments…}`, each segment percent-encoded.
+    fn url(&self, segments: &[&str]) -> Url {
+        let mut url = self.endpoint.url.clone();
+        url.set_query(None);
+        url.set_fragment(None);
+        url.set_path(self.endpoint.base_path.trim_end_matches('/'));
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty().extend(segments);
+        }
+        url
+    }
+
+    fn request(&self, method: Method, segments: &[&str]) -> RequestBuilder {
+        self.http.request(method, self.url(segments)).header(reqwest::header::ACCEPT, "application/json")
+    }
+
+    fn authorized(&self, method: Method, segments: &[&str], creds: ManagerCredentials<'_>) -> RequestBuilder {
+        let unsafe_method = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
+        let request = self.request(method, segments);
+        match creds {
+            ManagerCredentials::Session(session) => {
+                let mut request = request.header(COOKIE, sensitive(&session.cookie));
+                if let (true, Some(token)) = (unsafe_method, &session.csrf_token) {
+                    request = request.header(CSRF_HEADER, sensitive(token));
+                }
+                request
+            }
+            ManagerCredentials::Bearer(token) => {
+                request.header(AUTHORIZATION, sensitive(&format!("Bearer {}", token.expose_secret())))
+            }
+            ManagerCredentials::Basic { username, password } => {
+                request.basic_auth(username, Some(password.expose_secret()))
+            }
+        }
+    }
+
+    async fn send(&self, request: RequestBuilder) -> Result<reqwest::Response, ManagerError> {
+        request.send().await.map_err(|e| classify::transport(&e, self.endpoint.timeout))
+    }
+
+    async fn read_json<T: serde::de::DeserializeOwned>(
+        &self,
+        response: reqwest::Response,
+        expected: StatusCode,
+        what: &str,
+        creds: ManagerCredentials<'_>,
+    ) -> Result<T, ManagerError> {
+        let status = response.status();
+        if status != expected {
+            return Err(refused(status, creds));
+        }
+        let body = classify::body(response, self.endpoint.timeout).await?;
+        classify::json(&body, what)
+    }
+}
+
+/// The error for a refused authenticated call: a 401 means the session (or token) has ended,
+/// but for basic credentials it means they are wrong.
+fn refused(status: StatusCode, creds: ManagerCredentials<'_>) -> ManagerError {
+    match (status, creds) {
+        (StatusCode::UNAUTHORIZED, ManagerCredentials::Basic { .. }) => ManagerError::WrongCredentials,
+        _ => classify::status(status),
+    }
+}
+
+/// A header value that HTTP/2 must never index and logs must never show. Values that cannot be
+/// a header at all (control characters) are sent empty, which the manager then refuses.
+fn sensitive(value: &str) -> HeaderValue {
+    let mut header = HeaderValue::from_str(value).unwrap_or_else(|_| HeaderValue::from_static(""));
+    header.set_sensitive(true);
+    header
 }

@@ -1,12 +1,17 @@
 //! The API Manager v1.3 protocol: the client Portico uses to talk to every manager, and the
 //! simulator that stands in for managers in the demo, the tests and the benchmarks.
 
+mod classify;
 mod client;
+mod endpoint;
 mod error;
 mod model;
+mod session;
 pub mod simulator;
 mod tls;
 
-pub use client::{ManagerClient, ManagerCredentials, ManagerEndpoint, ManagerSession};
+pub use client::ManagerClient;
+pub use endpoint::ManagerEndpoint;
 pub use error::ManagerError;
 pub use model::{Application, DiscoveredApi, NewApplication, Organization, Role, User};
+pub use session::{CSRF_HEADER, ManagerCredentials, ManagerSession};

@@ -6,6 +6,9 @@
 mod support;
 
 mod cli;
+mod conformance;
 mod database;
 mod health;
+mod manager_client;
+mod simulator;
 mod store;

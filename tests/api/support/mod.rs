@@ -1,11 +1,15 @@
-//! Test support: peers (Redis, PostgreSQL), the app under test, and the rule for missing peers.
+//! Test support: peers (Redis, PostgreSQL, Prism), simulated managers, TLS test servers, the app
+//! under test, and the rule for missing peers.
 
 // Each test module uses a different part of the harness.
 #![allow(dead_code)]
 
 pub mod app;
+pub mod managers;
 pub mod postgres;
+pub mod prism;
 pub mod redis;
+pub mod tls_server;
 
 pub use app::{TestApp, TestAppBuilder};
 pub use postgres::TestPostgres;
@@ -22,7 +26,10 @@ pub fn missing_peer(test: &str, what: &str, install: &str) {
     if peers_required() {
         panic!("{message}; PORTICO_REQUIRE_PEERS=1 makes this a failure");
     }
-    eprintln!("NOTE {message}");
+    // Straight to stderr: the harness captures `eprintln!` of passing tests, and a test that did
+    // not run must say so visibly.
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "NOTE {message}");
 }
 
 /// A free TCP port on 127.0.0.1 (bound, then released for a child process to take).

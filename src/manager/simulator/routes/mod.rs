@@ -1,0 +1,87 @@
+//! The manager API the simulator serves, under its base path.
+
+mod applications;
+mod discovery;
+mod login;
+mod organizations;
+
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use futures_util::stream;
+
+use super::auth::{self, Caller};
+use super::faults::{Failure, Operation};
+use super::state::SimState;
+use super::views;
+
+pub(crate) fn configure(cfg: &mut web::ServiceConfig, base_path: &str) {
+    cfg.service(
+        web::scope(base_path.trim_end_matches('/'))
+            .route("/login", web::post().to(login::login))
+            .route("/login", web::delete().to(login::logout))
+            .route("/currentuser", web::get().to(login::current_user))
+            .route("/organizations", web::get().to(organizations::list))
+            .route("/organizations/{id}", web::get().to(organizations::one))
+            .route("/discovery/apis", web::get().to(discovery::apis))
+            .route("/discovery/swagger/api/id/{id}", web::get().to(discovery::definition))
+            .route("/applications", web::get().to(applications::list))
+            .route("/applications", web::post().to(applications::create)),
+    );
+}
+
+/// Authenticates the caller and applies the injected faults for the operation (after reading
+/// who calls, so faults can target one user; before refusing, so an unauthenticated probe meets
+/// them too).
+pub(crate) async fn guard(
+    req: &HttpRequest,
+    state: &SimState,
+    operation: Operation,
+) -> Result<Caller, HttpResponse> {
+    let caller = auth::authenticate(req, state);
+    let login_name = caller.as_ref().ok().map(|c| c.user.login_name.clone());
+    if let Some(response) = inject(state, operation, login_name.as_deref()).await {
+        return Err(response);
+    }
+    caller.map_err(HttpResponse::from)
+}
+
+/// Waits the configured latency, then answers with the injected failure, if any.
+pub(crate) async fn inject(
+    state: &SimState,
+    operation: Operation,
+    user: Option<&str>,
+) -> Option<HttpResponse> {
+    let injected = state.faults.take(operation, user);
+    let latency = state.latency + injected.map_or(Duration::ZERO, |i| i.latency);
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    match injected?.failure? {
+        Failure::Status { status } => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            Some(views::error(status, "Injected failure"))
+        }
+        Failure::Hang => {
+            std::future::pending::<()>().await;
+            None
+        }
+        Failure::Drop => Some(dropped_connection()),
+        Failure::GarbageJson => {
+            Some(HttpResponse::Ok().content_type("application/json").body("{\"id\": \"broken\", <html>"))
+        }
+    }
+}
+
+/// A response whose body fails at once: the server closes the connection mid-answer, which is
+/// what a crashing manager or a cut connection looks like to the client.
+fn dropped_connection() -> HttpResponse {
+    let failing = stream::once(async {
+        Err::<web::Bytes, _>(std::io::Error::new(
+            std::io::ErrorKind::ConnectionAborted,
+            "connection dropped by fault injection",
+        ))
+    });
+    HttpResponse::Ok().content_type("application/json").streaming(failing)
+}

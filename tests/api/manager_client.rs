@@ -1,0 +1,244 @@
+//! The manager client against real sockets: how every kind of failure is classified, the TLS
+//! modes, and that sessions travel only in `ManagerSession` values.
+
+use std::time::{Duration, Instant};
+
+use portico::domain::TlsMode;
+use portico::manager::simulator::{Failure, FaultRule, Operation};
+use portico::manager::{ManagerClient, ManagerCredentials, ManagerError, ManagerSession};
+
+use crate::support::managers::{client, closed_port, endpoint, secret, silent_server, start_master};
+use crate::support::tls_server::{issued_by_test_ca, self_signed, serve};
+
+fn https(addr: std::net::SocketAddr) -> String {
+    format!("https://{addr}")
+}
+
+fn tls_client(url: &str, mode: TlsMode, ca_pem: Option<String>) -> ManagerClient {
+    ManagerClient::new(endpoint(url, mode, ca_pem, Duration::from_secs(5))).expect("client")
+}
+
+#[tokio::test]
+async fn a_closed_port_is_connection_refused() {
+    let url = format!("http://{}", closed_port());
+    let client =
+        ManagerClient::new(endpoint(&url, TlsMode::Full, None, Duration::from_secs(5))).expect("client");
+    let error = client.probe().await.expect_err("nothing listens");
+    assert_eq!(error, ManagerError::ConnectionRefused);
+    assert!(error.is_unavailable());
+    let error = client.login("alice", &secret("alice-password")).await.expect_err("refused");
+    assert_eq!(error, ManagerError::ConnectionRefused);
+}
+
+#[tokio::test]
+async fn a_server_that_never_answers_times_out_within_the_endpoint_timeout() {
+    let (addr, _server) = silent_server().await;
+    let timeout = Duration::from_millis(300);
+    let client = ManagerClient::new(endpoint(&format!("http://{addr}"), TlsMode::Full, None, timeout))
+        .expect("client");
+    let started = Instant::now();
+    let error = client.login("alice", &secret("alice-password")).await.expect_err("no answer");
+    assert_eq!(error, ManagerError::Timeout(timeout));
+    assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn a_self_signed_certificate_fails_full_verification_and_passes_with_none() {
+    let cert = self_signed(&["localhost", "127.0.0.1"]);
+    let url = https(serve(&cert).await);
+
+    let error = tls_client(&url, TlsMode::Full, None).probe().await.expect_err("untrusted");
+    let ManagerError::Tls(reason) = &error else { panic!("expected a TLS error, got {error:?}") };
+    assert!(reason.contains("trusted authority"), "{reason}");
+    assert!(error.is_unavailable());
+
+    tls_client(&url, TlsMode::None, None).probe().await.expect("none accepts any certificate");
+}
+
+#[tokio::test]
+async fn certificate_mode_checks_the_chain_but_not_the_host_name() {
+    let cert = issued_by_test_ca(&["manager.other.example"]);
+    let url = https(serve(&cert).await);
+
+    tls_client(&url, TlsMode::Certificate, Some(cert.ca_pem.clone()))
+        .probe()
+        .await
+        .expect("the chain verifies; the name is not compared");
+
+    let error = tls_client(&url, TlsMode::Full, Some(cert.ca_pem.clone()))
+        .probe()
+        .await
+        .expect_err("full compares the name");
+    assert!(
+        matches!(&error, ManagerError::Tls(reason) if reason.contains("does not name this host")),
+        "{error:?}"
+    );
+
+    let error = tls_client(&url, TlsMode::Certificate, None)
+        .probe()
+        .await
+        .expect_err("without the CA the chain does not verify");
+    assert!(matches!(&error, ManagerError::Tls(reason) if reason.contains("trusted authority")), "{error:?}");
+}
+
+#[tokio::test]
+async fn full_mode_accepts_a_certificate_from_the_configured_ca_naming_the_host() {
+    let cert = issued_by_test_ca(&["127.0.0.1"]);
+    let url = https(serve(&cert).await);
+    tls_client(&url, TlsMode::Full, Some(cert.ca_pem.clone())).probe().await.expect("chain and name verify");
+}
+
+#[test]
+fn an_unusable_ca_file_is_a_configuration_error() {
+    for pem in ["", "not a certificate", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"] {
+        let result = ManagerClient::new(endpoint(
+            "https://127.0.0.1:1",
+            TlsMode::Full,
+            Some(pem.to_owned()),
+            Duration::from_secs(1),
+        ));
+        assert!(matches!(result, Err(ManagerError::Config(_))), "{pem:?}");
+    }
+}
+
+#[tokio::test]
+async fn login_outcomes_are_classified() {
+    let master = start_master().await;
+    let client = client(&master);
+    let error = client.login("alice", &secret("wrong-secret-123")).await.expect_err("wrong password");
+    assert_eq!(error, ManagerError::WrongCredentials);
+    assert!(!error.is_unavailable());
+    assert!(!error.to_string().contains("wrong-secret-123"));
+    assert_eq!(
+        client.login("nobody", &secret("x")).await.expect_err("unknown"),
+        ManagerError::WrongCredentials
+    );
+    assert_eq!(
+        client.login("dave", &secret("dave-password")).await.expect_err("409"),
+        ManagerError::PasswordChangeRequired
+    );
+    assert_eq!(
+        client.login("carol", &secret("carol-password")).await.expect_err("403"),
+        ManagerError::Forbidden
+    );
+    master.faults().add(FaultRule::new(Operation::Login).failure(Failure::Status { status: 409 }).times(1));
+    assert_eq!(
+        client.login("alice", &secret("alice-password")).await.expect_err("injected 409"),
+        ManagerError::PasswordChangeRequired
+    );
+}
+
+#[tokio::test]
+async fn a_session_lives_in_its_value_only() {
+    let master = start_master().await;
+    let client = client(&master);
+    let mut alice = client.login("alice", &secret("alice-password")).await.expect("alice");
+    let mut bob = client.login("bob", &secret("bob-password")).await.expect("bob");
+    assert!(alice.cookie.starts_with("APIMANAGERSESSION="), "cookie name");
+    assert_eq!(format!("{alice:?}"), "ManagerSession([redacted])");
+    // One client, two users: nothing is shared between them.
+    assert_eq!(client.current_user(&mut alice).await.expect("alice").login_name, "alice");
+    assert_eq!(client.current_user(&mut bob).await.expect("bob").login_name, "bob");
+    assert!(alice.csrf_token.is_some() && alice.csrf_token != bob.csrf_token);
+    // The 303 was not followed: the simulator saw exactly the login and the current-user calls.
+    let paths: Vec<String> = master.requests().iter().map(|r| format!("{} {}", r.method, r.path)).collect();
+    assert_eq!(
+        paths,
+        [
+            "POST /api/portal/v1.3/login",
+            "POST /api/portal/v1.3/login",
+            "GET /api/portal/v1.3/currentuser",
+            "GET /api/portal/v1.3/currentuser"
+        ]
+    );
+    // A session the manager does not know is an expired one.
+    let mut forged = ManagerSession { cookie: "APIMANAGERSESSION=forged".into(), csrf_token: None };
+    assert_eq!(client.current_user(&mut forged).await.expect_err("forged"), ManagerError::SessionExpired);
+}
+
+#[tokio::test]
+async fn garbage_json_is_malformed_without_quoting_the_body() {
+    let master = start_master().await;
+    let client = client(&master);
+    let mut session = client.login("alice", &secret("alice-password")).await.expect("login");
+    master.faults().fail(Operation::CurrentUser, Failure::GarbageJson);
+    let error = client.current_user(&mut session).await.expect_err("garbage");
+    let ManagerError::Malformed(reason) = &error else { panic!("expected Malformed, got {error:?}") };
+    assert!(!reason.contains("broken") && !reason.contains("html"), "{reason}");
+    assert!(error.is_unavailable());
+}
+
+#[tokio::test]
+async fn server_errors_and_dropped_connections_make_the_manager_unavailable() {
+    let master = start_master().await;
+    let client = client(&master);
+    let session = client.login("alice", &secret("alice-password")).await.expect("login");
+    let creds = ManagerCredentials::Session(&session);
+
+    master
+        .faults()
+        .add(FaultRule::new(Operation::DiscoveryApis).failure(Failure::Status { status: 500 }).times(1));
+    assert_eq!(client.discovery_apis(creds).await.expect_err("500"), ManagerError::ServerError(500));
+
+    master.faults().add(FaultRule::new(Operation::Login).failure(Failure::Status { status: 503 }).times(1));
+    assert_eq!(
+        client.login("alice", &secret("alice-password")).await.expect_err("503"),
+        ManagerError::ServerError(503)
+    );
+
+    master.faults().add(FaultRule::new(Operation::Applications).failure(Failure::Drop).times(1));
+    let error = client.applications(creds).await.expect_err("dropped");
+    assert!(matches!(error, ManagerError::Unreachable(_)), "{error:?}");
+    assert!(error.is_unavailable());
+
+    master.faults().add(FaultRule::new(Operation::Applications).failure(Failure::Hang).times(1));
+    let impatient =
+        ManagerClient::new(endpoint(master.url.as_str(), TlsMode::Full, None, Duration::from_millis(200)))
+            .expect("client");
+    assert!(matches!(impatient.applications(creds).await, Err(ManagerError::Timeout(_))));
+
+    // After the injected faults the manager works again.
+    assert!(!client.applications(creds).await.expect("works again").is_empty());
+}
+
+#[tokio::test]
+async fn missing_resources_and_basic_credentials() {
+    let master = start_master().await;
+    let client = client(&master);
+    let password = secret("alice-password");
+    let basic = ManagerCredentials::Basic { username: "alice", password: &password };
+    let apis = client.discovery_apis(basic).await.expect("basic auth works");
+    assert_eq!(apis.len(), 2);
+    assert_eq!(client.api_definition(basic, "no-such-api").await.expect_err("404"), ManagerError::NotFound);
+    assert_eq!(
+        client.organization(basic, "m-org-globex").await.expect_err("not visible"),
+        ManagerError::NotFound
+    );
+    let wrong = secret("not-her-password");
+    let wrong_basic = ManagerCredentials::Basic { username: "alice", password: &wrong };
+    assert_eq!(
+        client.discovery_apis(wrong_basic).await.expect_err("wrong basic"),
+        ManagerError::WrongCredentials
+    );
+    let token = secret("not-a-manager-token");
+    assert_eq!(
+        client.discovery_apis(ManagerCredentials::Bearer(&token)).await.expect_err("unknown bearer"),
+        ManagerError::SessionExpired
+    );
+    assert_eq!(client.probe().await.map(|_| ()), Ok(()));
+}
+
+#[test]
+fn error_texts_are_fit_for_people() {
+    let errors = [
+        ManagerError::WrongCredentials,
+        ManagerError::Timeout(Duration::from_secs(3)),
+        ManagerError::ConnectionRefused,
+        ManagerError::Tls("the certificate does not name this host".into()),
+        ManagerError::ServerError(502),
+    ];
+    for error in errors {
+        let text = error.to_string();
+        assert!(!text.is_empty() && !text.contains("APIMANAGERSESSION"), "{text}");
+    }
+}

@@ -1,0 +1,68 @@
+//! Simulated managers and clients for them, on real sockets.
+
+use std::net::{SocketAddr, TcpListener};
+use std::time::Duration;
+
+use portico::domain::{EnvironmentId, TlsMode};
+use portico::manager::simulator::{Simulator, SimulatorData, SimulatorOptions};
+use portico::manager::{ManagerClient, ManagerEndpoint};
+use secrecy::SecretString;
+use url::Url;
+
+pub fn listener() -> TcpListener {
+    TcpListener::bind("127.0.0.1:0").expect("bind a local port")
+}
+
+pub async fn start_master() -> Simulator {
+    Simulator::start(listener(), SimulatorOptions::master(SimulatorData::demo_master()))
+        .await
+        .expect("start the master simulator")
+}
+
+pub async fn start_slave(flavour: &str, master: &Url) -> Simulator {
+    Simulator::start(listener(), SimulatorOptions::slave(SimulatorData::demo_slave(flavour), master.clone()))
+        .await
+        .expect("start a slave simulator")
+}
+
+/// A client for a simulator, with a short timeout.
+pub fn client(simulator: &Simulator) -> ManagerClient {
+    ManagerClient::new(simulator.endpoint(EnvironmentId::master(), Duration::from_secs(5))).expect("client")
+}
+
+pub fn endpoint(url: &str, tls_mode: TlsMode, ca_pem: Option<String>, timeout: Duration) -> ManagerEndpoint {
+    ManagerEndpoint {
+        id: EnvironmentId::parse("under-test").expect("id"),
+        name: "Under test".to_owned(),
+        url: Url::parse(url).expect("url"),
+        base_path: "/api/portal/v1.3".to_owned(),
+        tls_mode,
+        ca_pem,
+        timeout,
+    }
+}
+
+pub fn secret(value: &str) -> SecretString {
+    SecretString::from(value.to_owned())
+}
+
+/// An address where nothing listens.
+pub fn closed_port() -> SocketAddr {
+    let listener = listener();
+    let addr = listener.local_addr().expect("addr");
+    drop(listener);
+    addr
+}
+
+/// A server that accepts connections and never answers; keeps them open while the handle lives.
+pub async fn silent_server() -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    (addr, task)
+}
