@@ -70,6 +70,7 @@ impl ManagerClient {
             }
             StatusCode::UNAUTHORIZED => Err(ManagerError::WrongCredentials),
             StatusCode::CONFLICT => Err(ManagerError::PasswordChangeRequired),
+            StatusCode::FORBIDDEN => Err(forbidden_login(response).await),
             other => Err(classify::status(other)),
         }
     }
@@ -266,4 +267,31 @@ fn sensitive(value: &str) -> HeaderValue {
     let mut header = HeaderValue::from_str(value).unwrap_or_else(|_| HeaderValue::from_static(""));
     header.set_sensitive(true);
     header
+}
+
+/// A slave refuses a login with 403 both for a disabled account and for an organization it does
+/// not have; the body tells them apart (`reason: organization_not_found`).
+async fn forbidden_login(response: reqwest::Response) -> ManagerError {
+    #[derive(serde::Deserialize)]
+    struct Body {
+        #[serde(default)]
+        errors: Vec<Detail>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Detail {
+        #[serde(default)]
+        reason: Option<String>,
+        #[serde(default)]
+        organization: Option<String>,
+    }
+    let Ok(bytes) = response.bytes().await else {
+        return ManagerError::Forbidden;
+    };
+    let detail = serde_json::from_slice::<Body>(&bytes).ok().and_then(|b| b.errors.into_iter().next());
+    match detail {
+        Some(Detail { reason: Some(reason), organization: Some(org) }) if reason == "organization_not_found" => {
+            ManagerError::OrganizationMissing(org)
+        }
+        _ => ManagerError::Forbidden,
+    }
 }

@@ -13,6 +13,9 @@ pub enum ManagerError {
     /// 403.
     #[error("not allowed")]
     Forbidden,
+    /// The manager has no organization with the user's organization name.
+    #[error("organization \"{0}\" does not exist there")]
+    OrganizationMissing(String),
     /// 409 on login.
     #[error("the password must be changed on the manager first")]
     PasswordChangeRequired,
@@ -62,6 +65,7 @@ impl ManagerError {
             ManagerError::WrongCredentials => "wrong_credentials",
             ManagerError::SessionExpired => "session_expired",
             ManagerError::Forbidden => "forbidden",
+            ManagerError::OrganizationMissing(_) => "organization_missing",
             ManagerError::PasswordChangeRequired => "password_change_required",
             ManagerError::NotFound => "not_found",
             ManagerError::Timeout(_) => "timeout",

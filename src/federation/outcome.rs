@@ -1,0 +1,105 @@
+//! What happened when joining one environment, in words a consumer understands.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::manager::ManagerError;
+
+/// Why an environment could not be joined. Stored in the session (shown on the picker) and
+/// written to the audit log; never carries a credential.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum JoinFailure {
+    /// The master refused the username or password.
+    WrongCredentials,
+    /// A slave refused the account (it does not know it).
+    AccountUnknown,
+    AccountDisabled,
+    PasswordChangeRequired,
+    OrganizationMissing { organization: String },
+    Timeout,
+    ConnectionRefused,
+    ServerError { status: u16 },
+    CertificateFailed,
+    /// Unreachable, malformed answers, unexpected statuses.
+    Unavailable,
+    /// Not attempted: the environment was added or enabled after this sign-in.
+    NotJoined,
+}
+
+impl JoinFailure {
+    /// Classifies a manager error; `on_master` decides what a 401 means.
+    pub fn from_error(error: &ManagerError, on_master: bool) -> Self {
+        match error {
+            ManagerError::WrongCredentials | ManagerError::SessionExpired if on_master => JoinFailure::WrongCredentials,
+            ManagerError::WrongCredentials | ManagerError::SessionExpired => JoinFailure::AccountUnknown,
+            ManagerError::Forbidden => JoinFailure::AccountDisabled,
+            ManagerError::PasswordChangeRequired => JoinFailure::PasswordChangeRequired,
+            ManagerError::OrganizationMissing(organization) => {
+                JoinFailure::OrganizationMissing { organization: organization.clone() }
+            }
+            ManagerError::Timeout(_) => JoinFailure::Timeout,
+            ManagerError::ConnectionRefused => JoinFailure::ConnectionRefused,
+            ManagerError::ServerError(status) => JoinFailure::ServerError { status: *status },
+            ManagerError::Tls(_) => JoinFailure::CertificateFailed,
+            ManagerError::NotFound
+            | ManagerError::Unreachable(_)
+            | ManagerError::Malformed(_)
+            | ManagerError::UnexpectedStatus(_)
+            | ManagerError::Config(_) => JoinFailure::Unavailable,
+        }
+    }
+
+    /// The environment did not answer properly (as opposed to a decision about this user);
+    /// such failures are retried by reconnecting and do not count against login protection.
+    pub fn is_unavailability(&self) -> bool {
+        matches!(
+            self,
+            JoinFailure::Timeout
+                | JoinFailure::ConnectionRefused
+                | JoinFailure::ServerError { .. }
+                | JoinFailure::CertificateFailed
+                | JoinFailure::Unavailable
+        )
+    }
+
+    /// A short machine label (metrics, audit).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            JoinFailure::WrongCredentials => "wrong_credentials",
+            JoinFailure::AccountUnknown => "account_unknown",
+            JoinFailure::AccountDisabled => "account_disabled",
+            JoinFailure::PasswordChangeRequired => "password_change_required",
+            JoinFailure::OrganizationMissing { .. } => "organization_missing",
+            JoinFailure::Timeout => "timeout",
+            JoinFailure::ConnectionRefused => "connection_refused",
+            JoinFailure::ServerError { .. } => "server_error",
+            JoinFailure::CertificateFailed => "certificate_failed",
+            JoinFailure::Unavailable => "unavailable",
+            JoinFailure::NotJoined => "not_joined",
+        }
+    }
+}
+
+impl fmt::Display for JoinFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JoinFailure::WrongCredentials => f.write_str("wrong username or password"),
+            JoinFailure::AccountUnknown => f.write_str("your account is not known on this environment"),
+            JoinFailure::AccountDisabled => f.write_str("your account is disabled on this environment"),
+            JoinFailure::PasswordChangeRequired => {
+                f.write_str("your password must be changed on the master before you can sign in")
+            }
+            JoinFailure::OrganizationMissing { organization } => {
+                write!(f, "organization \"{organization}\" does not exist on this environment")
+            }
+            JoinFailure::Timeout => f.write_str("environment unavailable (no answer in time)"),
+            JoinFailure::ConnectionRefused => f.write_str("environment unavailable (connection refused)"),
+            JoinFailure::ServerError { status } => write!(f, "environment unavailable (server error {status})"),
+            JoinFailure::CertificateFailed => f.write_str("certificate verification failed"),
+            JoinFailure::Unavailable => f.write_str("environment unavailable"),
+            JoinFailure::NotJoined => f.write_str("not connected yet"),
+        }
+    }
+}
