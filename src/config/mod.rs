@@ -5,8 +5,16 @@
 
 mod duration;
 mod load;
+mod overrides;
+mod report;
 mod secret;
 mod settings;
+mod tree;
+mod typed;
+mod validate;
+
+#[cfg(test)]
+mod tests;
 
 pub use duration::Duration;
 pub use load::{ConfigProblem, ConfigReport, Severity, load, load_from_sources};
