@@ -45,8 +45,7 @@ pub struct ConfigReport {
 /// Loads `path` (or the embedded defaults when `path` is `None`) with overrides from the process
 /// environment. Variables whose name or value is not UTF-8 are ignored.
 pub fn load(path: Option<&Path>) -> ConfigReport {
-    let env = std::env::vars_os()
-        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
+    let env = std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
     match path {
         None => load_from_sources(None, env),
         Some(path) => match std::fs::read_to_string(path) {
@@ -74,20 +73,10 @@ pub fn load_from_sources(
             }
         },
     };
-    let at = Locator {
-        file: file.map(|(p, _)| p.to_path_buf()),
-    };
+    let at = Locator { file: file.map(|(p, _)| p.to_path_buf()) };
     let mut problems = Vec::new();
     for e in overrides::apply(&mut root, &env) {
-        problems.push(at.problem(
-            Severity::Error,
-            &e.key,
-            &Origin::Env {
-                var: e.var,
-                raw: None,
-            },
-            e.message,
-        ));
+        problems.push(at.problem(Severity::Error, &e.key, &Origin::Env { var: e.var, raw: None }, e.message));
     }
     let sensitive = sensitive_strings(&root, &KeyPath::default());
     let typed = typed::read(&mut root);
@@ -95,8 +84,7 @@ pub fn load_from_sources(
         problems.push(at.problem(Severity::Error, &f.key, &f.origin, f.message.clone()));
     }
     if let Some(settings) = &typed.settings {
-        let env_map: HashMap<&str, &str> =
-            env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let env_map: HashMap<&str, &str> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let lookup = |name: &str| -> Result<Option<String>, SecretError> {
             Ok(env_map.get(name).map(|v| (*v).to_owned()))
         };
@@ -104,17 +92,11 @@ pub fn load_from_sources(
             if typed.tainted.iter().any(|t| check.key.starts_with(t)) {
                 continue;
             }
-            let origin = root
-                .get(&check.key.0)
-                .map_or(Origin::File(None), |e| e.origin.clone());
+            let origin = root.get(&check.key.0).map_or(Origin::File(None), |e| e.origin.clone());
             if check.plain_secret && matches!(origin, Origin::Env { .. }) {
                 continue;
             }
-            let origin = if root.get(&check.key.0).is_some() {
-                origin
-            } else {
-                Origin::Placeholder
-            };
+            let origin = if root.get(&check.key.0).is_some() { origin } else { Origin::Placeholder };
             problems.push(at.problem(check.severity, &check.key, &origin, check.message));
         }
     }
@@ -123,19 +105,9 @@ pub fn load_from_sources(
             problem.message = problem.message.replace(secret.as_str(), "[redacted]");
         }
     }
-    problems.sort_by_key(|p| {
-        (
-            p.severity,
-            p.file.is_none(),
-            !p.from_env,
-            p.line.unwrap_or(usize::MAX),
-        )
-    });
+    problems.sort_by_key(|p| (p.severity, p.file.is_none(), !p.from_env, p.line.unwrap_or(usize::MAX)));
     let has_error = problems.iter().any(|p| p.severity == Severity::Error);
-    ConfigReport {
-        settings: typed.settings.filter(|_| !has_error),
-        problems,
-    }
+    ConfigReport { settings: typed.settings.filter(|_| !has_error), problems }
 }
 
 fn file_problem(path: &Path, line: Option<usize>, message: String) -> ConfigReport {
@@ -148,10 +120,7 @@ fn file_problem(path: &Path, line: Option<usize>, message: String) -> ConfigRepo
         from_env: false,
         message,
     };
-    ConfigReport {
-        settings: None,
-        problems: vec![problem],
-    }
+    ConfigReport { settings: None, problems: vec![problem] }
 }
 
 /// Turns a key and the origin of its value into a located problem.
@@ -160,13 +129,7 @@ struct Locator {
 }
 
 impl Locator {
-    fn problem(
-        &self,
-        severity: Severity,
-        key: &KeyPath,
-        origin: &Origin,
-        message: String,
-    ) -> ConfigProblem {
+    fn problem(&self, severity: Severity, key: &KeyPath, origin: &Origin, message: String) -> ConfigProblem {
         let derived = key.env_var();
         let (file, line, from_env, env_var) = match origin {
             Origin::File(line) => (self.file.clone(), *line, false, derived),
@@ -176,15 +139,7 @@ impl Locator {
             Origin::Env { .. } => (None, None, true, derived),
             Origin::Placeholder => (None, None, false, derived),
         };
-        ConfigProblem {
-            severity,
-            key: key.to_string(),
-            env_var,
-            file,
-            line,
-            from_env,
-            message,
-        }
+        ConfigProblem { severity, key: key.to_string(), env_var, file, line, from_env, message }
     }
 }
 

@@ -37,11 +37,7 @@ pub(super) fn apply(root: &mut Entry, env: &[(String, String)]) -> Vec<OverrideE
     overrides.sort();
     for (path, var, raw) in overrides {
         if let Err(message) = set(root, &path, var, raw) {
-            errors.push(OverrideError {
-                var: var.to_owned(),
-                key: path,
-                message,
-            });
+            errors.push(OverrideError { var: var.to_owned(), key: path, message });
         }
     }
     errors
@@ -65,29 +61,16 @@ fn parse_name(rest: &str) -> Option<KeyPath> {
 fn parse_value(raw: &str, var: &str) -> Entry {
     let parsed = raw.trim().parse::<toml_edit::Value>().ok();
     let retry = match &parsed {
-        Some(
-            toml_edit::Value::String(_)
-            | toml_edit::Value::Array(_)
-            | toml_edit::Value::InlineTable(_),
-        )
+        Some(toml_edit::Value::String(_) | toml_edit::Value::Array(_) | toml_edit::Value::InlineTable(_))
         | None => None,
         Some(_) => Some(raw.to_owned()),
     };
     let mut entry = match parsed {
         Some(value) => value_entry(&value, None, None),
-        None => Entry::new(
-            Node::Value(toml::Value::String(raw.to_owned())),
-            Origin::Placeholder,
-        ),
+        None => Entry::new(Node::Value(toml::Value::String(raw.to_owned())), Origin::Placeholder),
     };
-    entry.set_origin(&Origin::Env {
-        var: var.to_owned(),
-        raw: None,
-    });
-    entry.origin = Origin::Env {
-        var: var.to_owned(),
-        raw: retry,
-    };
+    entry.set_origin(&Origin::Env { var: var.to_owned(), raw: None });
+    entry.origin = Origin::Env { var: var.to_owned(), raw: retry };
     entry
 }
 
@@ -95,10 +78,7 @@ fn set(root: &mut Entry, path: &KeyPath, var: &str, raw: &str) -> Result<(), Str
     let Some((last, parents)) = path.0.split_last() else {
         return Err("names no key".to_owned());
     };
-    let implied = Origin::Env {
-        var: var.to_owned(),
-        raw: None,
-    };
+    let implied = Origin::Env { var: var.to_owned(), raw: None };
     let mut node = root;
     for (depth, seg) in parents.iter().enumerate() {
         let here = KeyPath(path.0[..depth].to_vec());
@@ -116,29 +96,18 @@ fn set(root: &mut Entry, path: &KeyPath, var: &str, raw: &str) -> Result<(), Str
         node = match node.child_mut(seg) {
             Some(child) => child,
             None => {
-                return Err(cannot_address(
-                    &here,
-                    seg,
-                    &Entry::empty_table(implied.clone()),
-                ));
+                return Err(cannot_address(&here, seg, &Entry::empty_table(implied.clone())));
             }
         };
     }
     let here = KeyPath(parents.to_vec());
     let value = parse_value(raw, var);
-    if node.set_child(last, value) {
-        Ok(())
-    } else {
-        Err(cannot_address(&here, last, node))
-    }
+    if node.set_child(last, value) { Ok(()) } else { Err(cannot_address(&here, last, node)) }
 }
 
 fn cannot_address(parent: &KeyPath, seg: &Seg, node: &Entry) -> String {
-    let parent_name = if parent.0.is_empty() {
-        "the configuration".to_owned()
-    } else {
-        format!("`{parent}`")
-    };
+    let parent_name =
+        if parent.0.is_empty() { "the configuration".to_owned() } else { format!("`{parent}`") };
     match (&node.node, seg) {
         (Node::Array(items), Seg::Index(i)) => format!(
             "index {i} is out of range, {parent_name} has {} entries (add entries in order, starting at {})",

@@ -39,11 +39,7 @@ impl ConfigReport {
 }
 
 fn counted(n: usize, what: &str) -> String {
-    if n == 1 {
-        format!("1 {what}")
-    } else {
-        format!("{n} {what}s")
-    }
+    if n == 1 { format!("1 {what}") } else { format!("{n} {what}s") }
 }
 
 fn render_problem(out: &mut String, p: &ConfigProblem) {

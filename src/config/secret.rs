@@ -51,9 +51,7 @@ impl SecretRef {
         self.resolve_with(&|name| match std::env::var(name) {
             Ok(v) => Ok(Some(v)),
             Err(std::env::VarError::NotPresent) => Ok(None),
-            Err(std::env::VarError::NotUnicode(_)) => {
-                Err(SecretError::EnvNotUnicode(name.to_owned()))
-            }
+            Err(std::env::VarError::NotUnicode(_)) => Err(SecretError::EnvNotUnicode(name.to_owned())),
         })
     }
 
@@ -70,10 +68,7 @@ impl SecretRef {
             }
             SecretRef::File { file } => std::fs::read_to_string(file)
                 .map(trim_one_newline)
-                .map_err(|e| SecretError::File {
-                    path: file.clone(),
-                    reason: e.kind().to_string(),
-                })?,
+                .map_err(|e| SecretError::File { path: file.clone(), reason: e.kind().to_string() })?,
         };
         if value.is_empty() {
             return Err(SecretError::Empty);
@@ -112,8 +107,7 @@ impl<'de> Deserialize<'de> for SecretRef {
 
 struct SecretRefVisitor;
 
-const EXPECTED: &str =
-    "a secret: { env = \"NAME\" }, { file = \"PATH\" } or (development only) a string";
+const EXPECTED: &str = "a secret: { env = \"NAME\" }, { file = \"PATH\" } or (development only) a string";
 
 impl<'de> Visitor<'de> for SecretRefVisitor {
     type Value = SecretRef;
@@ -134,12 +128,8 @@ impl<'de> Visitor<'de> for SecretRefVisitor {
         let mut found = None;
         while let Some(key) = map.next_key::<String>()? {
             let value = match key.as_str() {
-                "env" => SecretRef::Env {
-                    env: map.next_value()?,
-                },
-                "file" => SecretRef::File {
-                    file: map.next_value()?,
-                },
+                "env" => SecretRef::Env { env: map.next_value()? },
+                "file" => SecretRef::File { file: map.next_value()? },
                 other => {
                     return Err(de::Error::custom(format_args!(
                         "unknown secret source `{other}`: expected {EXPECTED}"
@@ -147,9 +137,7 @@ impl<'de> Visitor<'de> for SecretRefVisitor {
                 }
             };
             if found.replace(value).is_some() {
-                return Err(de::Error::custom(format_args!(
-                    "a secret has exactly one source: {EXPECTED}"
-                )));
+                return Err(de::Error::custom(format_args!("a secret has exactly one source: {EXPECTED}")));
             }
         }
         found.ok_or_else(|| de::Error::custom(format_args!("empty table: expected {EXPECTED}")))

@@ -85,13 +85,13 @@ fn addresses_or_ranges<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<IpN
     raw.iter()
         .enumerate()
         .map(|(i, item)| {
-            item.parse::<IpNet>()
-                .or_else(|_| item.parse::<std::net::IpAddr>().map(IpNet::from))
-                .map_err(|_| {
+            item.parse::<IpNet>().or_else(|_| item.parse::<std::net::IpAddr>().map(IpNet::from)).map_err(
+                |_| {
                     serde::de::Error::custom(format_args!(
                         "entry {i}: {item:?} is not an IP address or a CIDR range such as \"10.0.0.0/8\""
                     ))
-                })
+                },
+            )
         })
         .collect()
 }
@@ -235,10 +235,7 @@ fn yes() -> bool {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
 pub enum ManagerAuthSettings {
-    Basic {
-        username: String,
-        password: SecretRef,
-    },
+    Basic { username: String, password: SecretRef },
 }
 
 #[derive(Debug, Clone, Deserialize)]

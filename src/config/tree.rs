@@ -127,9 +127,7 @@ impl Entry {
 
     pub fn child(&self, seg: &Seg) -> Option<&Entry> {
         match (&self.node, seg) {
-            (Node::Table(items), Seg::Key(k)) => {
-                items.iter().find(|(name, _)| name == k).map(|(_, e)| e)
-            }
+            (Node::Table(items), Seg::Key(k)) => items.iter().find(|(name, _)| name == k).map(|(_, e)| e),
             (Node::Array(items), Seg::Index(i)) => items.get(*i),
             _ => None,
         }
@@ -137,9 +135,7 @@ impl Entry {
 
     pub fn child_mut(&mut self, seg: &Seg) -> Option<&mut Entry> {
         match (&mut self.node, seg) {
-            (Node::Table(items), Seg::Key(k)) => {
-                items.iter_mut().find(|(name, _)| name == k).map(|(_, e)| e)
-            }
+            (Node::Table(items), Seg::Key(k)) => items.iter_mut().find(|(name, _)| name == k).map(|(_, e)| e),
             (Node::Array(items), Seg::Index(i)) => items.get_mut(*i),
             _ => None,
         }
@@ -197,9 +193,7 @@ impl Entry {
     /// The origin of the value at `path`, or of its nearest ancestor present in the tree (the
     /// loader's placeholders do not count: they stand for something missing).
     pub fn origin_near(&self, path: &[Seg]) -> &Origin {
-        let next = path
-            .split_first()
-            .and_then(|(seg, rest)| Some((self.child(seg)?, rest)));
+        let next = path.split_first().and_then(|(seg, rest)| Some((self.child(seg)?, rest)));
         match next.filter(|(child, _)| child.origin != Origin::Placeholder) {
             Some((child, rest)) => child.origin_near(rest),
             None => &self.origin,
@@ -210,12 +204,9 @@ impl Entry {
         match &self.node {
             Node::Value(v) => v.clone(),
             Node::Array(items) => toml::Value::Array(items.iter().map(Entry::to_toml).collect()),
-            Node::Table(items) => toml::Value::Table(
-                items
-                    .iter()
-                    .map(|(k, e)| (k.clone(), e.to_toml()))
-                    .collect(),
-            ),
+            Node::Table(items) => {
+                toml::Value::Table(items.iter().map(|(k, e)| (k.clone(), e.to_toml())).collect())
+            }
         }
     }
 }
@@ -225,9 +216,7 @@ pub(super) struct Lines(Vec<usize>);
 
 impl Lines {
     pub fn new(text: &str) -> Self {
-        let starts = std::iter::once(0)
-            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
-            .collect();
+        let starts = std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
         Self(starts)
     }
 
@@ -246,10 +235,7 @@ fn table_entry(table: &toml_edit::Table, fallback: Option<usize>, lines: &Lines)
     let items = table
         .iter()
         .filter_map(|(name, item)| {
-            let key_line = table
-                .key(name)
-                .and_then(toml_edit::Key::span)
-                .map(|s| lines.line(s.start));
+            let key_line = table.key(name).and_then(toml_edit::Key::span).map(|s| lines.line(s.start));
             Some((name.to_owned(), item_entry(item, key_line, lines)?))
         })
         .collect();
@@ -278,32 +264,20 @@ fn line_of(origin: &Origin) -> Option<usize> {
 
 /// Converts one value. Without `lines` (an environment value) the caller sets the origin
 /// afterwards with [`Entry::set_origin`].
-pub(super) fn value_entry(
-    value: &TomlEditValue,
-    key_line: Option<usize>,
-    lines: Option<&Lines>,
-) -> Entry {
-    let line = lines
-        .and_then(|l| value.span().map(|s| l.line(s.start)))
-        .or(key_line);
+pub(super) fn value_entry(value: &TomlEditValue, key_line: Option<usize>, lines: Option<&Lines>) -> Entry {
+    let line = lines.and_then(|l| value.span().map(|s| l.line(s.start))).or(key_line);
     let node = match value {
         TomlEditValue::String(s) => Node::Value(toml::Value::String(s.value().clone())),
         TomlEditValue::Integer(i) => Node::Value(toml::Value::Integer(*i.value())),
         TomlEditValue::Float(f) => Node::Value(toml::Value::Float(*f.value())),
         TomlEditValue::Boolean(b) => Node::Value(toml::Value::Boolean(*b.value())),
         TomlEditValue::Datetime(d) => Node::Value(toml::Value::String(d.value().to_string())),
-        TomlEditValue::Array(a) => {
-            Node::Array(a.iter().map(|v| value_entry(v, line, lines)).collect())
-        }
+        TomlEditValue::Array(a) => Node::Array(a.iter().map(|v| value_entry(v, line, lines)).collect()),
         TomlEditValue::InlineTable(t) => Node::Table(
             t.iter()
                 .map(|(name, v)| {
                     let key_line = lines
-                        .and_then(|l| {
-                            t.key(name)
-                                .and_then(toml_edit::Key::span)
-                                .map(|s| l.line(s.start))
-                        })
+                        .and_then(|l| t.key(name).and_then(toml_edit::Key::span).map(|s| l.line(s.start)))
                         .or(line);
                     (name.to_owned(), value_entry(v, key_line, lines))
                 })

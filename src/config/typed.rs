@@ -49,12 +49,7 @@ struct Pass<'a> {
 }
 
 pub(super) fn read(root: &mut Entry) -> Typed {
-    let mut pass = Pass {
-        root,
-        findings: Vec::new(),
-        tainted: Vec::new(),
-        stages: HashMap::new(),
-    };
+    let mut pass = Pass { root, findings: Vec::new(), tainted: Vec::new(), stages: HashMap::new() };
     let mut settings = None;
     for _ in 0..MAX_PASSES {
         let err = match serde_path_to_error::deserialize::<_, Settings>(pass.root.to_toml()) {
@@ -74,17 +69,9 @@ pub(super) fn read(root: &mut Entry) -> Typed {
     }
     if settings.is_none() && pass.findings.is_empty() {
         let message = "the configuration is too tangled to check".to_owned();
-        pass.findings.push(Finding {
-            key: KeyPath::default(),
-            message,
-            origin: Origin::File(None),
-        });
+        pass.findings.push(Finding { key: KeyPath::default(), message, origin: Origin::File(None) });
     }
-    Typed {
-        settings,
-        findings: pass.findings,
-        tainted: pass.tainted,
-    }
+    Typed { settings, findings: pass.findings, tainted: pass.tainted }
 }
 
 impl Pass<'_> {
@@ -92,11 +79,7 @@ impl Pass<'_> {
     /// no change is possible.
     fn neutralise(&mut self, path: KeyPath, message: &str) -> bool {
         if let Some((field, expected)) = unknown_field(message) {
-            let key = if path.0.last() == Some(&Seg::Key(field.clone())) {
-                path
-            } else {
-                path.key(&field)
-            };
+            let key = if path.0.last() == Some(&Seg::Key(field.clone())) { path } else { path.key(&field) };
             self.report(key.clone(), unknown_key_message(&field, &expected));
             return self.root.remove(&key);
         }
@@ -142,16 +125,9 @@ impl Pass<'_> {
     }
 
     fn report_at(&mut self, key: KeyPath, message: String, origin: Origin) {
-        let known = self
-            .findings
-            .iter()
-            .any(|f| key.starts_with(&f.key) && !f.key.0.is_empty());
+        let known = self.findings.iter().any(|f| key.starts_with(&f.key) && !f.key.0.is_empty());
         if !known {
-            self.findings.push(Finding {
-                key: key.clone(),
-                message,
-                origin,
-            });
+            self.findings.push(Finding { key: key.clone(), message, origin });
         }
         self.tainted.push(key);
     }
@@ -160,9 +136,7 @@ impl Pass<'_> {
         let Some((last, parent)) = key.0.split_last() else {
             return false;
         };
-        self.root
-            .get_mut(parent)
-            .is_some_and(|p| p.set_child(last, entry))
+        self.root.get_mut(parent).is_some_and(|p| p.set_child(last, entry))
     }
 
     /// An environment value read as `5` or `true` where the key wants a string: use its text.
@@ -170,18 +144,11 @@ impl Pass<'_> {
         let Some(entry) = self.root.get_mut(&path.0) else {
             return false;
         };
-        let Origin::Env {
-            var,
-            raw: raw @ Some(_),
-        } = &mut entry.origin
-        else {
+        let Origin::Env { var, raw: raw @ Some(_) } = &mut entry.origin else {
             return false;
         };
         let (var, text) = (var.clone(), raw.take().unwrap_or_default());
-        *entry = Entry::new(
-            Node::Value(toml::Value::String(text)),
-            Origin::Env { var, raw: None },
-        );
+        *entry = Entry::new(Node::Value(toml::Value::String(text)), Origin::Env { var, raw: None });
         true
     }
 
@@ -201,16 +168,8 @@ impl Pass<'_> {
 /// serde speaks of maps, sequences and structs; a TOML file has tables and lists.
 fn polish(message: &str) -> String {
     if let Some(value) = between_backticks(message.strip_prefix("unknown variant ")) {
-        let rest = message
-            .split_once(", expected")
-            .map(|(_, r)| r)
-            .unwrap_or_default();
-        let known: Vec<String> = rest
-            .split('`')
-            .skip(1)
-            .step_by(2)
-            .map(str::to_owned)
-            .collect();
+        let rest = message.split_once(", expected").map(|(_, r)| r).unwrap_or_default();
+        let known: Vec<String> = rest.split('`').skip(1).step_by(2).map(str::to_owned).collect();
         return match closest(&value, &known) {
             Some(near) => format!("unknown value `{value}`; did you mean `{near}`?"),
             None => format!("unknown value `{value}`; expected{rest}"),
@@ -228,11 +187,7 @@ fn polish(message: &str) -> String {
     };
     match expected {
         "" => format!("wrong type: {}", word(found)),
-        expected => format!(
-            "wrong type: found {}, expected {}",
-            word(found),
-            word(expected)
-        ),
+        expected => format!("wrong type: found {}, expected {}", word(found), word(expected)),
     }
 }
 
@@ -258,16 +213,8 @@ fn between_backticks(text: Option<&str>) -> Option<String> {
 /// Reads serde's "unknown field `x`, expected one of `a`, `b`" into the field and the known names.
 fn unknown_field(message: &str) -> Option<(String, Vec<String>)> {
     let field = between_backticks(message.strip_prefix("unknown field "))?;
-    let rest = message
-        .split_once(", expected")
-        .map(|(_, r)| r)
-        .unwrap_or_default();
-    let expected = rest
-        .split('`')
-        .skip(1)
-        .step_by(2)
-        .map(str::to_owned)
-        .collect();
+    let rest = message.split_once(", expected").map(|(_, r)| r).unwrap_or_default();
+    let expected = rest.split('`').skip(1).step_by(2).map(str::to_owned).collect();
     Some((field, expected))
 }
 
@@ -277,10 +224,7 @@ fn unknown_key_message(field: &str, expected: &[String]) -> String {
         None if expected.is_empty() => format!("unknown key `{field}`: this table has no keys"),
         None => {
             let names: Vec<String> = expected.iter().map(|n| format!("`{n}`")).collect();
-            format!(
-                "unknown key `{field}`; known keys here: {}",
-                names.join(", ")
-            )
+            format!("unknown key `{field}`; known keys here: {}", names.join(", "))
         }
     }
 }
@@ -288,21 +232,11 @@ fn unknown_key_message(field: &str, expected: &[String]) -> String {
 /// The known name nearest to `field`, when it is near enough to be a typo.
 fn closest<'a>(field: &str, names: &'a [String]) -> Option<&'a str> {
     let field_lower = field.to_ascii_lowercase();
-    let is_prefix = |n: &str| {
-        field_lower.len() >= 3 && (n.starts_with(&field_lower) || field_lower.starts_with(n))
-    };
+    let is_prefix =
+        |n: &str| field_lower.len() >= 3 && (n.starts_with(&field_lower) || field_lower.starts_with(n));
     names
         .iter()
-        .map(|n| {
-            (
-                if is_prefix(n) {
-                    0
-                } else {
-                    edit_distance(&field_lower, n)
-                },
-                n,
-            )
-        })
+        .map(|n| (if is_prefix(n) { 0 } else { edit_distance(&field_lower, n) }, n))
         .filter(|(d, n)| *d <= (n.chars().count() / 3).max(1))
         .min_by_key(|(d, _)| *d)
         .map(|(_, n)| n.as_str())
@@ -329,11 +263,7 @@ mod tests {
 
     #[test]
     fn suggests_near_names_only() {
-        let names = vec![
-            "listen".to_owned(),
-            "public_url".to_owned(),
-            "trusted_proxies".to_owned(),
-        ];
+        let names = vec!["listen".to_owned(), "public_url".to_owned(), "trusted_proxies".to_owned()];
         assert_eq!(closest("lisen", &names), Some("listen"));
         assert_eq!(closest("publicurl", &names), Some("public_url"));
         assert_eq!(closest("colour", &names), None);

@@ -21,14 +21,12 @@ pub(super) struct Check {
 
 pub(super) type EnvLookup<'a> = &'a dyn Fn(&str) -> Result<Option<String>, SecretError>;
 
-const PLAIN_SECRET: &str = "is written as a plain string; outside local development use { env = \"NAME\" } or { file = \"PATH\" }";
+const PLAIN_SECRET: &str =
+    "is written as a plain string; outside local development use { env = \"NAME\" } or { file = \"PATH\" }";
 const MIN_SECRET_BYTES: usize = 32;
 
 pub(super) fn validate(settings: &Settings, env: EnvLookup<'_>) -> Vec<Check> {
-    let mut c = Checker {
-        env,
-        out: Vec::new(),
-    };
+    let mut c = Checker { env, out: Vec::new() };
     c.server(settings);
     c.session(settings);
     c.stores(settings);
@@ -48,12 +46,7 @@ fn key(dotted: &str) -> KeyPath {
 
 impl Checker<'_> {
     fn push(&mut self, key: KeyPath, severity: Severity, message: String, plain_secret: bool) {
-        self.out.push(Check {
-            key,
-            severity,
-            message,
-            plain_secret,
-        });
+        self.out.push(Check { key, severity, message, plain_secret });
     }
 
     fn error(&mut self, key: KeyPath, message: impl Into<String>) {
@@ -77,10 +70,7 @@ impl Checker<'_> {
 
     fn http_url(&mut self, at: KeyPath, url: &Url) {
         if !matches!(url.scheme(), "http" | "https") {
-            self.error(
-                at,
-                format!("must be an http:// or https:// URL, not {}:", url.scheme()),
-            );
+            self.error(at, format!("must be an http:// or https:// URL, not {}:", url.scheme()));
         } else if url.host_str().is_none_or(str::is_empty) {
             self.error(at, "must name a host");
         }
@@ -106,10 +96,7 @@ impl Checker<'_> {
             }
         };
         if !what.found_in(&bytes) {
-            self.error(
-                at,
-                format!("{} contains no PEM {}", path.display(), what.name()),
-            );
+            self.error(at, format!("{} contains no PEM {}", path.display(), what.name()));
         }
     }
 
@@ -124,29 +111,19 @@ impl Checker<'_> {
             (None, None, Some(bundle)) => {
                 let _ = self.secret(key("server.tls.pkcs12"), bundle);
                 if bundle.is_plain() {
-                    self.push(
-                        key("server.tls.pkcs12"),
-                        Severity::Warning,
-                        PLAIN_SECRET.to_owned(),
-                        true,
-                    );
+                    self.push(key("server.tls.pkcs12"), Severity::Warning, PLAIN_SECRET.to_owned(), true);
                 }
             }
-            (None, None, None) => {
-                self.error(key("server.tls"), "set cert_file and key_file, or pkcs12")
+            (None, None, None) => self.error(key("server.tls"), "set cert_file and key_file, or pkcs12"),
+            (_, _, Some(_)) => {
+                self.error(key("server.tls"), "set either cert_file and key_file, or pkcs12, not both")
             }
-            (_, _, Some(_)) => self.error(
-                key("server.tls"),
-                "set either cert_file and key_file, or pkcs12, not both",
-            ),
-            (None, _, None) => self.error(
-                key("server.tls.cert_file"),
-                "key_file is set, so cert_file is required",
-            ),
-            (_, None, None) => self.error(
-                key("server.tls.key_file"),
-                "cert_file is set, so key_file is required",
-            ),
+            (None, _, None) => {
+                self.error(key("server.tls.cert_file"), "key_file is set, so cert_file is required")
+            }
+            (_, None, None) => {
+                self.error(key("server.tls.key_file"), "cert_file is set, so key_file is required")
+            }
         }
     }
 
@@ -184,19 +161,17 @@ impl Checker<'_> {
         if !is_cookie_token(&session.cookie_name) {
             self.error(
                 key("session.cookie_name"),
-                format!("{:?} is not a valid cookie name: use letters, digits and - _ . ! # $ % & ' * + ^ ` | ~", session.cookie_name),
+                format!(
+                    "{:?} is not a valid cookie name: use letters, digits and - _ . ! # $ % & ' * + ^ ` | ~",
+                    session.cookie_name
+                ),
             );
         }
     }
 
     fn stores(&mut self, s: &Settings) {
         if let Some(redis) = &s.redis {
-            self.store_url(
-                key("redis.url"),
-                &redis.url,
-                &["redis", "rediss"],
-                "redis:// or rediss://",
-            );
+            self.store_url(key("redis.url"), &redis.url, &["redis", "rediss"], "redis:// or rediss://");
             self.at_least_one(key("redis.pool_size"), redis.pool_size as u64);
         }
         self.store_url(
@@ -205,10 +180,7 @@ impl Checker<'_> {
             &["sqlite", "postgres", "postgresql"],
             "sqlite:, postgres:// or postgresql://",
         );
-        self.at_least_one(
-            key("database.max_connections"),
-            u64::from(s.database.max_connections),
-        );
+        self.at_least_one(key("database.max_connections"), u64::from(s.database.max_connections));
     }
 
     /// A store URL may be a secret reference; its value is checked but never repeated.
@@ -217,9 +189,7 @@ impl Checker<'_> {
             return;
         };
         let value = value.expose_secret();
-        let scheme = value
-            .split_once(':')
-            .map(|(scheme, _)| scheme.to_ascii_lowercase());
+        let scheme = value.split_once(':').map(|(scheme, _)| scheme.to_ascii_lowercase());
         if !scheme.is_some_and(|s| schemes.contains(&s.as_str())) {
             return self.error(at, format!("must start with {expected}"));
         }
@@ -235,14 +205,7 @@ impl Checker<'_> {
 
     fn managers(&mut self, s: &Settings) {
         let m = &s.master;
-        self.manager(
-            &key("master"),
-            &m.url,
-            &m.base_path,
-            m.ca_file.as_deref(),
-            m.timeout,
-            m.auth.as_ref(),
-        );
+        self.manager(&key("master"), &m.url, &m.base_path, m.ca_file.as_deref(), m.timeout, m.auth.as_ref());
         let mut seen = vec![(m.id.clone(), "master".to_owned())];
         for (i, slave) in s.slaves.iter().enumerate() {
             let at = key("slaves").index(i);
@@ -258,10 +221,9 @@ impl Checker<'_> {
                 self.error(at.key("name"), "must not be empty");
             }
             match seen.iter().find(|(id, _)| *id == slave.id) {
-                Some((_, first)) => self.error(
-                    at.key("id"),
-                    format!("id \"{}\" is already used by {first}", slave.id),
-                ),
+                Some((_, first)) => {
+                    self.error(at.key("id"), format!("id \"{}\" is already used by {first}", slave.id))
+                }
                 None => seen.push((slave.id.clone(), format!("slaves[{i}]"))),
             }
         }
@@ -279,10 +241,7 @@ impl Checker<'_> {
     ) {
         self.http_url(at.key("url"), url);
         if !base_path.starts_with('/') {
-            self.error(
-                at.key("base_path"),
-                format!("{base_path:?} must start with /"),
-            );
+            self.error(at.key("base_path"), format!("{base_path:?} must start with /"));
         }
         if let Some(ca_file) = ca_file {
             self.pem_file(at.key("ca_file"), ca_file, Pem::Certificate);
@@ -296,12 +255,7 @@ impl Checker<'_> {
                 self.error(at.key("username"), "must not be empty");
             }
             if password.is_plain() {
-                self.push(
-                    at.key("password"),
-                    Severity::Warning,
-                    PLAIN_SECRET.to_owned(),
-                    true,
-                );
+                self.push(at.key("password"), Severity::Warning, PLAIN_SECRET.to_owned(), true);
             }
             let _ = self.secret(at.key("password"), password);
         }
@@ -309,23 +263,14 @@ impl Checker<'_> {
 
     fn limits(&mut self, s: &Settings) {
         let lp = &s.login_protection;
-        self.at_least_one(
-            key("login_protection.max_failures"),
-            u64::from(lp.max_failures),
-        );
-        self.at_least_one(
-            key("login_protection.max_failures_per_ip"),
-            u64::from(lp.max_failures_per_ip),
-        );
+        self.at_least_one(key("login_protection.max_failures"), u64::from(lp.max_failures));
+        self.at_least_one(key("login_protection.max_failures_per_ip"), u64::from(lp.max_failures_per_ip));
         self.positive(key("login_protection.window"), lp.window);
         self.positive(key("login_protection.lock_duration"), lp.lock_duration);
         self.positive(key("cache.catalog_ttl"), s.cache.catalog_ttl);
         self.positive(key("cache.organization_ttl"), s.cache.organization_ttl);
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&s.log.level) {
-            self.error(
-                key("log.level"),
-                format!("{:?} is not a log filter: {e}", s.log.level),
-            );
+            self.error(key("log.level"), format!("{:?} is not a log filter: {e}", s.log.level));
         }
     }
 }
@@ -360,8 +305,5 @@ impl Pem {
 /// RFC 6265 `cookie-name` = RFC 2616 token: visible ASCII except separators.
 fn is_cookie_token(name: &str) -> bool {
     const SEPARATORS: &[u8] = b"()<>@,;:\\\"/[]?={} \t";
-    !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_graphic() && !SEPARATORS.contains(&b))
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_graphic() && !SEPARATORS.contains(&b))
 }
