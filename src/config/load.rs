@@ -3,7 +3,8 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use super::tree::{self, Entry, KeyPath, Lines, Node, Origin, Seg};
+use super::file::{self, Lines};
+use super::tree::{Entry, KeyPath, Node, Origin, Seg};
 use super::{SecretError, Settings, overrides, typed, validate};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -65,7 +66,7 @@ pub fn load_from_sources(
     let mut root = match file {
         None => Entry::empty_table(Origin::File(None)),
         Some((path, text)) => match toml_edit::Document::parse(text) {
-            Ok(doc) => tree::from_document(&doc, &Lines::new(text)),
+            Ok(doc) => file::from_document(&doc, &Lines::new(text)),
             Err(e) => {
                 let line = e.span().map(|s| Lines::new(text).line(s.start));
                 let message = format!("not valid TOML: {}", e.message().trim_end());

@@ -4,6 +4,7 @@
 //! its key, its line in the file and the environment variable that overrides it.
 
 mod duration;
+mod file;
 mod load;
 mod overrides;
 mod report;

@@ -5,7 +5,8 @@
 //! (`true`, `5`, `"x"`, `{ env = "X" }`, `["10.0.0.0/8"]`), otherwise as a plain string.
 
 use super::ENV_PREFIX;
-use super::tree::{Entry, KeyPath, Node, Origin, Seg, value_entry};
+use super::file::value_entry;
+use super::tree::{Entry, KeyPath, Node, Origin, Seg};
 
 /// Why an override could not be applied (the variable is named by the caller).
 pub(super) struct OverrideError {

@@ -236,7 +236,8 @@ fn no_secret_value_appears_in_any_report() {
         ["plain-session-secret-that-is-long-enough-0123", "hunter2-redis", "hunter2-basic", "env-secret-xyz"];
     let broken = format!("{PLAIN}[server]\nlisten = 5\n[database]\nurl = \"mysql://u:hunter2-basic@db\"\n");
     let env = [("PORTICO__REDIS__URL", "http://:env-secret-xyz@x"), ("PORTICO__SESSION__SECRET", "5")];
-    for report in [load_text(PLAIN, &[]), load_text(&broken, &env)] {
+    let unterminated = "[session]\nsecret = \"hunter2-basic\nidle_timeout = 5\n";
+    for report in [load_text(PLAIN, &[]), load_text(&broken, &env), load_text(unterminated, &[])] {
         let text = report.render();
         for secret in secrets {
             assert!(!text.contains(secret), "{secret} leaked:\n{text}");
@@ -346,6 +347,25 @@ proptest! {
         let report = load_text(&text, &[("PORTICO__SERVER__LISTEN", &value), ("PORTICO__SLAVES__0__ID", &value)]);
         prop_assert_eq!(report.settings.is_some(), !report.has_errors());
         let _ = report.render();
+    }
+
+    #[test]
+    fn damaged_example_files_never_panic(
+        edits in proptest::collection::vec((0usize..5000, "[a-z0-9 \"=\\[\\]{}.\n]{0,3}"), 1..6),
+    ) {
+        let mut text = EXAMPLE.to_owned();
+        for (at, with) in &edits {
+            let mut at = at % text.len();
+            while !text.is_char_boundary(at) {
+                at -= 1;
+            }
+            let end = (at + 3).min(text.len());
+            let end = (end..=text.len()).find(|&e| text.is_char_boundary(e)).unwrap_or(text.len());
+            text.replace_range(at..end, with);
+        }
+        let report = load_text(&text, &[("PORTICO_SESSION_SECRET", GOOD_SECRET)]);
+        prop_assert_eq!(report.settings.is_some(), !report.has_errors());
+        prop_assert!(!report.render().contains(GOOD_SECRET));
     }
 
     #[test]

@@ -175,6 +175,9 @@ fn polish(message: &str) -> String {
             None => format!("unknown value `{value}`; expected{rest}"),
         };
     }
+    if message == "invalid socket address syntax" {
+        return "not an address and port such as \"0.0.0.0:8080\" or \"[::]:8080\"".to_owned();
+    }
     let Some(rest) = message.strip_prefix("invalid type: ") else {
         return message.to_owned();
     };
