@@ -93,11 +93,11 @@ pub fn load_from_sources(
             if typed.tainted.iter().any(|t| check.key.starts_with(t)) {
                 continue;
             }
-            let origin = root.get(&check.key.0).map_or(Origin::File(None), |e| e.origin.clone());
+            // A key left at its default has no place to point at.
+            let origin = root.get(&check.key.0).map_or(Origin::Placeholder, |e| e.origin.clone());
             if check.plain_secret && matches!(origin, Origin::Env { .. }) {
                 continue;
             }
-            let origin = if root.get(&check.key.0).is_some() { origin } else { Origin::Placeholder };
             problems.push(at.problem(check.severity, &check.key, &origin, check.message));
         }
     }
@@ -134,10 +134,7 @@ impl Locator {
         let derived = key.env_var();
         let (file, line, from_env, env_var) = match origin {
             Origin::File(line) => (self.file.clone(), *line, false, derived),
-            Origin::Env { var, .. } if var.eq_ignore_ascii_case(&derived) || key.0.is_empty() => {
-                (None, None, true, var.clone())
-            }
-            Origin::Env { .. } => (None, None, true, derived),
+            Origin::Env { var, .. } => (None, None, true, var.clone()),
             Origin::Placeholder => (None, None, false, derived),
         };
         ConfigProblem { severity, key: key.to_string(), env_var, file, line, from_env, message }

@@ -83,7 +83,8 @@ pub(super) enum Origin {
     /// scalar other than a string (`5`, `true`), so it can be retried as a plain string when the
     /// key wants one (a cookie named `2024`).
     Env { var: String, raw: Option<String> },
-    /// Put in by the loader to keep checking after a missing required key.
+    /// Nowhere: a value the loader put in to keep checking after a missing required key (or,
+    /// when locating a problem, a key left at its default).
     Placeholder,
 }
 
