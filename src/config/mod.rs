@@ -4,9 +4,18 @@
 //! its key, its line in the file and the environment variable that overrides it.
 
 mod duration;
+mod file;
 mod load;
+mod overrides;
+mod report;
 mod secret;
 mod settings;
+mod tree;
+mod typed;
+mod validate;
+
+#[cfg(test)]
+mod tests;
 
 pub use duration::Duration;
 pub use load::{ConfigProblem, ConfigReport, Severity, load, load_from_sources};

@@ -47,9 +47,24 @@ pub struct ServerSettings {
     /// cookie prefix and HSTS. Default `http://localhost:8080`.
     pub public_url: Url,
     /// Proxies whose `X-Forwarded-For` is believed (addresses or CIDR ranges). Default none.
+    #[serde(deserialize_with = "addresses_or_ranges")]
     pub trusted_proxies: Vec<IpNet>,
     /// HTTP worker threads; 0 = one per core.
     pub workers: usize,
+    /// `[server.tls]`: serve HTTPS directly. Absent: plain HTTP (TLS ends at a proxy).
+    pub tls: Option<ServerTlsSettings>,
+}
+
+/// The certificate Portico serves HTTPS with: PEM `cert_file` + `key_file`, or a `pkcs12` bundle.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerTlsSettings {
+    /// PEM certificate chain, leaf first.
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key of the leaf certificate.
+    pub key_file: Option<PathBuf>,
+    /// A base64 PKCS#12 bundle (e.g. a Key Vault certificate secret), as a secret reference.
+    pub pkcs12: Option<SecretRef>,
 }
 
 impl Default for ServerSettings {
@@ -59,8 +74,26 @@ impl Default for ServerSettings {
             public_url: default_public_url(),
             trusted_proxies: Vec::new(),
             workers: 0,
+            tls: None,
         }
     }
+}
+
+/// Reads `["10.0.0.0/8", "192.0.2.7"]`: a bare address is a range of one.
+fn addresses_or_ranges<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Error> {
+    let raw = Vec::<String>::deserialize(d)?;
+    raw.iter()
+        .enumerate()
+        .map(|(i, item)| {
+            item.parse::<IpNet>().or_else(|_| item.parse::<std::net::IpAddr>().map(IpNet::from)).map_err(
+                |_| {
+                    serde::de::Error::custom(format_args!(
+                        "entry {i}: {item:?} is not an IP address or a CIDR range such as \"10.0.0.0/8\""
+                    ))
+                },
+            )
+        })
+        .collect()
 }
 
 #[allow(clippy::expect_used)] // a literal; `defaults_are_valid` in the config tests covers it

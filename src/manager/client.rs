@@ -289,7 +289,9 @@ async fn forbidden_login(response: reqwest::Response) -> ManagerError {
     };
     let detail = serde_json::from_slice::<Body>(&bytes).ok().and_then(|b| b.errors.into_iter().next());
     match detail {
-        Some(Detail { reason: Some(reason), organization: Some(org) }) if reason == "organization_not_found" => {
+        Some(Detail { reason: Some(reason), organization: Some(org) })
+            if reason == "organization_not_found" =>
+        {
             ManagerError::OrganizationMissing(org)
         }
         _ => ManagerError::Forbidden,

@@ -211,7 +211,7 @@ async fn a_slave_without_the_users_organization_says_which_one_is_missing() {
     let slave = start_slave("eu", &master.url).await;
     assert_eq!(
         client(&slave).login("frank", &secret("frank-password")).await.expect_err("403"),
-        ManagerError::Forbidden
+        ManagerError::OrganizationMissing("Initech".to_owned())
     );
     let response = raw()
         .post(format!("{}api/portal/v1.3/login", slave.url))
