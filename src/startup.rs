@@ -11,9 +11,11 @@ use actix_web::{App, HttpServer, middleware, web};
 use anyhow::Context;
 use secrecy::SecretString;
 
+use crate::clock::{SharedClock, SystemClock};
 use crate::config::Settings;
-use crate::federation::Environments;
-use crate::store::{Database, KvStore, MemoryStore, RedisStore};
+use crate::crypto::Keys;
+use crate::federation::{Environments, Federation, LoginProtection, OrganizationCache, SignInRules};
+use crate::store::{Database, KvStore, MemoryStore, RedisStore, SessionStore};
 
 /// What every request handler shares.
 pub struct AppState {
@@ -21,8 +23,25 @@ pub struct AppState {
     pub kv: KvStore,
     pub db: Database,
     pub environments: Environments,
-    /// Key material for session encryption (from `session.secret`, or random per process).
-    pub session_secret: SecretString,
+    pub keys: Arc<Keys>,
+    pub sessions: SessionStore,
+    pub federation: Federation,
+    pub clock: SharedClock,
+}
+
+impl AppState {
+    /// The sign-in rules in force now.
+    pub fn sign_in_rules(&self) -> SignInRules {
+        SignInRules {
+            policy: self.settings.federation.login_failure_policy,
+            limits: (&self.settings.login_protection).into(),
+        }
+    }
+
+    /// `https` public URL: secure cookies, `__Host-` names, HSTS.
+    pub fn is_https(&self) -> bool {
+        self.settings.server.public_url.scheme() == "https"
+    }
 }
 
 pub struct Application {
@@ -35,6 +54,11 @@ impl Application {
     /// Connects the stores, applies migrations, prepares the manager clients and binds the
     /// listener. Fails with a message that names what is wrong; never panics.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with_clock(settings, Arc::new(SystemClock)).await
+    }
+
+    /// [`Application::build`] with a given clock (tests move time instead of sleeping).
+    pub async fn build_with_clock(settings: Settings, clock: SharedClock) -> anyhow::Result<Self> {
         let kv = key_value_store(&settings)?;
         let db_url = settings.database.url.resolve().context("database.url")?;
         let db = Database::connect(&db_url, settings.database.max_connections)
@@ -58,8 +82,29 @@ impl Application {
         let listener = TcpListener::bind(settings.server.listen)
             .with_context(|| format!("cannot listen on {} (server.listen)", settings.server.listen))?;
         let address = listener.local_addr()?;
-        let state =
-            web::Data::new(AppState { settings: Arc::new(settings), kv, db, environments, session_secret });
+        let keys = Arc::new(Keys::derive(&session_secret));
+        drop(session_secret);
+        let sessions = SessionStore::new(
+            kv.clone(),
+            keys.clone(),
+            settings.session.idle_timeout.get(),
+            settings.session.absolute_timeout.get(),
+            clock.clone(),
+        );
+        let federation = Federation::new(
+            LoginProtection::new(kv.clone(), keys.clone(), clock.clone(), "consumer"),
+            OrganizationCache::new(kv.clone(), keys.clone(), settings.cache.organization_ttl.get()),
+        );
+        let state = web::Data::new(AppState {
+            settings: Arc::new(settings),
+            kv,
+            db,
+            environments,
+            keys,
+            sessions,
+            federation,
+            clock,
+        });
         let server = http_server(listener, state.clone())?;
         Ok(Self { address, server, state })
     }

@@ -1,5 +1,17 @@
-//! Federation: the set of manager environments, and (with sign-in) joining a consumer to them.
+//! Federation: the environments, and joining a consumer to them — sign-in with the
+//! login-failure policy and login protection, reconnecting, sign-out.
 
 mod environments;
+mod join;
+mod outcome;
+mod policy;
+mod protection;
+mod session;
+mod signin;
 
 pub use environments::{Environment, EnvironmentError, Environments};
+pub use join::{CACHE_PREFIX, OrganizationCache};
+pub use outcome::JoinFailure;
+pub use protection::{Limits, Locked, LoginProtection};
+pub use session::{EnvironmentLink, Notice, PortalSession, SessionUser};
+pub use signin::{EnvironmentFailure, Federation, SignInError, SignInRules, SignedIn, sign_out};

@@ -17,10 +17,14 @@ pub enum JoinFailure {
     AccountUnknown,
     AccountDisabled,
     PasswordChangeRequired,
-    OrganizationMissing { organization: String },
+    OrganizationMissing {
+        organization: String,
+    },
     Timeout,
     ConnectionRefused,
-    ServerError { status: u16 },
+    ServerError {
+        status: u16,
+    },
     CertificateFailed,
     /// Unreachable, malformed answers, unexpected statuses.
     Unavailable,
@@ -32,7 +36,9 @@ impl JoinFailure {
     /// Classifies a manager error; `on_master` decides what a 401 means.
     pub fn from_error(error: &ManagerError, on_master: bool) -> Self {
         match error {
-            ManagerError::WrongCredentials | ManagerError::SessionExpired if on_master => JoinFailure::WrongCredentials,
+            ManagerError::WrongCredentials | ManagerError::SessionExpired if on_master => {
+                JoinFailure::WrongCredentials
+            }
             ManagerError::WrongCredentials | ManagerError::SessionExpired => JoinFailure::AccountUnknown,
             ManagerError::Forbidden => JoinFailure::AccountDisabled,
             ManagerError::PasswordChangeRequired => JoinFailure::PasswordChangeRequired,
@@ -96,7 +102,9 @@ impl fmt::Display for JoinFailure {
             }
             JoinFailure::Timeout => f.write_str("environment unavailable (no answer in time)"),
             JoinFailure::ConnectionRefused => f.write_str("environment unavailable (connection refused)"),
-            JoinFailure::ServerError { status } => write!(f, "environment unavailable (server error {status})"),
+            JoinFailure::ServerError { status } => {
+                write!(f, "environment unavailable (server error {status})")
+            }
             JoinFailure::CertificateFailed => f.write_str("certificate verification failed"),
             JoinFailure::Unavailable => f.write_str("environment unavailable"),
             JoinFailure::NotJoined => f.write_str("not connected yet"),

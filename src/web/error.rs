@@ -46,6 +46,9 @@ pub enum WebError {
     Csrf,
     #[error("The page you asked for does not exist.")]
     NotFound,
+    /// Not signed in: sent to the sign-in page (and back to `return_to` afterwards).
+    #[error("Please sign in.")]
+    SignInRequired { return_to: Option<String> },
     #[error("The session store is unavailable. Please try again in a moment.")]
     SessionStoreUnavailable,
     #[error("Something went wrong on our side.")]
@@ -58,6 +61,7 @@ impl WebError {
             WebError::BadRequest(_) => "Bad request",
             WebError::Csrf => "Form expired",
             WebError::NotFound => "Not found",
+            WebError::SignInRequired { .. } => "Sign in",
             WebError::SessionStoreUnavailable => "Service unavailable",
             WebError::Unexpected(_) => "Unexpected error",
         }
@@ -79,12 +83,25 @@ impl ResponseError for WebError {
             WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
             WebError::Csrf => StatusCode::FORBIDDEN,
             WebError::NotFound => StatusCode::NOT_FOUND,
+            WebError::SignInRequired { .. } => StatusCode::SEE_OTHER,
             WebError::SessionStoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             WebError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
+        if let WebError::SignInRequired { return_to } = self {
+            let location = match return_to {
+                Some(path) => format!(
+                    "/login?return_to={}",
+                    url::form_urlencoded::byte_serialize(path.as_bytes()).collect::<String>()
+                ),
+                None => "/login".to_owned(),
+            };
+            return HttpResponse::SeeOther()
+                .insert_header((actix_web::http::header::LOCATION, location))
+                .finish();
+        }
         let status = self.status_code();
         let request_id = current_request_id();
         if let WebError::Unexpected(cause) = self {

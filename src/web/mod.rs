@@ -2,10 +2,12 @@
 //! middleware, and the error pages.
 
 mod assets;
+pub mod client_ip;
+mod consumer;
 mod error;
 mod middleware;
 mod ops;
-mod pages;
+pub mod session;
 
 use actix_web::web;
 
@@ -20,6 +22,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .app_data(error::json_config())
         .configure(ops::configure)
         .configure(assets::configure)
-        .configure(pages::configure)
+        .configure(consumer::configure)
         .default_service(web::to(error::not_found));
 }

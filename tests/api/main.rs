@@ -10,5 +10,6 @@ mod conformance;
 mod database;
 mod health;
 mod manager_client;
+mod signin;
 mod simulator;
 mod store;

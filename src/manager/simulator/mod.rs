@@ -154,6 +154,11 @@ impl Simulator {
         self.state.sessions.login_names()
     }
 
+    /// The values of the live `APIMANAGERSESSION` cookies.
+    pub fn session_cookies(&self) -> Vec<String> {
+        self.state.sessions.ids()
+    }
+
     /// A copy of the simulator's current data (including applications created and the shadow
     /// users a slave made).
     pub fn data(&self) -> SimulatorData {

@@ -46,6 +46,11 @@ impl Sessions {
         names
     }
 
+    /// The session ids (cookie values) that are live: tests look for them where they must not be.
+    pub fn ids(&self) -> Vec<String> {
+        self.lock().keys().cloned().collect()
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, SimSession>> {
         // A panic while holding the lock cannot leave the map half-updated (single inserts and
         // removes), so a poisoned lock is still usable.

@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 
 use actix_web::web;
+use portico::clock::ManualClock;
 use portico::startup::{AppState, Application};
 
 use super::RedisServer;
@@ -25,6 +26,11 @@ pub struct TestAppBuilder {
     key_prefix: String,
     database_url: Option<String>,
     public_url: String,
+    master_timeout: String,
+    slave_timeout: String,
+    trusted_proxies: Vec<String>,
+    clock: ManualClock,
+    env: Vec<(String, String)>,
     extra: String,
 }
 
@@ -38,6 +44,11 @@ impl TestAppBuilder {
             key_prefix: format!("portico-test-{:08x}:", rand::random::<u32>()),
             database_url: None,
             public_url: "http://localhost".to_owned(),
+            master_timeout: "2s".to_owned(),
+            trusted_proxies: Vec::new(),
+            slave_timeout: "2s".to_owned(),
+            clock: ManualClock::new(),
+            env: Vec::new(),
             extra: String::new(),
         }
     }
@@ -55,6 +66,29 @@ impl TestAppBuilder {
     pub fn database(mut self, url: &str) -> Self {
         self.database_url = Some(url.to_owned());
         self
+    }
+
+    /// A `PORTICO__…` override, as an operator would set it (`set("session.idle_timeout", "1s")`).
+    pub fn set(mut self, key: &str, value: &str) -> Self {
+        let var = format!("PORTICO__{}", key.replace('.', "__").to_uppercase());
+        self.env.push((var, value.to_owned()));
+        self
+    }
+
+    pub fn trusted_proxies(mut self, proxies: &[&str]) -> Self {
+        self.trusted_proxies = proxies.iter().map(|p| format!("\"{p}\"")).collect();
+        self
+    }
+
+    pub fn timeouts(mut self, master: &str, slaves: &str) -> Self {
+        self.master_timeout = master.to_owned();
+        self.slave_timeout = slaves.to_owned();
+        self
+    }
+
+    /// The clock the app runs on; tests move it instead of sleeping.
+    pub fn clock(&self) -> ManualClock {
+        self.clock.clone()
     }
 
     pub fn public_url(mut self, url: &str) -> Self {
@@ -79,16 +113,20 @@ impl TestAppBuilder {
             .clone()
             .unwrap_or_else(|| format!("sqlite://{}", dir.join("portico.db").display()));
         let mut toml = format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\nworkers = 2\npublic_url = \"{}\"\n\n[session]\nsecret = \"test-secret-0123456789abcdef0123456789\"\n\n\
-             [database]\nurl = \"{database}\"\n\n[master]\nurl = \"{}\"\ntimeout = \"2s\"\n\n",
-            self.public_url, self.master_url
+            "[server]\nlisten = \"127.0.0.1:0\"\nworkers = 2\npublic_url = \"{}\"\ntrusted_proxies = [{}]\n\n[session]\nsecret = \"test-secret-0123456789abcdef0123456789\"\n\n\
+             [database]\nurl = \"{database}\"\n\n[master]\nurl = \"{}\"\ntimeout = \"{}\"\n\n",
+            self.public_url,
+            self.trusted_proxies.join(", "),
+            self.master_url,
+            self.master_timeout
         );
         if let Some(url) = &self.redis_url {
             toml.push_str(&format!("[redis]\nurl = \"{url}\"\nkey_prefix = \"{}\"\n\n", self.key_prefix));
         }
         for (id, name, url) in &self.slaves {
             toml.push_str(&format!(
-                "[[slaves]]\nid = \"{id}\"\nname = \"{name}\"\nurl = \"{url}\"\ntimeout = \"2s\"\n\n"
+                "[[slaves]]\nid = \"{id}\"\nname = \"{name}\"\nurl = \"{url}\"\ntimeout = \"{}\"\n\n",
+                self.slave_timeout
             ));
         }
         toml.push_str(&self.extra);
@@ -98,12 +136,17 @@ impl TestAppBuilder {
     pub async fn spawn(self) -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let text = self.render(dir.path());
-        let report =
-            portico::config::load_from_sources(Some((std::path::Path::new("test.toml"), &text)), Vec::new());
+        let report = portico::config::load_from_sources(
+            Some((std::path::Path::new("test.toml"), &text)),
+            self.env.clone(),
+        );
         let Some(settings) = report.settings.clone() else {
             panic!("test config invalid:\n{}", report.render());
         };
-        let app = Application::build(settings).await.expect("application builds");
+        super::logs::capture();
+        let app = Application::build_with_clock(settings, std::sync::Arc::new(self.clock.clone()))
+            .await
+            .expect("application builds");
         let address = app.address();
         let state = app.state().clone();
         let handle = app.handle();
@@ -126,7 +169,46 @@ impl TestApp {
         self.client.get(self.url(path)).send().await.expect("request")
     }
 
+    pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.client.post(self.url(path)).form(form).send().await.expect("request")
+    }
+
+    /// The value of a hidden `csrf_token` field on the page at `path`.
+    pub async fn csrf_token(&self, path: &str) -> String {
+        let page = self.get(path).await.text().await.expect("page");
+        csrf_in(&page).unwrap_or_else(|| panic!("no csrf_token on {path}:\n{page}"))
+    }
+
+    /// Loads the sign-in form and posts it: the browser's way.
+    pub async fn sign_in(&self, username: &str, password: &str) -> reqwest::Response {
+        let token = self.csrf_token("/login").await;
+        self.post_form("/login", &[("username", username), ("password", password), ("csrf_token", &token)])
+            .await
+    }
+
+    /// Signs out through the form on the environments page.
+    pub async fn sign_out(&self) -> reqwest::Response {
+        let token = self.csrf_token("/environments").await;
+        self.post_form("/logout", &[("csrf_token", &token)]).await
+    }
+
     pub async fn stop(self) {
         self.handle.stop(true).await;
     }
+}
+
+/// Finds `name="csrf_token" value="…"` in a page.
+pub fn csrf_in(page: &str) -> Option<String> {
+    let at = page.find("name=\"csrf_token\" value=\"")? + "name=\"csrf_token\" value=\"".len();
+    let rest = &page[at..];
+    Some(rest[..rest.find('"')?].to_owned())
+}
+
+/// The `Set-Cookie` headers of a response.
+pub fn set_cookies(res: &reqwest::Response) -> Vec<String> {
+    res.headers().get_all("set-cookie").iter().filter_map(|v| v.to_str().ok()).map(str::to_owned).collect()
+}
+
+pub fn location(res: &reqwest::Response) -> String {
+    res.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned()
 }

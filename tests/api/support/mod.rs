@@ -5,13 +5,14 @@
 #![allow(dead_code)]
 
 pub mod app;
+pub mod logs;
 pub mod managers;
 pub mod postgres;
 pub mod prism;
 pub mod redis;
 pub mod tls_server;
 
-pub use app::{TestApp, TestAppBuilder};
+pub use app::{TestApp, TestAppBuilder, location, set_cookies};
 pub use postgres::TestPostgres;
 pub use redis::RedisServer;
 

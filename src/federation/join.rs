@@ -1,0 +1,185 @@
+//! Joining one environment as a user: log in, read the user (and its CSRF token), and find the
+//! user's organization there. A partly opened manager session is closed when a later step fails.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+use super::Environment;
+use crate::crypto::Keys;
+use crate::manager::{ManagerCredentials, ManagerError, ManagerSession, User};
+use crate::store::KvStore;
+
+/// A joined environment.
+pub struct Joined {
+    pub session: ManagerSession,
+    pub user: User,
+    pub organization_id: String,
+    pub organization_name: String,
+}
+
+/// Lookups cached in the shared store (`cache.organization_ttl`): the master's organization
+/// names by id, each slave's organization ids by name, and the master's users.
+#[derive(Clone)]
+pub struct OrganizationCache {
+    kv: KvStore,
+    keys: Arc<Keys>,
+    ttl: Duration,
+}
+
+/// Namespace of every cache key; the admin "Purge cache" clears it.
+pub const CACHE_PREFIX: &str = "cache:";
+
+impl OrganizationCache {
+    pub fn new(kv: KvStore, keys: Arc<Keys>, ttl: Duration) -> Self {
+        Self { kv, keys, ttl }
+    }
+
+    /// A cache that cannot be read is a miss, never a failed sign-in.
+    async fn get(&self, key: &str) -> Option<String> {
+        match self.kv.get(key).await {
+            Ok(v) => v.and_then(|v| String::from_utf8(v).ok()),
+            Err(e) => {
+                tracing::warn!(error = %e, "organization cache unavailable");
+                None
+            }
+        }
+    }
+
+    async fn put(&self, key: &str, value: &str) {
+        if let Err(e) = self.kv.set(key, value.as_bytes(), Some(self.ttl)).await {
+            tracing::warn!(error = %e, "organization cache unavailable");
+        }
+    }
+
+    fn name_key(&self, env: &Environment, organization_id: &str) -> String {
+        format!(
+            "{CACHE_PREFIX}org-name:{}:{}",
+            env.id(),
+            self.keys.lookup_hash("org-id", organization_id.as_bytes())
+        )
+    }
+
+    fn id_key(&self, env: &Environment, organization_name: &str) -> String {
+        format!(
+            "{CACHE_PREFIX}org-id:{}:{}",
+            env.id(),
+            self.keys.lookup_hash("org-name", organization_name.as_bytes())
+        )
+    }
+
+    fn user_key(&self, env: &Environment, login: &str) -> String {
+        format!(
+            "{CACHE_PREFIX}user:{}:{}",
+            env.id(),
+            self.keys.lookup_hash("user", login.to_lowercase().as_bytes())
+        )
+    }
+
+    async fn organization_name(
+        &self,
+        env: &Environment,
+        session: &ManagerSession,
+        organization_id: &str,
+    ) -> Result<String, ManagerError> {
+        let key = self.name_key(env, organization_id);
+        if let Some(name) = self.get(&key).await {
+            return Ok(name);
+        }
+        let org = env.client.organization(ManagerCredentials::Session(session), organization_id).await?;
+        self.put(&key, &org.name).await;
+        Ok(org.name)
+    }
+
+    async fn organization_id(
+        &self,
+        env: &Environment,
+        session: &ManagerSession,
+        organization_name: &str,
+    ) -> Result<Option<String>, ManagerError> {
+        let key = self.id_key(env, organization_name);
+        if let Some(id) = self.get(&key).await {
+            return Ok(Some(id));
+        }
+        let found =
+            env.client.organization_by_name(ManagerCredentials::Session(session), organization_name).await?;
+        if let Some(org) = &found {
+            self.put(&key, &org.id).await;
+        }
+        Ok(found.map(|o| o.id))
+    }
+
+    async fn remember_user(&self, env: &Environment, user: &User) {
+        if let Ok(json) = serde_json::to_string(user) {
+            self.put(&self.user_key(env, &user.login_name), &json).await;
+        }
+    }
+}
+
+/// Joins `env`. With `organization` known (from the master), the user's organization there is
+/// found by that name; without it (the master is the one being joined, or is down under the
+/// `any` policy) the environment's own record of the user decides. Bounded by the
+/// environment's timeout as a whole.
+pub async fn join(
+    env: &Environment,
+    cache: &OrganizationCache,
+    username: &str,
+    password: &SecretString,
+    organization: Option<&str>,
+) -> Result<Joined, ManagerError> {
+    let timeout = env.client.endpoint().timeout;
+    match tokio::time::timeout(timeout, join_unbounded(env, cache, username, password, organization)).await {
+        Ok(result) => result,
+        Err(_) => Err(ManagerError::Timeout(timeout)),
+    }
+}
+
+async fn join_unbounded(
+    env: &Environment,
+    cache: &OrganizationCache,
+    username: &str,
+    password: &SecretString,
+    organization: Option<&str>,
+) -> Result<Joined, ManagerError> {
+    let mut session = env.client.login(username, password).await?;
+    let result = describe(env, cache, &mut session, organization).await;
+    match result {
+        Ok((user, organization_id, organization_name)) => {
+            Ok(Joined { session, user, organization_id, organization_name })
+        }
+        Err(e) => {
+            // Leave nothing open on the manager.
+            if let Err(close) = env.client.logout(&session).await {
+                tracing::debug!(manager = %env.id(), error = %close, "closing a half-joined session failed");
+            }
+            Err(e)
+        }
+    }
+}
+
+async fn describe(
+    env: &Environment,
+    cache: &OrganizationCache,
+    session: &mut ManagerSession,
+    organization: Option<&str>,
+) -> Result<(User, String, String), ManagerError> {
+    let user = env.client.current_user(session).await?;
+    if env.is_master {
+        cache.remember_user(env, &user).await;
+    }
+    match organization {
+        Some(name) => {
+            let id = cache
+                .organization_id(env, session, name)
+                .await?
+                .ok_or_else(|| ManagerError::OrganizationMissing(name.to_owned()))?;
+            Ok((user, id, name.to_owned()))
+        }
+        None => {
+            let name = cache.organization_name(env, session, &user.organization_id).await?;
+            let id = user.organization_id.clone();
+            Ok((user, id, name))
+        }
+    }
+}

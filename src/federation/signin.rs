@@ -1,0 +1,231 @@
+//! Federated sign-in (SPEC §3.1, §3.3): login protection first, then the master, then every
+//! enabled slave concurrently, then the login-failure policy decides. Sign-out and reconnecting
+//! one environment live here too.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use futures_util::future::join_all;
+use secrecy::SecretString;
+
+use super::join::{Joined, OrganizationCache, join};
+use super::policy::{self, JoinResult};
+use super::protection::{Limits, Locked, LoginProtection};
+use super::{Environment, EnvironmentLink, Environments, JoinFailure, PortalSession, SessionUser};
+use crate::crypto::random_token;
+use crate::domain::{EnvironmentId, LoginFailurePolicy};
+use crate::manager::ManagerError;
+use crate::store::StoreError;
+
+/// One environment that could not be joined.
+#[derive(Debug, Clone)]
+pub struct EnvironmentFailure {
+    pub id: EnvironmentId,
+    pub name: String,
+    pub reason: JoinFailure,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SignInError {
+    #[error("locked")]
+    Locked(Locked),
+    /// The master refused this user: wrong credentials, password change required, disabled.
+    #[error("refused: {failure}")]
+    Refused { failure: JoinFailure, locked: Option<Locked> },
+    #[error("the master manager is unavailable: {0}")]
+    MasterUnavailable(JoinFailure),
+    /// The login-failure policy was not met; every manager session opened was closed again.
+    #[error("the login-failure policy was not met")]
+    PolicyNotMet { failures: Vec<EnvironmentFailure> },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The policy and limits in force for one sign-in (settings can change at run time).
+#[derive(Debug, Clone)]
+pub struct SignInRules {
+    pub policy: LoginFailurePolicy,
+    pub limits: Limits,
+}
+
+/// A successful sign-in: the new session's contents, and what happened per environment.
+pub struct SignedIn {
+    pub session: PortalSession,
+    pub failures: Vec<EnvironmentFailure>,
+}
+
+#[derive(Clone)]
+pub struct Federation {
+    protection: LoginProtection,
+    cache: OrganizationCache,
+}
+
+impl Federation {
+    pub fn new(protection: LoginProtection, cache: OrganizationCache) -> Self {
+        Self { protection, cache }
+    }
+
+    pub fn protection(&self) -> &LoginProtection {
+        &self.protection
+    }
+
+    /// Signs a user in to the federation. The password is only passed to the managers.
+    #[tracing::instrument(skip_all, fields(user = %username))]
+    pub async fn sign_in(
+        &self,
+        environments: &Environments,
+        rules: &SignInRules,
+        username: &str,
+        password: &SecretString,
+        client_ip: Option<IpAddr>,
+    ) -> Result<SignedIn, SignInError> {
+        if let Some(locked) = self.protection.check(&rules.limits, username, client_ip).await? {
+            return Err(SignInError::Locked(locked));
+        }
+        let Some(master) = environments.master() else {
+            return Err(SignInError::MasterUnavailable(JoinFailure::Unavailable));
+        };
+
+        let master_result = join(master, &self.cache, username, password, None).await;
+        let organization = match &master_result {
+            Ok(joined) => Some(joined.organization_name.clone()),
+            Err(e) => {
+                let failure = JoinFailure::from_error(e, true);
+                if !failure.is_unavailability() {
+                    let locked = if failure == JoinFailure::WrongCredentials {
+                        self.protection.record_failure(&rules.limits, username, client_ip).await?
+                    } else {
+                        None
+                    };
+                    return Err(SignInError::Refused { failure, locked });
+                }
+                if rules.policy != LoginFailurePolicy::Any {
+                    return Err(SignInError::MasterUnavailable(failure));
+                }
+                None
+            }
+        };
+
+        let slaves: Vec<&Arc<Environment>> = environments.slaves().collect();
+        let slave_results = join_all(
+            slaves.iter().map(|env| join(env, &self.cache, username, password, organization.as_deref())),
+        )
+        .await;
+
+        let mut results: Vec<(&Arc<Environment>, Result<Joined, ManagerError>)> =
+            vec![(master, master_result)];
+        results.extend(slaves.into_iter().zip(slave_results));
+        let decision: Vec<JoinResult> = results
+            .iter()
+            .map(|(env, r)| JoinResult {
+                is_master: env.is_master,
+                required: env.required,
+                joined: r.is_ok(),
+            })
+            .collect();
+        let failures: Vec<EnvironmentFailure> = results
+            .iter()
+            .filter_map(|(env, r)| {
+                r.as_ref().err().map(|e| EnvironmentFailure {
+                    id: env.id().clone(),
+                    name: env.name().to_owned(),
+                    reason: JoinFailure::from_error(e, env.is_master),
+                })
+            })
+            .collect();
+
+        if !policy::accepts(rules.policy, &decision) {
+            close_all(results.iter().filter_map(|(env, r)| r.as_ref().ok().map(|j| (env.as_ref(), j)))).await;
+            return Err(SignInError::PolicyNotMet { failures });
+        }
+
+        let user = results
+            .iter()
+            .find_map(|(_, r)| r.as_ref().ok())
+            .map(|j| SessionUser {
+                login_name: j.user.login_name.clone(),
+                name: j.user.name.clone(),
+                email: j.user.email.clone(),
+                role: j.user.role,
+                organization: j.organization_name.clone(),
+            })
+            .ok_or(SignInError::MasterUnavailable(JoinFailure::Unavailable))?;
+        self.protection.record_success(username).await?;
+
+        let mut links = BTreeMap::new();
+        for (env, result) in results {
+            let link = match result {
+                Ok(j) => EnvironmentLink::Joined { manager: j.session, organization_id: j.organization_id },
+                Err(e) => EnvironmentLink::Unavailable { reason: JoinFailure::from_error(&e, env.is_master) },
+            };
+            links.insert(env.id().clone(), link);
+        }
+        let current = links.iter().find(|(_, l)| l.is_joined()).map(|(id, _)| id.clone());
+        let current = environments
+            .master()
+            .map(|m| m.id().clone())
+            .filter(|id| links.get(id).is_some_and(EnvironmentLink::is_joined))
+            .or(current);
+        let session = PortalSession { user, csrf_token: random_token(32), current, links, notice: None };
+        Ok(SignedIn { session, failures })
+    }
+
+    /// Joins one environment for a signed-in user who re-entered their password (an
+    /// environment that was unavailable at sign-in). Wrong passwords count against login
+    /// protection like at sign-in.
+    pub async fn reconnect(
+        &self,
+        env: &Environment,
+        rules: &SignInRules,
+        session: &PortalSession,
+        password: &SecretString,
+        client_ip: Option<IpAddr>,
+    ) -> Result<EnvironmentLink, SignInError> {
+        let username = session.user.login_name.as_str();
+        if let Some(locked) = self.protection.check(&rules.limits, username, client_ip).await? {
+            return Err(SignInError::Locked(locked));
+        }
+        let organization = (!env.is_master).then_some(session.user.organization.as_str());
+        match join(env, &self.cache, username, password, organization).await {
+            Ok(j) => {
+                self.protection.record_success(username).await?;
+                Ok(EnvironmentLink::Joined { manager: j.session, organization_id: j.organization_id })
+            }
+            Err(e) => {
+                let failure = JoinFailure::from_error(&e, env.is_master);
+                let locked = match failure {
+                    JoinFailure::WrongCredentials | JoinFailure::AccountUnknown => {
+                        self.protection.record_failure(&rules.limits, username, client_ip).await?
+                    }
+                    _ => None,
+                };
+                Err(SignInError::Refused { failure, locked })
+            }
+        }
+    }
+}
+
+/// Ends manager sessions concurrently; a manager that does not answer is logged, not waited for
+/// beyond its timeout.
+async fn close_all<'a>(joined: impl Iterator<Item = (&'a Environment, &'a Joined)>) {
+    join_all(joined.map(|(env, j)| async move {
+        if let Err(e) = env.client.logout(&j.session).await {
+            tracing::info!(manager = %env.id(), error = %e, "could not close a manager session");
+        }
+    }))
+    .await;
+}
+
+/// Signs out of every manager the session holds (concurrently, each bounded by its timeout).
+pub async fn sign_out(environments: &Environments, session: &PortalSession) {
+    join_all(session.manager_sessions().filter_map(|(id, manager)| {
+        let env = environments.get(id)?.clone();
+        Some(async move {
+            if let Err(e) = env.client.logout(manager).await {
+                tracing::info!(manager = %env.id(), error = %e, "manager sign-out failed; the portal session ends anyway");
+            }
+        })
+    }))
+    .await;
+}

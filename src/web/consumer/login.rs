@@ -1,0 +1,280 @@
+//! `GET /login` (the form) and `POST /login` (federated sign-in), `POST /logout`.
+//!
+//! The sign-in form is protected against cross-site posting before any session exists by a
+//! short-lived random cookie whose keyed tag the form carries (`csrf_token`).
+
+use std::time::Duration;
+
+use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use crate::crypto::random_token;
+use crate::federation::{EnvironmentFailure, JoinFailure, SignInError, sign_out};
+use crate::startup::AppState;
+use crate::store::sql::NewAuditEntry;
+use crate::web::WebError;
+use crate::web::client_ip::client_ip;
+use crate::web::session::{self, check_csrf, local_path, removal_cookie, session_cookie};
+
+#[derive(Deserialize)]
+pub struct LoginQuery {
+    return_to: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    csrf_token: String,
+    return_to: Option<String>,
+}
+
+struct FailureView {
+    name: String,
+    reason: String,
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    csrf_token: String,
+    username: String,
+    return_to: Option<String>,
+    error: Option<String>,
+    failures: Vec<FailureView>,
+}
+
+fn login_cookie_name(state: &AppState) -> String {
+    format!("{}_login", session::cookie_name(state))
+}
+
+/// Renders the form with a fresh anti-forgery pair (cookie + tag).
+fn form_response(state: &AppState, status: actix_web::http::StatusCode, mut page: LoginPage) -> HttpResponse {
+    let nonce = random_token(32);
+    page.csrf_token = state.keys.csrf_tag(nonce.as_bytes());
+    let cookie = Cookie::build(login_cookie_name(state), nonce)
+        .path("/")
+        .http_only(true)
+        .secure(state.is_https())
+        .same_site(SameSite::Strict)
+        .max_age(CookieDuration::hours(2))
+        .finish();
+    match page.render() {
+        Ok(body) => HttpResponse::build(status)
+            .cookie(cookie)
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .content_type("text/html; charset=utf-8")
+            .body(body),
+        Err(e) => actix_web::ResponseError::error_response(&WebError::Unexpected(e.into())),
+    }
+}
+
+fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther().insert_header((header::LOCATION, location)).finish()
+}
+
+pub async fn login_form(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: web::Query<LoginQuery>,
+) -> Result<HttpResponse, WebError> {
+    let return_to = local_path(query.return_to.as_deref());
+    if session::load(&req, &state).await?.is_some() {
+        return Ok(see_other(return_to.as_deref().unwrap_or("/")));
+    }
+    let page = LoginPage {
+        csrf_token: String::new(),
+        username: String::new(),
+        return_to,
+        error: None,
+        failures: vec![],
+    };
+    Ok(form_response(&state, actix_web::http::StatusCode::OK, page))
+}
+
+fn minutes(d: Duration) -> u64 {
+    d.as_secs().div_ceil(60).max(1)
+}
+
+fn locked_message(d: Duration) -> String {
+    let m = minutes(d);
+    format!("Too many failed sign-ins. Try again in {m} minute{}.", if m == 1 { "" } else { "s" })
+}
+
+pub async fn login(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<LoginForm>,
+) -> Result<HttpResponse, WebError> {
+    let form = form.into_inner();
+    let nonce = req.cookie(&login_cookie_name(&state)).map(|c| c.value().to_owned());
+    if !nonce.is_some_and(|n| state.keys.csrf_matches(n.as_bytes(), &form.csrf_token)) {
+        return Err(WebError::Csrf);
+    }
+    let return_to = local_path(form.return_to.as_deref());
+    let username = form.username.trim().to_owned();
+    // The password is moved into a secret at once and dropped when this request ends.
+    let password = SecretString::from(form.password);
+    let page = |error: String, failures: Vec<FailureView>| LoginPage {
+        csrf_token: String::new(),
+        username: username.clone(),
+        return_to: return_to.clone(),
+        error: Some(error),
+        failures,
+    };
+    if username.is_empty() || username.len() > 255 || username.chars().any(char::is_control) {
+        let status = actix_web::http::StatusCode::BAD_REQUEST;
+        return Ok(form_response(
+            &state,
+            status,
+            page("Enter your username and password.".to_owned(), vec![]),
+        ));
+    }
+    if secrecy::ExposeSecret::expose_secret(&password).is_empty() {
+        let status = actix_web::http::StatusCode::BAD_REQUEST;
+        return Ok(form_response(
+            &state,
+            status,
+            page("Enter your username and password.".to_owned(), vec![]),
+        ));
+    }
+
+    let ip = client_ip(&req, &state.settings.server.trusted_proxies);
+    let ip_text = ip.map(|i| i.to_string());
+    let rules = state.sign_in_rules();
+    let result = state.federation.sign_in(&state.environments, &rules, &username, &password, ip).await;
+    drop(password);
+
+    let audit = |action: &'static str, detail: serde_json::Value| {
+        let state = state.clone();
+        let username = username.clone();
+        let ip_text = ip_text.clone();
+        async move {
+            let entry = NewAuditEntry {
+                actor: &username,
+                action,
+                target: None,
+                detail: Some(detail),
+                client_ip: ip_text.as_deref(),
+            };
+            if let Err(e) = state.db.audit(entry).await {
+                tracing::warn!(error = %e, "audit log unavailable");
+            }
+        }
+    };
+
+    use actix_web::http::StatusCode;
+    let signed_in = match result {
+        Ok(signed_in) => signed_in,
+        Err(SignInError::Store(e)) => return Err(e.into()),
+        Err(SignInError::Locked(locked)) => {
+            audit("signin.locked", serde_json::json!({ "retry_after_s": locked.retry_after.as_secs() }))
+                .await;
+            let mut res = form_response(
+                &state,
+                StatusCode::TOO_MANY_REQUESTS,
+                page(locked_message(locked.retry_after), vec![]),
+            );
+            if let Ok(v) = header::HeaderValue::from_str(&locked.retry_after.as_secs().max(1).to_string()) {
+                res.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            return Ok(res);
+        }
+        Err(SignInError::Refused { failure, locked }) => {
+            audit("signin.failure", serde_json::json!({ "reason": failure.kind() })).await;
+            if let Some(locked) = locked {
+                audit("signin.locked", serde_json::json!({ "retry_after_s": locked.retry_after.as_secs() }))
+                    .await;
+            }
+            let (status, message) = match &failure {
+                JoinFailure::WrongCredentials => {
+                    (StatusCode::UNAUTHORIZED, "Wrong username or password.".to_owned())
+                }
+                JoinFailure::PasswordChangeRequired => (
+                    StatusCode::CONFLICT,
+                    "Your password must be changed on the master before you can sign in.".to_owned(),
+                ),
+                JoinFailure::AccountDisabled => {
+                    (StatusCode::FORBIDDEN, "Your account is disabled.".to_owned())
+                }
+                other => (StatusCode::FORBIDDEN, format!("Sign-in refused: {other}.")),
+            };
+            return Ok(form_response(&state, status, page(message, vec![])));
+        }
+        Err(SignInError::MasterUnavailable(reason)) => {
+            audit(
+                "signin.failure",
+                serde_json::json!({ "reason": "master_unavailable", "detail": reason.kind() }),
+            )
+            .await;
+            let message =
+                format!("The master manager is unavailable ({reason}). Please try again in a moment.");
+            return Ok(form_response(&state, StatusCode::SERVICE_UNAVAILABLE, page(message, vec![])));
+        }
+        Err(SignInError::PolicyNotMet { failures }) => {
+            audit(
+                "signin.failure",
+                serde_json::json!({ "reason": "policy", "environments": failure_detail(&failures) }),
+            )
+            .await;
+            let views = failures
+                .iter()
+                .map(|f| FailureView { name: f.name.clone(), reason: f.reason.to_string() })
+                .collect();
+            let message =
+                "You could not be signed in because these environments could not be joined:".to_owned();
+            return Ok(form_response(&state, StatusCode::SERVICE_UNAVAILABLE, page(message, views)));
+        }
+    };
+
+    audit("signin.success", serde_json::json!({ "unavailable": failure_detail(&signed_in.failures) })).await;
+    // A brand-new session id: whatever session cookie the browser had before is not reused.
+    if let Some(old) = session::load(&req, &state).await? {
+        state.sessions.destroy(&old.id).await?;
+    }
+    let session = state.sessions.create(signed_in.session).await?;
+    Ok(HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, return_to.as_deref().unwrap_or("/")))
+        .cookie(session_cookie(&state, &session.id))
+        .cookie(removal_cookie(&state, login_cookie_name(&state)))
+        .finish())
+}
+
+fn failure_detail(failures: &[EnvironmentFailure]) -> serde_json::Value {
+    failures
+        .iter()
+        .map(|f| serde_json::json!({ "environment": f.id.as_str(), "reason": f.reason.kind() }))
+        .collect()
+}
+
+#[derive(Deserialize)]
+pub struct LogoutForm {
+    #[serde(default)]
+    csrf_token: String,
+}
+
+/// Ends the portal session first (so nothing keeps the user signed in locally, whatever the
+/// managers do), then every manager session.
+pub async fn logout(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<LogoutForm>,
+) -> Result<HttpResponse, WebError> {
+    let Some(session) = session::load(&req, &state).await? else {
+        return Ok(see_other("/login"));
+    };
+    check_csrf(&session.data, &form.csrf_token)?;
+    state.sessions.destroy(&session.id).await?;
+    sign_out(&state.environments, &session.data).await;
+    Ok(HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, "/login"))
+        .cookie(removal_cookie(&state, session::cookie_name(&state)))
+        .finish())
+}

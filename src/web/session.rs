@@ -1,0 +1,115 @@
+//! The portal session as the web layer sees it: the cookie, loading the session for a request,
+//! and the CSRF checks for signed-in forms and API calls.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest, web};
+
+use super::WebError;
+use crate::crypto::constant_time_eq;
+use crate::federation::PortalSession;
+use crate::startup::AppState;
+use crate::store::{Session, SessionId};
+
+/// The session cookie's name: `__Host-` prefixed over https.
+pub fn cookie_name(state: &AppState) -> String {
+    let base = &state.settings.session.cookie_name;
+    if state.is_https() { format!("__Host-{base}") } else { base.clone() }
+}
+
+/// The cookie that carries a new session id.
+pub fn session_cookie(state: &AppState, id: &SessionId) -> Cookie<'static> {
+    Cookie::build(cookie_name(state), id.as_str().to_owned())
+        .path("/")
+        .http_only(true)
+        .secure(state.is_https())
+        .same_site(SameSite::Lax)
+        .finish()
+}
+
+/// A cookie that makes the browser forget `name`.
+pub fn removal_cookie(state: &AppState, name: String) -> Cookie<'static> {
+    let mut c = Cookie::build(name, "").path("/").http_only(true).secure(state.is_https()).finish();
+    c.set_max_age(CookieDuration::ZERO);
+    c
+}
+
+/// Loads the request's session: `None` for no cookie, a malformed id, or a session that is
+/// unknown, expired or tampered with — all of them simply "signed out".
+pub async fn load(req: &HttpRequest, state: &AppState) -> Result<Option<Session<PortalSession>>, WebError> {
+    let Some(cookie) = req.cookie(&cookie_name(state)) else {
+        return Ok(None);
+    };
+    let Some(id) = SessionId::parse(cookie.value()) else {
+        return Ok(None);
+    };
+    Ok(state.sessions.load::<PortalSession>(&id).await?)
+}
+
+/// A handler argument for pages that need a signed-in consumer: when there is none, the
+/// consumer is sent to the sign-in page and comes back afterwards.
+pub struct SignedIn(pub Session<PortalSession>);
+
+impl FromRequest for SignedIn {
+    type Error = WebError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, WebError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let state = req
+                .app_data::<web::Data<AppState>>()
+                .ok_or_else(|| WebError::Unexpected(anyhow::anyhow!("application state missing")))?
+                .clone();
+            match load(&req, &state).await? {
+                Some(session) => Ok(SignedIn(session)),
+                None => {
+                    let return_to = (req.method() == actix_web::http::Method::GET)
+                        .then(|| req.uri().path_and_query().map(|p| p.to_string()))
+                        .flatten();
+                    Err(WebError::SignInRequired { return_to })
+                }
+            }
+        })
+    }
+}
+
+/// Refuses a signed-in form whose `csrf_token` is not the session's.
+pub fn check_csrf(session: &PortalSession, submitted: &str) -> Result<(), WebError> {
+    if constant_time_eq(session.csrf_token.as_bytes(), submitted.as_bytes()) {
+        Ok(())
+    } else {
+        Err(WebError::Csrf)
+    }
+}
+
+/// A `return_to` value is honoured only when it is a path on this site.
+pub fn local_path(raw: Option<&str>) -> Option<String> {
+    let raw = raw?.trim();
+    let ok = raw.starts_with('/')
+        && !raw.starts_with("//")
+        && !raw.starts_with("/\\")
+        && raw.len() <= 2048
+        && !raw.chars().any(|c| c.is_control() || c == '\\');
+    ok.then(|| raw.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::local_path;
+
+    #[test]
+    fn only_local_paths_are_return_targets() {
+        assert_eq!(local_path(Some("/environments")).as_deref(), Some("/environments"));
+        assert_eq!(local_path(Some("/a?b=c")).as_deref(), Some("/a?b=c"));
+        for bad in
+            ["https://evil.example/", "//evil.example", "/\\evil.example", "evil", "", "/a\nb", "/a\\b"]
+        {
+            assert_eq!(local_path(Some(bad)), None, "{bad:?}");
+        }
+        assert_eq!(local_path(None), None);
+    }
+}
