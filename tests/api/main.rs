@@ -5,6 +5,7 @@
 
 mod support;
 
+mod browser;
 mod cli;
 mod conformance;
 mod database;

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod app;
+pub mod browser;
 pub mod logs;
 pub mod managers;
 pub mod postgres;
