@@ -41,7 +41,6 @@ impl ManagerClient {
             // A redirect is an answer (303 is how login succeeds), never something to follow,
             // and cookies only ever come from and go into a ManagerSession.
             .redirect(reqwest::redirect::Policy::none())
-            .timeout(endpoint.timeout)
             .connect_timeout(endpoint.timeout)
             .user_agent(concat!("portico/", env!("CARGO_PKG_VERSION")))
             .use_preconfigured_tls(tls)
@@ -52,6 +51,11 @@ impl ManagerClient {
 
     pub fn endpoint(&self) -> &ManagerEndpoint {
         &self.endpoint
+    }
+
+    /// The pooled HTTP client, shared by Portico's own calls and forwarded ones.
+    pub(super) fn http(&self) -> &reqwest::Client {
+        &self.http
     }
 
     /// `POST /login`: 303 → a new session.
@@ -208,8 +212,13 @@ impl ManagerClient {
         url
     }
 
+    /// Portico's own calls are bounded as a whole by the manager's timeout (forwarded calls,
+    /// which may carry large bodies, are bounded differently: see `forward`).
     fn request(&self, method: Method, segments: &[&str]) -> RequestBuilder {
-        self.http.request(method, self.url(segments)).header(reqwest::header::ACCEPT, "application/json")
+        self.http
+            .request(method, self.url(segments))
+            .timeout(self.endpoint.timeout)
+            .header(reqwest::header::ACCEPT, "application/json")
     }
 
     fn authorized(&self, method: Method, segments: &[&str], creds: ManagerCredentials<'_>) -> RequestBuilder {
@@ -263,7 +272,7 @@ fn refused(status: StatusCode, creds: ManagerCredentials<'_>) -> ManagerError {
 
 /// A header value that HTTP/2 must never index and logs must never show. Values that cannot be
 /// a header at all (control characters) are sent empty, which the manager then refuses.
-fn sensitive(value: &str) -> HeaderValue {
+pub(super) fn sensitive(value: &str) -> HeaderValue {
     let mut header = HeaderValue::from_str(value).unwrap_or_else(|_| HeaderValue::from_static(""));
     header.set_sensitive(true);
     header

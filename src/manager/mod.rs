@@ -5,13 +5,18 @@ mod classify;
 mod client;
 mod endpoint;
 mod error;
+mod forward;
 mod model;
 mod session;
 pub mod simulator;
 mod tls;
+mod upload;
 
 pub use client::ManagerClient;
 pub use endpoint::ManagerEndpoint;
 pub use error::ManagerError;
+pub use forward::{
+    ForwardBody, ForwardPath, ForwardRequest, ForwardedBody, ForwardedResponse, hop_by_hop, is_hop_by_hop,
+};
 pub use model::{Application, DiscoveredApi, NewApplication, Organization, Role, User};
 pub use session::{CSRF_HEADER, ManagerCredentials, ManagerSession};

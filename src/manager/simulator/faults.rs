@@ -19,6 +19,8 @@ pub enum Operation {
     ApiDefinition,
     Applications,
     CreateApplication,
+    /// `{base}/__echo/…`, the simulator's test instrument (not a manager operation).
+    Echo,
 }
 
 /// How an operation fails.

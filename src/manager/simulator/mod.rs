@@ -1,6 +1,10 @@
 //! A faithful stand-in for an API Manager (master or slave) over real HTTP: users,
 //! organizations, sessions with CSRF tokens, API discovery, applications, delegation of logins
 //! to a master, and injectable latency and failures.
+//!
+//! Beside the protocol, for tests only: the controls under `/__simulator/` (`control`) and an
+//! echo instrument under the base path, `{base}/__echo/…` (`routes/echo.rs`), which is **not part
+//! of the manager protocol**.
 
 mod auth;
 mod cli;
@@ -29,6 +33,7 @@ pub use data::{DataFileError, SimApi, SimApplication, SimOrganization, SimUser, 
 pub use demo::DEMO_USERS;
 pub use faults::{Failure, FaultRule, Faults, Operation};
 pub use requests::RecordedRequest;
+pub use routes::pattern_byte;
 pub use sessions::SESSION_COOKIE;
 
 use crate::domain::{EnvironmentId, TlsMode};
@@ -152,6 +157,12 @@ impl Simulator {
     /// The login names with a live session, one entry per session, sorted.
     pub fn open_sessions(&self) -> Vec<String> {
         self.state.sessions.login_names()
+    }
+
+    /// Ends every session of `login_name`, as a manager does when a session times out or an
+    /// administrator ends it; returns how many ended.
+    pub fn end_sessions(&self, login_name: &str) -> usize {
+        self.state.sessions.close_all_of(login_name)
     }
 
     /// The values of the live `APIMANAGERSESSION` cookies.

@@ -39,6 +39,14 @@ impl Sessions {
         self.lock().remove(id).is_some()
     }
 
+    /// Closes every session of one user; returns how many there were.
+    pub fn close_all_of(&self, login_name: &str) -> usize {
+        let mut live = self.lock();
+        let before = live.len();
+        live.retain(|_, session| session.login_name != login_name);
+        before - live.len()
+    }
+
     /// Login names with a live session (one entry per session), sorted.
     pub fn login_names(&self) -> Vec<String> {
         let mut names: Vec<String> = self.lock().values().map(|s| s.login_name.clone()).collect();

@@ -2,6 +2,7 @@
 
 mod applications;
 mod discovery;
+mod echo;
 mod login;
 mod organizations;
 
@@ -16,6 +17,8 @@ use super::faults::{Failure, Operation};
 use super::state::SimState;
 use super::views;
 
+pub use echo::pattern_byte;
+
 pub(crate) fn configure(cfg: &mut web::ServiceConfig, base_path: &str) {
     cfg.service(
         web::scope(base_path.trim_end_matches('/'))
@@ -27,7 +30,10 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig, base_path: &str) {
             .route("/discovery/apis", web::get().to(discovery::apis))
             .route("/discovery/swagger/api/id/{id}", web::get().to(discovery::definition))
             .route("/applications", web::get().to(applications::list))
-            .route("/applications", web::post().to(applications::create)),
+            .route("/applications", web::post().to(applications::create))
+            // A test instrument, not part of the manager protocol (see `echo`).
+            .route("/__echo", web::route().to(echo::echo))
+            .route("/__echo/{tail:.*}", web::route().to(echo::echo)),
     );
 }
 
