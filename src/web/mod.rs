@@ -1,5 +1,5 @@
-//! The HTTP surface: one `configure` per area (consumer pages, admin, operations), shared
-//! middleware, and the error pages.
+//! The HTTP surface: one `configure` per area (consumer pages, routed API calls, admin,
+//! operations), shared middleware, and the error pages.
 
 mod assets;
 pub mod client_ip;
@@ -7,6 +7,7 @@ mod consumer;
 mod error;
 mod middleware;
 mod ops;
+pub mod routing;
 pub mod session;
 
 use actix_web::web;
@@ -23,5 +24,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(ops::configure)
         .configure(assets::configure)
         .configure(consumer::configure)
+        .configure(routing::configure)
         .default_service(web::to(error::not_found));
 }

@@ -1,0 +1,89 @@
+//! Why a routed call was not forwarded, answered in the manager's own error shape
+//! (`{"errors":[{"code":…,"message":"…"}]}`), since API clients read these, not people.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+
+use crate::manager::ManagerError;
+use crate::store::StoreError;
+use crate::web::current_request_id;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RouteError {
+    #[error("Sign in to the portal first.")]
+    SignedOut,
+    #[error("This environment does not exist.")]
+    UnknownEnvironment,
+    #[error("Missing or wrong X-CSRF-Token header: send the portal session's CSRF token.")]
+    Csrf,
+    #[error("The method {0} cannot be routed to a manager.")]
+    MethodNotAllowed(String),
+    #[error("This path cannot be routed to a manager.")]
+    BadPath,
+    #[error("No environment is selected. Choose one on the environments page.")]
+    NoCurrentEnvironment,
+    #[error("You are not connected to {0}. Connect it on the environments page.")]
+    NotJoined(String),
+    #[error("{environment} did not answer in time.")]
+    ManagerTimeout { environment: String },
+    /// `reason` is a [`ManagerError`]'s text, which is safe to show.
+    #[error("{environment} is unavailable: {reason}.")]
+    ManagerUnavailable { environment: String, reason: String },
+    #[error("The session store is unavailable. Please try again in a moment.")]
+    StoreUnavailable,
+    #[error("Something went wrong on our side.")]
+    Unexpected(#[source] anyhow::Error),
+}
+
+impl RouteError {
+    /// A transport failure calling `environment`: a timeout is 504, anything else 502.
+    pub fn manager(environment: &str, error: &ManagerError) -> Self {
+        match error {
+            ManagerError::Timeout(_) => RouteError::ManagerTimeout { environment: environment.to_owned() },
+            other => RouteError::ManagerUnavailable {
+                environment: environment.to_owned(),
+                reason: other.to_string(),
+            },
+        }
+    }
+}
+
+impl From<StoreError> for RouteError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(_) => RouteError::StoreUnavailable,
+            other => RouteError::Unexpected(other.into()),
+        }
+    }
+}
+
+impl ResponseError for RouteError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            RouteError::SignedOut => StatusCode::UNAUTHORIZED,
+            RouteError::UnknownEnvironment => StatusCode::NOT_FOUND,
+            RouteError::Csrf => StatusCode::FORBIDDEN,
+            RouteError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            RouteError::BadPath => StatusCode::BAD_REQUEST,
+            RouteError::NoCurrentEnvironment | RouteError::NotJoined(_) => StatusCode::CONFLICT,
+            RouteError::ManagerTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            RouteError::ManagerUnavailable { .. } => StatusCode::BAD_GATEWAY,
+            RouteError::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            RouteError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        if let RouteError::Unexpected(cause) = self {
+            tracing::error!(request_id = %current_request_id(), error = ?cause, "unexpected error");
+        }
+        let body = serde_json::json!({
+            "errors": [{ "code": status.as_u16(), "message": self.to_string() }]
+        });
+        let mut response = HttpResponse::build(status);
+        // Answers about this portal session must not be stored by any cache on the way.
+        response.insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"));
+        response.json(body)
+    }
+}
