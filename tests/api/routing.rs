@@ -618,3 +618,22 @@ async fn a_routed_call_costs_one_redis_command() {
     assert!(total <= 50, "at most one Redis command per routed call, got {delta:?}");
     assert_eq!(delta.get("getex").copied(), Some(50), "{delta:?}");
 }
+
+#[tokio::test]
+async fn without_the_session_store_the_answer_is_503_json() {
+    let Some(mut f) = fixture("without_the_session_store").await else { return };
+    sign_in(&f.app, "alice").await;
+    f.redis.stop();
+    let message = error_message(call(&f.app, "GET", &format!("{API}/discovery/apis"), None).await, 503).await;
+    assert_eq!(message, "The session store is unavailable. Please try again in a moment.");
+    f.redis.restart();
+    let mut status = 0;
+    for _ in 0..50 {
+        status = call(&f.app, "GET", &format!("{API}/discovery/apis"), None).await.status().as_u16();
+        if status != 503 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, 401, "back by itself; the session was in the Redis that went away");
+}
