@@ -30,8 +30,7 @@ pub enum JoinFailure {
     Unavailable,
     /// Not attempted: the environment was added or enabled after this sign-in.
     NotJoined,
-    /// Joined at sign-in, but the manager has since ended the session (it answered a routed
-    /// call with 401): the consumer connects again.
+    /// Joined at sign-in, but the manager has since ended that session (expired or closed).
     SessionEnded,
 }
 
@@ -112,9 +111,7 @@ impl fmt::Display for JoinFailure {
             JoinFailure::CertificateFailed => f.write_str("certificate verification failed"),
             JoinFailure::Unavailable => f.write_str("environment unavailable"),
             JoinFailure::NotJoined => f.write_str("not connected yet"),
-            JoinFailure::SessionEnded => {
-                f.write_str("your session on this environment has ended; connect again to continue")
-            }
+            JoinFailure::SessionEnded => f.write_str("your session there has ended"),
         }
     }
 }
