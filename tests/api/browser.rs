@@ -32,7 +32,10 @@ async fn browser_smoke_start_page_and_error_page() {
             "phone viewport",
         ]
     );
-    assert_eq!(report.step("start page is the sign-in form").data["labels"], serde_json::json!(["Username", "Password"]));
+    assert_eq!(
+        report.step("start page is the sign-in form").data["labels"],
+        serde_json::json!(["Username", "Password"])
+    );
     assert_eq!(report.step("start page accessibility").data["violations"], serde_json::json!([]));
     assert_eq!(report.step("error page accessibility").data["violations"], serde_json::json!([]));
     assert_eq!(report.step("keyboard: skip link is the first focus target").data["first"], "Skip to content");
