@@ -553,10 +553,7 @@ async fn a_session_the_manager_ended_passes_its_401_and_asks_for_reconnecting() 
     let page = f.app.get("/environments").await.text().await.unwrap();
     let start = page.find("id=\"env-master\"").expect("master listed");
     let entry = &page[start..start + page[start..].find("</li>").unwrap()];
-    assert!(
-        entry.contains("unavailable") && entry.contains("your session there has ended"),
-        "{entry}"
-    );
+    assert!(entry.contains("unavailable") && entry.contains("your session there has ended"), "{entry}");
     assert!(entry.contains("Password to connect"), "a reconnect form: {entry}");
 
     let message = error_message(call(&f.app, "GET", &format!("{API}/discovery/apis"), None).await, 409).await;
