@@ -30,6 +30,8 @@ pub enum JoinFailure {
     Unavailable,
     /// Not attempted: the environment was added or enabled after this sign-in.
     NotJoined,
+    /// Joined at sign-in, but the manager has since ended that session (expired or closed).
+    SessionEnded,
 }
 
 impl JoinFailure {
@@ -84,6 +86,7 @@ impl JoinFailure {
             JoinFailure::CertificateFailed => "certificate_failed",
             JoinFailure::Unavailable => "unavailable",
             JoinFailure::NotJoined => "not_joined",
+            JoinFailure::SessionEnded => "session_ended",
         }
     }
 }
@@ -108,6 +111,7 @@ impl fmt::Display for JoinFailure {
             JoinFailure::CertificateFailed => f.write_str("certificate verification failed"),
             JoinFailure::Unavailable => f.write_str("environment unavailable"),
             JoinFailure::NotJoined => f.write_str("not connected yet"),
+            JoinFailure::SessionEnded => f.write_str("your session there has ended"),
         }
     }
 }

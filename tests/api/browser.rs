@@ -32,7 +32,10 @@ async fn browser_smoke_start_page_and_error_page() {
             "phone viewport",
         ]
     );
-    assert_eq!(report.step("start page is the sign-in form").data["labels"], serde_json::json!(["Username", "Password"]));
+    assert_eq!(
+        report.step("start page is the sign-in form").data["labels"],
+        serde_json::json!(["Username", "Password"])
+    );
     assert_eq!(report.step("start page accessibility").data["violations"], serde_json::json!([]));
     assert_eq!(report.step("error page accessibility").data["violations"], serde_json::json!([]));
     assert_eq!(report.step("keyboard: skip link is the first focus target").data["first"], "Skip to content");
@@ -58,7 +61,7 @@ async fn browser_sign_in_and_out_through_the_form() {
     let Some(report) = run_journey(TEST, "signin.mjs", &app.url(""), &[]).await else {
         return;
     };
-    let entries = &report.step("signing in lands on the environments").data["entries"];
+    let entries = &report.step("signing in, then the environment list").data["entries"];
     assert_eq!(entries[0]["name"], "Main");
     assert_eq!(entries[0]["badges"], serde_json::json!(["current", "connected"]));
     assert_eq!(entries[1]["name"], "Production EU");
@@ -66,7 +69,10 @@ async fn browser_sign_in_and_out_through_the_form() {
     assert_eq!(entries[2]["name"], "Staging");
     assert_eq!(entries[2]["badges"], serde_json::json!(["unavailable"]));
     assert_eq!(entries[2]["reason"], "environment unavailable (connection refused)");
-    assert_eq!(report.step("signing in lands on the environments").data["violations"], serde_json::json!([]));
+    assert_eq!(
+        report.step("signing in, then the environment list").data["violations"],
+        serde_json::json!([])
+    );
     assert!(master.open_sessions().is_empty(), "signed out of the master");
     assert!(eu.open_sessions().is_empty(), "signed out of the slave");
     app.stop().await;
