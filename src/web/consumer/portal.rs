@@ -53,7 +53,11 @@ impl Shell {
         tab: &'static str,
         notice: Option<Notice>,
     ) -> Self {
-        let selected = page_env.map(|e| e.id().clone()).or_else(|| session.current.clone());
+        // The page's environment when it can be chosen, else the current one: the switcher never
+        // shows a choice it would refuse.
+        let joined = |id: &EnvironmentId| session.link(id).is_some_and(EnvironmentLink::is_joined);
+        let selected =
+            page_env.map(|e| e.id().clone()).filter(|id| joined(id)).or_else(|| session.current.clone());
         let switcher = state
             .environments
             .all()
@@ -62,7 +66,7 @@ impl Shell {
                 id: e.id().to_string(),
                 name: e.name().to_owned(),
                 selected: selected.as_ref() == Some(e.id()),
-                joined: session.link(e.id()).is_some_and(EnvironmentLink::is_joined),
+                joined: joined(e.id()),
             })
             .collect();
         let user = &session.user;
