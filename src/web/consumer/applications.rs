@@ -126,7 +126,7 @@ pub async fn create_application(
                 }
                 e if e.is_unavailable() => {
                     format!(
-                        "{env_name} is unavailable ({e}). Your application was not created; try again in a moment."
+                        "{env_name} is unavailable: {e}. Your application was not created; try again in a moment."
                     )
                 }
                 e => format!("{env_name} could not create the application: {e}."),

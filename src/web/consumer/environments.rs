@@ -130,7 +130,7 @@ pub async fn select(
             session.data.notice = Some(Notice {
                 success: false,
                 text: format!(
-                    "{} is not connected ({reason}). Connect it with your password first.",
+                    "{} is not connected: {reason}. Connect it with your password first.",
                     env.name()
                 ),
             });

@@ -107,9 +107,11 @@ async fn application_forms_are_validated_and_manager_errors_explained() {
         .add(FaultRule::new(Operation::CreateApplication).failure(Failure::Status { status: 503 }).times(1));
     let (status, page) = create("Later".into(), String::new(), token.clone()).await;
     assert_eq!(status, 503);
-    assert!(page.contains(
-        "Production EU is unavailable (server error (HTTP 503)). Your application was not created"
-    ));
+    assert!(
+        page.contains(
+            "Production EU is unavailable: server error (HTTP 503). Your application was not created"
+        )
+    );
     assert!(f.eu.data().applications.iter().all(|a| a.name != "Refused" && a.name != "Later"));
 
     f.eu.faults().fail(Operation::Applications, Failure::Status { status: 502 });

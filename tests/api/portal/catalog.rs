@@ -117,7 +117,7 @@ async fn a_manager_that_is_down_shows_the_last_catalog_with_a_notice() {
     let res = f.app.get("/environments/prod-eu/apis").await;
     let (status, page) = (res.status().as_u16(), res.text().await.unwrap());
     assert_eq!(status, 200);
-    assert!(page.contains("is not answering</strong> (connection refused)"), "{page}");
+    assert!(page.contains("is not answering:</strong> connection refused."), "{page}");
 }
 
 #[tokio::test]

@@ -108,7 +108,7 @@ async fn only_a_joined_environment_can_be_selected_and_only_with_the_form_token(
     assert_eq!(location(&res), "/environments");
     let (_, page) = f.page("/environments").await;
     assert!(
-        page.contains("Production EU is not connected (environment unavailable (server error 503))"),
+        page.contains("Production EU is not connected: environment unavailable (server error 503)."),
         "the reason is given: {page}"
     );
     assert!(environment_entry(&page, "staging").contains(">current<"), "still staging");
