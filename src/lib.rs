@@ -4,6 +4,7 @@
 //! manager ("environment") concurrently, keeps the manager sessions server-side, and routes the
 //! consumer and their API calls to the environment they pick.
 
+pub mod catalog;
 pub mod cli;
 pub mod clock;
 pub mod config;

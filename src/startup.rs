@@ -11,10 +11,14 @@ use actix_web::{App, HttpServer, middleware, web};
 use anyhow::Context;
 use secrecy::SecretString;
 
+use crate::catalog::CatalogCache;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Settings;
 use crate::crypto::Keys;
-use crate::federation::{Environments, Federation, LoginProtection, OrganizationCache, SignInRules};
+use crate::federation::{
+    Environments, Federation, HealthMonitor, LoginProtection, MonitorTask, OrganizationCache, PROBE_INTERVAL,
+    Preferences, SignInRules,
+};
 use crate::store::{Database, KvStore, MemoryStore, RedisStore, SessionStore};
 
 /// What every request handler shares.
@@ -26,6 +30,9 @@ pub struct AppState {
     pub keys: Arc<Keys>,
     pub sessions: SessionStore,
     pub federation: Federation,
+    /// The last health probe of every manager (probed in the background).
+    pub health: HealthMonitor,
+    pub catalog: CatalogCache,
     pub clock: SharedClock,
 }
 
@@ -48,6 +55,7 @@ pub struct Application {
     address: SocketAddr,
     server: Server,
     state: web::Data<AppState>,
+    _health_checks: MonitorTask,
 }
 
 impl Application {
@@ -94,7 +102,12 @@ impl Application {
         let federation = Federation::new(
             LoginProtection::new(kv.clone(), keys.clone(), clock.clone(), "consumer"),
             OrganizationCache::new(kv.clone(), keys.clone(), settings.cache.organization_ttl.get()),
+            Preferences::new(kv.clone(), keys.clone()),
         );
+        let catalog =
+            CatalogCache::new(kv.clone(), keys.clone(), clock.clone(), settings.cache.catalog_ttl.get());
+        let health = HealthMonitor::new();
+        let health_checks = health.start(environments.clone(), clock.clone(), PROBE_INTERVAL);
         let state = web::Data::new(AppState {
             settings: Arc::new(settings),
             kv,
@@ -103,10 +116,12 @@ impl Application {
             keys,
             sessions,
             federation,
+            health,
+            catalog,
             clock,
         });
         let server = http_server(listener, state.clone())?;
-        Ok(Self { address, server, state })
+        Ok(Self { address, server, state, _health_checks: health_checks })
     }
 
     pub fn address(&self) -> SocketAddr {

@@ -2,16 +2,20 @@
 //! login-failure policy and login protection, reconnecting, sign-out.
 
 mod environments;
+mod health;
 mod join;
 mod outcome;
 mod policy;
+mod preference;
 mod protection;
 mod session;
 mod signin;
 
 pub use environments::{Environment, EnvironmentError, Environments};
+pub use health::{HealthMonitor, ManagerHealth, MonitorTask, PROBE_INTERVAL};
 pub use join::{CACHE_PREFIX, OrganizationCache};
 pub use outcome::JoinFailure;
+pub use preference::{PREFERENCE_TTL, Preferences};
 pub use protection::{Limits, Locked, LoginProtection};
 pub use session::{EnvironmentLink, Notice, PortalSession, SessionUser};
 pub use signin::{EnvironmentFailure, Federation, SignInError, SignInRules, SignedIn, sign_out};

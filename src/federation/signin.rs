@@ -11,6 +11,7 @@ use secrecy::SecretString;
 
 use super::join::{Joined, OrganizationCache, join};
 use super::policy::{self, JoinResult};
+use super::preference::Preferences;
 use super::protection::{Limits, Locked, LoginProtection};
 use super::{Environment, EnvironmentLink, Environments, JoinFailure, PortalSession, SessionUser};
 use crate::crypto::random_token;
@@ -59,15 +60,21 @@ pub struct SignedIn {
 pub struct Federation {
     protection: LoginProtection,
     cache: OrganizationCache,
+    preferences: Preferences,
 }
 
 impl Federation {
-    pub fn new(protection: LoginProtection, cache: OrganizationCache) -> Self {
-        Self { protection, cache }
+    pub fn new(protection: LoginProtection, cache: OrganizationCache, preferences: Preferences) -> Self {
+        Self { protection, cache, preferences }
     }
 
     pub fn protection(&self) -> &LoginProtection {
         &self.protection
+    }
+
+    /// The environment each consumer last picked.
+    pub fn preferences(&self) -> &Preferences {
+        &self.preferences
     }
 
     /// Signs a user in to the federation. The password is only passed to the managers.
@@ -161,12 +168,16 @@ impl Federation {
             };
             links.insert(env.id().clone(), link);
         }
-        let current = links.iter().find(|(_, l)| l.is_joined()).map(|(id, _)| id.clone());
-        let current = environments
-            .master()
-            .map(|m| m.id().clone())
-            .filter(|id| links.get(id).is_some_and(EnvironmentLink::is_joined))
-            .or(current);
+        // The environment picked last time when it was joined, else the master, else the first
+        // joined one.
+        let joined = |id: &EnvironmentId| links.get(id).is_some_and(EnvironmentLink::is_joined);
+        let current = self
+            .preferences
+            .recall(&user.login_name)
+            .await
+            .filter(|id| joined(id))
+            .or_else(|| environments.master().map(|m| m.id().clone()).filter(|id| joined(id)))
+            .or_else(|| links.iter().find(|(_, l)| l.is_joined()).map(|(id, _)| id.clone()));
         let session = PortalSession { user, csrf_token: random_token(32), current, links, notice: None };
         Ok(SignedIn { session, failures })
     }

@@ -61,7 +61,7 @@ async fn browser_sign_in_and_out_through_the_form() {
     let Some(report) = run_journey(TEST, "signin.mjs", &app.url(""), &[]).await else {
         return;
     };
-    let entries = &report.step("signing in lands on the environments").data["entries"];
+    let entries = &report.step("signing in, then the environment list").data["entries"];
     assert_eq!(entries[0]["name"], "Main");
     assert_eq!(entries[0]["badges"], serde_json::json!(["current", "connected"]));
     assert_eq!(entries[1]["name"], "Production EU");
@@ -69,8 +69,94 @@ async fn browser_sign_in_and_out_through_the_form() {
     assert_eq!(entries[2]["name"], "Staging");
     assert_eq!(entries[2]["badges"], serde_json::json!(["unavailable"]));
     assert_eq!(entries[2]["reason"], "environment unavailable (connection refused)");
-    assert_eq!(report.step("signing in lands on the environments").data["violations"], serde_json::json!([]));
+    assert_eq!(
+        report.step("signing in, then the environment list").data["violations"],
+        serde_json::json!([])
+    );
     assert!(master.open_sessions().is_empty(), "signed out of the master");
     assert!(eu.open_sessions().is_empty(), "signed out of the slave");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn browser_consumer_journey_through_the_portal() {
+    const TEST: &str = "browser_consumer_journey_through_the_portal";
+    let master = crate::support::managers::start_master().await;
+    let eu = crate::support::managers::start_slave("eu", &master.url).await;
+    let staging = crate::support::managers::start_slave("staging", &master.url).await;
+    let app = TestAppBuilder::new(master.url.as_str())
+        .slave("prod-eu", "Production EU", eu.url.as_str())
+        .slave("staging", "Staging", staging.url.as_str())
+        .spawn()
+        .await;
+    let Some(report) = run_journey(TEST, "portal.mjs", &app.url(""), &[]).await else {
+        return;
+    };
+    assert_eq!(
+        report.step_names(),
+        [
+            "signing in lands on the current catalog",
+            "the picker shows each environment with its health",
+            "picking an environment opens its catalog",
+            "searching the catalog by name",
+            "opening an API shows its operations and definition",
+            "an application without a name is refused with a message",
+            "creating an application",
+            "switching environment from the header",
+            "the pages fit a phone",
+            "signing out ends the session",
+        ]
+    );
+    let data = |step: &str| &report.step(step).data;
+    let signed_in = data("signing in lands on the current catalog");
+    assert_eq!(signed_in["path"], "/environments/master/apis");
+    assert_eq!(signed_in["environment"], "Main");
+    assert_eq!(signed_in["apis"], serde_json::json!(["Payments", "Petstore"]));
+    let entries =
+        data("the picker shows each environment with its health")["entries"].as_array().unwrap().clone();
+    assert_eq!(entries.len(), 3);
+    assert_eq!(entries[0]["badges"], serde_json::json!(["current", "connected"]));
+    for entry in &entries {
+        let health = entry["health"].as_str().unwrap();
+        assert!(health.starts_with("Health: up · ") && health.ends_with("checked just now"), "{health}");
+    }
+    let picked = data("picking an environment opens its catalog");
+    assert_eq!(picked["environment"], "Production EU");
+    assert_eq!(picked["selected"], "Production EU", "the switcher shows it");
+    assert_eq!(picked["apis"], serde_json::json!(["EU VAT", "EU Weather"]));
+    assert_eq!(data("searching the catalog by name")["apis"], serde_json::json!(["EU VAT"]));
+    let api = data("opening an API shows its operations and definition");
+    assert_eq!(api["title"], "EU VAT");
+    assert_eq!(api["operations"], serde_json::json!(["GET /items List EU VAT items"]));
+    assert_eq!(api["swagger"], "2.0");
+    assert_eq!(
+        data("an application without a name is refused with a message")["error"],
+        "Enter a name for the application."
+    );
+    let created = data("creating an application");
+    assert_eq!(created["notice"], "Application “Journey App” created on Production EU.");
+    assert_eq!(created["after"], serde_json::json!(["Acme Batch", "Journey App"]));
+    let switched = data("switching environment from the header");
+    assert_eq!(switched["environment"], "Staging");
+    assert_eq!(switched["apis"], serde_json::json!(["Payments (next)", "Sandbox"]));
+    for step in &report.steps {
+        if let Some(violations) = step.data.get("violations") {
+            assert_eq!(violations, &serde_json::json!([]), "{}", step.name);
+        }
+    }
+
+    let journey_app =
+        eu.data().applications.into_iter().find(|a| a.name == "Journey App").expect("on prod-eu");
+    assert_eq!(journey_app.organization_id, "eu-org-acme");
+    assert!(
+        master
+            .data()
+            .applications
+            .iter()
+            .chain(&staging.data().applications)
+            .all(|a| a.name != "Journey App")
+    );
+    assert!([&master, &eu, &staging].iter().all(|s| s.open_sessions().is_empty()), "signed out everywhere");
+    assert_eq!(report.screenshots.len(), 13, "{:?}", report.screenshots);
     app.stop().await;
 }

@@ -11,6 +11,7 @@ mod conformance;
 mod database;
 mod health;
 mod manager_client;
+mod portal;
 mod routing;
 mod signin;
 mod simulator;

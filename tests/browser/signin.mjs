@@ -1,5 +1,5 @@
 // Signing in through the real form and out again, as a consumer would: a wrong password first,
-// then the right one, the environments with their state, and sign-out. Desktop and phone.
+// then the right one, the environment list with each one's state, and sign-out. Desktop and phone.
 
 import assert from 'node:assert/strict';
 import { PHONE, assertAccessible, journey } from './lib.mjs';
@@ -22,9 +22,12 @@ await journey(async ({ page, url, step, shot, newPage }) => {
     return { alert };
   });
 
-  await step('signing in lands on the environments', async () => {
+  await step('signing in, then the environment list', async () => {
     await page.getByLabel('Password').fill(PASSWORD);
     await page.keyboard.press('Enter');
+    // Signing in lands on the current environment's catalog; its bar links to the list.
+    await page.waitForURL(u => new URL(u).pathname.endsWith('/apis'));
+    await page.getByRole('link', { name: 'Environment list' }).click();
     await page.waitForURL(u => new URL(u).pathname === '/environments');
     assert.equal(await page.locator('h1').textContent(), 'Environment');
     const entries = await page.locator('ul.environments > li').evaluateAll(items =>

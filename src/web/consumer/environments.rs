@@ -1,24 +1,39 @@
-//! The environments a signed-in consumer has: joined or not (and why), which one is current,
-//! and reconnecting one that was unavailable at sign-in.
+//! The environment picker: every environment with whether the consumer is joined (and why not),
+//! its health and which one is current; choosing one, and reconnecting one that was unavailable
+//! at sign-in.
 
-use actix_web::http::header;
+use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
-use askama_web::WebTemplate;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use crate::domain::EnvironmentId;
-use crate::federation::{EnvironmentLink, JoinFailure, Notice, SignInError};
+use super::portal::{self, Shell, ago, render, see_other};
+use crate::federation::{EnvironmentLink, JoinFailure, ManagerHealth, Notice, SignInError};
 use crate::startup::AppState;
 use crate::web::WebError;
 use crate::web::client_ip::client_ip;
 use crate::web::session::{self, SignedIn, check_csrf};
 
-/// `/`: the environments for a signed-in consumer, the sign-in page otherwise.
+/// `/`: the current environment's catalog for a signed-in consumer (the picker when none is
+/// current), the sign-in page otherwise.
 pub async fn start(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, WebError> {
-    let target = if session::load(&req, &state).await?.is_some() { "/environments" } else { "/login" };
-    Ok(HttpResponse::SeeOther().insert_header((header::LOCATION, target)).finish())
+    let target = match session::load(&req, &state).await? {
+        None => "/login".to_owned(),
+        Some(session) => match session.data.current.as_ref() {
+            Some(id) if session.data.link(id).is_some_and(EnvironmentLink::is_joined) => {
+                format!("/environments/{id}/apis")
+            }
+            _ => "/environments".to_owned(),
+        },
+    };
+    Ok(see_other(&target))
+}
+
+struct HealthView {
+    up: bool,
+    text: String,
+    checked: String,
 }
 
 struct EnvironmentView {
@@ -27,29 +42,24 @@ struct EnvironmentView {
     current: bool,
     joined: bool,
     reason: String,
+    /// `None` before the first probe.
+    health: Option<HealthView>,
 }
 
-#[derive(Template, WebTemplate)]
+#[derive(Template)]
 #[template(path = "environments.html")]
-pub struct EnvironmentsPage {
-    label: String,
-    user_name: String,
-    organization: String,
-    csrf_token: String,
-    notice: Option<Notice>,
+struct EnvironmentsPage {
+    shell: Shell,
     environments: Vec<EnvironmentView>,
 }
 
-pub async fn environments(
-    state: web::Data<AppState>,
-    signed_in: SignedIn,
-) -> Result<EnvironmentsPage, WebError> {
+/// The picker: every enabled environment with whether the user is joined (and why not), its
+/// health, and which one is current.
+pub async fn environments(state: web::Data<AppState>, signed_in: SignedIn) -> Result<HttpResponse, WebError> {
     let mut session = signed_in.0;
-    let notice = session.data.notice.take();
-    if notice.is_some() {
-        state.sessions.save(&session).await?;
-    }
+    let notice = portal::take_notice(&state, &mut session).await?;
     let data = &session.data;
+    let now = state.clock.now();
     let environments = state
         .environments
         .all()
@@ -66,21 +76,68 @@ pub async fn environments(
                     Some(EnvironmentLink::Joined { .. }) => String::new(),
                     None => JoinFailure::NotJoined.to_string(),
                 },
+                health: state.health.get(env.id()).map(|h| health_view(&h, now)),
             }
         })
         .collect();
-    Ok(EnvironmentsPage {
-        label: state.settings.federation.label.clone(),
-        user_name: if data.user.name.is_empty() {
-            data.user.login_name.clone()
-        } else {
-            data.user.name.clone()
-        },
-        organization: data.user.organization.clone(),
-        csrf_token: data.csrf_token.clone(),
-        notice,
-        environments,
-    })
+    let page = EnvironmentsPage { shell: Shell::new(&state, data, None, "", notice), environments };
+    render(StatusCode::OK, &page)
+}
+
+fn health_view(health: &ManagerHealth, now: std::time::SystemTime) -> HealthView {
+    let text = if health.up {
+        match health.latency_text() {
+            Some(latency) => format!("up · {latency}"),
+            None => "up".to_owned(),
+        }
+    } else {
+        format!("down · {}", health.last_error.as_deref().unwrap_or("no answer"))
+    };
+    HealthView { up: health.up, text, checked: ago(now, health.checked_at) }
+}
+
+#[derive(Deserialize)]
+pub struct SelectForm {
+    #[serde(default)]
+    environment: String,
+    #[serde(default)]
+    csrf_token: String,
+}
+
+/// Makes an environment the current one (the one API calls are routed to) and remembers it for
+/// the next sign-in. Only an environment the user is joined to can be chosen.
+pub async fn select(
+    state: web::Data<AppState>,
+    signed_in: SignedIn,
+    form: web::Form<SelectForm>,
+) -> Result<HttpResponse, WebError> {
+    let mut session = signed_in.0;
+    check_csrf(&session.data, &form.csrf_token)?;
+    let env = portal::environment(&state, form.environment.trim())?;
+    let id = env.id().clone();
+    match session.data.link(&id) {
+        Some(EnvironmentLink::Joined { .. }) => {
+            session.data.current = Some(id.clone());
+            state.sessions.save(&session).await?;
+            state.federation.preferences().remember(&session.data.user.login_name, &id).await;
+            Ok(see_other(&format!("/environments/{id}/apis")))
+        }
+        link => {
+            let reason = match link {
+                Some(EnvironmentLink::Unavailable { reason }) => reason.clone(),
+                _ => JoinFailure::NotJoined,
+            };
+            session.data.notice = Some(Notice {
+                success: false,
+                text: format!(
+                    "{} is not connected: {reason}. Connect it with your password first.",
+                    env.name()
+                ),
+            });
+            state.sessions.save(&session).await?;
+            Ok(see_other("/environments"))
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -102,8 +159,8 @@ pub async fn connect(
     let mut session = signed_in.0;
     let form = form.into_inner();
     check_csrf(&session.data, &form.csrf_token)?;
-    let id = EnvironmentId::parse(&path.into_inner()).map_err(|_| WebError::NotFound)?;
-    let env = state.environments.get(&id).filter(|e| e.enabled).ok_or(WebError::NotFound)?.clone();
+    let env = portal::environment(&state, &path.into_inner())?;
+    let id = env.id().clone();
     let password = SecretString::from(form.password);
     let ip = client_ip(&req, &state.settings.server.trusted_proxies);
     let result = state.federation.reconnect(&env, &state.sign_in_rules(), &session.data, &password, ip).await;
@@ -133,5 +190,5 @@ pub async fn connect(
     };
     session.data.notice = Some(notice);
     state.sessions.save(&session).await?;
-    Ok(HttpResponse::SeeOther().insert_header((header::LOCATION, "/environments")).finish())
+    Ok(see_other("/environments"))
 }

@@ -1,7 +1,11 @@
-//! Consumer pages: sign-in and sign-out, the environments.
+//! Consumer pages: sign-in and sign-out, the environment picker, and per environment the API
+//! catalog and the applications.
 
+mod applications;
+mod catalog;
 mod environments;
 mod login;
+mod portal;
 
 use actix_web::web;
 
@@ -11,5 +15,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/login", web::post().to(login::login))
         .route("/logout", web::post().to(login::logout))
         .route("/environments", web::get().to(environments::environments))
-        .route("/environments/{id}/connect", web::post().to(environments::connect));
+        .route("/environments/select", web::post().to(environments::select))
+        .route("/environments/{id}/connect", web::post().to(environments::connect))
+        .route("/environments/{id}/apis", web::get().to(catalog::apis))
+        .route("/environments/{id}/apis/{api_id}", web::get().to(catalog::api))
+        .route("/environments/{id}/applications", web::get().to(applications::applications))
+        .route("/environments/{id}/applications", web::post().to(applications::create_application));
 }

@@ -66,3 +66,13 @@ pub async fn silent_server() -> (SocketAddr, tokio::task::JoinHandle<()>) {
     });
     (addr, task)
 }
+
+/// What a simulator received, less the portal's background health probes (unauthenticated
+/// `GET /currentuser`), which arrive whenever the monitor's interval says so.
+pub fn requests_without_probes(sim: &Simulator) -> Vec<portico::manager::simulator::RecordedRequest> {
+    sim.requests().into_iter().filter(|r| !is_health_probe(r)).collect()
+}
+
+pub fn is_health_probe(r: &portico::manager::simulator::RecordedRequest) -> bool {
+    r.method == "GET" && r.path.ends_with("/currentuser") && !r.headers.contains_key("cookie")
+}
