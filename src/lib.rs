@@ -13,6 +13,7 @@ pub mod demo;
 pub mod domain;
 pub mod federation;
 pub mod manager;
+pub mod metrics;
 pub mod password;
 pub mod startup;
 pub mod store;

@@ -117,9 +117,11 @@ impl CatalogCache {
         let cached = self.read(&key).await;
         if let Some(stored) = cached.as_ref().filter(|s| self.is_fresh(s)) {
             self.inner.hits.fetch_add(1, Ordering::Relaxed);
+            crate::metrics::count(|m| &m.cache, &["catalog", "hit"]);
             return Ok(catalog(stored.clone(), None));
         }
         self.inner.misses.fetch_add(1, Ordering::Relaxed);
+        crate::metrics::count(|m| &m.cache, &["catalog", "miss"]);
         let (result, led) = self.fill(&key, env, creds).await;
         let result = match result {
             // The fill ran with another member's session; a refusal of that session says
@@ -134,6 +136,7 @@ impl CatalogCache {
             Err(e) if e.is_unavailable() => match cached {
                 Some(stored) => {
                     self.inner.stale.fetch_add(1, Ordering::Relaxed);
+                    crate::metrics::count(|m| &m.cache, &["catalog", "stale"]);
                     Ok(catalog(stored, Some(e)))
                 }
                 None => Err(e),

@@ -242,7 +242,21 @@ impl ManagerClient {
     }
 
     async fn send(&self, request: RequestBuilder) -> Result<reqwest::Response, ManagerError> {
-        request.send().await.map_err(|e| classify::transport(&e, self.endpoint.timeout))
+        let result = request.send().await.map_err(|e| classify::transport(&e, self.endpoint.timeout));
+        self.count_call(&result);
+        result
+    }
+
+    /// `manager_calls_total{environment, outcome}`: `ok` (2xx/3xx), `client_error`,
+    /// `server_error`, or the transport failure's kind.
+    pub(crate) fn count_call(&self, result: &Result<reqwest::Response, ManagerError>) {
+        let outcome = match result {
+            Ok(r) if r.status().is_server_error() => "server_error",
+            Ok(r) if r.status().is_client_error() => "client_error",
+            Ok(_) => "ok",
+            Err(e) => e.kind(),
+        };
+        crate::metrics::count(|m| &m.manager_calls, &[self.endpoint.id.as_str(), outcome]);
     }
 
     async fn read_json<T: serde::de::DeserializeOwned>(

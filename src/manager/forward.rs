@@ -114,10 +114,12 @@ impl ManagerClient {
         if let Some(body) = request.body {
             builder = builder.body(reqwest::Body::wrap_stream(progress.watch(body)));
         }
-        let response = tokio::select! {
-            result = builder.send() => result.map_err(|e| classify::transport(&e, timeout))?,
-            () = progress.stalled(timeout) => return Err(ManagerError::Timeout(timeout)),
+        let result = tokio::select! {
+            result = builder.send() => result.map_err(|e| classify::transport(&e, timeout)),
+            () = progress.stalled(timeout) => Err(ManagerError::Timeout(timeout)),
         };
+        self.count_call(&result);
+        let response = result?;
         let status = response.status();
         let content_length = response
             .headers()

@@ -21,12 +21,25 @@ pub async fn request_context(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let id = RequestId::generate();
+    let method = req.method().clone();
     req.extensions_mut().insert(id.clone());
     let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.path());
     let started = Instant::now();
     let result = REQUEST_ID.scope(id.clone(), next.call(req)).instrument(span.clone()).await;
     let mut res = result?;
     let status = res.status();
+    // The route pattern (`/environments/{id}/apis`), never the raw path: bounded label values.
+    let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+    if let Some(m) = crate::metrics::metrics() {
+        if let Ok(c) =
+            m.http_requests.get_metric_with_label_values(&[&route, method.as_str(), status.as_str()])
+        {
+            c.inc();
+        }
+        if let Ok(h) = m.http_duration.get_metric_with_label_values(&[&route]) {
+            h.observe(started.elapsed().as_secs_f64());
+        }
+    }
     span.in_scope(|| {
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
         if status.is_server_error() {

@@ -8,7 +8,9 @@ use serde::Serialize;
 use crate::startup::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(healthz)).route("/readyz", web::get().to(readyz));
+    cfg.route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz))
+        .route("/metrics", web::get().to(metrics));
 }
 
 /// Alive: the process answers. Deliberately checks nothing else.
@@ -59,4 +61,15 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let ready = checks.session_store.error.is_none() && checks.database.error.is_none();
     let body = Readiness { status: if ready { "ready" } else { "not ready" }, checks };
     if ready { HttpResponse::Ok().json(body) } else { HttpResponse::ServiceUnavailable().json(body) }
+}
+
+/// Prometheus text exposition (404 when `metrics.enabled` is false).
+async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    if !state.settings.metrics.enabled {
+        return HttpResponse::NotFound().finish();
+    }
+    if let (Some(m), Ok(n)) = (crate::metrics::metrics(), state.sessions.count().await) {
+        m.sessions.set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(crate::metrics::render())
 }

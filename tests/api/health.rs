@@ -115,3 +115,40 @@ async fn readyz_reports_a_database_that_is_gone() {
     assert_eq!(body["checks"]["database"]["status"], "down");
     assert_eq!(body["checks"]["session_store"]["status"], "up");
 }
+
+fn metric_value(text: &str, name_and_labels: &str) -> Option<f64> {
+    text.lines().find_map(|l| l.strip_prefix(name_and_labels)).and_then(|v| v.trim().parse().ok())
+}
+
+#[tokio::test]
+async fn metrics_count_requests_sign_ins_and_manager_calls() {
+    let master = crate::support::managers::start_master().await;
+    let slave = crate::support::managers::start_slave("eu", &master.url).await;
+    // An environment id no other test uses, so its series can only come from this test.
+    let app = TestAppBuilder::new(master.url.as_str())
+        .slave("metrics-eu", "Metrics EU", slave.url.as_str())
+        .spawn()
+        .await;
+    assert_eq!(app.sign_in("alice", "alice-password").await.status(), 303);
+
+    let res = app.get("/metrics").await;
+    assert_eq!(res.status(), 200);
+    assert!(res.headers().get("content-type").unwrap().to_str().unwrap().starts_with("text/plain"));
+    let text = res.text().await.unwrap();
+    assert!(
+        metric_value(&text, "portico_manager_calls_total{environment=\"metrics-eu\",outcome=\"ok\"}")
+            .is_some_and(|v| v >= 3.0),
+        "login, current user and organization look-up on the slave:\n{text}"
+    );
+    assert!(metric_value(&text, "portico_sign_ins_total{outcome=\"success\"}").is_some_and(|v| v >= 1.0));
+    assert!(text.contains("portico_http_request_duration_seconds_bucket{route=\"/login\""), "{text}");
+    assert!(metric_value(&text, "portico_sessions").is_some(), "{text}");
+    assert!(!text.contains("alice"), "no user names in labels");
+
+    let scrapes = |t: &str| {
+        metric_value(t, "portico_http_requests_total{method=\"GET\",route=\"/metrics\",status=\"200\"}")
+            .unwrap_or(0.0)
+    };
+    let again = app.get("/metrics").await.text().await.unwrap();
+    assert!(scrapes(&again) >= scrapes(&text) + 1.0, "the first scrape was counted");
+}

@@ -152,6 +152,7 @@ pub async fn login(
     let result = state.federation.sign_in(&state.environments, &rules, &username, &password, ip).await;
     drop(password);
 
+    crate::metrics::count(|m| &m.sign_ins, &[sign_in_outcome(&result)]);
     let audit = |action: &'static str, detail: serde_json::Value| {
         let state = state.clone();
         let username = username.clone();
@@ -277,4 +278,16 @@ pub async fn logout(
         .insert_header((header::LOCATION, "/login"))
         .cookie(removal_cookie(&state, session::cookie_name(&state)))
         .finish())
+}
+
+/// The `outcome` label of `sign_ins_total`.
+fn sign_in_outcome<T>(result: &Result<T, SignInError>) -> &'static str {
+    match result {
+        Ok(_) => "success",
+        Err(SignInError::Locked(_)) => "locked",
+        Err(SignInError::Refused { failure, .. }) => failure.kind(),
+        Err(SignInError::MasterUnavailable(_)) => "master_unavailable",
+        Err(SignInError::PolicyNotMet { .. }) => "policy_not_met",
+        Err(SignInError::Store(_)) => "store_unavailable",
+    }
 }
