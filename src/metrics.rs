@@ -64,10 +64,8 @@ pub fn metrics() -> Option<&'static Metrics> {
 
 /// Counts one labelled event (a no-op when metrics are unavailable).
 pub fn count(pick: impl FnOnce(&Metrics) -> &IntCounterVec, labels: &[&str]) {
-    if let Some(m) = metrics() {
-        if let Ok(c) = pick(m).get_metric_with_label_values(labels) {
-            c.inc();
-        }
+    if let Some(c) = metrics().and_then(|m| pick(m).get_metric_with_label_values(labels).ok()) {
+        c.inc();
     }
 }
 
