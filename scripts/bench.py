@@ -525,11 +525,13 @@ def bench_memory(lab, args):
             rows.append([n, r["sessions"], r["memory_usage_per_session_bytes"], r["used_memory_delta_per_session_bytes"],
                          mib(r["rss_idle_kib"]), mib(r["rss_after_signins_kib"]), mib(r.get("rss_under_load_kib")),
                          mib(r.get("rss_after_load_kib"))])
-    load_note = results[0].get("load", "")
+    first = results[0]
     text = (f"{args.sessions} sign-ins (undelayed managers) on a flushed Redis per setup. Per session: "
             f"`MEMORY USAGE` of the session keys (mean) and the `used_memory` delta / {args.sessions} "
             f"(includes the shared caches). Portico's RSS (VmRSS): at start, after the sign-ins, peak "
-            f"under load ({load_note}, first setup only) and after it.\n\n"
+            f"under load (first setup only: {first['load']}, {first['load_rps']:,.0f} req/s, "
+            f"{first['load_non_2xx']} non-2xx, {first['load_redis_cmds_per_request']} Redis commands "
+            f"per request) and after it.\n\n"
             + table(["slaves", "session keys", "bytes / session (MEMORY USAGE)", "bytes / session (used_memory Δ)",
                      "RSS idle MiB", "RSS after sign-ins MiB", "RSS under load MiB", "RSS after load MiB"], rows))
     return {"sessions_per_setup": args.sessions, "results": results}, text
@@ -539,10 +541,16 @@ def load_rss(lab, port, pid, cookie):
     status = http_call(port, "GET", ROUTED, headers={"Cookie": cookie})[0]
     path, load = (ROUTED, f"wrk {' '.join(WRK)} on the routed GET {ROUTED}") if status == 200 else \
         ("/environments", f"routing endpoint not available ({status}): wrk {' '.join(WRK)} on GET /environments instead")
+    if (status := http_call(port, "GET", path, headers={"Cookie": cookie})[0]) != 200:
+        raise BenchError(f"GET {path} answered {status} to a signed-in user")
     lab.sim(lab.master_port, "DELETE", "requests")
+    before = lab.redis.command_calls()
     run, peak = wrk_with_rss(f"http://127.0.0.1:{port}{path}", cookie, pid)
+    redis_cmds = sum(command_delta(before, lab.redis.command_calls()).values()) / max(run["requests"], 1)
     lab.sim(lab.master_port, "DELETE", "requests")
-    return {"load": load, "load_rps": run["rps"], "rss_under_load_kib": peak, "rss_after_load_kib": rss_kib(pid)}
+    return {"load": load, "load_rps": run["rps"], "load_non_2xx": run["non_2xx"],
+            "load_redis_cmds_per_request": round(redis_cmds, 3),
+            "rss_under_load_kib": peak, "rss_after_load_kib": rss_kib(pid)}
 
 
 def mib(kib):
