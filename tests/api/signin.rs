@@ -325,25 +325,25 @@ async fn unknown_and_known_usernames_get_identical_answers_and_locks() {
     assert_eq!((known.status().as_u16(), unknown.status().as_u16()), (429, 429), "both locked alike");
 }
 
+/// A failed sign-in as `user` that a proxy forwarded for `xff`; returns the status.
+async fn failed_sign_in_from(app: &TestApp, xff: &str, user: &str) -> u16 {
+    let token = app.csrf_token("/login").await;
+    app.client
+        .post(app.url("/login"))
+        .header("x-forwarded-for", xff)
+        .form(&[("username", user), ("password", "wrong"), ("csrf_token", token.as_str())])
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
 #[tokio::test]
 async fn addresses_are_locked_behind_a_trusted_proxy_only() {
     let extra = "[login_protection]\nlock_by_ip = true\nmax_failures_per_ip = 3\nmax_failures = 100\n";
     let Some(f) = fixture("addresses_are_locked", extra).await else { return };
-    let from = |xff: &'static str, user: &'static str| {
-        let app = &f.app;
-        async move {
-            let token = app.csrf_token("/login").await;
-            app.client
-                .post(app.url("/login"))
-                .header("x-forwarded-for", xff)
-                .form(&[("username", user), ("password", "wrong"), ("csrf_token", token.as_str())])
-                .send()
-                .await
-                .unwrap()
-                .status()
-                .as_u16()
-        }
-    };
+    let from = |xff: &'static str, user: &'static str| failed_sign_in_from(&f.app, xff, user);
     // Without trusted proxies the header is ignored: every attempt counts for 127.0.0.1.
     assert_eq!(from("198.51.100.1", "u1").await, 401);
     assert_eq!(from("198.51.100.2", "u2").await, 401);
@@ -356,21 +356,7 @@ async fn addresses_are_locked_behind_a_trusted_proxy_only() {
     else {
         return;
     };
-    let from = |xff: &'static str, user: &'static str| {
-        let app = &f.app;
-        async move {
-            let token = app.csrf_token("/login").await;
-            app.client
-                .post(app.url("/login"))
-                .header("x-forwarded-for", xff)
-                .form(&[("username", user), ("password", "wrong"), ("csrf_token", token.as_str())])
-                .send()
-                .await
-                .unwrap()
-                .status()
-                .as_u16()
-        }
-    };
+    let from = |xff: &'static str, user: &'static str| failed_sign_in_from(&f.app, xff, user);
     for user in ["a1", "a2", "a3"] {
         assert_eq!(from("198.51.100.7", user).await, 401);
     }
