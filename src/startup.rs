@@ -41,7 +41,7 @@ impl AppState {
     pub fn sign_in_rules(&self) -> SignInRules {
         SignInRules {
             policy: self.settings.federation.login_failure_policy,
-            limits: (&self.settings.login_protection).into(),
+            limits: self.settings.login_protection.clone(),
         }
     }
 
@@ -84,7 +84,7 @@ impl Application {
                     "session.secret is not set: using a random key; sessions end when Portico restarts"
                 );
                 let random: [u8; 32] = rand::random();
-                SecretString::from(random.iter().map(|b| format!("{b:02x}")).collect::<String>())
+                SecretString::from(crate::crypto::hex(&random))
             }
         };
         let listener = TcpListener::bind(settings.server.listen)

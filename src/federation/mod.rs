@@ -16,6 +16,6 @@ pub use health::{HealthMonitor, ManagerHealth, MonitorTask, PROBE_INTERVAL};
 pub use join::{CACHE_PREFIX, OrganizationCache};
 pub use outcome::JoinFailure;
 pub use preference::{PREFERENCE_TTL, Preferences};
-pub use protection::{Limits, Locked, LoginProtection};
+pub use protection::{Locked, LoginProtection};
 pub use session::{EnvironmentLink, Notice, PortalSession, SessionUser};
 pub use signin::{EnvironmentFailure, Federation, SignInError, SignInRules, SignedIn, sign_out};

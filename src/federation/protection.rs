@@ -20,30 +20,6 @@ pub struct Locked {
     pub retry_after: Duration,
 }
 
-/// Limits for one kind of subject.
-#[derive(Debug, Clone)]
-pub struct Limits {
-    pub enabled: bool,
-    pub max_failures: u32,
-    pub window: Duration,
-    pub lock_duration: Duration,
-    pub lock_by_ip: bool,
-    pub max_failures_per_ip: u32,
-}
-
-impl From<&LoginProtectionSettings> for Limits {
-    fn from(s: &LoginProtectionSettings) -> Self {
-        Self {
-            enabled: s.enabled,
-            max_failures: s.max_failures,
-            window: s.window.get(),
-            lock_duration: s.lock_duration.get(),
-            lock_by_ip: s.lock_by_ip,
-            max_failures_per_ip: s.max_failures_per_ip,
-        }
-    }
-}
-
 #[derive(Clone)]
 pub struct LoginProtection {
     kv: KvStore,
@@ -72,7 +48,11 @@ impl LoginProtection {
         format!("lp:{}:{what}:{kind}:{hash}", self.scope)
     }
 
-    fn subjects<'a>(limits: &Limits, username: &'a str, ip: Option<IpAddr>) -> Vec<(Subject<'a>, u32)> {
+    fn subjects<'a>(
+        limits: &LoginProtectionSettings,
+        username: &'a str,
+        ip: Option<IpAddr>,
+    ) -> Vec<(Subject<'a>, u32)> {
         let mut subjects = vec![(Subject::User(username), limits.max_failures)];
         if let (true, Some(ip)) = (limits.lock_by_ip, ip) {
             subjects.push((Subject::Address(ip), limits.max_failures_per_ip));
@@ -83,7 +63,7 @@ impl LoginProtection {
     /// `Err(Locked)` when the username (or the address) is locked now.
     pub async fn check(
         &self,
-        limits: &Limits,
+        limits: &LoginProtectionSettings,
         username: &str,
         ip: Option<IpAddr>,
     ) -> Result<Option<Locked>, StoreError> {
@@ -110,7 +90,7 @@ impl LoginProtection {
     /// Counts a failed attempt; returns the lock when this failure caused one.
     pub async fn record_failure(
         &self,
-        limits: &Limits,
+        limits: &LoginProtectionSettings,
         username: &str,
         ip: Option<IpAddr>,
     ) -> Result<Option<Locked>, StoreError> {
@@ -120,15 +100,15 @@ impl LoginProtection {
         let mut locked = None;
         for (subject, max) in Self::subjects(limits, username, ip) {
             let count_key = self.key("failures", &subject);
-            let count = self.kv.increment(&count_key, limits.window).await?;
+            let count = self.kv.increment(&count_key, limits.window.get()).await?;
             if count >= i64::from(max.max(1)) {
-                let until = self.clock.now_millis().saturating_add(millis(limits.lock_duration));
+                let until = self.clock.now_millis().saturating_add(millis(limits.lock_duration.get()));
                 // The stored end decides; the expiry only cleans up (with a margin for clock skew
                 // between replicas).
-                let ttl = limits.lock_duration + Duration::from_secs(60);
+                let ttl = limits.lock_duration.get() + Duration::from_secs(60);
                 self.kv.set(&self.key("lock", &subject), until.to_string().as_bytes(), Some(ttl)).await?;
                 self.kv.delete(&count_key).await?;
-                locked = Some(Locked { retry_after: limits.lock_duration });
+                locked = Some(Locked { retry_after: limits.lock_duration.get() });
             }
         }
         Ok(locked)

@@ -12,8 +12,9 @@ use secrecy::SecretString;
 use super::join::{Joined, OrganizationCache, join};
 use super::policy::{self, JoinResult};
 use super::preference::Preferences;
-use super::protection::{Limits, Locked, LoginProtection};
+use super::protection::{Locked, LoginProtection};
 use super::{Environment, EnvironmentLink, Environments, JoinFailure, PortalSession, SessionUser};
+use crate::config::LoginProtectionSettings;
 use crate::crypto::random_token;
 use crate::domain::{EnvironmentId, LoginFailurePolicy};
 use crate::manager::ManagerError;
@@ -47,7 +48,7 @@ pub enum SignInError {
 #[derive(Debug, Clone)]
 pub struct SignInRules {
     pub policy: LoginFailurePolicy,
-    pub limits: Limits,
+    pub limits: LoginProtectionSettings,
 }
 
 /// A successful sign-in: the new session's contents, and what happened per environment.

@@ -19,7 +19,7 @@ pub struct RequestId(String);
 impl RequestId {
     pub fn generate() -> Self {
         let bytes: [u8; 16] = rand::random();
-        Self(bytes.iter().map(|b| format!("{b:02x}")).collect())
+        Self(crate::crypto::hex(&bytes))
     }
 
     pub fn as_str(&self) -> &str {

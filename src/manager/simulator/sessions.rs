@@ -69,5 +69,5 @@ impl Sessions {
 /// 256 bits from the OS-seeded CSPRNG, hex encoded.
 fn random_token() -> String {
     let bytes: [u8; 32] = rand::random();
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    crate::crypto::hex(&bytes)
 }

@@ -144,6 +144,6 @@ fn sqlite_url(rest: &str) -> Result<String, DatabaseError> {
 
 /// Milliseconds since the Unix epoch.
 pub(crate) fn now_millis() -> i64 {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    i64::try_from(now.as_millis()).unwrap_or(i64::MAX)
+    use crate::clock::Clock;
+    crate::clock::SystemClock.now_millis()
 }
