@@ -1,6 +1,7 @@
 //! Request middleware: a request id in a tracing span and a response header, and the security
 //! headers every response carries (set in one place).
 
+use std::borrow::Cow;
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
@@ -13,6 +14,17 @@ use tracing::Instrument;
 use super::error::{REQUEST_ID, RequestId};
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// The route pattern a handler reports for the metrics, when actix cannot name it cheaply (a
+/// scope's default service): asking actix would walk the router again for every request.
+#[derive(Clone, Copy)]
+pub struct RouteLabel(&'static str);
+
+impl RouteLabel {
+    pub fn set(req: &actix_web::HttpRequest, pattern: &'static str) {
+        req.extensions_mut().insert(RouteLabel(pattern));
+    }
+}
 
 /// Gives each request an id, runs it inside a span that carries the id, returns the id in
 /// `X-Request-Id`, and logs one line per request.
@@ -29,7 +41,11 @@ pub async fn request_context(
     let mut res = result?;
     let status = res.status();
     // The route pattern (`/environments/{id}/apis`), never the raw path: bounded label values.
-    let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+    let label = res.request().extensions().get::<RouteLabel>().copied();
+    let route = match label {
+        Some(RouteLabel(pattern)) => Cow::Borrowed(pattern),
+        None => res.request().match_pattern().map_or(Cow::Borrowed("unmatched"), Cow::Owned),
+    };
     if let Some(m) = crate::metrics::metrics() {
         if let Ok(c) =
             m.http_requests.get_metric_with_label_values(&[&route, method.as_str(), status.as_str()])

@@ -13,7 +13,7 @@ pub mod session;
 use actix_web::web;
 
 pub use error::{WebError, current_request_id};
-pub use middleware::{request_context, security_headers};
+pub use middleware::{RouteLabel, request_context, security_headers};
 
 /// Registers every route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -21,9 +21,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .app_data(error::query_config())
         .app_data(error::path_config())
         .app_data(error::json_config())
+        // Routed API calls are the hot path: their literal prefix is tried first.
+        .configure(routing::configure_current)
         .configure(ops::configure)
         .configure(assets::configure)
         .configure(consumer::configure)
-        .configure(routing::configure)
+        .configure(routing::configure_named)
         .default_service(web::to(error::not_found));
 }
