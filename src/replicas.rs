@@ -48,7 +48,7 @@ impl AppState {
                 self.reload_slaves().await
             }
             // Caches live in the shared store, and sessions are the session store's concern.
-            Change::CachesPurged | Change::SessionEnded { .. } => Ok(()),
+            Change::CachesPurged | Change::SessionEnded { .. } | Change::SessionChanged { .. } => Ok(()),
         }
     }
 

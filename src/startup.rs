@@ -96,12 +96,14 @@ impl Application {
         let address = listener.local_addr()?;
         let keys = Arc::new(Keys::derive(&session_secret));
         drop(session_secret);
+        let changes = ChangeBus::start(&kv);
         let sessions = SessionStore::new(
             kv.clone(),
             keys.clone(),
             settings.session.idle_timeout.get(),
             settings.session.absolute_timeout.get(),
             clock.clone(),
+            changes.clone(),
         );
         let federation = Federation::new(
             LoginProtection::new(kv.clone(), keys.clone(), clock.clone(), "consumer"),
@@ -112,7 +114,6 @@ impl Application {
             CatalogCache::new(kv.clone(), keys.clone(), clock.clone(), settings.cache.catalog_ttl.get());
         let health = HealthMonitor::new();
         let health_checks = health.start(environments.clone(), clock.clone(), PROBE_INTERVAL);
-        let changes = ChangeBus::start(&kv);
         let runtime = RwLock::new(Arc::new(RuntimeSettings::resolve(&settings, Default::default())));
         let state = web::Data::new(AppState {
             settings: Arc::new(settings),

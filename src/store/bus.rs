@@ -36,6 +36,9 @@ pub enum Change {
     CachesPurged,
     /// A portal session ended; `key` is its store key (a keyed hash, not the cookie value).
     SessionEnded { key: String },
+    /// A portal session was rewritten (environment switch, reconnection, notice): copies of the
+    /// old version are dropped.
+    SessionChanged { key: String },
     /// Local only: the subscription was (re)established; anything may have been missed.
     Resync,
 }

@@ -5,6 +5,7 @@ pub mod bus;
 mod kv;
 mod memory;
 mod redis;
+mod session_cache;
 mod sessions;
 pub mod sql;
 
@@ -12,5 +13,6 @@ pub use bus::{Change, ChangeBus};
 pub use kv::{KvStore, StoreError};
 pub use memory::MemoryStore;
 pub use redis::RedisStore;
+pub use session_cache::FRESH_FOR as SESSION_FRESH_FOR;
 pub use sessions::{SESSION_PREFIX, Session, SessionId, SessionStore};
 pub use sql::{Backend, Database, DatabaseError, Saved, SettingsOverrides, SlaveRow, setting_keys};

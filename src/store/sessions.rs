@@ -2,6 +2,11 @@
 //! derived from `session.secret`, stored under a keyed hash of the session id (so reading Redis
 //! gives neither the session contents nor a usable id), with a sliding idle timeout and an
 //! absolute one.
+//!
+//! Reads go through a short-lived in-process copy ([`super::session_cache`]): within its window
+//! a session is neither fetched, decrypted nor parsed again, and its idle timeout is refreshed in
+//! the store by the first read after the window. Writes and destroys drop the copy here and
+//! announce it on the change bus, so other replicas drop theirs.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,7 +14,8 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::{KvStore, StoreError};
+use super::session_cache::{FRESH_FOR, SessionCache, follow};
+use super::{Change, ChangeBus, KvStore, StoreError};
 use crate::clock::SharedClock;
 use crate::crypto::{Keys, random_token};
 
@@ -60,14 +66,37 @@ pub struct SessionStore {
     idle: Duration,
     absolute: Duration,
     clock: SharedClock,
+    changes: ChangeBus,
+    cache: Arc<SessionCache>,
+    _follower: Arc<Follower>,
+}
+
+/// Stops following the change bus when the last clone of the store goes.
+struct Follower(tokio::task::AbortHandle);
+
+impl Drop for Follower {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Key namespace of portal sessions (after `redis.key_prefix`).
 pub const SESSION_PREFIX: &str = "session:";
 
 impl SessionStore {
-    pub fn new(kv: KvStore, keys: Arc<Keys>, idle: Duration, absolute: Duration, clock: SharedClock) -> Self {
-        Self { kv, keys, idle, absolute, clock }
+    /// Must run inside the Tokio runtime: it starts following `changes`.
+    pub fn new(
+        kv: KvStore,
+        keys: Arc<Keys>,
+        idle: Duration,
+        absolute: Duration,
+        clock: SharedClock,
+        changes: ChangeBus,
+    ) -> Self {
+        // A copy must never outlive the idle timeout its read set in the store.
+        let cache = Arc::new(SessionCache::new(FRESH_FOR.min(idle)));
+        let follower = Arc::new(Follower(follow(cache.clone(), &changes)));
+        Self { kv, keys, idle, absolute, clock, changes, cache, _follower: follower }
     }
 
     fn key(&self, id: &SessionId) -> String {
@@ -84,12 +113,18 @@ impl SessionStore {
     /// Stores a new session under a new id.
     pub async fn create<T: Serialize>(&self, data: T) -> Result<Session<T>, StoreError> {
         let session = Session { id: SessionId::generate(), created_at: self.clock.now_millis(), data };
-        self.save(&session).await?;
+        // A new id is in no replica's memory: nothing to announce.
+        self.write(&session, false).await?;
         Ok(session)
     }
 
-    /// Writes the session back (after a change), keeping its creation time.
+    /// Writes the session back (after a change), keeping its creation time. Every replica reads
+    /// the new version from its next request on.
     pub async fn save<T: Serialize>(&self, session: &Session<T>) -> Result<(), StoreError> {
+        self.write(session, true).await
+    }
+
+    async fn write<T: Serialize>(&self, session: &Session<T>, announce: bool) -> Result<(), StoreError> {
         let Some(ttl) = self.ttl(session.created_at) else {
             return self.destroy(&session.id).await;
         };
@@ -100,12 +135,39 @@ impl SessionStore {
             .keys
             .seal(key.as_bytes(), &plain)
             .ok_or_else(|| StoreError::Protocol("cannot seal the session".to_owned()))?;
-        self.kv.set(&key, &sealed, Some(ttl)).await
+        self.cache.forget(&key);
+        let written = self.kv.set(&key, &sealed, Some(ttl)).await;
+        // Again after the write: a read that overtook it must not keep the old version.
+        self.cache.forget(&key);
+        written?;
+        if announce {
+            self.announce(Change::SessionChanged { key }).await;
+        }
+        Ok(())
     }
 
-    /// Loads a session and slides its idle timeout in the same round trip. `None` for an
-    /// unknown, expired, tampered or undecodable session.
-    pub async fn load<T: DeserializeOwned>(&self, id: &SessionId) -> Result<Option<Session<T>>, StoreError> {
+    /// Loads a session; `None` for an unknown, expired, tampered or undecodable session. A read
+    /// from the store slides the idle timeout in the same round trip.
+    pub async fn load<T>(&self, id: &SessionId) -> Result<Option<Session<T>>, StoreError>
+    where
+        T: DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        Ok(self.load_shared::<T>(id).await?.map(|session| Session::clone(&session)))
+    }
+
+    /// [`SessionStore::load`] without copying the session out of the in-process cache.
+    pub async fn load_shared<T>(&self, id: &SessionId) -> Result<Option<Arc<Session<T>>>, StoreError>
+    where
+        T: DeserializeOwned + Send + Sync + 'static,
+    {
+        // Taken before the read: the copy's window starts no later than the idle timeout it sets.
+        let now = self.clock.now_millis();
+        if let Some(session) = self.cache.get::<Session<T>>(id.as_str(), now) {
+            if self.ttl(session.created_at).is_some() {
+                return Ok(Some(session));
+            }
+        }
+        let epoch = self.cache.epoch();
         let key = self.key(id);
         let Some(sealed) = self.kv.get_and_touch(&key, self.idle).await? else {
             return Ok(None);
@@ -118,14 +180,33 @@ impl SessionStore {
             return Ok(None);
         };
         if self.ttl(envelope.created_at).is_none() {
+            self.cache.forget(&key);
             self.kv.delete(&key).await?;
             return Ok(None);
         }
-        Ok(Some(Session { id: id.clone(), created_at: envelope.created_at, data: envelope.data }))
+        let session =
+            Arc::new(Session { id: id.clone(), created_at: envelope.created_at, data: envelope.data });
+        self.cache.insert(id.as_str(), key, now, epoch, session.clone());
+        Ok(Some(session))
     }
 
+    /// Ends a session on every replica: no request is served with it after this returns.
     pub async fn destroy(&self, id: &SessionId) -> Result<(), StoreError> {
-        self.kv.delete(&self.key(id)).await.map(|_| ())
+        let key = self.key(id);
+        self.cache.forget(&key);
+        let deleted = self.kv.delete(&key).await;
+        self.cache.forget(&key);
+        deleted?;
+        self.announce(Change::SessionEnded { key }).await;
+        Ok(())
+    }
+
+    /// Tells the other replicas to drop their copy. When that fails they drop it at the end of
+    /// its window ([`FRESH_FOR`]) anyway.
+    async fn announce(&self, change: Change) {
+        if let Err(e) = self.changes.publish(change).await {
+            tracing::warn!(error = %e, "other replicas may serve their copy of a changed session for up to a second");
+        }
     }
 
     /// How many sessions exist (admin dashboard; scans, so not for hot paths).

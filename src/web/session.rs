@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
 use actix_web::dev::Payload;
@@ -40,13 +41,26 @@ pub fn removal_cookie(state: &AppState, name: String) -> Cookie<'static> {
 /// Loads the request's session: `None` for no cookie, a malformed id, or a session that is
 /// unknown, expired or tampered with — all of them simply "signed out".
 pub async fn load(req: &HttpRequest, state: &AppState) -> Result<Option<Session<PortalSession>>, WebError> {
-    let Some(cookie) = req.cookie(&cookie_name(state)) else {
-        return Ok(None);
-    };
-    let Some(id) = SessionId::parse(cookie.value()) else {
+    let Some(id) = session_id(req, state) else {
         return Ok(None);
     };
     Ok(state.sessions.load::<PortalSession>(&id).await?)
+}
+
+/// [`load`] for a request that only reads the session (a routed API call): no copy is made.
+pub async fn load_shared(
+    req: &HttpRequest,
+    state: &AppState,
+) -> Result<Option<Arc<Session<PortalSession>>>, WebError> {
+    let Some(id) = session_id(req, state) else {
+        return Ok(None);
+    };
+    Ok(state.sessions.load_shared::<PortalSession>(&id).await?)
+}
+
+fn session_id(req: &HttpRequest, state: &AppState) -> Option<SessionId> {
+    let cookie = req.cookie(&cookie_name(state))?;
+    SessionId::parse(cookie.value())
 }
 
 /// A handler argument for pages that need a signed-in consumer: when there is none, the

@@ -14,6 +14,7 @@ mod manager_client;
 mod portal;
 mod replicas;
 mod routing;
+mod session_cache;
 mod signin;
 mod simulator;
 mod store;

@@ -6,9 +6,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use portico::clock::ManualClock;
 use portico::federation::PortalSession;
 use portico::manager::simulator::{Failure, FaultRule, Operation, Simulator, pattern_byte};
-use portico::store::SessionId;
+use portico::store::{SESSION_FRESH_FOR, SessionId};
 use reqwest::Method;
 use sha2::{Digest, Sha256};
 
@@ -24,6 +25,7 @@ struct Fixture {
     eu: Simulator,
     staging: Simulator,
     redis: RedisServer,
+    clock: ManualClock,
 }
 
 async fn fixture(test: &str) -> Option<Fixture> {
@@ -31,14 +33,14 @@ async fn fixture(test: &str) -> Option<Fixture> {
     let master = start_master().await;
     let eu = start_slave("eu", &master.url).await;
     let staging = start_slave("staging", &master.url).await;
-    let app = TestAppBuilder::new(master.url.as_str())
+    let builder = TestAppBuilder::new(master.url.as_str())
         .redis(&redis)
         .slave("prod-eu", "Production EU", eu.url.as_str())
         .slave("staging", "Staging", staging.url.as_str())
-        .timeouts("1s", "1s")
-        .spawn()
-        .await;
-    Some(Fixture { app, master, eu, staging, redis })
+        .timeouts("1s", "1s");
+    let clock = builder.clock();
+    let app = builder.spawn().await;
+    Some(Fixture { app, master, eu, staging, redis, clock })
 }
 
 /// Signs in and returns the portal session's cookie value and its CSRF token.
@@ -522,7 +524,7 @@ async fn a_manager_that_fails_gives_502_or_504_in_the_managers_error_shape() {
     assert_eq!(error_message(res, 504).await, "Production EU did not answer in time.");
     assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
 
-    let Fixture { app, master, eu: _eu, staging: _staging, redis: _redis } = f;
+    let Fixture { app, master, .. } = f;
     master.stop().await;
     let message = error_message(call(&app, "GET", &format!("{API}/discovery/apis"), None).await, 502).await;
     assert!(message.starts_with("Main is unavailable: "), "{message}");
@@ -586,34 +588,55 @@ fn command_counts(redis: &RedisServer) -> BTreeMap<String, u64> {
         .collect()
 }
 
+/// The Redis commands run since `before`, by name (without the test's own INFO).
+fn commands_since(redis: &RedisServer, before: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
+    command_counts(redis)
+        .into_iter()
+        .map(|(name, calls)| {
+            let added = calls - before.get(&name).copied().unwrap_or(0);
+            (name, added)
+        })
+        .filter(|(name, added)| *added > 0 && name != "info")
+        .collect()
+}
+
 #[tokio::test]
-async fn a_routed_call_costs_one_redis_command() {
-    let Some(f) = fixture("a_routed_call_costs_one_redis_command").await else { return };
+async fn a_routed_call_costs_at_most_one_redis_command_and_repeats_cost_none() {
+    let Some(f) = fixture("a_routed_call_costs_at_most_one_redis_command").await else { return };
     let (_, csrf) = sign_in(&f.app, "alice").await;
     // Warm up every pooled connection, so connection set-up is not counted.
     for _ in 0..20 {
         assert_eq!(call(&f.app, "GET", &format!("{API}/discovery/apis"), None).await.status(), 200);
     }
+    let routed = |i: usize| {
+        let (app, csrf) = (&f.app, csrf.clone());
+        async move {
+            match i % 2 {
+                0 => call(app, "GET", &format!("{API}/discovery/apis"), None).await,
+                _ => call(app, "POST", "/environments/prod-eu/manager/__echo/x", Some(&csrf)).await,
+            }
+        }
+    };
+
+    // The session was read a moment ago: it is served from memory, with no Redis command.
     let before = command_counts(&f.redis);
     for i in 0..50 {
-        let res = match i % 2 {
-            0 => call(&f.app, "GET", &format!("{API}/discovery/apis"), None).await,
-            _ => call(&f.app, "POST", "/environments/prod-eu/manager/__echo/x", Some(&csrf)).await,
-        };
-        assert_eq!(res.status(), 200);
+        assert_eq!(routed(i).await.status(), 200);
     }
-    let after = command_counts(&f.redis);
-    let mut delta: BTreeMap<&str, u64> = BTreeMap::new();
-    for (name, calls) in &after {
-        let added = calls - before.get(name).copied().unwrap_or(0);
-        // INFO is this test's own, once per snapshot.
-        if added > 0 && name != "info" {
-            delta.insert(name, added);
+    let delta = commands_since(&f.redis, &before);
+    assert!(delta.is_empty(), "repeated calls within the window cost no Redis command: {delta:?}");
+
+    // Once the window is over, the next call reads the session again, sliding its idle timeout
+    // in the same command; the calls after it are served from memory again.
+    for round in 0..3 {
+        f.clock.advance(SESSION_FRESH_FOR);
+        let before = command_counts(&f.redis);
+        for i in 0..10 {
+            assert_eq!(routed(i).await.status(), 200);
         }
+        let delta = commands_since(&f.redis, &before);
+        assert_eq!(delta.into_iter().collect::<Vec<_>>(), [("getex".to_owned(), 1)], "round {round}");
     }
-    let total: u64 = delta.values().sum();
-    assert!(total <= 50, "at most one Redis command per routed call, got {delta:?}");
-    assert_eq!(delta.get("getex").copied(), Some(50), "{delta:?}");
 }
 
 #[tokio::test]
@@ -621,6 +644,8 @@ async fn without_the_session_store_the_answer_is_503_json() {
     let Some(mut f) = fixture("without_the_session_store").await else { return };
     sign_in(&f.app, "alice").await;
     f.redis.stop();
+    // (Within a second of the last read the session would still be served from memory.)
+    f.clock.advance(SESSION_FRESH_FOR);
     let message = error_message(call(&f.app, "GET", &format!("{API}/discovery/apis"), None).await, 503).await;
     assert_eq!(message, "The session store is unavailable. Please try again in a moment.");
     f.redis.restart();

@@ -84,8 +84,8 @@ async fn named(
     forward(req, payload, &state, session, env, &tail).await
 }
 
-async fn signed_in(req: &HttpRequest, state: &AppState) -> Result<Session<PortalSession>, RouteError> {
-    match session::load(req, state).await {
+async fn signed_in(req: &HttpRequest, state: &AppState) -> Result<Arc<Session<PortalSession>>, RouteError> {
+    match session::load_shared(req, state).await {
         Ok(Some(session)) => Ok(session),
         Ok(None) => Err(RouteError::SignedOut),
         Err(crate::web::WebError::SessionStoreUnavailable) => Err(RouteError::StoreUnavailable),
@@ -102,7 +102,7 @@ async fn forward(
     req: HttpRequest,
     payload: web::Payload,
     state: &AppState,
-    mut session: Session<PortalSession>,
+    session: Arc<Session<PortalSession>>,
     env: Arc<Environment>,
     tail: &str,
 ) -> Result<HttpResponse, RouteError> {
@@ -141,6 +141,7 @@ async fn forward(
     if forwarded.status == reqwest::StatusCode::UNAUTHORIZED && !login {
         // The manager ended the user's session there: the environment needs reconnecting. The
         // manager's own 401 still goes back to the caller.
+        let mut session = Session::clone(&session);
         session
             .data
             .links

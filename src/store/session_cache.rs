@@ -1,0 +1,213 @@
+//! Sessions read a moment ago, kept decrypted and parsed in this process, so a burst of API calls
+//! with one session costs one store round trip per [`FRESH_FOR`] instead of one per call.
+//!
+//! A copy is served only while it is younger than the freshness window, measured from *before*
+//! the read that produced it (so it can never outlive the idle timeout that read set in the
+//! store). A write or a destroy on this replica drops the copy at once; other replicas drop theirs
+//! when the change bus tells them ([`Change::SessionEnded`], [`Change::SessionChanged`]), and a
+//! resubscription drops everything, since notifications may have been missed meanwhile.
+//!
+//! A read that started before a copy was dropped must not put the old value back: every drop
+//! moves an epoch, and a read inserts its result only if the epoch has not moved since it began.
+//!
+//! [`Change::SessionEnded`]: super::Change::SessionEnded
+//! [`Change::SessionChanged`]: super::Change::SessionChanged
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use tokio::sync::broadcast::error::RecvError;
+
+use super::{Change, ChangeBus};
+
+/// How long a copy is served without asking the store. One second: the portal's bound on how long
+/// a change takes to reach every replica (SPEC §4), and the precision of the sliding idle
+/// timeout, which the store refreshes at most once per window and session.
+pub const FRESH_FOR: Duration = Duration::from_secs(1);
+
+/// The most sessions kept. A window is one second, so this is the number of distinct sessions a
+/// replica can serve from memory per second; beyond it the others are read from the store as
+/// before. Bounds the memory used (a portal session is one to a few kilobytes).
+pub const CAPACITY: usize = 10_000;
+
+pub(super) struct SessionCache {
+    map: Mutex<Map>,
+    epoch: AtomicU64,
+    fresh_for_ms: i64,
+}
+
+#[derive(Default)]
+struct Map {
+    /// By session id (the cookie value): a hit needs no keyed hash.
+    by_id: HashMap<String, Entry>,
+    /// Store key → session id, for the drops announced by store key.
+    ids: HashMap<String, String>,
+}
+
+struct Entry {
+    /// Clock milliseconds taken before the read that produced this copy.
+    read_at: i64,
+    /// An `Arc<Session<T>>`.
+    session: Arc<dyn Any + Send + Sync>,
+}
+
+/// The epoch a read started in; hand it back to [`SessionCache::insert`].
+#[derive(Clone, Copy)]
+pub(super) struct Epoch(u64);
+
+impl SessionCache {
+    /// `window` is capped by the caller at the idle timeout.
+    pub fn new(window: Duration) -> Self {
+        let fresh_for_ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
+        Self { map: Mutex::new(Map::default()), epoch: AtomicU64::new(0), fresh_for_ms }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Map> {
+        // The map is consistent after any panic-free operation; a poisoned lock still holds it.
+        self.map.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn fresh(&self, read_at: i64, now: i64) -> bool {
+        // A clock that went backwards makes every copy stale rather than fresh for longer.
+        now >= read_at && now - read_at < self.fresh_for_ms
+    }
+
+    /// A fresh copy of the session with this id, if there is one.
+    pub fn get<S: Send + Sync + 'static>(&self, id: &str, now: i64) -> Option<Arc<S>> {
+        let map = self.lock();
+        let entry = map.by_id.get(id).filter(|e| self.fresh(e.read_at, now))?;
+        let session = entry.session.clone();
+        drop(map);
+        session.downcast::<S>().ok()
+    }
+
+    /// Call before reading the store.
+    pub fn epoch(&self) -> Epoch {
+        Epoch(self.epoch.load(Ordering::Acquire))
+    }
+
+    /// Keeps what a read started at `read_at` in `epoch` returned, unless a drop happened since
+    /// (the value may predate it) or the cache is full of fresh copies.
+    pub fn insert<S: Send + Sync + 'static>(
+        &self,
+        id: &str,
+        key: String,
+        read_at: i64,
+        epoch: Epoch,
+        session: Arc<S>,
+    ) {
+        let mut map = self.lock();
+        if self.epoch.load(Ordering::Acquire) != epoch.0 {
+            return;
+        }
+        if map.by_id.len() >= CAPACITY && !map.by_id.contains_key(id) {
+            let Map { by_id, ids } = &mut *map;
+            by_id.retain(|_, e| self.fresh(e.read_at, read_at));
+            ids.retain(|_, id| by_id.contains_key(id));
+            if by_id.len() >= CAPACITY {
+                return;
+            }
+        }
+        map.ids.insert(key, id.to_owned());
+        map.by_id.insert(id.to_owned(), Entry { read_at, session });
+    }
+
+    /// Drops the copy stored under `key` (a store key), and stops reads in flight from putting
+    /// one back.
+    pub fn forget(&self, key: &str) {
+        let mut map = self.lock();
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        if let Some(id) = map.ids.remove(key) {
+            map.by_id.remove(&id);
+        }
+    }
+
+    /// Drops every copy.
+    pub fn clear(&self) {
+        let mut map = self.lock();
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        map.by_id.clear();
+        map.ids.clear();
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        let map = self.lock();
+        debug_assert_eq!(map.by_id.len(), map.ids.len());
+        debug_assert!(map.ids.values().all(|id| map.by_id.contains_key(id)));
+        map.by_id.len()
+    }
+}
+
+/// Drops copies as the other replicas announce session changes, for as long as the returned task
+/// runs.
+pub(super) fn follow(cache: Arc<SessionCache>, changes: &ChangeBus) -> tokio::task::AbortHandle {
+    let mut received = changes.subscribe();
+    let task = tokio::spawn(async move {
+        loop {
+            match received.recv().await {
+                Ok(Change::SessionEnded { key } | Change::SessionChanged { key }) => cache.forget(&key),
+                // (Re)subscribed, or too many at once: whatever was missed may concern any copy.
+                Ok(Change::Resync) | Err(RecvError::Lagged(_)) => cache.clear(),
+                Ok(_) => {}
+                Err(RecvError::Closed) => return,
+            }
+        }
+    });
+    task.abort_handle()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cache() -> SessionCache {
+        SessionCache::new(Duration::from_millis(1000))
+    }
+
+    #[test]
+    fn a_copy_is_served_within_the_window_only() {
+        let c = cache();
+        c.insert("id", "session:k".into(), 10_000, c.epoch(), Arc::new(7u32));
+        assert_eq!(c.get::<u32>("id", 10_000).as_deref(), Some(&7));
+        assert_eq!(c.get::<u32>("id", 10_999).as_deref(), Some(&7));
+        assert_eq!(c.get::<u32>("id", 11_000), None, "the window is over");
+        assert_eq!(c.get::<u32>("id", 9_999), None, "the clock went back");
+        assert_eq!(c.get::<String>("id", 10_000), None, "another type is a miss");
+        assert_eq!(c.get::<u32>("other", 10_000), None);
+    }
+
+    #[test]
+    fn a_drop_wins_over_a_read_that_started_before_it() {
+        let c = cache();
+        let before = c.epoch();
+        c.forget("session:k");
+        c.insert("id", "session:k".into(), 0, before, Arc::new(1u32));
+        assert_eq!(c.get::<u32>("id", 0), None, "the read may have returned the old value");
+        c.insert("id", "session:k".into(), 0, c.epoch(), Arc::new(2u32));
+        assert_eq!(c.get::<u32>("id", 0).as_deref(), Some(&2));
+        c.forget("session:k");
+        assert_eq!(c.get::<u32>("id", 0), None);
+        assert_eq!(c.len(), 0);
+        c.insert("id", "session:k".into(), 0, c.epoch(), Arc::new(3u32));
+        c.clear();
+        assert_eq!(c.get::<u32>("id", 0), None);
+    }
+
+    #[test]
+    fn memory_stays_bounded() {
+        let c = cache();
+        for i in 0..CAPACITY {
+            c.insert(&format!("id{i}"), format!("session:{i}"), 0, c.epoch(), Arc::new(i));
+        }
+        c.insert("late", "session:late".into(), 500, c.epoch(), Arc::new(0usize));
+        assert_eq!(c.len(), CAPACITY, "full of fresh copies: the new one is read from the store");
+        assert_eq!(c.get::<usize>("late", 500), None);
+        c.insert("later", "session:later".into(), 1_000, c.epoch(), Arc::new(1usize));
+        assert_eq!(c.len(), 1, "stale copies are swept to make room");
+        assert_eq!(c.get::<usize>("later", 1_000).as_deref(), Some(&1));
+    }
+}
