@@ -32,6 +32,30 @@ pub(crate) fn transport(error: &reqwest::Error, timeout: Duration) -> ManagerErr
     }
 }
 
+/// A routed call that got no answer; `connect` when the connection could not be opened.
+pub(crate) fn forward_transport(
+    error: &(dyn StdError + 'static),
+    connect: bool,
+    timeout: Duration,
+) -> ManagerError {
+    if let Some(found) = walk(error, timeout) {
+        return found;
+    }
+    if connect {
+        ManagerError::Unreachable("could not connect".into())
+    } else {
+        ManagerError::Unreachable("the connection failed".into())
+    }
+}
+
+/// A routed call's answer that broke off.
+pub(crate) fn forward_body(error: &hyper::Error, timeout: Duration) -> ManagerError {
+    if error.is_timeout() {
+        return ManagerError::Timeout(timeout);
+    }
+    walk(error, timeout).unwrap_or_else(|| ManagerError::Unreachable("the answer broke off".into()))
+}
+
 /// Walks an error's source chain for the first cause that says what happened.
 fn walk(start: &(dyn StdError + 'static), timeout: Duration) -> Option<ManagerError> {
     let mut source = Some(start);

@@ -1,6 +1,7 @@
 //! The API Manager v1.3 client. One per manager, pooled connections, no shared cookie jar:
 //! the manager session of each user travels in a [`ManagerSession`] value.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::header::{AUTHORIZATION, COOKIE, HeaderValue};
@@ -9,17 +10,25 @@ use secrecy::{ExposeSecret, SecretString};
 use tracing::instrument;
 use url::Url;
 
+use super::pool::ForwardPool;
 use super::session::{CSRF_HEADER, csrf_token, session_cookie};
 use super::{
     Application, DiscoveredApi, ManagerCredentials, ManagerEndpoint, ManagerError, ManagerSession,
     NewApplication, Organization, User, classify, tls,
 };
 
+/// What Portico says it is in `User-Agent` (routed calls keep the caller's).
+pub(super) const USER_AGENT_VALUE: &str = concat!("portico/", env!("CARGO_PKG_VERSION"));
+
 /// The client for one manager.
 #[derive(Clone)]
 pub struct ManagerClient {
     endpoint: ManagerEndpoint,
     http: reqwest::Client,
+    /// Routed calls' connections ([`super::pool`]).
+    forwarding: Arc<ForwardPool>,
+    /// `{scheme}://{host}:{port}{base_path}` without a trailing `/`: routed paths are appended.
+    forward_base: Arc<str>,
 }
 
 impl std::fmt::Debug for ManagerClient {
@@ -37,25 +46,35 @@ impl ManagerClient {
             return Err(ManagerError::Config("the base path must start with '/'".into()));
         }
         let tls = tls::client_config(endpoint.tls_mode, endpoint.ca_pem.as_deref())?;
+        let forwarding = ForwardPool::new(tls.clone(), endpoint.timeout);
         let http = reqwest::Client::builder()
             // A redirect is an answer (303 is how login succeeds), never something to follow,
             // and cookies only ever come from and go into a ManagerSession.
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(endpoint.timeout)
-            .user_agent(concat!("portico/", env!("CARGO_PKG_VERSION")))
+            .user_agent(USER_AGENT_VALUE)
             .use_preconfigured_tls(tls)
             .build()
             .map_err(|_| ManagerError::Config("the HTTP client could not be built".into()))?;
-        Ok(Self { endpoint, http })
+        let forward_base = format!(
+            "{}{}",
+            endpoint.url.origin().ascii_serialization(),
+            endpoint.base_path.trim_end_matches('/')
+        )
+        .into();
+        Ok(Self { endpoint, http, forwarding, forward_base })
     }
 
     pub fn endpoint(&self) -> &ManagerEndpoint {
         &self.endpoint
     }
 
-    /// The pooled HTTP client, shared by Portico's own calls and forwarded ones.
-    pub(super) fn http(&self) -> &reqwest::Client {
-        &self.http
+    pub(super) fn forward_pool(&self) -> &Arc<ForwardPool> {
+        &self.forwarding
+    }
+
+    pub(super) fn forward_base(&self) -> &str {
+        &self.forward_base
     }
 
     /// `POST /login`: 303 → a new session.
@@ -250,9 +269,14 @@ impl ManagerClient {
     /// `manager_calls_total{environment, outcome}`: `ok` (2xx/3xx), `client_error`,
     /// `server_error`, or the transport failure's kind.
     pub(crate) fn count_call(&self, result: &Result<reqwest::Response, ManagerError>) {
+        self.count_outcome(result.as_ref().map(reqwest::Response::status));
+    }
+
+    /// [`ManagerClient::count_call`] from the answer's status.
+    pub(crate) fn count_outcome(&self, result: Result<StatusCode, &ManagerError>) {
         let outcome = match result {
-            Ok(r) if r.status().is_server_error() => "server_error",
-            Ok(r) if r.status().is_client_error() => "client_error",
+            Ok(status) if status.is_server_error() => "server_error",
+            Ok(status) if status.is_client_error() => "client_error",
             Ok(_) => "ok",
             Err(e) => e.kind(),
         };

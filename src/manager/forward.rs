@@ -7,19 +7,26 @@
 //! it, the manager may not leave a body chunk untaken for longer, the answer's head must come
 //! within it once the request body has been sent (see `upload`), and the answer's body may pause
 //! at most that long between two chunks. Time spent waiting for a slow caller does not count.
+//!
+//! The calls go through this thread's connection pool ([`super::pool`]).
 
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::Stream;
-use reqwest::header::{AUTHORIZATION, CONTENT_LENGTH, COOKIE, HOST, HeaderMap, HeaderName};
+use futures_util::{Stream, TryStreamExt};
+use http_body_util::{BodyExt, Empty, StreamBody};
+use hyper::body::{Body, Frame, Incoming};
+use reqwest::header::{
+    AUTHORIZATION, CONTENT_LENGTH, COOKIE, HOST, HeaderMap, HeaderName, HeaderValue, USER_AGENT,
+};
 use reqwest::{Method, StatusCode};
-use tracing::instrument;
 
-use super::client::sensitive;
-use super::session::CSRF_HEADER;
+use super::client::{USER_AGENT_VALUE, sensitive};
+use super::pool::RequestBody;
 use super::upload::Progress;
 use super::{ManagerClient, ManagerError, ManagerSession, classify};
 
@@ -91,98 +98,125 @@ impl std::fmt::Debug for ForwardedResponse {
     }
 }
 
+/// The manager's CSRF header ([`super::CSRF_HEADER`]), lowercase as header names are.
+const CSRF: HeaderName = HeaderName::from_static("csrf-token");
+
 impl ManagerClient {
     /// Sends one call as the session's user and returns the answer as it comes: a status the
     /// manager chose (401 included) is an answer, not an error. Errors are the transport's:
     /// unreachable, refused, TLS, or [`ManagerError::Timeout`].
-    #[instrument(skip_all, fields(manager = %self.endpoint().id, method = %request.method))]
     pub async fn forward(&self, request: ForwardRequest<'_>) -> Result<ForwardedResponse, ManagerError> {
         let timeout = self.endpoint().timeout;
         let unsafe_method = !matches!(request.method, Method::GET | Method::HEAD | Method::OPTIONS);
         let mut headers = request.headers;
-        for name in [COOKIE, AUTHORIZATION, HOST, csrf_header()] {
+        for name in [AUTHORIZATION, HOST, CSRF] {
             headers.remove(name);
         }
         headers.insert(COOKIE, sensitive(&request.session.cookie));
         if let (true, Some(token)) = (unsafe_method, &request.session.csrf_token) {
-            headers.insert(csrf_header(), sensitive(token));
+            headers.insert(CSRF, sensitive(token));
+        }
+        if !headers.contains_key(USER_AGENT) {
+            headers.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
         }
 
         let progress = Progress::new(request.body.is_some());
-        let mut builder =
-            self.http().request(request.method, self.forward_url(request.path)).headers(headers);
-        if let Some(body) = request.body {
-            builder = builder.body(reqwest::Body::wrap_stream(progress.watch(body)));
-        }
+        let body: RequestBody = match request.body {
+            Some(body) => StreamBody::new(progress.watch(body).map_ok(Frame::data)).boxed(),
+            None => Empty::new().map_err(|never| match never {}).boxed(),
+        };
+        let mut outgoing = hyper::Request::new(body);
+        *outgoing.method_mut() = request.method;
+        *outgoing.uri_mut() = self.forward_uri(request.path)?;
+        *outgoing.headers_mut() = headers;
+        let sent = self.forward_pool().client().request(outgoing);
         let result = tokio::select! {
-            result = builder.send() => result.map_err(|e| classify::transport(&e, timeout)),
+            result = sent => result.map_err(|e| classify::forward_transport(&e, e.is_connect(), timeout)),
             () = progress.stalled(timeout) => Err(ManagerError::Timeout(timeout)),
         };
-        self.count_call(&result);
-        let response = result?;
-        let status = response.status();
-        let content_length = response
-            .headers()
+        self.count_outcome(result.as_ref().map(hyper::Response::status));
+        let (answer, body) = result?.into_parts();
+        let content_length = answer
+            .headers
             .get(CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok());
-        let headers = response.headers().clone();
         Ok(ForwardedResponse {
-            status,
-            headers,
+            status: answer.status,
+            headers: answer.headers,
             content_length,
-            body: Box::pin(idle_bounded(response, timeout, progress)),
+            body: Box::pin(IdleBounded { body: Some(body), idle: timeout, progress, timer: None }),
         })
     }
 
-    /// `{url}{base_path}{path}?{query}`; the path keeps the caller's percent-encoding.
-    fn forward_url(&self, path: &ForwardPath) -> url::Url {
-        let endpoint = self.endpoint();
-        let mut url = endpoint.url.clone();
-        url.set_fragment(None);
-        url.set_path(&format!("{}{}", endpoint.base_path.trim_end_matches('/'), path.path));
-        url.set_query(path.query.as_deref());
-        url
+    /// `{scheme}://{host}:{port}{base_path}{path}?{query}`; the path keeps the caller's
+    /// percent-encoding.
+    fn forward_uri(&self, path: &ForwardPath) -> Result<hyper::Uri, ManagerError> {
+        let base = self.forward_base();
+        let query = path.query.as_deref();
+        let mut uri = String::with_capacity(base.len() + path.path.len() + query.map_or(0, |q| q.len() + 1));
+        uri.push_str(base);
+        uri.push_str(&path.path);
+        if let Some(query) = query {
+            uri.push('?');
+            uri.push_str(query);
+        }
+        hyper::Uri::try_from(uri)
+            .map_err(|_| ManagerError::Config("the routed path is not a valid URI".into()))
     }
 }
 
-/// [`CSRF_HEADER`] as a header name.
-fn csrf_header() -> HeaderName {
-    HeaderName::from_bytes(CSRF_HEADER.as_bytes()).unwrap_or(HeaderName::from_static("csrf-token"))
-}
-
 /// The answer's body, chunk by chunk, each within `idle` of the one before — except while the
-/// request body is still waiting for the caller (a manager may answer as it reads).
-fn idle_bounded(
-    response: reqwest::Response,
+/// request body is still waiting for the caller (a manager may answer as it reads). The timer is
+/// only started when a chunk is not there at once.
+struct IdleBounded {
+    /// `None` once the body ended or failed.
+    body: Option<Incoming>,
     idle: Duration,
     progress: Progress,
-) -> impl Stream<Item = Result<Bytes, ManagerError>> {
-    futures_util::stream::unfold(Some(response), move |state| {
-        let progress = progress.clone();
-        async move {
-            let mut response = state?;
-            let next = {
-                let chunk = response.chunk();
-                tokio::pin!(chunk);
-                loop {
-                    tokio::select! {
-                        next = &mut chunk => break next,
-                        () = tokio::time::sleep(idle) => {
-                            if !progress.waiting_for_caller() {
-                                return Some((Err(ManagerError::Timeout(idle)), None));
-                            }
-                        }
-                    }
-                }
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl Stream for IdleBounded {
+    type Item = Result<Bytes, ManagerError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        loop {
+            let Some(body) = this.body.as_mut() else {
+                return Poll::Ready(None);
             };
-            match next {
-                Ok(Some(chunk)) => Some((Ok(chunk), Some(response))),
-                Ok(None) => None,
-                Err(e) => Some((Err(classify::transport(&e, idle)), None)),
+            match Pin::new(body).poll_frame(cx) {
+                Poll::Ready(Some(Ok(frame))) => {
+                    this.timer = None;
+                    // Trailers are not passed on; data is.
+                    if let Ok(chunk) = frame.into_data() {
+                        return Poll::Ready(Some(Ok(chunk)));
+                    }
+                    continue;
+                }
+                Poll::Ready(Some(Err(e))) => {
+                    this.body = None;
+                    return Poll::Ready(Some(Err(classify::forward_body(&e, this.idle))));
+                }
+                Poll::Ready(None) => {
+                    this.body = None;
+                    return Poll::Ready(None);
+                }
+                Poll::Pending => {}
+            }
+            let idle = this.idle;
+            let timer = this.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(idle)));
+            if timer.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            this.timer = None;
+            if !this.progress.waiting_for_caller() {
+                this.body = None;
+                return Poll::Ready(Some(Err(ManagerError::Timeout(idle))));
             }
         }
-    })
+    }
 }
 
 /// The hop-by-hop headers of RFC 9110 §7.6.1, which concern one connection and are never

@@ -7,6 +7,7 @@ mod endpoint;
 mod error;
 mod forward;
 mod model;
+mod pool;
 mod session;
 pub mod simulator;
 mod tls;

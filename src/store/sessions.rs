@@ -162,10 +162,10 @@ impl SessionStore {
     {
         // Taken before the read: the copy's window starts no later than the idle timeout it sets.
         let now = self.clock.now_millis();
-        if let Some(session) = self.cache.get::<Session<T>>(id.as_str(), now) {
-            if self.ttl(session.created_at).is_some() {
-                return Ok(Some(session));
-            }
+        if let Some(session) = self.cache.get::<Session<T>>(id.as_str(), now)
+            && self.ttl(session.created_at).is_some()
+        {
+            return Ok(Some(session));
         }
         let epoch = self.cache.epoch();
         let key = self.key(id);
