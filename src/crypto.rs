@@ -96,12 +96,15 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && bool::from(a.ct_eq(b))
 }
 
+/// Lowercase hex (request ids and keyed hashes, several per request: no formatting machinery).
 pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+    out
 }
 
 /// `n` bytes from the operating system's CSPRNG, base64url without padding.
@@ -146,6 +149,12 @@ mod tests {
         assert_eq!(k.lookup_hash("user", b"alice"), keys("s").lookup_hash("user", b"alice"));
         assert_ne!(k.lookup_hash("user", b"alice"), k.lookup_hash("ip", b"alice"));
         assert_eq!(random_token(32).len(), 43);
+    }
+
+    #[test]
+    fn hex_is_lowercase_two_digits_per_byte() {
+        assert_eq!(hex(&[0x00, 0x0f, 0x10, 0xa5, 0xff]), "000f10a5ff");
+        assert_eq!(hex(&[]), "");
     }
 
     proptest! {

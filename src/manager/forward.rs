@@ -52,10 +52,7 @@ impl ForwardPath {
         if !(path.is_empty() || path.starts_with('/')) || path.contains('\\') {
             return None;
         }
-        let climbs = path.split('/').any(|segment| {
-            let decoded = segment.to_ascii_lowercase().replace("%2e", ".");
-            decoded == "." || decoded == ".."
-        });
+        let climbs = path.split('/').any(is_dot_segment);
         if climbs || path.chars().any(|c| c.is_control()) {
             return None;
         }
@@ -66,6 +63,14 @@ impl ForwardPath {
     pub fn path(&self) -> &str {
         &self.path
     }
+}
+
+/// `.` or `..`, each dot possibly percent-encoded.
+fn is_dot_segment(segment: &str) -> bool {
+    fn dot(s: &str) -> Option<&str> {
+        s.strip_prefix('.').or_else(|| s.get(..3).filter(|p| p.eq_ignore_ascii_case("%2e")).map(|_| &s[3..]))
+    }
+    dot(segment).is_some_and(|rest| rest.is_empty() || dot(rest) == Some(""))
 }
 
 /// One call to forward.
@@ -220,35 +225,53 @@ impl Stream for IdleBounded {
 }
 
 /// The hop-by-hop headers of RFC 9110 §7.6.1, which concern one connection and are never
-/// forwarded, plus those the `Connection` header of `headers` names.
-pub fn hop_by_hop(headers: &HeaderMap) -> Vec<HeaderName> {
-    let mut names: Vec<HeaderName> = [
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-    ]
-    .into_iter()
-    .map(HeaderName::from_static)
-    .collect();
-    let named = headers
-        .get_all(reqwest::header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|token| HeaderName::from_bytes(token.trim().as_bytes()).ok());
-    names.extend(named);
-    names
+/// forwarded.
+const HOP_BY_HOP: [&str; 9] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// The headers of one message that must not cross a proxy: the hop-by-hop ones, any other
+/// `Proxy-*`, and those its `Connection` header names.
+#[derive(Debug, Default)]
+pub struct HopByHop {
+    /// Named by `Connection`, lowercase (usually none, and then nothing is allocated).
+    named: Vec<String>,
 }
 
-/// Whether a header must not cross a proxy: hop-by-hop, or any other `Proxy-*`.
-pub fn is_hop_by_hop(name: &HeaderName, hop: &[HeaderName]) -> bool {
-    hop.contains(name) || name.as_str().starts_with("proxy-")
+impl HopByHop {
+    /// From the values of the message's `Connection` headers.
+    pub fn named_by<'a>(connection: impl Iterator<Item = &'a [u8]>) -> Self {
+        let named = connection
+            .filter_map(|v| std::str::from_utf8(v).ok())
+            .flat_map(|v| v.split(','))
+            .map(|token| token.trim().to_ascii_lowercase())
+            .filter(|token| !token.is_empty())
+            .collect();
+        Self { named }
+    }
+
+    /// `name` in lowercase, as header names are kept.
+    pub fn contains(&self, name: &str) -> bool {
+        HOP_BY_HOP.contains(&name) || name.starts_with("proxy-") || self.named.iter().any(|n| n == name)
+    }
+}
+
+/// [`HopByHop`] of a message with these headers.
+pub fn hop_by_hop(headers: &HeaderMap) -> HopByHop {
+    HopByHop::named_by(headers.get_all(reqwest::header::CONNECTION).iter().map(HeaderValue::as_bytes))
+}
+
+/// Whether a header must not cross a proxy.
+pub fn is_hop_by_hop(name: &HeaderName, hop: &HopByHop) -> bool {
+    hop.contains(name.as_str())
 }
 
 #[cfg(test)]
@@ -259,10 +282,22 @@ mod tests {
 
     #[test]
     fn paths_cannot_leave_the_base_path() {
-        for ok in ["", "/", "/discovery/apis", "/a%20b/c", "/x/..y/.z", "/a/%2e%2ex"] {
+        for ok in ["", "/", "/discovery/apis", "/a%20b/c", "/x/..y/.z", "/a/%2e%2ex", "/...", "/a/%2", "/%2"]
+        {
             assert!(ForwardPath::parse(ok, None).is_some(), "{ok}");
         }
-        for bad in ["discovery", "/..", "/a/../b", "/a/./b", "/%2e%2e/x", "/%2E./x", "/a\\b", "/a\nb"] {
+        for bad in [
+            "discovery",
+            "/..",
+            "/a/../b",
+            "/a/./b",
+            "/%2e%2e/x",
+            "/%2E./x",
+            "/.%2E/x",
+            "/a/%2e",
+            "/a\\b",
+            "/a\nb",
+        ] {
             assert!(ForwardPath::parse(bad, None).is_none(), "{bad}");
         }
         let with_query = ForwardPath::parse("/apis", Some("a=1&b=%20")).unwrap();
@@ -272,6 +307,7 @@ mod tests {
 
     #[test]
     fn connection_names_more_hop_by_hop_headers() {
+        assert!(hop_by_hop(&HeaderMap::new()).named.is_empty());
         let mut headers = HeaderMap::new();
         headers.append("connection", HeaderValue::from_static("X-Hop, keep-alive"));
         headers.append("connection", HeaderValue::from_static("x-other"));

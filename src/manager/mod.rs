@@ -17,7 +17,8 @@ pub use client::ManagerClient;
 pub use endpoint::ManagerEndpoint;
 pub use error::ManagerError;
 pub use forward::{
-    ForwardBody, ForwardPath, ForwardRequest, ForwardedBody, ForwardedResponse, hop_by_hop, is_hop_by_hop,
+    ForwardBody, ForwardPath, ForwardRequest, ForwardedBody, ForwardedResponse, HopByHop, hop_by_hop,
+    is_hop_by_hop,
 };
 pub use model::{Application, DiscoveredApi, NewApplication, Organization, Role, User};
 pub use session::{CSRF_HEADER, ManagerCredentials, ManagerSession};

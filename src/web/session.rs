@@ -58,9 +58,22 @@ pub async fn load_shared(
     Ok(state.sessions.load_shared::<PortalSession>(&id).await?)
 }
 
+/// The session cookie's id. Read straight from the `Cookie` headers (the first cookie with the
+/// name wins, as with actix's parser): parsing every cookie into owned values on each API call
+/// is measurable. A session id never needs decoding, and anything else is not one.
 fn session_id(req: &HttpRequest, state: &AppState) -> Option<SessionId> {
-    let cookie = req.cookie(&cookie_name(state))?;
-    SessionId::parse(cookie.value())
+    let base = state.settings.session.cookie_name.as_str();
+    let https = state.is_https();
+    let is_ours = |name: &str| {
+        if https { name.strip_prefix("__Host-") == Some(base) } else { name == base }
+    };
+    req.headers()
+        .get_all(actix_web::http::header::COOKIE)
+        .filter_map(|header| header.to_str().ok())
+        .flat_map(|header| header.split(';'))
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(name, _)| is_ours(name.trim()))
+        .and_then(|(_, value)| SessionId::parse(value.trim()))
 }
 
 /// A handler argument for pages that need a signed-in consumer: when there is none, the

@@ -13,8 +13,8 @@ use futures_util::StreamExt;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use tokio::sync::mpsc;
 
-use crate::manager::{ForwardBody, ForwardedResponse, hop_by_hop, is_hop_by_hop};
-use crate::web::current_request_id;
+use crate::manager::{ForwardBody, ForwardedResponse, HopByHop, hop_by_hop};
+use crate::web::error::REQUEST_ID;
 
 /// Request headers that are the portal's business, never the manager's: the portal's own
 /// cookies and credentials, its CSRF header, and what the manager's must not be confused with.
@@ -30,26 +30,24 @@ const BODY_CHUNKS_IN_FLIGHT: usize = 8;
 /// The caller's end-to-end headers, plus `X-Request-Id` so the manager's logs can be matched
 /// with the portal's.
 pub fn outgoing_headers(req: &HttpRequest) -> HeaderMap {
-    let mut headers = HeaderMap::new();
-    for (name, value) in req.headers().iter() {
+    let incoming = req.headers();
+    let hop = HopByHop::named_by(incoming.get_all(actix_header::CONNECTION).map(|v| v.as_bytes()));
+    // Room for what the manager client adds (cookie, CSRF token, user agent, request id).
+    let mut headers = HeaderMap::with_capacity(incoming.len() + 4);
+    for (name, value) in incoming.iter() {
+        let name = name.as_str();
+        if hop.contains(name) || NOT_FORWARDED.contains(&name) {
+            continue;
+        }
         if let (Ok(name), Ok(value)) =
-            (HeaderName::from_bytes(name.as_str().as_bytes()), HeaderValue::from_bytes(value.as_bytes()))
+            (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_bytes(value.as_bytes()))
         {
             headers.append(name, value);
         }
     }
-    let hop = hop_by_hop(&headers);
-    let dropped: Vec<HeaderName> = headers
-        .keys()
-        .filter(|name| is_hop_by_hop(name, &hop) || NOT_FORWARDED.contains(&name.as_str()))
-        .cloned()
-        .collect();
-    for name in dropped {
-        headers.remove(name);
-    }
-    if let Ok(id) = HeaderValue::from_str(&current_request_id()) {
-        headers.insert(HeaderName::from_static("x-request-id"), id);
-    }
+    // (`-` outside a request, as in the logs.)
+    let id = REQUEST_ID.try_with(|id| HeaderValue::from_str(id.as_str()).ok()).ok().flatten();
+    headers.insert(HeaderName::from_static("x-request-id"), id.unwrap_or(HeaderValue::from_static("-")));
     headers
 }
 
@@ -102,7 +100,7 @@ pub fn response(forwarded: ForwardedResponse) -> HttpResponse {
     let mut builder = HttpResponse::build(status);
     let hop = hop_by_hop(&forwarded.headers);
     for (name, value) in forwarded.headers.iter() {
-        if is_hop_by_hop(name, &hop) || NOT_RETURNED.contains(&name.as_str()) {
+        if hop.contains(name.as_str()) || NOT_RETURNED.contains(&name.as_str()) {
             continue;
         }
         if let (Ok(name), Ok(value)) = (
