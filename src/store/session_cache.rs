@@ -45,6 +45,9 @@ struct Map {
     by_id: HashMap<String, Entry>,
     /// Store key → session id, for the drops announced by store key.
     ids: HashMap<String, String>,
+    /// When stale copies were last swept out of a full cache (at most once per window: with more
+    /// fresh sessions than room, a sweep per read would cost more than the reads it saves).
+    swept_at: Option<i64>,
 }
 
 struct Entry {
@@ -104,7 +107,11 @@ impl SessionCache {
             return;
         }
         if map.by_id.len() >= CAPACITY && !map.by_id.contains_key(id) {
-            let Map { by_id, ids } = &mut *map;
+            if map.swept_at.is_some_and(|at| self.fresh(at, read_at)) {
+                return;
+            }
+            let Map { by_id, ids, swept_at } = &mut *map;
+            *swept_at = Some(read_at);
             by_id.retain(|_, e| self.fresh(e.read_at, read_at));
             ids.retain(|_, id| by_id.contains_key(id));
             if by_id.len() >= CAPACITY {
@@ -207,7 +214,9 @@ mod tests {
         assert_eq!(c.len(), CAPACITY, "full of fresh copies: the new one is read from the store");
         assert_eq!(c.get::<usize>("late", 500), None);
         c.insert("later", "session:later".into(), 1_000, c.epoch(), Arc::new(1usize));
+        assert_eq!(c.len(), CAPACITY, "swept a moment ago: not again within the window");
+        c.insert("latest", "session:latest".into(), 1_500, c.epoch(), Arc::new(2usize));
         assert_eq!(c.len(), 1, "stale copies are swept to make room");
-        assert_eq!(c.get::<usize>("later", 1_000).as_deref(), Some(&1));
+        assert_eq!(c.get::<usize>("latest", 1_500).as_deref(), Some(&2));
     }
 }
