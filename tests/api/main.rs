@@ -14,6 +14,7 @@ mod manager_client;
 mod portal;
 mod replicas;
 mod routing;
+mod secrets;
 mod signin;
 mod simulator;
 mod store;

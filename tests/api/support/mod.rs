@@ -5,9 +5,11 @@
 #![allow(dead_code)]
 
 pub mod app;
+pub mod azure;
 pub mod browser;
 pub mod logs;
 pub mod managers;
+pub mod openbao;
 pub mod postgres;
 pub mod prism;
 pub mod redis;
