@@ -22,6 +22,7 @@ use crate::federation::{
 use crate::replicas::{Follower, follow};
 use crate::secrets::Secrets;
 use crate::store::{Change, ChangeBus, Database, KvStore, MemoryStore, RedisStore, SessionStore};
+use crate::web::tls::ServerTls;
 
 /// What every request handler shares.
 pub struct AppState {
@@ -63,6 +64,16 @@ pub struct Application {
     state: web::Data<AppState>,
     _health_checks: MonitorTask,
     _follower: Follower,
+    _certificate_refresh: Option<TaskGuard>,
+}
+
+/// Stops a background task when the application goes away.
+struct TaskGuard(tokio::task::AbortHandle);
+
+impl Drop for TaskGuard {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl Application {
@@ -138,8 +149,22 @@ impl Application {
         // What admins saved (slaves, settings) is in force before the first request.
         state.apply(&Change::Resync).await.context("cannot read the saved slaves and settings")?;
         let follower = follow(state.clone());
-        let server = http_server(listener, state.clone())?;
-        Ok(Self { address, server, state, _health_checks: health_checks, _follower: follower })
+        let tls = match &state.settings.server.tls {
+            Some(tls) => {
+                Some(ServerTls::load(tls, &state.secrets).await.context("cannot set up HTTPS (server.tls)")?)
+            }
+            None => None,
+        };
+        let refresher = tls.as_ref().map(|t| TaskGuard(t.refresher.clone()));
+        let server = http_server(listener, state.clone(), tls.map(|t| t.config))?;
+        Ok(Self {
+            address,
+            server,
+            state,
+            _health_checks: health_checks,
+            _follower: follower,
+            _certificate_refresh: refresher,
+        })
     }
 
     pub fn address(&self) -> SocketAddr {
@@ -182,7 +207,11 @@ async fn key_value_store(settings: &Settings, secrets: &Secrets) -> anyhow::Resu
     }
 }
 
-fn http_server(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Server> {
+fn http_server(
+    listener: TcpListener,
+    state: web::Data<AppState>,
+    tls: Option<rustls::ServerConfig>,
+) -> anyhow::Result<Server> {
     let https = state.settings.server.public_url.scheme() == "https";
     let workers = match state.settings.server.workers {
         0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
@@ -195,8 +224,11 @@ fn http_server(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Res
             .wrap(crate::web::security_headers(https))
             .wrap(middleware::from_fn(crate::web::request_context))
     })
-    .workers(workers)
-    .listen(listener)?
+    .workers(workers);
+    let server = match tls {
+        Some(config) => server.listen_rustls_0_23(listener, config)?,
+        None => server.listen(listener)?,
+    }
     .run();
     Ok(server)
 }

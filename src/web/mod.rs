@@ -9,6 +9,7 @@ mod middleware;
 mod ops;
 pub mod routing;
 pub mod session;
+pub mod tls;
 
 use actix_web::web;
 

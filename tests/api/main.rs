@@ -10,6 +10,7 @@ mod cli;
 mod conformance;
 mod database;
 mod health;
+mod https;
 mod manager_client;
 mod portal;
 mod replicas;
