@@ -20,6 +20,7 @@ use crate::federation::{
     Preferences, SignInRules,
 };
 use crate::store::{Database, KvStore, MemoryStore, RedisStore, SessionStore};
+use crate::web::admin::AdminAccess;
 
 /// What every request handler shares.
 pub struct AppState {
@@ -34,6 +35,8 @@ pub struct AppState {
     pub health: HealthMonitor,
     pub catalog: CatalogCache,
     pub clock: SharedClock,
+    /// Admin sessions and the admin sign-in lockout.
+    pub admin: AdminAccess,
 }
 
 impl AppState {
@@ -106,6 +109,7 @@ impl Application {
         );
         let catalog =
             CatalogCache::new(kv.clone(), keys.clone(), clock.clone(), settings.cache.catalog_ttl.get());
+        let admin = AdminAccess::new(kv.clone(), keys.clone(), clock.clone(), &settings);
         let health = HealthMonitor::new();
         let health_checks = health.start(environments.clone(), clock.clone(), PROBE_INTERVAL);
         let state = web::Data::new(AppState {
@@ -119,6 +123,7 @@ impl Application {
             health,
             catalog,
             clock,
+            admin,
         });
         let server = http_server(listener, state.clone())?;
         Ok(Self { address, server, state, _health_checks: health_checks })

@@ -6,6 +6,7 @@
 
 pub mod app;
 pub mod browser;
+pub mod databases;
 pub mod logs;
 pub mod managers;
 pub mod postgres;
@@ -13,7 +14,8 @@ pub mod prism;
 pub mod redis;
 pub mod tls_server;
 
-pub use app::{TestApp, TestAppBuilder, location, set_cookies};
+pub use app::{TestApp, TestAppBuilder, csrf_in, location, set_cookies};
+pub use databases::TestDatabase;
 pub use postgres::TestPostgres;
 pub use redis::RedisServer;
 
