@@ -15,6 +15,7 @@ pub mod federation;
 pub mod manager;
 pub mod metrics;
 pub mod password;
+pub mod replicas;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

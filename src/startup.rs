@@ -4,7 +4,7 @@
 //! demo start the real server in-process and read the bound address.
 
 use std::net::{SocketAddr, TcpListener};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, middleware, web};
@@ -17,9 +17,10 @@ use crate::config::Settings;
 use crate::crypto::Keys;
 use crate::federation::{
     Environments, Federation, HealthMonitor, LoginProtection, MonitorTask, OrganizationCache, PROBE_INTERVAL,
-    Preferences, SignInRules,
+    Preferences, RuntimeSettings, SignInRules,
 };
-use crate::store::{Database, KvStore, MemoryStore, RedisStore, SessionStore};
+use crate::replicas::{Follower, follow};
+use crate::store::{Change, ChangeBus, Database, KvStore, MemoryStore, RedisStore, SessionStore};
 use crate::web::admin::AdminAccess;
 
 /// What every request handler shares.
@@ -35,6 +36,10 @@ pub struct AppState {
     pub health: HealthMonitor,
     pub catalog: CatalogCache,
     pub clock: SharedClock,
+    /// Change notifications to and from the other replicas.
+    pub changes: ChangeBus,
+    /// The federation settings in force (see [`AppState::runtime`]).
+    pub(crate) runtime: RwLock<Arc<RuntimeSettings>>,
     /// Admin sessions and the admin sign-in lockout.
     pub admin: AdminAccess,
 }
@@ -42,10 +47,8 @@ pub struct AppState {
 impl AppState {
     /// The sign-in rules in force now.
     pub fn sign_in_rules(&self) -> SignInRules {
-        SignInRules {
-            policy: self.settings.federation.login_failure_policy,
-            limits: self.settings.login_protection.clone(),
-        }
+        let runtime = self.runtime();
+        SignInRules { policy: runtime.policy, limits: runtime.login_protection.clone() }
     }
 
     /// `https` public URL: secure cookies, `__Host-` names, HSTS.
@@ -59,6 +62,7 @@ pub struct Application {
     server: Server,
     state: web::Data<AppState>,
     _health_checks: MonitorTask,
+    _follower: Follower,
 }
 
 impl Application {
@@ -112,6 +116,8 @@ impl Application {
         let admin = AdminAccess::new(kv.clone(), keys.clone(), clock.clone(), &settings);
         let health = HealthMonitor::new();
         let health_checks = health.start(environments.clone(), clock.clone(), PROBE_INTERVAL);
+        let changes = ChangeBus::start(&kv);
+        let runtime = RwLock::new(Arc::new(RuntimeSettings::resolve(&settings, Default::default())));
         let state = web::Data::new(AppState {
             settings: Arc::new(settings),
             kv,
@@ -123,10 +129,15 @@ impl Application {
             health,
             catalog,
             clock,
+            changes,
+            runtime,
             admin,
         });
+        // What admins saved (slaves, settings) is in force before the first request.
+        state.apply(&Change::Resync).await.context("cannot read the saved slaves and settings")?;
+        let follower = follow(state.clone());
         let server = http_server(listener, state.clone())?;
-        Ok(Self { address, server, state, _health_checks: health_checks })
+        Ok(Self { address, server, state, _health_checks: health_checks, _follower: follower })
     }
 
     pub fn address(&self) -> SocketAddr {

@@ -1,11 +1,12 @@
 //! The environments a consumer can be joined to: the master and the slave managers, each with a
 //! ready client.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use crate::config::{MasterSettings, Settings, SlaveSettings};
 use crate::domain::EnvironmentId;
 use crate::manager::{ManagerClient, ManagerEndpoint, ManagerError};
+use crate::store::SlaveRow;
 
 /// One manager as the portal sees it.
 pub struct Environment {
@@ -16,6 +17,8 @@ pub struct Environment {
     pub required: bool,
     /// Defined in the config file (read-only in the admin UI).
     pub provisioned: bool,
+    /// The stored version of a slave added in the admin UI.
+    pub version: Option<i64>,
 }
 
 impl Environment {
@@ -25,6 +28,13 @@ impl Environment {
 
     pub fn name(&self) -> &str {
         &self.client.endpoint().name
+    }
+
+    /// Same manager, same way of reaching it, same role: its client can be kept.
+    fn same_definition(&self, other: &Environment) -> bool {
+        self.client.endpoint() == other.client.endpoint()
+            && (self.is_master, self.enabled, self.required, self.provisioned, self.version)
+                == (other.is_master, other.enabled, other.required, other.provisioned, other.version)
     }
 }
 
@@ -36,22 +46,13 @@ pub struct EnvironmentError {
     pub source: ManagerError,
 }
 
-/// The master first, then the slaves in configuration order.
-#[derive(Clone)]
-pub struct Environments {
-    list: Arc<Vec<Arc<Environment>>>,
+/// The environments in force at one moment: the master first, then the slaves from the config
+/// file in their order, then the slaves added in the admin UI in theirs.
+pub struct EnvironmentSet {
+    list: Vec<Arc<Environment>>,
 }
 
-impl Environments {
-    pub fn from_settings(settings: &Settings) -> Result<Self, EnvironmentError> {
-        let default_timeout = settings.federation.timeout.get();
-        let mut list = vec![Arc::new(master(&settings.master, default_timeout)?)];
-        for slave in &settings.slaves {
-            list.push(Arc::new(slave_env(slave, default_timeout)?));
-        }
-        Ok(Self { list: Arc::new(list) })
-    }
-
+impl EnvironmentSet {
     pub fn all(&self) -> impl Iterator<Item = &Arc<Environment>> {
         self.list.iter()
     }
@@ -67,6 +68,83 @@ impl Environments {
     /// Enabled slaves, in order.
     pub fn slaves(&self) -> impl Iterator<Item = &Arc<Environment>> {
         self.list.iter().filter(|e| !e.is_master && e.enabled)
+    }
+}
+
+/// The live registry. Readers take a [`snapshot`](Environments::snapshot) (one cheap lock and
+/// an `Arc` clone) and keep a consistent view for the rest of their request, while an admin
+/// change swaps in a new set for later requests.
+#[derive(Clone)]
+pub struct Environments {
+    current: Arc<RwLock<Arc<EnvironmentSet>>>,
+}
+
+impl Environments {
+    /// The master and the config file's slaves.
+    pub fn from_settings(settings: &Settings) -> Result<Self, EnvironmentError> {
+        let set = Self::build_set(settings, &[], None)?;
+        Ok(Self { current: Arc::new(RwLock::new(Arc::new(set))) })
+    }
+
+    pub fn snapshot(&self) -> Arc<EnvironmentSet> {
+        match self.current.read() {
+            Ok(set) => set.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// One environment, from the current set.
+    pub fn get(&self, id: &EnvironmentId) -> Option<Arc<Environment>> {
+        self.snapshot().get(id).cloned()
+    }
+
+    /// Rebuilds the set from the config file and the stored slaves, keeping the client (and
+    /// its connection pool) of every environment whose definition did not change. A stored
+    /// slave that cannot be prepared (its CA no longer parses, say) is left out and reported;
+    /// it never takes the others down. A stored slave whose id the config file now uses is
+    /// shadowed by the file's. `true` when anything changed.
+    pub fn reload(&self, settings: &Settings, stored: &[SlaveRow]) -> Result<bool, EnvironmentError> {
+        let previous = self.snapshot();
+        let set = Self::build_set(settings, stored, Some(&previous))?;
+        let unchanged = set.list.len() == previous.list.len()
+            && set.list.iter().zip(&previous.list).all(|(a, b)| Arc::ptr_eq(a, b));
+        if unchanged {
+            return Ok(false);
+        }
+        match self.current.write() {
+            Ok(mut current) => *current = Arc::new(set),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(set),
+        }
+        Ok(true)
+    }
+
+    fn build_set(
+        settings: &Settings,
+        stored: &[SlaveRow],
+        previous: Option<&EnvironmentSet>,
+    ) -> Result<EnvironmentSet, EnvironmentError> {
+        let default_timeout = settings.federation.timeout.get();
+        let reuse = |env: Environment| -> Result<Arc<Environment>, EnvironmentError> {
+            let kept = previous.and_then(|p| p.get(env.id())).filter(|old| old.same_definition(&env));
+            Ok(kept.cloned().unwrap_or_else(|| Arc::new(env)))
+        };
+        let mut list = vec![reuse(master(&settings.master, default_timeout)?)?];
+        for slave in &settings.slaves {
+            list.push(reuse(slave_env(slave, default_timeout)?)?);
+        }
+        for row in stored {
+            if list.iter().any(|e| e.id() == &row.id) {
+                tracing::warn!(id = %row.id, "a slave added in the admin UI has the id of a configured environment; the config file wins");
+                continue;
+            }
+            match stored_env(row, default_timeout) {
+                Ok(env) => list.push(reuse(env)?),
+                Err(e) => {
+                    tracing::warn!(id = %row.id, error = %e.source, "cannot prepare a stored slave; it is left out")
+                }
+            }
+        }
+        Ok(EnvironmentSet { list })
     }
 }
 
@@ -101,6 +179,7 @@ fn master(m: &MasterSettings, default_timeout: std::time::Duration) -> Result<En
         enabled: true,
         required: true,
         provisioned: true,
+        version: None,
     })
 }
 
@@ -123,5 +202,26 @@ fn slave_env(
         enabled: s.enabled,
         required: s.required,
         provisioned: true,
+        version: None,
+    })
+}
+
+fn stored_env(row: &SlaveRow, default_timeout: std::time::Duration) -> Result<Environment, EnvironmentError> {
+    let endpoint = ManagerEndpoint {
+        id: row.id.clone(),
+        name: row.name.clone(),
+        url: row.url.clone(),
+        base_path: row.base_path.clone(),
+        tls_mode: row.tls_mode,
+        ca_pem: row.ca_pem.clone(),
+        timeout: row.timeout.unwrap_or(default_timeout),
+    };
+    Ok(Environment {
+        client: client(endpoint)?,
+        is_master: false,
+        enabled: row.enabled,
+        required: row.required,
+        provisioned: false,
+        version: Some(row.version),
     })
 }

@@ -2,6 +2,7 @@
 //! user's organization there. A partly opened manager session is closed when a later step fails.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use secrecy::SecretString;
@@ -25,7 +26,8 @@ pub struct Joined {
 pub struct OrganizationCache {
     kv: KvStore,
     keys: Arc<Keys>,
-    ttl: Duration,
+    /// `cache.organization_ttl` in milliseconds (the admin UI may change it at run time).
+    ttl_ms: Arc<AtomicU64>,
 }
 
 /// Namespace of every cache key; the admin "Purge cache" clears it.
@@ -33,7 +35,16 @@ pub const CACHE_PREFIX: &str = "cache:";
 
 impl OrganizationCache {
     pub fn new(kv: KvStore, keys: Arc<Keys>, ttl: Duration) -> Self {
-        Self { kv, keys, ttl }
+        Self {
+            kv,
+            keys,
+            ttl_ms: Arc::new(AtomicU64::new(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX))),
+        }
+    }
+
+    /// Takes a new `cache.organization_ttl` for entries written from now on.
+    pub fn set_ttl(&self, ttl: Duration) {
+        self.ttl_ms.store(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX), Ordering::Relaxed);
     }
 
     /// A cache that cannot be read is a miss, never a failed sign-in.
@@ -48,7 +59,11 @@ impl OrganizationCache {
     }
 
     async fn put(&self, key: &str, value: &str) {
-        if let Err(e) = self.kv.set(key, value.as_bytes(), Some(self.ttl)).await {
+        if let Err(e) = self
+            .kv
+            .set(key, value.as_bytes(), Some(Duration::from_millis(self.ttl_ms.load(Ordering::Relaxed))))
+            .await
+        {
             tracing::warn!(error = %e, "organization cache unavailable");
         }
     }

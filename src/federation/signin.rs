@@ -13,7 +13,7 @@ use super::join::{Joined, OrganizationCache, join};
 use super::policy::{self, JoinResult};
 use super::preference::Preferences;
 use super::protection::{Locked, LoginProtection};
-use super::{Environment, EnvironmentLink, Environments, JoinFailure, PortalSession, SessionUser};
+use super::{Environment, EnvironmentLink, EnvironmentSet, JoinFailure, PortalSession, SessionUser};
 use crate::config::LoginProtectionSettings;
 use crate::crypto::random_token;
 use crate::domain::{EnvironmentId, LoginFailurePolicy};
@@ -74,6 +74,10 @@ impl Federation {
     }
 
     /// The environment each consumer last picked.
+    pub fn organizations(&self) -> &OrganizationCache {
+        &self.cache
+    }
+
     pub fn preferences(&self) -> &Preferences {
         &self.preferences
     }
@@ -82,7 +86,7 @@ impl Federation {
     #[tracing::instrument(skip_all, fields(user = %username))]
     pub async fn sign_in(
         &self,
-        environments: &Environments,
+        environments: &EnvironmentSet,
         rules: &SignInRules,
         username: &str,
         password: &SecretString,
@@ -230,7 +234,7 @@ async fn close_all<'a>(joined: impl Iterator<Item = (&'a Environment, &'a Joined
 }
 
 /// Signs out of every manager the session holds (concurrently, each bounded by its timeout).
-pub async fn sign_out(environments: &Environments, session: &PortalSession) {
+pub async fn sign_out(environments: &EnvironmentSet, session: &PortalSession) {
     join_all(session.manager_sessions().filter_map(|(id, manager)| {
         let env = environments.get(id)?.clone();
         Some(async move {

@@ -83,7 +83,7 @@ fn count(result: Result<u64, crate::store::StoreError>) -> Option<u64> {
 }
 
 pub async fn dashboard(state: web::Data<AppState>, admin: Admin) -> Result<HttpResponse, WebError> {
-    let managers = state.environments.all().map(|env| ManagerView::new(&state, env)).collect();
+    let managers = state.environments.snapshot().all().map(|env| ManagerView::new(&state, env)).collect();
     let cache = state.catalog.figures();
     let reads = cache.hits + cache.misses;
     let figures = Figures {

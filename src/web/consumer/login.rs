@@ -149,7 +149,8 @@ pub async fn login(
     let ip = client_ip(&req, &state.settings.server.trusted_proxies);
     let ip_text = ip.map(|i| i.to_string());
     let rules = state.sign_in_rules();
-    let result = state.federation.sign_in(&state.environments, &rules, &username, &password, ip).await;
+    let result =
+        state.federation.sign_in(&state.environments.snapshot(), &rules, &username, &password, ip).await;
     drop(password);
 
     crate::metrics::count(|m| &m.sign_ins, &[sign_in_outcome(&result)]);
@@ -273,7 +274,7 @@ pub async fn logout(
     };
     check_csrf(&session.data, &form.csrf_token)?;
     state.sessions.destroy(&session.id).await?;
-    sign_out(&state.environments, &session.data).await;
+    sign_out(&state.environments.snapshot(), &session.data).await;
     Ok(HttpResponse::SeeOther()
         .insert_header((header::LOCATION, "/login"))
         .cookie(removal_cookie(&state, session::cookie_name(&state)))

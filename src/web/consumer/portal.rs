@@ -60,6 +60,7 @@ impl Shell {
             page_env.map(|e| e.id().clone()).filter(|id| joined(id)).or_else(|| session.current.clone());
         let switcher = state
             .environments
+            .snapshot()
             .all()
             .filter(|e| e.enabled)
             .map(|e| SwitchOption {
@@ -71,7 +72,7 @@ impl Shell {
             .collect();
         let user = &session.user;
         Self {
-            label: state.settings.federation.label.clone(),
+            label: state.runtime().label.clone(),
             user_name: if user.name.is_empty() { user.login_name.clone() } else { user.name.clone() },
             organization: user.organization.clone(),
             csrf_token: session.csrf_token.clone(),
@@ -99,7 +100,7 @@ pub async fn take_notice(
 /// The enabled environment named by a path segment; anything else is a 404.
 pub fn environment(state: &AppState, raw: &str) -> Result<Arc<Environment>, WebError> {
     let id = EnvironmentId::parse(raw).map_err(|_| WebError::NotFound)?;
-    state.environments.get(&id).filter(|e| e.enabled).cloned().ok_or(WebError::NotFound)
+    state.environments.get(&id).filter(|e| e.enabled).ok_or(WebError::NotFound)
 }
 
 /// The user's place in an environment they are joined to.
