@@ -2,8 +2,11 @@
 //! the guard and CSRF, the dashboard and cache purge, the audit log.
 
 mod audit;
+mod connection;
 mod dashboard;
+mod settings;
 mod signin;
+mod slaves;
 
 use std::time::Duration;
 
@@ -71,4 +74,52 @@ pub async fn eventually(what: &str, mut done: impl AsyncFnMut() -> bool) {
         assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Another browser on the same app: its own cookies, so a second admin can work beside the
+/// first.
+pub struct Browser {
+    client: reqwest::Client,
+    base: String,
+}
+
+impl Browser {
+    pub fn new(app: &TestApp) -> Self {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .cookie_store(true)
+            .build()
+            .unwrap();
+        Self { client, base: app.url("") }
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(format!("{}{path}", self.base)).send().await.unwrap()
+    }
+
+    pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.client.post(format!("{}{path}", self.base)).form(form).send().await.unwrap()
+    }
+
+    pub async fn sign_in(&self, name: &str, password: &str) {
+        let form = self.get("/admin/login").await.text().await.unwrap();
+        let token = csrf_in(&form).unwrap();
+        let res = self
+            .post_form("/admin/login", &[("username", name), ("password", password), ("csrf_token", &token)])
+            .await;
+        assert_eq!(res.status(), 303, "{name} signed in");
+    }
+}
+
+/// Posts the new-slave form with `fields` (and the page's CSRF token).
+pub async fn add_slave(app: &TestApp, fields: &[(&str, &str)]) -> reqwest::Response {
+    let token = csrf_in(&page(app, "/admin/slaves/new").await).unwrap();
+    let mut form = vec![("csrf_token", token.as_str())];
+    form.extend_from_slice(fields);
+    app.post_form("/admin/slaves", &form).await
+}
+
+/// `id`, `name`, `url`, enabled, full TLS: a complete new-slave form.
+pub fn slave_fields<'a>(id: &'a str, name: &'a str, url: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![("id", id), ("name", name), ("url", url), ("base_path", ""), ("tls_mode", "full"), ("enabled", "on")]
 }

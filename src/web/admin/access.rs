@@ -79,10 +79,6 @@ impl Flash {
     pub fn ok(text: impl Into<String>) -> Self {
         Self { success: true, text: text.into() }
     }
-
-    pub fn error(text: impl Into<String>) -> Self {
-        Self { success: false, text: text.into() }
-    }
 }
 
 /// The contents of an admin session.

@@ -10,6 +10,7 @@ use super::access::{Admin, Flash, flash};
 use super::page::{Shell, ago, audit, client_address, render, see_other};
 use crate::federation::{CACHE_PREFIX, Environment, ManagerHealth};
 use crate::startup::AppState;
+use crate::store::Change;
 use crate::web::WebError;
 
 /// One manager on the dashboard.
@@ -115,6 +116,9 @@ pub async fn purge(
 ) -> Result<HttpResponse, WebError> {
     admin.check_csrf(&posted.csrf_token)?;
     let removed = state.catalog.purge().await?;
+    if let Err(e) = state.changed(Change::CachesPurged).await {
+        tracing::warn!(error = %e, "the other replicas were not told about the purge");
+    }
     let detail = serde_json::json!({ "removed_entries": removed });
     let ip = client_address(&req, &state);
     audit(&state, &admin.actor(), "cache.purge", None, Some(detail), ip.as_deref()).await;
