@@ -106,8 +106,9 @@ fn split_changes(mut map: Map<String, Value>) -> (Vec<FieldChange>, Option<Strin
     fields.extend(b.keys().filter(|k| !a.contains_key(*k)));
     let changes = fields
         .into_iter()
-        .filter(|f| b.get(*f) != a.get(*f))
         .map(|f| FieldChange { field: f.clone(), before: shown(b.get(f)), after: shown(a.get(f)) })
+        // Absent and null read the same ("—"): not a change.
+        .filter(|c| c.before != c.after)
         .collect();
     let rest = (!map.is_empty()).then(|| Value::Object(map).to_string());
     (changes, rest)
