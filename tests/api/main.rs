@@ -15,6 +15,7 @@ mod manager_client;
 mod portal;
 mod replicas;
 mod routing;
+mod secrets;
 mod signin;
 mod simulator;
 mod store;

@@ -6,13 +6,12 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
-use secrecy::SecretString;
 
 use super::access::Admin;
 use super::page::{Shell, render};
 use super::slaves::{CsrfForm, Owner, gone, owner, path_id};
-use crate::config::ManagerAuthSettings;
-use crate::manager::{ManagerClient, ManagerCredentials, ManagerEndpoint, ManagerError, Role};
+use crate::federation::ServiceCredential;
+use crate::manager::{ManagerClient, ManagerEndpoint, ManagerError, Role};
 use crate::startup::AppState;
 use crate::web::WebError;
 
@@ -63,12 +62,6 @@ struct TestPage {
     checks: Vec<Check>,
 }
 
-/// A service credential from the config file, resolved.
-struct Credential {
-    username: String,
-    password: SecretString,
-}
-
 pub async fn test(
     state: web::Data<AppState>,
     admin: Admin,
@@ -78,16 +71,13 @@ pub async fn test(
     admin.check_csrf(&posted.csrf_token)?;
     let id = path_id(&path)?;
     let default_timeout = state.settings.federation.timeout.get();
-    let (endpoint, auth) = match owner(&state, &id).await? {
-        Owner::Master(_) => {
-            let m = &state.settings.master;
+    let (endpoint, service) = match owner(&state, &id).await? {
+        // The config file's managers: as they run, with their (live) service credential.
+        Owner::Master(_) | Owner::Config(_) => {
             let Some(env) = state.environments.get(&id) else { return gone(&state, &admin, &id).await };
-            (env.client.endpoint().clone(), m.auth.clone())
+            (env.client.endpoint().clone(), env.service.clone())
         }
-        Owner::Config(s) => {
-            let Some(env) = state.environments.get(&id) else { return gone(&state, &admin, &id).await };
-            (env.client.endpoint().clone(), s.auth.clone())
-        }
+        // A stored slave is tested as saved, even when disabled or not in force.
         Owner::Stored(row) => (
             ManagerEndpoint {
                 id: row.id.clone(),
@@ -104,7 +94,7 @@ pub async fn test(
     };
     let address = format!("{}{}", endpoint.url.as_str().trim_end_matches('/'), endpoint.base_path);
     let name = endpoint.name.clone();
-    let checks = run(endpoint, auth).await;
+    let checks = run(endpoint, service).await;
     let page = TestPage {
         shell: Shell::new(&state, &admin, "slaves").await?,
         id: id.to_string(),
@@ -116,7 +106,7 @@ pub async fn test(
     render(StatusCode::OK, &page)
 }
 
-async fn run(endpoint: ManagerEndpoint, auth: Option<ManagerAuthSettings>) -> Vec<Check> {
+async fn run(endpoint: ManagerEndpoint, service: Option<ServiceCredential>) -> Vec<Check> {
     let https = endpoint.url.scheme() == "https";
     let tls_mode = endpoint.tls_mode.as_str();
     let host = format!(
@@ -145,7 +135,7 @@ async fn run(endpoint: ManagerEndpoint, auth: Option<ManagerAuthSettings>) -> Ve
     };
     let skipped = |name| Check::new(name, Outcome::Skipped, "not checked: an earlier check failed");
     let mut checks = Vec::new();
-    match client.probe().await {
+    match client.probe(None).await {
         Ok(latency) => {
             checks.push(Check::new(
                 "Reachability",
@@ -184,14 +174,13 @@ async fn run(endpoint: ManagerEndpoint, auth: Option<ManagerAuthSettings>) -> Ve
             return checks;
         }
     }
-    let credential = auth.map(resolve);
-    checks.push(api_version(&client, &base_path, credential.as_ref()).await);
-    checks.push(match credential {
+    checks.push(api_version(&client, &base_path, service.as_ref()).await);
+    checks.push(match &service {
         None => Check::new("Service credential", Outcome::Skipped, "none set for this manager"),
-        Some(Err(why)) => Check::new("Service credential", Outcome::Failed, why),
-        Some(Ok(c)) => {
-            let creds = ManagerCredentials::Basic { username: &c.username, password: &c.password };
-            match client.credential_user(creds).await {
+        Some(service) => {
+            let ServiceCredential::Basic { username, .. } = service;
+            let secret = service.password();
+            match client.credential_user(service.credentials(&secret)).await {
                 Ok(user) => {
                     let role = match user.role {
                         Role::User => "user",
@@ -199,38 +188,24 @@ async fn run(endpoint: ManagerEndpoint, auth: Option<ManagerAuthSettings>) -> Ve
                         Role::Admin => "API administrator",
                     };
                     let text =
-                        format!("accepted: “{}” is known there as {} ({role})", c.username, user.login_name);
+                        format!("accepted: “{username}” is known there as {} ({role})", user.login_name);
                     Check::new("Service credential", Outcome::Passed, text)
                 }
-                Err(e) => Check::new("Service credential", Outcome::Failed, format!("“{}”: {e}", c.username)),
+                Err(e) => Check::new("Service credential", Outcome::Failed, format!("“{username}”: {e}")),
             }
         }
     });
     checks
 }
 
-fn resolve(auth: ManagerAuthSettings) -> Result<Credential, String> {
-    match auth {
-        ManagerAuthSettings::Basic { username, password } => password
-            .resolve()
-            .map(|password| Credential { username, password })
-            .map_err(|e| format!("the password cannot be read: {e}")),
-    }
-}
-
 /// `GET /appinfo`; a manager that wants credentials for it is asked again with the service
 /// credential, or reported as not telling.
-async fn api_version(
-    client: &ManagerClient,
-    base_path: &str,
-    credential: Option<&Result<Credential, String>>,
-) -> Check {
+async fn api_version(client: &ManagerClient, base_path: &str, service: Option<&ServiceCredential>) -> Check {
     let first = client.app_info(None).await;
-    let result = match (first, credential) {
-        (Err(ManagerError::SessionExpired), Some(Ok(c))) => {
-            client
-                .app_info(Some(ManagerCredentials::Basic { username: &c.username, password: &c.password }))
-                .await
+    let result = match (first, service) {
+        (Err(ManagerError::SessionExpired), Some(service)) => {
+            let secret = service.password();
+            client.app_info(Some(service.credentials(&secret))).await
         }
         (other, _) => other,
     };

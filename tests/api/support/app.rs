@@ -77,6 +77,12 @@ impl TestAppBuilder {
         self
     }
 
+    /// A process environment variable as the config loader sees it (e.g. `IDENTITY_ENDPOINT`).
+    pub fn env(mut self, name: &str, value: &str) -> Self {
+        self.env.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
     pub fn trusted_proxies(mut self, proxies: &[&str]) -> Self {
         self.trusted_proxies = proxies.iter().map(|p| format!("\"{p}\"")).collect();
         self
@@ -150,6 +156,11 @@ impl TestAppBuilder {
     }
 
     pub async fn spawn(self) -> TestApp {
+        self.try_spawn().await.unwrap_or_else(|e| panic!("application builds: {e}"))
+    }
+
+    /// Like [`TestAppBuilder::spawn`], with the start-up error (its whole chain) instead of a panic.
+    pub async fn try_spawn(self) -> Result<TestApp, String> {
         let dir = tempfile::tempdir().expect("temp dir");
         let text = self.render(dir.path());
         let report = portico::config::load_from_sources(
@@ -162,7 +173,7 @@ impl TestAppBuilder {
         super::logs::capture();
         let app = Application::build_with_clock(settings, std::sync::Arc::new(self.clock.clone()))
             .await
-            .expect("application builds");
+            .map_err(|e| format!("{e:#}"))?;
         let address = app.address();
         let state = app.state().clone();
         for (name, password) in &self.admins {
@@ -179,7 +190,7 @@ impl TestAppBuilder {
             .cookie_store(true)
             .build()
             .expect("client");
-        TestApp { address, client, state, handle, _dir: dir }
+        Ok(TestApp { address, client, state, handle, _dir: dir })
     }
 }
 

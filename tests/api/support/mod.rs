@@ -5,10 +5,12 @@
 #![allow(dead_code)]
 
 pub mod app;
+pub mod azure;
 pub mod browser;
 pub mod databases;
 pub mod logs;
 pub mod managers;
+pub mod openbao;
 pub mod postgres;
 pub mod prism;
 pub mod redis;
