@@ -22,6 +22,7 @@ use crate::federation::{
 use crate::replicas::{Follower, follow};
 use crate::secrets::Secrets;
 use crate::store::{Change, ChangeBus, Database, KvStore, MemoryStore, RedisStore, SessionStore};
+use crate::web::admin::AdminAccess;
 use crate::web::tls::ServerTls;
 
 /// What every request handler shares.
@@ -43,6 +44,8 @@ pub struct AppState {
     pub secrets: Secrets,
     /// The federation settings in force (see [`AppState::runtime`]).
     pub(crate) runtime: RwLock<Arc<RuntimeSettings>>,
+    /// Admin sessions and the admin sign-in lockout.
+    pub admin: AdminAccess,
 }
 
 impl AppState {
@@ -127,6 +130,7 @@ impl Application {
         );
         let catalog =
             CatalogCache::new(kv.clone(), keys.clone(), clock.clone(), settings.cache.catalog_ttl.get());
+        let admin = AdminAccess::new(kv.clone(), keys.clone(), clock.clone(), &settings);
         let health = HealthMonitor::new();
         let health_checks = health.start(environments.clone(), clock.clone(), PROBE_INTERVAL);
         let changes = ChangeBus::start(&kv);
@@ -145,6 +149,7 @@ impl Application {
             changes,
             runtime,
             secrets,
+            admin,
         });
         // What admins saved (slaves, settings) is in force before the first request.
         state.apply(&Change::Resync).await.context("cannot read the saved slaves and settings")?;

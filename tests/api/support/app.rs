@@ -32,6 +32,7 @@ pub struct TestAppBuilder {
     clock: ManualClock,
     env: Vec<(String, String)>,
     extra: String,
+    admins: Vec<(String, String)>,
 }
 
 impl TestAppBuilder {
@@ -50,6 +51,7 @@ impl TestAppBuilder {
             clock: ManualClock::new(),
             env: Vec::new(),
             extra: String::new(),
+            admins: Vec::new(),
         }
     }
 
@@ -106,6 +108,13 @@ impl TestAppBuilder {
     pub fn toml(mut self, extra: &str) -> Self {
         self.extra.push_str(extra);
         self.extra.push('\n');
+        self
+    }
+
+    /// An admin account created in the database once the app has started (as `portico admin
+    /// add` would).
+    pub fn admin(mut self, name: &str, password: &str) -> Self {
+        self.admins.push((name.to_owned(), password.to_owned()));
         self
     }
 
@@ -167,6 +176,13 @@ impl TestAppBuilder {
             .map_err(|e| format!("{e:#}"))?;
         let address = app.address();
         let state = app.state().clone();
+        for (name, password) in &self.admins {
+            let name = portico::store::sql::AdminName::parse(name).expect("admin name");
+            let hash = portico::password::hash(secrecy::SecretString::from(password.clone()))
+                .await
+                .expect("admin password hashes");
+            state.db.create_admin(&name, &hash).await.expect("admin account created");
+        }
         let handle = app.handle();
         tokio::spawn(app.run_until_stopped());
         let client = reqwest::Client::builder()
@@ -208,6 +224,13 @@ impl TestApp {
     pub async fn sign_out(&self) -> reqwest::Response {
         let token = self.csrf_token("/environments").await;
         self.post_form("/logout", &[("csrf_token", &token)]).await
+    }
+
+    /// Loads the admin sign-in form and posts it.
+    pub async fn admin_sign_in(&self, name: &str, password: &str) -> reqwest::Response {
+        let token = self.csrf_token("/admin/login").await;
+        self.post_form("/admin/login", &[("username", name), ("password", password), ("csrf_token", &token)])
+            .await
     }
 
     pub async fn stop(self) {

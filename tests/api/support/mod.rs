@@ -7,6 +7,7 @@
 pub mod app;
 pub mod azure;
 pub mod browser;
+pub mod databases;
 pub mod logs;
 pub mod managers;
 pub mod openbao;
@@ -15,7 +16,8 @@ pub mod prism;
 pub mod redis;
 pub mod tls_server;
 
-pub use app::{TestApp, TestAppBuilder, location, set_cookies};
+pub use app::{TestApp, TestAppBuilder, csrf_in, location, set_cookies};
+pub use databases::TestDatabase;
 pub use postgres::TestPostgres;
 pub use redis::RedisServer;
 
