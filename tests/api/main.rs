@@ -14,6 +14,7 @@ mod health;
 mod https;
 mod manager_client;
 mod portal;
+mod replica_processes;
 mod replicas;
 mod routing;
 mod secrets;
