@@ -54,7 +54,10 @@ async fn a_key_vault_secret_rotates_without_restart_and_a_failed_refresh_keeps_t
     azure.set_secret("svc-password", "v1", "not-the-password");
     let master = start_master().await;
     let reference = format!("{{ keyvault = \"{}\", refresh = \"200ms\" }}", azure.secret_url("svc-password"));
-    let app = with_service_password(&master, &azure.imds_url(), &reference).spawn().await;
+    let app = with_service_password(&master, &azure.imds_url(), &reference)
+        .admin("root", "root-password-123")
+        .spawn()
+        .await;
 
     let (status, body) = readyz(&app).await;
     assert_eq!(status, 200);
@@ -85,6 +88,12 @@ async fn a_key_vault_secret_rotates_without_restart_and_a_failed_refresh_keeps_t
     let error = secret["error"].as_str().unwrap();
     assert!(error.contains("svc-password") && error.contains("SecretDisabled"), "{error}");
     assert_eq!(readyz(&app).await.0, 200, "the last good value is still in use");
+    assert_eq!(app.admin_sign_in("root", "root-password-123").await.status(), 303);
+    let dashboard = app.get("/admin").await.text().await.unwrap();
+    let panel = &dashboard
+        [dashboard.find("id=\"secret-master.auth.basic.password\"").expect("secret on the dashboard")..];
+    assert!(panel.contains("stale") && panel.contains("SecretDisabled") && panel.contains("v2"), "{panel}");
+    assert!(!dashboard.contains("alice-password"));
     assert_eq!(probe_status(&app, &master).await, Some(200), "and the manager still receives it");
     assert!(!crate::support::logs::text().contains("alice-password"));
 }

@@ -77,6 +77,16 @@ struct DashboardPage {
     shell: Shell,
     managers: Vec<ManagerView>,
     figures: Figures,
+    secrets: Vec<SecretView>,
+}
+
+/// A secret refreshed from a vault: where it comes from and whether the last refresh worked.
+pub struct SecretView {
+    pub key: String,
+    pub source: String,
+    pub version: Option<String>,
+    pub read: String,
+    pub error: Option<String>,
 }
 
 fn count(result: Result<u64, crate::store::StoreError>) -> Option<u64> {
@@ -97,7 +107,21 @@ pub async fn dashboard(state: web::Data<AppState>, admin: Admin) -> Result<HttpR
         fills: cache.fills,
         hit_ratio: (reads > 0).then(|| format!("{} %", cache.hits * 100 / reads)),
     };
-    let page = DashboardPage { shell: Shell::new(&state, &admin, "dashboard").await?, managers, figures };
+    let now = state.clock.now();
+    let secrets = state
+        .secrets
+        .statuses()
+        .into_iter()
+        .map(|s| SecretView {
+            read: ago(now, s.read_at),
+            key: s.key,
+            source: s.source,
+            version: s.version,
+            error: s.error,
+        })
+        .collect();
+    let page =
+        DashboardPage { shell: Shell::new(&state, &admin, "dashboard").await?, managers, figures, secrets };
     render(StatusCode::OK, &page)
 }
 
