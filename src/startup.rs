@@ -17,10 +17,13 @@ use crate::config::Settings;
 use crate::crypto::Keys;
 use crate::federation::{
     Environments, Federation, HealthMonitor, LoginProtection, MonitorTask, OrganizationCache, PROBE_INTERVAL,
-    Preferences, RuntimeSettings, SignInRules,
+    Preferences, RuntimeSettings, ServiceCredentials, SignInRules,
 };
 use crate::replicas::{Follower, follow};
+use crate::secrets::Secrets;
 use crate::store::{Change, ChangeBus, Database, KvStore, MemoryStore, RedisStore, SessionStore};
+use crate::web::admin::AdminAccess;
+use crate::web::tls::ServerTls;
 
 /// What every request handler shares.
 pub struct AppState {
@@ -37,8 +40,12 @@ pub struct AppState {
     pub clock: SharedClock,
     /// Change notifications to and from the other replicas.
     pub changes: ChangeBus,
+    /// Secret references, and the state of the ones refreshed in the background.
+    pub secrets: Secrets,
     /// The federation settings in force (see [`AppState::runtime`]).
     pub(crate) runtime: RwLock<Arc<RuntimeSettings>>,
+    /// Admin sessions and the admin sign-in lockout.
+    pub admin: AdminAccess,
 }
 
 impl AppState {
@@ -60,6 +67,16 @@ pub struct Application {
     state: web::Data<AppState>,
     _health_checks: MonitorTask,
     _follower: Follower,
+    _certificate_refresh: Option<TaskGuard>,
+}
+
+/// Stops a background task when the application goes away.
+struct TaskGuard(tokio::task::AbortHandle);
+
+impl Drop for TaskGuard {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl Application {
@@ -71,8 +88,9 @@ impl Application {
 
     /// [`Application::build`] with a given clock (tests move time instead of sleeping).
     pub async fn build_with_clock(settings: Settings, clock: SharedClock) -> anyhow::Result<Self> {
-        let kv = key_value_store(&settings)?;
-        let db_url = settings.database.url.resolve().context("database.url")?;
+        let secrets = Secrets::new(&settings, clock.clone()).context("cannot prepare the secret resolver")?;
+        let kv = key_value_store(&settings, &secrets).await?;
+        let db_url = secrets.resolve(&settings.database.url).await.context("database.url")?;
         let db = Database::connect(&db_url, settings.database.max_connections)
             .await
             .context("cannot open the database (database.url)")?;
@@ -80,9 +98,11 @@ impl Application {
         if applied > 0 {
             tracing::info!(applied, backend = db.backend().as_str(), "database migrations applied");
         }
-        let environments = Environments::from_settings(&settings).context("cannot prepare the managers")?;
+        let credentials = ServiceCredentials::resolve(&settings, &secrets).await?;
+        let environments =
+            Environments::from_settings(&settings, credentials).context("cannot prepare the managers")?;
         let session_secret = match &settings.session.secret {
-            Some(secret) => secret.resolve().context("session.secret")?,
+            Some(secret) => secrets.resolve(secret).await.context("session.secret")?,
             None => {
                 tracing::warn!(
                     "session.secret is not set: using a random key; sessions end when Portico restarts"
@@ -112,6 +132,7 @@ impl Application {
         );
         let catalog =
             CatalogCache::new(kv.clone(), keys.clone(), clock.clone(), settings.cache.catalog_ttl.get());
+        let admin = AdminAccess::new(kv.clone(), keys.clone(), clock.clone(), &settings);
         let health = HealthMonitor::new();
         let health_checks = health.start(environments.clone(), clock.clone(), PROBE_INTERVAL);
         let runtime = RwLock::new(Arc::new(RuntimeSettings::resolve(&settings, Default::default())));
@@ -128,12 +149,28 @@ impl Application {
             clock,
             changes,
             runtime,
+            secrets,
+            admin,
         });
         // What admins saved (slaves, settings) is in force before the first request.
         state.apply(&Change::Resync).await.context("cannot read the saved slaves and settings")?;
         let follower = follow(state.clone());
-        let server = http_server(listener, state.clone())?;
-        Ok(Self { address, server, state, _health_checks: health_checks, _follower: follower })
+        let tls = match &state.settings.server.tls {
+            Some(tls) => {
+                Some(ServerTls::load(tls, &state.secrets).await.context("cannot set up HTTPS (server.tls)")?)
+            }
+            None => None,
+        };
+        let refresher = tls.as_ref().map(|t| TaskGuard(t.refresher.clone()));
+        let server = http_server(listener, state.clone(), tls.map(|t| t.config))?;
+        Ok(Self {
+            address,
+            server,
+            state,
+            _health_checks: health_checks,
+            _follower: follower,
+            _certificate_refresh: refresher,
+        })
     }
 
     pub fn address(&self) -> SocketAddr {
@@ -155,10 +192,10 @@ impl Application {
     }
 }
 
-fn key_value_store(settings: &Settings) -> anyhow::Result<KvStore> {
+async fn key_value_store(settings: &Settings, secrets: &Secrets) -> anyhow::Result<KvStore> {
     match &settings.redis {
         Some(redis) => {
-            let url = redis.url.resolve().context("redis.url")?;
+            let url = secrets.resolve(&redis.url).await.context("redis.url")?;
             let store = RedisStore::new(
                 secrecy::ExposeSecret::expose_secret(&url),
                 &redis.key_prefix,
@@ -176,7 +213,11 @@ fn key_value_store(settings: &Settings) -> anyhow::Result<KvStore> {
     }
 }
 
-fn http_server(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Server> {
+fn http_server(
+    listener: TcpListener,
+    state: web::Data<AppState>,
+    tls: Option<rustls::ServerConfig>,
+) -> anyhow::Result<Server> {
     let https = state.settings.server.public_url.scheme() == "https";
     let workers = match state.settings.server.workers {
         0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
@@ -189,8 +230,11 @@ fn http_server(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Res
             .wrap(crate::web::security_headers(https))
             .wrap(middleware::from_fn(crate::web::request_context))
     })
-    .workers(workers)
-    .listen(listener)?
+    .workers(workers);
+    let server = match tls {
+        Some(config) => server.listen_rustls_0_23(listener, config)?,
+        None => server.listen(listener)?,
+    }
     .run();
     Ok(server)
 }

@@ -13,7 +13,7 @@ use url::Url;
 use super::pool::ForwardPool;
 use super::session::{CSRF_HEADER, csrf_token, session_cookie};
 use super::{
-    Application, DiscoveredApi, ManagerCredentials, ManagerEndpoint, ManagerError, ManagerSession,
+    AppInfo, Application, DiscoveredApi, ManagerCredentials, ManagerEndpoint, ManagerError, ManagerSession,
     NewApplication, Organization, User, classify, tls,
 };
 
@@ -203,13 +203,45 @@ impl ManagerClient {
         }
     }
 
+    /// `GET /appinfo`: the manager's version and name. The swagger does not require
+    /// credentials; `creds` are for a manager that does anyway (it answers 401 without them,
+    /// which is [`ManagerError::SessionExpired`] here).
+    #[instrument(skip_all, fields(manager = %self.endpoint.id))]
+    pub async fn app_info(&self, creds: Option<ManagerCredentials<'_>>) -> Result<AppInfo, ManagerError> {
+        let request = match creds {
+            Some(creds) => self.authorized(Method::GET, &["appinfo"], creds),
+            None => self.request(Method::GET, &["appinfo"]),
+        };
+        let response = self.send(request).await?;
+        match (response.status(), creds) {
+            (StatusCode::OK, _) => {
+                let body = classify::body(response, self.endpoint.timeout).await?;
+                classify::json(&body, "application information")
+            }
+            (status, Some(creds)) => Err(refused(status, creds)),
+            (status, None) => Err(classify::status(status)),
+        }
+    }
+
+    /// `GET /currentuser` with a service credential: whom the manager takes it for (wrong
+    /// credentials are [`ManagerError::WrongCredentials`]).
+    #[instrument(skip_all, fields(manager = %self.endpoint.id))]
+    pub async fn credential_user(&self, creds: ManagerCredentials<'_>) -> Result<User, ManagerError> {
+        let request = self.authorized(Method::GET, &["currentuser"], creds);
+        self.read_json(self.send(request).await?, StatusCode::OK, "current user", creds).await
+    }
+
     /// A cheap unauthenticated probe for health checks and "test connection": `GET /currentuser`
     /// must answer 401 (or 200), which proves the host is reachable, its certificate is accepted
     /// and the v1.3 API answers under the base path. Returns the round-trip time.
     #[instrument(skip_all, fields(manager = %self.endpoint.id))]
-    pub async fn probe(&self) -> Result<Duration, ManagerError> {
+    pub async fn probe(&self, creds: Option<ManagerCredentials<'_>>) -> Result<Duration, ManagerError> {
         let started = Instant::now();
-        let response = self.send(self.request(Method::GET, &["currentuser"])).await?;
+        let request = match creds {
+            Some(creds) => self.authorized(Method::GET, &["currentuser"], creds),
+            None => self.request(Method::GET, &["currentuser"]),
+        };
+        let response = self.send(request).await?;
         let latency = started.elapsed();
         match response.status() {
             StatusCode::UNAUTHORIZED | StatusCode::OK => Ok(latency),

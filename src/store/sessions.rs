@@ -1,12 +1,13 @@
-//! Portal sessions in the key-value store: sealed (encrypted and authenticated) with a key
-//! derived from `session.secret`, stored under a keyed hash of the session id (so reading Redis
-//! gives neither the session contents nor a usable id), with a sliding idle timeout and an
-//! absolute one.
+//! Sessions in the key-value store (portal sessions, and admin sessions in a namespace of their
+//! own): sealed (encrypted and authenticated) with a key derived from `session.secret`, stored
+//! under a keyed hash of the session id (so reading Redis gives neither the session contents nor
+//! a usable id), with a sliding idle timeout and an absolute one.
 //!
-//! Reads go through a short-lived in-process copy ([`super::session_cache`]): within its window
-//! a session is neither fetched, decrypted nor parsed again, and its idle timeout is refreshed in
-//! the store by the first read after the window. Writes and destroys drop the copy here and
-//! announce it on the change bus, so other replicas drop theirs.
+//! Portal session reads go through a short-lived in-process copy ([`super::session_cache`]):
+//! within its window a session is neither fetched, decrypted nor parsed again, and its idle
+//! timeout is refreshed in the store by the first read after the window. Writes and destroys
+//! drop the copy here and announce it on the change bus, so other replicas drop theirs. Admin
+//! sessions, read a few times a minute, are not copied.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -66,17 +67,24 @@ pub struct SessionStore {
     idle: Duration,
     absolute: Duration,
     clock: SharedClock,
-    changes: ChangeBus,
-    cache: Arc<SessionCache>,
-    _follower: Arc<Follower>,
+    /// Key namespace (after `redis.key_prefix`), e.g. [`SESSION_PREFIX`].
+    prefix: &'static str,
+    /// Keyed-hash domain of the ids: an id of one namespace means nothing in another.
+    domain: &'static str,
+    /// The in-process copies, for the portal sessions' store.
+    copies: Option<Arc<Copies>>,
 }
 
-/// Stops following the change bus when the last clone of the store goes.
-struct Follower(tokio::task::AbortHandle);
+struct Copies {
+    cache: Arc<SessionCache>,
+    changes: ChangeBus,
+    /// Follows the change bus for as long as the store lives.
+    follower: tokio::task::AbortHandle,
+}
 
-impl Drop for Follower {
+impl Drop for Copies {
     fn drop(&mut self) {
-        self.0.abort();
+        self.follower.abort();
     }
 }
 
@@ -84,7 +92,8 @@ impl Drop for Follower {
 pub const SESSION_PREFIX: &str = "session:";
 
 impl SessionStore {
-    /// Must run inside the Tokio runtime: it starts following `changes`.
+    /// The portal sessions' store. Must run inside the Tokio runtime: it starts following
+    /// `changes`.
     pub fn new(
         kv: KvStore,
         keys: Arc<Keys>,
@@ -95,12 +104,30 @@ impl SessionStore {
     ) -> Self {
         // A copy must never outlive the idle timeout its read set in the store.
         let cache = Arc::new(SessionCache::new(FRESH_FOR.min(idle)));
-        let follower = Arc::new(Follower(follow(cache.clone(), &changes)));
-        Self { kv, keys, idle, absolute, clock, changes, cache, _follower: follower }
+        let follower = follow(cache.clone(), &changes);
+        let copies = Some(Arc::new(Copies { cache, changes, follower }));
+        Self { kv, keys, idle, absolute, clock, prefix: SESSION_PREFIX, domain: "session", copies }
+    }
+
+    /// A store of other sessions (admin sessions) under `prefix`, with their own timeouts.
+    pub fn namespaced(
+        kv: KvStore,
+        keys: Arc<Keys>,
+        idle: Duration,
+        absolute: Duration,
+        clock: SharedClock,
+        prefix: &'static str,
+    ) -> Self {
+        Self { kv, keys, idle, absolute, clock, prefix, domain: prefix, copies: None }
     }
 
     fn key(&self, id: &SessionId) -> String {
-        format!("{SESSION_PREFIX}{}", self.keys.lookup_hash("session", id.0.as_bytes()))
+        format!("{}{}", self.prefix, self.keys.lookup_hash(self.domain, id.0.as_bytes()))
+    }
+
+    /// The idle timeout (sliding).
+    pub fn idle_timeout(&self) -> Duration {
+        self.idle
     }
 
     /// Time left before the absolute timeout, capped by the idle timeout.
@@ -135,10 +162,10 @@ impl SessionStore {
             .keys
             .seal(key.as_bytes(), &plain)
             .ok_or_else(|| StoreError::Protocol("cannot seal the session".to_owned()))?;
-        self.cache.forget(&key);
+        self.forget(&key);
         let written = self.kv.set(&key, &sealed, Some(ttl)).await;
         // Again after the write: a read that overtook it must not keep the old version.
-        self.cache.forget(&key);
+        self.forget(&key);
         written?;
         if announce {
             self.announce(Change::SessionChanged { key }).await;
@@ -155,19 +182,20 @@ impl SessionStore {
         Ok(self.load_shared::<T>(id).await?.map(|session| Session::clone(&session)))
     }
 
-    /// [`SessionStore::load`] without copying the session out of the in-process cache.
+    /// [`SessionStore::load`] without copying the session out of the in-process copies.
     pub async fn load_shared<T>(&self, id: &SessionId) -> Result<Option<Arc<Session<T>>>, StoreError>
     where
         T: DeserializeOwned + Send + Sync + 'static,
     {
         // Taken before the read: the copy's window starts no later than the idle timeout it sets.
         let now = self.clock.now_millis();
-        if let Some(session) = self.cache.get::<Session<T>>(id.as_str(), now)
+        let copies = self.copies.as_deref().map(|c| &c.cache);
+        if let Some(session) = copies.and_then(|c| c.get::<Session<T>>(id.as_str(), now))
             && self.ttl(session.created_at).is_some()
         {
             return Ok(Some(session));
         }
-        let epoch = self.cache.epoch();
+        let epoch = copies.map(|c| c.epoch());
         let key = self.key(id);
         let Some(sealed) = self.kv.get_and_touch(&key, self.idle).await? else {
             return Ok(None);
@@ -180,37 +208,47 @@ impl SessionStore {
             return Ok(None);
         };
         if self.ttl(envelope.created_at).is_none() {
-            self.cache.forget(&key);
+            self.forget(&key);
             self.kv.delete(&key).await?;
             return Ok(None);
         }
         let session =
             Arc::new(Session { id: id.clone(), created_at: envelope.created_at, data: envelope.data });
-        self.cache.insert(id.as_str(), key, now, epoch, session.clone());
+        if let (Some(copies), Some(epoch)) = (copies, epoch) {
+            copies.insert(id.as_str(), key, now, epoch, session.clone());
+        }
         Ok(Some(session))
     }
 
     /// Ends a session on every replica: no request is served with it after this returns.
     pub async fn destroy(&self, id: &SessionId) -> Result<(), StoreError> {
         let key = self.key(id);
-        self.cache.forget(&key);
+        self.forget(&key);
         let deleted = self.kv.delete(&key).await;
-        self.cache.forget(&key);
+        self.forget(&key);
         deleted?;
         self.announce(Change::SessionEnded { key }).await;
         Ok(())
     }
 
+    /// Drops this replica's copy of the session stored under `key`.
+    fn forget(&self, key: &str) {
+        if let Some(copies) = &self.copies {
+            copies.cache.forget(key);
+        }
+    }
+
     /// Tells the other replicas to drop their copy. When that fails they drop it at the end of
     /// its window ([`FRESH_FOR`]) anyway.
     async fn announce(&self, change: Change) {
-        if let Err(e) = self.changes.publish(change).await {
+        let Some(copies) = &self.copies else { return };
+        if let Err(e) = copies.changes.publish(change).await {
             tracing::warn!(error = %e, "other replicas may serve their copy of a changed session for up to a second");
         }
     }
 
     /// How many sessions exist (admin dashboard; scans, so not for hot paths).
     pub async fn count(&self) -> Result<u64, StoreError> {
-        self.kv.count_prefix(SESSION_PREFIX).await
+        self.kv.count_prefix(self.prefix).await
     }
 }
