@@ -5,7 +5,9 @@ use std::time::{Duration, Instant};
 
 use portico::domain::TlsMode;
 use portico::manager::simulator::{Failure, FaultRule, Operation};
-use portico::manager::{ManagerClient, ManagerCredentials, ManagerError, ManagerSession};
+use portico::manager::{
+    ForwardPath, ForwardRequest, ManagerClient, ManagerCredentials, ManagerError, ManagerSession,
+};
 
 use crate::support::managers::{client, closed_port, endpoint, secret, silent_server, start_master};
 use crate::support::tls_server::{issued_by_test_ca, self_signed, serve};
@@ -89,6 +91,36 @@ async fn full_mode_accepts_a_certificate_from_the_configured_ca_naming_the_host(
         .probe(None)
         .await
         .expect("chain and name verify");
+}
+
+/// A routed `GET /currentuser` through `client`.
+async fn forward(client: &ManagerClient) -> Result<portico::manager::ForwardedResponse, ManagerError> {
+    let session = ManagerSession { cookie: "SESSION=1".to_owned(), csrf_token: None };
+    let path = ForwardPath::parse("/currentuser", None).expect("path");
+    let request = ForwardRequest {
+        method: reqwest::Method::GET,
+        path: &path,
+        headers: reqwest::header::HeaderMap::new(),
+        body: None,
+        session: &session,
+    };
+    client.forward(request).await
+}
+
+#[tokio::test]
+async fn routed_calls_make_the_same_tls_checks_and_failure_classes() {
+    let cert = issued_by_test_ca(&["127.0.0.1"]);
+    let url = https(serve(&cert).await);
+    let error = forward(&tls_client(&url, TlsMode::Full, None)).await.expect_err("untrusted");
+    assert!(matches!(&error, ManagerError::Tls(reason) if reason.contains("trusted authority")), "{error:?}");
+    let answer = forward(&tls_client(&url, TlsMode::Full, Some(cert.ca_pem.clone())))
+        .await
+        .expect("chain and name verify");
+    assert_eq!(answer.status, 401, "the manager's own answer is passed on, not an error");
+
+    let refused = tls_client(&format!("http://{}", closed_port()), TlsMode::Full, None);
+    let error = forward(&refused).await.expect_err("nothing listens");
+    assert_eq!(error, ManagerError::ConnectionRefused);
 }
 
 #[test]
