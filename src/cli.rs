@@ -172,7 +172,8 @@ async fn serve(arg: ConfigArg) -> anyhow::Result<ExitCode> {
     let Some(settings) = load_settings(arg) else {
         return Ok(ExitCode::FAILURE);
     };
-    crate::telemetry::init(&settings.log);
+    // Held until the server stops: the last log lines are written out then.
+    let _logs = crate::telemetry::init(&settings.log);
     let app = crate::startup::Application::build(settings).await?;
     tracing::info!(address = %app.address(), "Portico is listening");
     app.run_until_stopped().await?;

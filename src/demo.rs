@@ -48,7 +48,7 @@ url = "{staging}"
     let Some(settings) = report.settings else {
         anyhow::bail!("the demo configuration is invalid:\n{}", report.render());
     };
-    crate::telemetry::init(&settings.log);
+    let _logs = crate::telemetry::init(&settings.log);
     let app = crate::startup::Application::build(settings).await?;
     println!();
     println!("Portico demo is running at http://{}", app.address());
