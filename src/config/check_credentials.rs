@@ -123,8 +123,10 @@ impl Checker<'_> {
                 }
             }
             ManagerAuthSettings::Connection(id) => {
-                let known: Vec<&str> =
+                let mut known: Vec<&str> =
                     s.credentials.iter().flat_map(|p| &p.connections).map(|c| c.id.as_str()).collect();
+                known.sort_unstable();
+                known.dedup();
                 if !known.contains(&id.as_str()) {
                     let hint = if known.is_empty() {
                         "no [[credentials.connections]] is defined".to_owned()

@@ -17,6 +17,8 @@ mod typed;
 mod validate;
 
 #[cfg(test)]
+mod credential_tests;
+#[cfg(test)]
 mod tests;
 
 pub use credentials::{AccessPolicy, ConnectionSettings, CredentialProviderSettings, Grant};
