@@ -6,6 +6,7 @@
 //! local instance-metadata stand-in (`support::azure`). The simulated managers record the
 //! authorization scheme of what they receive.
 
+mod browser;
 mod client_credentials;
 mod consent;
 mod managed_identity;
