@@ -70,25 +70,18 @@ impl Connection {
     async fn shared_token(&self) -> Result<Cached, CredentialError> {
         let deadline = Instant::now() + self.timeout + LEASE;
         loop {
-            let now = self.now_millis();
-            let row =
-                self.ctx.db.connection_state(self.id.as_str()).await.map_err(|e| self.store_error(e))?;
-            let row = row.unwrap_or_default();
-            if let (Some(sealed), Some(renew_at)) = (&row.access_token, row.access_renew_at)
-                && renew_at > now
-                && let Some(value) = self.open(sealed, "access")
-            {
-                return Ok(Cached { value, renew_at: from_millis(renew_at) });
+            let row = self.row().await?;
+            if let Some(fresh) = self.fresh(&row) {
+                return Ok(fresh);
             }
-            let Some(refresh) = row.refresh_token.as_deref().and_then(|s| self.open(s, "refresh")) else {
+            if row.refresh_token.is_none() {
                 return Err(CredentialError::NeedsConsent(self.id.clone()));
-            };
+            }
+            let now = self.now_millis();
             let until = now.saturating_add(i64::try_from(LEASE.as_millis()).unwrap_or(i64::MAX));
             let leased = self.ctx.db.take_connection_lease(self.id.as_str(), now, until).await;
             if leased.map_err(|e| self.store_error(e))? {
-                let tokens = self.refresh(&refresh).await?;
-                self.save_tokens(&tokens).await?;
-                return Ok(Cached { value: tokens.access, renew_at: tokens.renew_at });
+                return self.refresh_under_lease().await;
             }
             if Instant::now() >= deadline {
                 return Err(CredentialError::Unreachable {
@@ -97,6 +90,42 @@ impl Connection {
                 });
             }
             tokio::time::sleep(LEASE_POLL).await;
+        }
+    }
+
+    /// Under the lease, the row is read again: the replica that held the lease before may have
+    /// refreshed (and rotated the refresh token) since it was last read.
+    async fn refresh_under_lease(&self) -> Result<Cached, CredentialError> {
+        let row = self.row().await?;
+        if let Some(fresh) = self.fresh(&row) {
+            self.release_lease().await;
+            return Ok(fresh);
+        }
+        let Some(refresh) = row.refresh_token.as_deref().and_then(|s| self.open(s, "refresh")) else {
+            self.release_lease().await;
+            return Err(CredentialError::NeedsConsent(self.id.clone()));
+        };
+        // On failure the error is recorded by the caller, which releases the lease.
+        let tokens = self.refresh(&refresh).await?;
+        self.save_tokens(&tokens).await?;
+        Ok(Cached { value: tokens.access, renew_at: tokens.renew_at })
+    }
+
+    async fn row(&self) -> Result<crate::store::sql::ConnectionRow, CredentialError> {
+        let row = self.ctx.db.connection_state(self.id.as_str()).await.map_err(|e| self.store_error(e))?;
+        Ok(row.unwrap_or_default())
+    }
+
+    /// The stored access token, while it is not due for renewal.
+    fn fresh(&self, row: &crate::store::sql::ConnectionRow) -> Option<Cached> {
+        let renew_at = row.access_renew_at.filter(|at| *at > self.now_millis())?;
+        let value = self.open(row.access_token.as_deref()?, "access")?;
+        Some(Cached { value, renew_at: from_millis(renew_at) })
+    }
+
+    async fn release_lease(&self) {
+        if let Err(e) = self.ctx.db.release_connection_lease(self.id.as_str()).await {
+            tracing::warn!(error = %e, connection = %self.id, "cannot release the refresh lease; it lapses by itself");
         }
     }
 

@@ -192,6 +192,14 @@ impl Database {
         Ok(done.rows_affected() == 1)
     }
 
+    pub async fn release_connection_lease(&self, id: &str) -> Result<(), DatabaseError> {
+        sqlx::query("UPDATE credential_connections SET lease_until = 0 WHERE id = $1")
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
     /// Forgets the consent and the tokens (an admin disconnected the connection).
     pub async fn disconnect_connection(&self, id: &str, now: i64) -> Result<(), DatabaseError> {
         self.ensure_connection(id, now).await?;

@@ -125,27 +125,45 @@ async fn an_admin_consents_and_the_connection_survives_a_restart(db: TestDatabas
     assert!(other_browser.text().await.unwrap().contains("started in another browser"));
     app.stop().await;
 
-    // A restart on the same database (the admin account is there already): still connected, the stored token used, then refreshed.
-    let builder = configure(TestAppBuilder::new(master.url.as_str()));
-    let clock = builder.clock();
-    let again = builder.spawn().await;
-    assert_eq!(bearer(&again, "reports-env", Caller::Portico).await.unwrap(), token);
+    // A restart on the same database (the admin account is there already), as two replicas:
+    // still connected, the stored token used, then refreshed once for both when it is due.
+    let first = configure(TestAppBuilder::new(master.url.as_str()));
+    let second = configure(TestAppBuilder::new(master.url.as_str()));
+    let clocks = [first.clock(), second.clock()];
+    let replicas = [first.spawn().await, second.spawn().await];
+    for replica in &replicas {
+        assert_eq!(bearer(replica, "reports-env", Caller::Portico).await.unwrap(), token);
+    }
     assert!(oauth.requests_of("refresh_token").is_empty());
-    clock.advance(Duration::from_secs(300));
-    let refreshed = bearer(&again, "reports-env", Caller::Portico).await.unwrap();
-    assert_ne!(refreshed, token);
+    for clock in &clocks {
+        clock.advance(Duration::from_secs(300));
+    }
+    let calls = replicas.iter().flat_map(|r| (0..10).map(move |_| bearer(r, "reports-env", Caller::Portico)));
+    let refreshed: Vec<String> =
+        futures_util::future::join_all(calls).await.into_iter().map(Result::unwrap).collect();
     let refreshes = oauth.requests_of("refresh_token");
-    assert_eq!(refreshes.len(), 1);
-    assert_eq!(Some(&refreshed), refreshes[0].issued.as_ref());
-    assert_eq!(oauth.reused_refresh_tokens(), 0);
-    signed_in(&again).await;
-    let shown = item(&page(&again, "/admin/credentials").await, "connection-reports");
+    assert_eq!(refreshes.len(), 1, "one refresh for every call on both replicas");
+    assert!(refreshed.iter().all(|t| Some(t) == refreshes[0].issued.as_ref()), "{refreshed:?}");
+    assert_eq!(oauth.reused_refresh_tokens(), 0, "a rotated refresh token is never presented twice");
+    let again = &replicas[1];
+    signed_in(again).await;
+    let shown = item(&page(again, "/admin/credentials").await, "connection-reports");
     assert!(shown.contains(">connected<"), "{shown}");
 
     // Disconnected: consent is needed again.
-    let csrf = crate::admin::csrf(&again).await;
+    let csrf = crate::admin::csrf(again).await;
     let res = again.post_form("/admin/credentials/reports/disconnect", &[("csrf_token", &csrf)]).await;
     assert_eq!(res.status(), 303);
-    let shown = item(&page(&again, "/admin/credentials").await, "connection-reports");
+    let shown = item(&page(again, "/admin/credentials").await, "connection-reports");
     assert!(shown.contains(">needs consent<"), "{shown}");
+
+    // Consent again; the provider then revokes the grant: the next refresh forgets the consent and
+    // the admin sees why.
+    assert_eq!(consent(again, "reports").await.status(), 200);
+    oauth.revoke_refresh_tokens();
+    clocks[1].advance(Duration::from_secs(300));
+    let lost = bearer(again, "reports-env", Caller::Portico).await.unwrap_err().to_string();
+    assert!(lost.contains("invalid_grant: refresh token unknown, revoked or already used"), "{lost}");
+    let shown = item(&page(again, "/admin/credentials").await, "connection-reports");
+    assert!(shown.contains(">needs consent<") && shown.contains("invalid_grant"), "{shown}");
 }

@@ -113,6 +113,11 @@ impl OAuthServer {
         self.requests().into_iter().filter(|r| r.grant_type == grant).collect()
     }
 
+    /// Revokes every refresh token issued so far (as a provider does when a grant is withdrawn).
+    pub fn revoke_refresh_tokens(&self) {
+        self.state().refresh.clear();
+    }
+
     pub fn reused_refresh_tokens(&self) -> usize {
         self.state().reused_refresh_tokens
     }
