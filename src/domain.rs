@@ -74,6 +74,53 @@ impl fmt::Debug for EnvironmentId {
     }
 }
 
+/// Identifier of a credential provider or connection (`[[credentials]]`): the same rules as an
+/// [`EnvironmentId`], since it appears in admin URLs and database keys.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct CredentialId(String);
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error(
+    "{0:?} is not a valid id: use 1 to 64 lowercase letters, digits, '-' or '_', starting with a letter or digit"
+)]
+pub struct InvalidCredentialId(pub String);
+
+impl CredentialId {
+    pub fn parse(raw: &str) -> Result<Self, InvalidCredentialId> {
+        EnvironmentId::parse(raw).map(|id| Self(id.0)).map_err(|e| InvalidCredentialId(e.0))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for CredentialId {
+    type Error = InvalidCredentialId;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<CredentialId> for String {
+    fn from(id: CredentialId) -> Self {
+        id.0
+    }
+}
+
+impl fmt::Display for CredentialId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for CredentialId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CredentialId({})", self.0)
+    }
+}
+
 /// How a manager's TLS certificate is checked.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

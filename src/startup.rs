@@ -19,6 +19,7 @@ use crate::federation::{
     Environments, Federation, HealthMonitor, LoginProtection, MonitorTask, OrganizationCache, PROBE_INTERVAL,
     Preferences, RuntimeSettings, ServiceCredentials, SignInRules,
 };
+use crate::identity::Connections;
 use crate::replicas::{Follower, follow};
 use crate::secrets::Secrets;
 use crate::store::{Change, ChangeBus, Database, KvStore, MemoryStore, RedisStore, SessionStore};
@@ -42,6 +43,8 @@ pub struct AppState {
     pub changes: ChangeBus,
     /// Secret references, and the state of the ones refreshed in the background.
     pub secrets: Secrets,
+    /// OAuth2 credential connections (`[[credentials]]`).
+    pub connections: Connections,
     /// The federation settings in force (see [`AppState::runtime`]).
     pub(crate) runtime: RwLock<Arc<RuntimeSettings>>,
     /// Admin sessions and the admin sign-in lockout.
@@ -98,9 +101,6 @@ impl Application {
         if applied > 0 {
             tracing::info!(applied, backend = db.backend().as_str(), "database migrations applied");
         }
-        let credentials = ServiceCredentials::resolve(&settings, &secrets).await?;
-        let environments =
-            Environments::from_settings(&settings, credentials).context("cannot prepare the managers")?;
         let session_secret = match &settings.session.secret {
             Some(secret) => secrets.resolve(secret).await.context("session.secret")?,
             None => {
@@ -116,6 +116,13 @@ impl Application {
         let address = listener.local_addr()?;
         let keys = Arc::new(Keys::derive(&session_secret));
         drop(session_secret);
+        let connections =
+            Connections::new(&settings, &secrets, db.clone(), kv.clone(), keys.clone(), clock.clone())
+                .await
+                .context("cannot prepare the credential connections ([[credentials]])")?;
+        let credentials = ServiceCredentials::resolve(&settings, &secrets, &connections).await?;
+        let environments =
+            Environments::from_settings(&settings, credentials).context("cannot prepare the managers")?;
         let changes = ChangeBus::start(&kv);
         let sessions = SessionStore::new(
             kv.clone(),
@@ -150,6 +157,7 @@ impl Application {
             changes,
             runtime,
             secrets,
+            connections,
             admin,
         });
         // What admins saved (slaves, settings) is in force before the first request.

@@ -3,6 +3,8 @@
 //! `load` returns either checked [`Settings`] (plus warnings) or every problem found, each naming
 //! its key, its line in the file and the environment variable that overrides it.
 
+mod check_credentials;
+mod credentials;
 mod duration;
 mod file;
 mod load;
@@ -15,8 +17,11 @@ mod typed;
 mod validate;
 
 #[cfg(test)]
+mod credential_tests;
+#[cfg(test)]
 mod tests;
 
+pub use credentials::{AccessPolicy, ConnectionSettings, CredentialProviderSettings, Grant};
 pub use duration::Duration;
 pub use load::{ConfigProblem, ConfigReport, Severity, load, load_from_sources};
 pub use secret::{DEFAULT_REFRESH, KeyVaultRef, SecretError, SecretRef, VaultRef};

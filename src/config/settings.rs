@@ -7,8 +7,8 @@ use ipnet::IpNet;
 use serde::Deserialize;
 use url::Url;
 
-use super::{Duration, SecretRef};
-use crate::domain::{EnvironmentId, LoginFailurePolicy, TlsMode};
+use super::{CredentialProviderSettings, Duration, SecretRef};
+use crate::domain::{CredentialId, EnvironmentId, LoginFailurePolicy, TlsMode};
 
 /// The whole configuration file. Every section has embedded defaults except `[master]`.
 #[derive(Debug, Clone, Deserialize)]
@@ -34,6 +34,9 @@ pub struct Settings {
     pub cache: CacheSettings,
     #[serde(default)]
     pub identity: IdentitySettings,
+    /// `[[credentials]]`: OAuth2 credential providers and their connections.
+    #[serde(default)]
+    pub credentials: Vec<CredentialProviderSettings>,
     #[serde(default)]
     pub log: LogSettings,
     #[serde(default)]
@@ -244,7 +247,17 @@ fn yes() -> bool {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
 pub enum ManagerAuthSettings {
+    /// HTTP Basic with a secret password.
     Basic { username: String, password: SecretRef },
+    /// A bearer token from the service's managed identity for `resource`; `client_id` names a
+    /// user-assigned identity (absent: the system-assigned one).
+    ManagedIdentity {
+        resource: String,
+        #[serde(default)]
+        client_id: Option<String>,
+    },
+    /// A bearer token from an OAuth2 credential connection (`[[credentials.connections]]` id).
+    Connection(CredentialId),
 }
 
 #[derive(Debug, Clone, Deserialize)]

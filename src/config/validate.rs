@@ -7,7 +7,7 @@ use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
 use super::tree::KeyPath;
-use super::{Duration, ManagerAuthSettings, SecretError, SecretRef, Settings, Severity};
+use super::{Duration, SecretError, SecretRef, Settings, Severity};
 
 /// One finding of the semantic checks.
 pub(super) struct Check {
@@ -21,7 +21,7 @@ pub(super) struct Check {
 
 pub(super) type EnvLookup<'a> = &'a dyn Fn(&str) -> Result<Option<String>, SecretError>;
 
-const PLAIN_SECRET: &str =
+pub(super) const PLAIN_SECRET: &str =
     "is written as a plain string; outside local development use { env = \"NAME\" } or { file = \"PATH\" }";
 const MIN_SECRET_BYTES: usize = 32;
 
@@ -31,36 +31,37 @@ pub(super) fn validate(settings: &Settings, env: EnvLookup<'_>) -> Vec<Check> {
     c.session(settings);
     c.stores(settings);
     c.managers(settings);
+    c.credentials(settings);
     c.limits(settings);
     c.out
 }
 
-struct Checker<'a> {
+pub(super) struct Checker<'a> {
     env: EnvLookup<'a>,
     out: Vec<Check>,
 }
 
-fn key(dotted: &str) -> KeyPath {
+pub(super) fn key(dotted: &str) -> KeyPath {
     KeyPath::parse(dotted)
 }
 
 impl Checker<'_> {
-    fn push(&mut self, key: KeyPath, severity: Severity, message: String, plain_secret: bool) {
+    pub(super) fn push(&mut self, key: KeyPath, severity: Severity, message: String, plain_secret: bool) {
         self.out.push(Check { key, severity, message, plain_secret });
     }
 
-    fn error(&mut self, key: KeyPath, message: impl Into<String>) {
+    pub(super) fn error(&mut self, key: KeyPath, message: impl Into<String>) {
         self.push(key, Severity::Error, message.into(), false);
     }
 
-    fn warn(&mut self, key: KeyPath, message: impl Into<String>) {
+    pub(super) fn warn(&mut self, key: KeyPath, message: impl Into<String>) {
         self.push(key, Severity::Warning, message.into(), false);
     }
 
     /// Resolves a secret, reporting why it cannot be; warns when it is written in plain.
     /// Remote secrets are not read here (`check-config` reads them with the secret resolver);
     /// only a Vault token, which is local, is.
-    fn secret(&mut self, at: KeyPath, secret: &SecretRef) -> Option<SecretString> {
+    pub(super) fn secret(&mut self, at: KeyPath, secret: &SecretRef) -> Option<SecretString> {
         match secret {
             SecretRef::KeyVault(_) => return None,
             SecretRef::Vault(vault) => {
@@ -78,7 +79,7 @@ impl Checker<'_> {
         }
     }
 
-    fn http_url(&mut self, at: KeyPath, url: &Url) {
+    pub(super) fn http_url(&mut self, at: KeyPath, url: &Url) {
         if !matches!(url.scheme(), "http" | "https") {
             self.error(at, format!("must be an http:// or https:// URL, not {}:", url.scheme()));
         } else if url.host_str().is_none_or(str::is_empty) {
@@ -86,7 +87,7 @@ impl Checker<'_> {
         }
     }
 
-    fn positive(&mut self, at: KeyPath, d: Duration) {
+    pub(super) fn positive(&mut self, at: KeyPath, d: Duration) {
         if d.get().is_zero() {
             self.error(at, "must be longer than zero");
         }
@@ -215,18 +216,17 @@ impl Checker<'_> {
 
     fn managers(&mut self, s: &Settings) {
         let m = &s.master;
-        self.manager(&key("master"), &m.url, &m.base_path, m.ca_file.as_deref(), m.timeout, m.auth.as_ref());
+        self.manager(&key("master"), &m.url, &m.base_path, m.ca_file.as_deref(), m.timeout);
+        if let Some(auth) = &m.auth {
+            self.manager_auth(&key("master").key("auth"), auth, s);
+        }
         let mut seen = vec![(m.id.clone(), "master".to_owned())];
         for (i, slave) in s.slaves.iter().enumerate() {
             let at = key("slaves").index(i);
-            self.manager(
-                &at,
-                &slave.url,
-                &slave.base_path,
-                slave.ca_file.as_deref(),
-                slave.timeout,
-                slave.auth.as_ref(),
-            );
+            self.manager(&at, &slave.url, &slave.base_path, slave.ca_file.as_deref(), slave.timeout);
+            if let Some(auth) = &slave.auth {
+                self.manager_auth(&at.key("auth"), auth, s);
+            }
             if slave.name.trim().is_empty() {
                 self.error(at.key("name"), "must not be empty");
             }
@@ -247,7 +247,6 @@ impl Checker<'_> {
         base_path: &str,
         ca_file: Option<&Path>,
         timeout: Option<Duration>,
-        auth: Option<&ManagerAuthSettings>,
     ) {
         self.http_url(at.key("url"), url);
         if !base_path.starts_with('/') {
@@ -258,16 +257,6 @@ impl Checker<'_> {
         }
         if let Some(timeout) = timeout {
             self.positive(at.key("timeout"), timeout);
-        }
-        if let Some(ManagerAuthSettings::Basic { username, password }) = auth {
-            let at = at.key("auth").key("basic");
-            if username.is_empty() {
-                self.error(at.key("username"), "must not be empty");
-            }
-            if password.is_plain() {
-                self.push(at.key("password"), Severity::Warning, PLAIN_SECRET.to_owned(), true);
-            }
-            let _ = self.secret(at.key("password"), password);
         }
     }
 

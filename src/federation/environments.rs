@@ -1,16 +1,12 @@
 //! The environments a consumer can be joined to: the master and the slave managers, each with a
 //! ready client.
 
-use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use anyhow::Context;
-use secrecy::SecretString;
-
-use crate::config::{ManagerAuthSettings, MasterSettings, Settings, SlaveSettings};
+use super::service::{ServiceCredential, ServiceCredentials};
+use crate::config::{MasterSettings, Settings, SlaveSettings};
 use crate::domain::EnvironmentId;
-use crate::manager::{ManagerClient, ManagerCredentials, ManagerEndpoint, ManagerError};
-use crate::secrets::{LiveSecret, Secrets};
+use crate::manager::{ManagerClient, ManagerEndpoint, ManagerError};
 use crate::store::SlaveRow;
 
 /// One manager as the portal sees it.
@@ -26,60 +22,6 @@ pub struct Environment {
     pub version: Option<i64>,
     /// The manager's service credential (config `auth`), for health checks and service calls.
     pub service: Option<ServiceCredential>,
-}
-
-/// A manager's service credential; its secret is re-read when it rotates.
-#[derive(Clone, Debug, PartialEq)]
-pub enum ServiceCredential {
-    Basic { username: String, password: LiveSecret },
-}
-
-impl ServiceCredential {
-    /// The secret in force now (keep it only for the call at hand).
-    pub fn password(&self) -> SecretString {
-        match self {
-            ServiceCredential::Basic { password, .. } => password.current(),
-        }
-    }
-
-    /// The credentials for one call, with `secret` from [`ServiceCredential::password`].
-    pub fn credentials<'a>(&'a self, secret: &'a SecretString) -> ManagerCredentials<'a> {
-        match self {
-            ServiceCredential::Basic { username, .. } => {
-                ManagerCredentials::Basic { username, password: secret }
-            }
-        }
-    }
-}
-
-/// The service credentials of the configured managers, by environment id.
-#[derive(Clone, Default)]
-pub struct ServiceCredentials(HashMap<EnvironmentId, ServiceCredential>);
-
-impl ServiceCredentials {
-    /// Reads every configured `auth` secret (remote ones are then kept fresh).
-    pub async fn resolve(settings: &Settings, secrets: &Secrets) -> anyhow::Result<Self> {
-        let managers = std::iter::once((
-            "master".to_owned(),
-            &settings.master.id,
-            settings.master.auth.as_ref(),
-        ))
-        .chain(
-            settings.slaves.iter().enumerate().map(|(i, s)| (format!("slaves[{i}]"), &s.id, s.auth.as_ref())),
-        );
-        let mut map = HashMap::new();
-        for (at, id, auth) in managers {
-            let Some(ManagerAuthSettings::Basic { username, password }) = auth else { continue };
-            let key = format!("{at}.auth.basic.password");
-            let password = secrets.live(&key, password).await.with_context(|| key.clone())?;
-            map.insert(id.clone(), ServiceCredential::Basic { username: username.clone(), password });
-        }
-        Ok(Self(map))
-    }
-
-    fn get(&self, id: &EnvironmentId) -> Option<ServiceCredential> {
-        self.0.get(id).cloned()
-    }
 }
 
 impl Environment {

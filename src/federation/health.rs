@@ -13,6 +13,7 @@ use futures_util::future::join_all;
 use super::{Environment, Environments};
 use crate::clock::SharedClock;
 use crate::domain::EnvironmentId;
+use crate::identity::Caller;
 
 /// How often every manager is probed.
 pub const PROBE_INTERVAL: Duration = Duration::from_secs(15);
@@ -138,9 +139,13 @@ impl HealthMonitor {
 
 async fn probe_one(env: &Environment, clock: &SharedClock) -> ManagerHealth {
     // With the service credential when there is one, so a rotated or wrong one shows here.
-    let password = env.service.as_ref().map(|s| s.password());
-    let creds = env.service.as_ref().zip(password.as_ref()).map(|(s, p)| s.credentials(p));
-    let result = env.client.probe(creds).await;
+    let result = match &env.service {
+        None => env.client.probe(None).await.map_err(|e| e.to_string()),
+        Some(service) => match service.authorize(Caller::Portico).await {
+            Ok(auth) => env.client.probe(Some(auth.credentials())).await.map_err(|e| e.to_string()),
+            Err(e) => Err(format!("service credential: {e}")),
+        },
+    };
     let checked_at = clock.now();
     match result {
         Ok(latency) => ManagerHealth {
@@ -154,7 +159,7 @@ async fn probe_one(env: &Environment, clock: &SharedClock) -> ManagerHealth {
         Err(e) => ManagerHealth {
             up: false,
             latency: None,
-            last_error: Some(e.to_string()),
+            last_error: Some(e),
             checked_at,
             last_success: None,
             last_failure: Some(checked_at),

@@ -9,17 +9,17 @@ mod policy;
 mod preference;
 mod protection;
 mod runtime;
+mod service;
 mod session;
 mod signin;
 
-pub use environments::{
-    Environment, EnvironmentError, EnvironmentSet, Environments, ServiceCredential, ServiceCredentials,
-};
+pub use environments::{Environment, EnvironmentError, EnvironmentSet, Environments};
 pub use health::{HealthMonitor, ManagerHealth, MonitorTask, PROBE_INTERVAL};
 pub use join::{CACHE_PREFIX, OrganizationCache};
 pub use outcome::JoinFailure;
 pub use preference::{PREFERENCE_TTL, Preferences};
 pub use protection::{Locked, LoginProtection};
 pub use runtime::RuntimeSettings;
+pub use service::{ServiceAuth, ServiceCredential, ServiceCredentials};
 pub use session::{EnvironmentLink, Notice, PortalSession, SessionUser};
 pub use signin::{EnvironmentFailure, Federation, SignInError, SignInRules, SignedIn, sign_out};

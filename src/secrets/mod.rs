@@ -71,6 +71,11 @@ impl Secrets {
         })
     }
 
+    /// The HTTP client for identity, secret and token endpoints (no redirects followed).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.inner.http
+    }
+
     pub fn identity(&self) -> &ManagedIdentity {
         &self.inner.identity
     }
@@ -153,6 +158,13 @@ pub fn references(settings: &Settings) -> Vec<(String, &SecretRef)> {
     for (at, auth) in managers {
         if let Some(ManagerAuthSettings::Basic { password, .. }) = auth {
             out.push((format!("{at}.auth.basic.password"), password));
+        }
+    }
+    for (i, provider) in settings.credentials.iter().enumerate() {
+        for (j, connection) in provider.connections.iter().enumerate() {
+            if let Some(secret) = &connection.client_secret {
+                out.push((format!("credentials[{i}].connections[{j}].client_secret"), secret));
+            }
         }
     }
     out

@@ -9,6 +9,7 @@ mod admin;
 mod browser;
 mod cli;
 mod conformance;
+mod credentials;
 mod database;
 mod health;
 mod https;

@@ -3,6 +3,7 @@
 
 mod admins;
 mod audit;
+mod connections;
 mod settings;
 mod slaves;
 
@@ -15,6 +16,7 @@ use sqlx::{AnyPool, Executor};
 
 pub use admins::{AdminAccount, AdminName, InvalidAdminName};
 pub use audit::{AuditEntry, NewAuditEntry};
+pub use connections::{ConnectionRow, SealedTokens};
 pub use settings::{SettingsOverrides, keys as setting_keys};
 pub use slaves::{Saved, SlaveRow};
 

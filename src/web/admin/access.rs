@@ -180,9 +180,10 @@ impl FromRequest for Admin {
     }
 }
 
-/// Paths under `/admin` that need no admin session.
+/// Paths under `/admin` that need no admin session: the sign-in form, and the return from a
+/// credential provider (authenticated by its one-use consent; see `consent.rs`).
 fn is_public(path: &str) -> bool {
-    path == "/admin/login"
+    path == "/admin/login" || path == crate::identity::connections::CALLBACK_PATH
 }
 
 /// A second layer against cross-site forms besides the CSRF token: browsers say where an unsafe

@@ -11,6 +11,7 @@ use super::access::Admin;
 use super::page::{Shell, render};
 use super::slaves::{CsrfForm, Owner, gone, owner, path_id};
 use crate::federation::ServiceCredential;
+use crate::identity::Caller;
 use crate::manager::{ManagerClient, ManagerEndpoint, ManagerError, Role};
 use crate::startup::AppState;
 use crate::web::WebError;
@@ -178,20 +179,21 @@ async fn run(endpoint: ManagerEndpoint, service: Option<ServiceCredential>) -> V
     checks.push(match &service {
         None => Check::new("Service credential", Outcome::Skipped, "none set for this manager"),
         Some(service) => {
-            let ServiceCredential::Basic { username, .. } = service;
-            let secret = service.password();
-            match client.credential_user(service.credentials(&secret)).await {
-                Ok(user) => {
-                    let role = match user.role {
-                        Role::User => "user",
-                        Role::Oadmin => "organization administrator",
-                        Role::Admin => "API administrator",
-                    };
-                    let text =
-                        format!("accepted: “{username}” is known there as {} ({role})", user.login_name);
-                    Check::new("Service credential", Outcome::Passed, text)
-                }
-                Err(e) => Check::new("Service credential", Outcome::Failed, format!("“{username}”: {e}")),
+            let what = service.describe();
+            match service.authorize(Caller::Portico).await {
+                Err(e) => Check::new("Service credential", Outcome::Failed, format!("{what}: {e}")),
+                Ok(auth) => match client.credential_user(auth.credentials()).await {
+                    Ok(user) => {
+                        let role = match user.role {
+                            Role::User => "user",
+                            Role::Oadmin => "organization administrator",
+                            Role::Admin => "API administrator",
+                        };
+                        let text = format!("accepted: {what} is known there as {} ({role})", user.login_name);
+                        Check::new("Service credential", Outcome::Passed, text)
+                    }
+                    Err(e) => Check::new("Service credential", Outcome::Failed, format!("{what}: {e}")),
+                },
             }
         }
     });
@@ -204,8 +206,10 @@ async fn api_version(client: &ManagerClient, base_path: &str, service: Option<&S
     let first = client.app_info(None).await;
     let result = match (first, service) {
         (Err(ManagerError::SessionExpired), Some(service)) => {
-            let secret = service.password();
-            client.app_info(Some(service.credentials(&secret))).await
+            match service.authorize(Caller::Portico).await {
+                Ok(auth) => client.app_info(Some(auth.credentials())).await,
+                Err(_) => Err(ManagerError::SessionExpired),
+            }
         }
         (other, _) => other,
     };

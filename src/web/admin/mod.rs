@@ -1,10 +1,12 @@
 //! The admin area under `/admin`: sign-in with local admin accounts, the dashboard, slave
-//! managers, settings, caches and the audit log. Every route sits in one scope behind one guard ([`access::guard`]) that
+//! managers, credential connections, settings, caches and the audit log. Every route sits in one scope behind one guard ([`access::guard`]) that
 //! requires an admin session, except the sign-in form itself.
 
 mod access;
 mod audit;
 mod connection;
+mod consent;
+mod credentials;
 mod dashboard;
 mod login;
 mod page;
@@ -34,6 +36,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/slaves/{id}/edit", web::get().to(slave_edit::edit_form))
             .route("/slaves/{id}/delete", web::post().to(slaves::delete))
             .route("/slaves/{id}/test", web::post().to(connection::test))
+            .route("/credentials", web::get().to(credentials::list))
+            .route("/credentials/callback", web::get().to(consent::callback))
+            .route("/credentials/{id}/connect", web::get().to(consent::connect))
+            .route("/credentials/{id}/disconnect", web::post().to(credentials::disconnect))
             .route("/settings", web::get().to(settings::settings_form))
             .route("/settings", web::post().to(settings::save))
             .route("/audit", web::get().to(audit::audit_log)),

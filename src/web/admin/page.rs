@@ -16,7 +16,7 @@ pub use crate::web::consumer::portal::{ago, render, see_other};
 pub struct Shell {
     pub admin: String,
     pub csrf_token: String,
-    /// `dashboard`, `slaves`, `settings` or `audit`: the navigation entry that is current.
+    /// `dashboard`, `slaves`, `credentials`, `settings` or `audit`: the navigation entry that is current.
     pub section: &'static str,
     pub flash: Option<Flash>,
 }

@@ -10,6 +10,7 @@ pub mod browser;
 pub mod databases;
 pub mod logs;
 pub mod managers;
+pub mod oauth;
 pub mod openbao;
 pub mod postgres;
 pub mod prism;
