@@ -12,6 +12,7 @@ pub mod crypto;
 pub mod demo;
 pub mod domain;
 pub mod federation;
+pub mod identity;
 pub mod manager;
 pub mod metrics;
 pub mod password;

@@ -19,6 +19,7 @@ use crate::federation::{
     Environments, Federation, HealthMonitor, LoginProtection, MonitorTask, OrganizationCache, PROBE_INTERVAL,
     Preferences, SignInRules,
 };
+use crate::identity::Identity;
 use crate::store::{Database, KvStore, MemoryStore, RedisStore, SessionStore};
 
 /// What every request handler shares.
@@ -34,6 +35,8 @@ pub struct AppState {
     pub health: HealthMonitor,
     pub catalog: CatalogCache,
     pub clock: SharedClock,
+    /// Single sign-on (`[oidc]`), when configured.
+    pub identity: Option<Arc<Identity>>,
 }
 
 impl AppState {
@@ -106,6 +109,8 @@ impl Application {
         );
         let catalog =
             CatalogCache::new(kv.clone(), keys.clone(), clock.clone(), settings.cache.catalog_ttl.get());
+        let identity = Identity::from_settings(&settings, kv.clone(), keys.clone(), clock.clone())
+            .context("cannot prepare single sign-on ([oidc])")?;
         let health = HealthMonitor::new();
         let health_checks = health.start(environments.clone(), clock.clone(), PROBE_INTERVAL);
         let state = web::Data::new(AppState {
@@ -119,6 +124,7 @@ impl Application {
             health,
             catalog,
             clock,
+            identity,
         });
         let server = http_server(listener, state.clone())?;
         Ok(Self { address, server, state, _health_checks: health_checks })
@@ -166,6 +172,8 @@ fn key_value_store(settings: &Settings) -> anyhow::Result<KvStore> {
 
 fn http_server(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Server> {
     let https = state.settings.server.public_url.scheme() == "https";
+    // Signing out may lead the browser on to the identity provider.
+    let form_origin = state.identity.as_ref().map(|identity| identity.origin());
     let workers = match state.settings.server.workers {
         0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
         n => n,
@@ -174,7 +182,7 @@ fn http_server(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Res
         App::new()
             .app_data(state.clone())
             .configure(crate::web::configure)
-            .wrap(crate::web::security_headers(https))
+            .wrap(crate::web::security_headers(https, form_origin.as_deref()))
             .wrap(middleware::from_fn(crate::web::request_context))
     })
     .workers(workers)

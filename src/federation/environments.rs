@@ -3,9 +3,11 @@
 
 use std::sync::Arc;
 
-use crate::config::{MasterSettings, Settings, SlaveSettings};
+use secrecy::SecretString;
+
+use crate::config::{ManagerAuthSettings, MasterSettings, Settings, SlaveSettings};
 use crate::domain::EnvironmentId;
-use crate::manager::{ManagerClient, ManagerEndpoint, ManagerError};
+use crate::manager::{ManagerClient, ManagerCredentials, ManagerEndpoint, ManagerError};
 
 /// One manager as the portal sees it.
 pub struct Environment {
@@ -16,6 +18,34 @@ pub struct Environment {
     pub required: bool,
     /// Defined in the config file (read-only in the admin UI).
     pub provisioned: bool,
+    /// The manager's service credential (`auth`), when it has one.
+    pub service: Option<ServiceCredential>,
+}
+
+/// A manager's service credential (`auth = { basic = … }`), resolved at start.
+pub struct ServiceCredential {
+    pub username: String,
+    pub password: SecretString,
+}
+
+impl ServiceCredential {
+    pub fn credentials(&self) -> ManagerCredentials<'_> {
+        ManagerCredentials::Basic { username: &self.username, password: &self.password }
+    }
+
+    fn from_settings(
+        id: &EnvironmentId,
+        auth: Option<&ManagerAuthSettings>,
+    ) -> Result<Option<Self>, EnvironmentError> {
+        let Some(ManagerAuthSettings::Basic { username, password }) = auth else {
+            return Ok(None);
+        };
+        let password = password.resolve().map_err(|e| EnvironmentError {
+            id: id.clone(),
+            source: ManagerError::Config(format!("service credential (auth): {e}")),
+        })?;
+        Ok(Some(Self { username: username.clone(), password }))
+    }
 }
 
 impl Environment {
@@ -101,6 +131,7 @@ fn master(m: &MasterSettings, default_timeout: std::time::Duration) -> Result<En
         enabled: true,
         required: true,
         provisioned: true,
+        service: ServiceCredential::from_settings(&m.id, m.auth.as_ref())?,
     })
 }
 
@@ -123,5 +154,6 @@ fn slave_env(
         enabled: s.enabled,
         required: s.required,
         provisioned: true,
+        service: ServiceCredential::from_settings(&s.id, s.auth.as_ref())?,
     })
 }

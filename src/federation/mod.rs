@@ -11,11 +11,11 @@ mod protection;
 mod session;
 mod signin;
 
-pub use environments::{Environment, EnvironmentError, Environments};
+pub use environments::{Environment, EnvironmentError, Environments, ServiceCredential};
 pub use health::{HealthMonitor, ManagerHealth, MonitorTask, PROBE_INTERVAL};
-pub use join::{CACHE_PREFIX, OrganizationCache};
+pub use join::{CACHE_PREFIX, Credential, OrganizationCache};
 pub use outcome::JoinFailure;
 pub use preference::{PREFERENCE_TTL, Preferences};
 pub use protection::{Locked, LoginProtection};
-pub use session::{EnvironmentLink, Notice, PortalSession, SessionUser};
+pub use session::{EnvironmentLink, ManagerAccess, Notice, PortalSession, SessionUser, SsoTokens};
 pub use signin::{EnvironmentFailure, Federation, SignInError, SignInRules, SignedIn, sign_out};

@@ -90,6 +90,17 @@ impl ManagerClient {
         self.read_json(response, StatusCode::OK, "current user", ManagerCredentials::Session(session)).await
     }
 
+    /// `GET /currentuser` as the holder of `creds` (a bearer token, a service credential): a 403
+    /// that names a missing organization says so, like a refused login.
+    #[instrument(skip_all, fields(manager = %self.endpoint.id))]
+    pub async fn current_user_as(&self, creds: ManagerCredentials<'_>) -> Result<User, ManagerError> {
+        let response = self.send(self.authorized(Method::GET, &["currentuser"], creds)).await?;
+        if response.status() == StatusCode::FORBIDDEN {
+            return Err(forbidden_login(response).await);
+        }
+        self.read_json(response, StatusCode::OK, "current user", creds).await
+    }
+
     /// `GET /organizations/{id}`.
     #[instrument(skip(self, creds), fields(manager = %self.endpoint.id))]
     pub async fn organization(
@@ -233,7 +244,7 @@ impl ManagerClient {
                 request
             }
             ManagerCredentials::Bearer(token) => {
-                request.header(AUTHORIZATION, sensitive(&format!("Bearer {}", token.expose_secret())))
+                request.header(AUTHORIZATION, sensitive(&format!("Bearer {token}")))
             }
             ManagerCredentials::Basic { username, password } => {
                 request.basic_auth(username, Some(password.expose_secret()))

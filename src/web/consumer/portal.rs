@@ -10,7 +10,7 @@ use actix_web::http::StatusCode;
 use askama::Template;
 
 use crate::domain::EnvironmentId;
-use crate::federation::{Environment, EnvironmentLink, JoinFailure, Notice, PortalSession};
+use crate::federation::{Environment, EnvironmentLink, JoinFailure, ManagerAccess, Notice, PortalSession};
 use crate::manager::{ManagerCredentials, ManagerError, ManagerSession};
 use crate::startup::AppState;
 use crate::store::Session;
@@ -105,13 +105,34 @@ pub fn environment(state: &AppState, raw: &str) -> Result<Arc<Environment>, WebE
 /// The user's place in an environment they are joined to.
 pub struct JoinedEnvironment {
     pub env: Arc<Environment>,
-    pub manager: ManagerSession,
+    access: Access,
     pub organization_id: String,
+}
+
+/// How this page's calls to the manager are made.
+enum Access {
+    Session(ManagerSession),
+    Bearer(String),
+    Service,
 }
 
 impl JoinedEnvironment {
     pub fn creds(&self) -> ManagerCredentials<'_> {
-        ManagerCredentials::Session(&self.manager)
+        match &self.access {
+            Access::Session(session) => ManagerCredentials::Session(session),
+            Access::Bearer(token) => ManagerCredentials::Bearer(token),
+            // Joining as the service needs the credential, so it is there; an empty token is
+            // refused by the manager otherwise.
+            Access::Service => {
+                self.env.service.as_ref().map_or(ManagerCredentials::Bearer(""), |s| s.credentials())
+            }
+        }
+    }
+
+    /// Calls go with the manager's service credential: Portico scopes the answers to the
+    /// user's organization itself.
+    pub fn is_service(&self) -> bool {
+        matches!(self.access, Access::Service)
     }
 }
 
@@ -123,12 +144,20 @@ pub async fn joined(
     raw: &str,
 ) -> Result<Result<JoinedEnvironment, HttpResponse>, WebError> {
     let env = environment(state, raw)?;
+    if let Some(identity) = &state.identity {
+        identity.keep_fresh(&state.sessions, session).await.map_err(WebError::from)?;
+    }
     match session.data.link(env.id()) {
-        Some(EnvironmentLink::Joined { manager, organization_id }) => Ok(Ok(JoinedEnvironment {
-            manager: manager.clone(),
-            organization_id: organization_id.clone(),
-            env,
-        })),
+        Some(EnvironmentLink::Joined { manager, organization_id }) => {
+            let access = match manager {
+                ManagerAccess::Session(s) => Access::Session(s.clone()),
+                ManagerAccess::Bearer => Access::Bearer(
+                    session.data.sso.as_ref().map(|t| t.access_token.clone()).unwrap_or_default(),
+                ),
+                ManagerAccess::Service => Access::Service,
+            };
+            Ok(Ok(JoinedEnvironment { access, organization_id: organization_id.clone(), env }))
+        }
         Some(EnvironmentLink::Unavailable { reason }) => {
             let reason = reason.clone();
             Ok(Err(not_joined(state, session, &env, &reason).await?))
