@@ -8,7 +8,7 @@ mod error;
 mod login;
 mod provider;
 mod refresh;
-mod types;
+pub(crate) mod types;
 
 use std::sync::Arc;
 

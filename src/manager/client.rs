@@ -131,6 +131,31 @@ impl ManagerClient {
         Ok(organizations.into_iter().find(|org| org.name == name))
     }
 
+    /// `GET /organizations/{id}/apis`: the ids of the APIs an organization has access to (used
+    /// to scope what a service credential sees).
+    #[instrument(skip(self, creds), fields(manager = %self.endpoint.id))]
+    pub async fn organization_api_ids(
+        &self,
+        creds: ManagerCredentials<'_>,
+        organization_id: &str,
+    ) -> Result<Vec<String>, ManagerError> {
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Access {
+            api_id: String,
+            #[serde(default)]
+            state: Option<String>,
+        }
+        let request = self.authorized(Method::GET, &["organizations", organization_id, "apis"], creds);
+        let list: Vec<Access> =
+            self.read_json(self.send(request).await?, StatusCode::OK, "API access list", creds).await?;
+        Ok(list
+            .into_iter()
+            .filter(|a| a.state.as_deref().is_none_or(|s| s == "approved"))
+            .map(|a| a.api_id)
+            .collect())
+    }
+
     /// `GET /discovery/apis`: the APIs the caller's organization may see.
     #[instrument(skip_all, fields(manager = %self.endpoint.id))]
     pub async fn discovery_apis(

@@ -120,8 +120,16 @@ function configuration() {
         }),
       },
     },
-    // The managers map the token to their user by the username claim.
-    extraTokenClaims: async (_ctx, token) => ({ preferred_username: token.accountId }),
+    // The managers map the token to their user by the username claim (and a slave to its
+    // organization of the same name).
+    extraTokenClaims: async (_ctx, token) => {
+      const user = USERS[token.accountId] || {};
+      return {
+        preferred_username: token.accountId,
+        name: user.name,
+        ...(user.org ? { org: user.org } : {}),
+      };
+    },
     issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
     rotateRefreshToken: true,
     pkce: { required: () => true },
