@@ -15,4 +15,5 @@ mod portal;
 mod routing;
 mod signin;
 mod simulator;
+mod sso;
 mod store;

@@ -8,6 +8,7 @@ pub mod app;
 pub mod browser;
 pub mod logs;
 pub mod managers;
+pub mod oidc;
 pub mod postgres;
 pub mod prism;
 pub mod redis;
