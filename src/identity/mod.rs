@@ -50,7 +50,7 @@ impl Identity {
         let public = &settings.server.public_url;
         let redirect = public.join(CALLBACK_PATH)?;
         let post_logout = public.join(SIGNED_OUT_PATH)?;
-        let provider = provider::Provider::new(oidc, &redirect)?;
+        let provider = provider::Provider::new(oidc, &redirect, clock.clone())?;
         Ok(Some(Arc::new(Self { settings: oidc.clone(), provider, kv, keys, clock, post_logout })))
     }
 

@@ -10,6 +10,7 @@ use secrecy::ExposeSecret;
 use tokio::sync::Mutex;
 
 use super::OidcError;
+use crate::clock::SharedClock;
 use super::types::{Metadata, OidcClient};
 use crate::config::OidcSettings;
 use crate::domain::TlsMode;
@@ -23,7 +24,8 @@ pub const KEY_REFETCH_INTERVAL: Duration = Duration::from_secs(10);
 struct Cached {
     metadata: Metadata,
     fetched: Instant,
-    keys_fetched: Instant,
+    /// On Portico's clock (ms), so tests move time instead of waiting out the interval.
+    keys_fetched_ms: i64,
 }
 
 pub struct Provider {
@@ -33,10 +35,11 @@ pub struct Provider {
     client_secret: Option<ClientSecret>,
     redirect: RedirectUrl,
     cached: Mutex<Option<Cached>>,
+    clock: SharedClock,
 }
 
 impl Provider {
-    pub fn new(settings: &OidcSettings, redirect: &url::Url) -> anyhow::Result<Self> {
+    pub fn new(settings: &OidcSettings, redirect: &url::Url, clock: SharedClock) -> anyhow::Result<Self> {
         use anyhow::Context;
         let ca_pem = settings
             .ca_file
@@ -69,6 +72,7 @@ impl Provider {
             client_secret,
             redirect: RedirectUrl::from_url(redirect.clone()),
             cached: Mutex::new(None),
+            clock,
         })
     }
 
@@ -83,8 +87,8 @@ impl Provider {
             return Ok(c.metadata.clone());
         }
         let metadata = self.discover().await?;
-        let now = Instant::now();
-        *cached = Some(Cached { metadata: metadata.clone(), fetched: now, keys_fetched: now });
+        let keys_fetched_ms = self.clock.now_millis();
+        *cached = Some(Cached { metadata: metadata.clone(), fetched: Instant::now(), keys_fetched_ms });
         Ok(metadata)
     }
 
@@ -94,10 +98,12 @@ impl Provider {
     pub async fn refetch_keys(&self) -> Result<Option<Metadata>, OidcError> {
         let mut cached = self.cached.lock().await;
         let Some(c) = cached.as_mut() else { return Ok(None) };
-        if c.keys_fetched.elapsed() < KEY_REFETCH_INTERVAL {
+        let now = self.clock.now_millis();
+        let interval = i64::try_from(KEY_REFETCH_INTERVAL.as_millis()).unwrap_or(i64::MAX);
+        if now.saturating_sub(c.keys_fetched_ms) < interval {
             return Ok(None);
         }
-        c.keys_fetched = Instant::now();
+        c.keys_fetched_ms = now;
         let keys = CoreJsonWebKeySet::fetch_async(c.metadata.jwks_uri(), &self.http)
             .await
             .map_err(|e| unavailable("keys", &e))?;
