@@ -17,9 +17,10 @@ use crate::config::Settings;
 use crate::crypto::Keys;
 use crate::federation::{
     Environments, Federation, HealthMonitor, LoginProtection, MonitorTask, OrganizationCache, PROBE_INTERVAL,
-    Preferences, RuntimeSettings, SignInRules,
+    Preferences, RuntimeSettings, ServiceCredentials, SignInRules,
 };
 use crate::replicas::{Follower, follow};
+use crate::secrets::Secrets;
 use crate::store::{Change, ChangeBus, Database, KvStore, MemoryStore, RedisStore, SessionStore};
 
 /// What every request handler shares.
@@ -37,6 +38,8 @@ pub struct AppState {
     pub clock: SharedClock,
     /// Change notifications to and from the other replicas.
     pub changes: ChangeBus,
+    /// Secret references, and the state of the ones refreshed in the background.
+    pub secrets: Secrets,
     /// The federation settings in force (see [`AppState::runtime`]).
     pub(crate) runtime: RwLock<Arc<RuntimeSettings>>,
 }
@@ -71,8 +74,9 @@ impl Application {
 
     /// [`Application::build`] with a given clock (tests move time instead of sleeping).
     pub async fn build_with_clock(settings: Settings, clock: SharedClock) -> anyhow::Result<Self> {
-        let kv = key_value_store(&settings)?;
-        let db_url = settings.database.url.resolve().context("database.url")?;
+        let secrets = Secrets::new(&settings, clock.clone()).context("cannot prepare the secret resolver")?;
+        let kv = key_value_store(&settings, &secrets).await?;
+        let db_url = secrets.resolve(&settings.database.url).await.context("database.url")?;
         let db = Database::connect(&db_url, settings.database.max_connections)
             .await
             .context("cannot open the database (database.url)")?;
@@ -80,9 +84,11 @@ impl Application {
         if applied > 0 {
             tracing::info!(applied, backend = db.backend().as_str(), "database migrations applied");
         }
-        let environments = Environments::from_settings(&settings).context("cannot prepare the managers")?;
+        let credentials = ServiceCredentials::resolve(&settings, &secrets).await?;
+        let environments =
+            Environments::from_settings(&settings, credentials).context("cannot prepare the managers")?;
         let session_secret = match &settings.session.secret {
-            Some(secret) => secret.resolve().context("session.secret")?,
+            Some(secret) => secrets.resolve(secret).await.context("session.secret")?,
             None => {
                 tracing::warn!(
                     "session.secret is not set: using a random key; sessions end when Portico restarts"
@@ -127,6 +133,7 @@ impl Application {
             clock,
             changes,
             runtime,
+            secrets,
         });
         // What admins saved (slaves, settings) is in force before the first request.
         state.apply(&Change::Resync).await.context("cannot read the saved slaves and settings")?;
@@ -154,10 +161,10 @@ impl Application {
     }
 }
 
-fn key_value_store(settings: &Settings) -> anyhow::Result<KvStore> {
+async fn key_value_store(settings: &Settings, secrets: &Secrets) -> anyhow::Result<KvStore> {
     match &settings.redis {
         Some(redis) => {
-            let url = redis.url.resolve().context("redis.url")?;
+            let url = secrets.resolve(&redis.url).await.context("redis.url")?;
             let store = RedisStore::new(
                 secrecy::ExposeSecret::expose_secret(&url),
                 &redis.key_prefix,

@@ -1,11 +1,16 @@
 //! The environments a consumer can be joined to: the master and the slave managers, each with a
 //! ready client.
 
+use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use crate::config::{MasterSettings, Settings, SlaveSettings};
+use anyhow::Context;
+use secrecy::SecretString;
+
+use crate::config::{ManagerAuthSettings, MasterSettings, Settings, SlaveSettings};
 use crate::domain::EnvironmentId;
-use crate::manager::{ManagerClient, ManagerEndpoint, ManagerError};
+use crate::manager::{ManagerClient, ManagerCredentials, ManagerEndpoint, ManagerError};
+use crate::secrets::{LiveSecret, Secrets};
 use crate::store::SlaveRow;
 
 /// One manager as the portal sees it.
@@ -19,6 +24,54 @@ pub struct Environment {
     pub provisioned: bool,
     /// The stored version of a slave added in the admin UI.
     pub version: Option<i64>,
+    /// The manager's service credential (config `auth`), for health checks and service calls.
+    pub service: Option<ServiceCredential>,
+}
+
+/// A manager's service credential; its secret is re-read when it rotates.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ServiceCredential {
+    Basic { username: String, password: LiveSecret },
+}
+
+impl ServiceCredential {
+    /// The secret in force now (keep it only for the call at hand).
+    pub fn password(&self) -> SecretString {
+        match self {
+            ServiceCredential::Basic { password, .. } => password.current(),
+        }
+    }
+
+    /// The credentials for one call, with `secret` from [`ServiceCredential::password`].
+    pub fn credentials<'a>(&'a self, secret: &'a SecretString) -> ManagerCredentials<'a> {
+        match self {
+            ServiceCredential::Basic { username, .. } => ManagerCredentials::Basic { username, password: secret },
+        }
+    }
+}
+
+/// The service credentials of the configured managers, by environment id.
+#[derive(Clone, Default)]
+pub struct ServiceCredentials(HashMap<EnvironmentId, ServiceCredential>);
+
+impl ServiceCredentials {
+    /// Reads every configured `auth` secret (remote ones are then kept fresh).
+    pub async fn resolve(settings: &Settings, secrets: &Secrets) -> anyhow::Result<Self> {
+        let managers = std::iter::once(("master".to_owned(), &settings.master.id, settings.master.auth.as_ref()))
+            .chain(settings.slaves.iter().enumerate().map(|(i, s)| (format!("slaves[{i}]"), &s.id, s.auth.as_ref())));
+        let mut map = HashMap::new();
+        for (at, id, auth) in managers {
+            let Some(ManagerAuthSettings::Basic { username, password }) = auth else { continue };
+            let key = format!("{at}.auth.basic.password");
+            let password = secrets.live(&key, password).await.with_context(|| key.clone())?;
+            map.insert(id.clone(), ServiceCredential::Basic { username: username.clone(), password });
+        }
+        Ok(Self(map))
+    }
+
+    fn get(&self, id: &EnvironmentId) -> Option<ServiceCredential> {
+        self.0.get(id).cloned()
+    }
 }
 
 impl Environment {
@@ -35,6 +88,7 @@ impl Environment {
         self.client.endpoint() == other.client.endpoint()
             && (self.is_master, self.enabled, self.required, self.provisioned, self.version)
                 == (other.is_master, other.enabled, other.required, other.provisioned, other.version)
+            && self.service == other.service
     }
 }
 
@@ -77,13 +131,14 @@ impl EnvironmentSet {
 #[derive(Clone)]
 pub struct Environments {
     current: Arc<RwLock<Arc<EnvironmentSet>>>,
+    credentials: Arc<ServiceCredentials>,
 }
 
 impl Environments {
     /// The master and the config file's slaves.
-    pub fn from_settings(settings: &Settings) -> Result<Self, EnvironmentError> {
-        let set = Self::build_set(settings, &[], None)?;
-        Ok(Self { current: Arc::new(RwLock::new(Arc::new(set))) })
+    pub fn from_settings(settings: &Settings, credentials: ServiceCredentials) -> Result<Self, EnvironmentError> {
+        let set = Self::build_set(settings, &credentials, &[], None)?;
+        Ok(Self { current: Arc::new(RwLock::new(Arc::new(set))), credentials: Arc::new(credentials) })
     }
 
     pub fn snapshot(&self) -> Arc<EnvironmentSet> {
@@ -105,7 +160,7 @@ impl Environments {
     /// shadowed by the file's. `true` when anything changed.
     pub fn reload(&self, settings: &Settings, stored: &[SlaveRow]) -> Result<bool, EnvironmentError> {
         let previous = self.snapshot();
-        let set = Self::build_set(settings, stored, Some(&previous))?;
+        let set = Self::build_set(settings, &self.credentials, stored, Some(&previous))?;
         let unchanged = set.list.len() == previous.list.len()
             && set.list.iter().zip(&previous.list).all(|(a, b)| Arc::ptr_eq(a, b));
         if unchanged {
@@ -120,6 +175,7 @@ impl Environments {
 
     fn build_set(
         settings: &Settings,
+        credentials: &ServiceCredentials,
         stored: &[SlaveRow],
         previous: Option<&EnvironmentSet>,
     ) -> Result<EnvironmentSet, EnvironmentError> {
@@ -128,9 +184,13 @@ impl Environments {
             let kept = previous.and_then(|p| p.get(env.id())).filter(|old| old.same_definition(&env));
             Ok(kept.cloned().unwrap_or_else(|| Arc::new(env)))
         };
-        let mut list = vec![reuse(master(&settings.master, default_timeout)?)?];
+        let mut master = master(&settings.master, default_timeout)?;
+        master.service = credentials.get(master.id());
+        let mut list = vec![reuse(master)?];
         for slave in &settings.slaves {
-            list.push(reuse(slave_env(slave, default_timeout)?)?);
+            let mut env = slave_env(slave, default_timeout)?;
+            env.service = credentials.get(env.id());
+            list.push(reuse(env)?);
         }
         for row in stored {
             if list.iter().any(|e| e.id() == &row.id) {
@@ -180,6 +240,7 @@ fn master(m: &MasterSettings, default_timeout: std::time::Duration) -> Result<En
         required: true,
         provisioned: true,
         version: None,
+        service: None,
     })
 }
 
@@ -203,6 +264,7 @@ fn slave_env(
         required: s.required,
         provisioned: true,
         version: None,
+        service: None,
     })
 }
 
@@ -223,5 +285,6 @@ fn stored_env(row: &SlaveRow, default_timeout: std::time::Duration) -> Result<En
         required: row.required,
         provisioned: false,
         version: Some(row.version),
+        service: None,
     })
 }

@@ -118,7 +118,10 @@ impl HealthMonitor {
 }
 
 async fn probe_one(env: &Environment, clock: &SharedClock) -> ManagerHealth {
-    let result = env.client.probe().await;
+    // With the service credential when there is one, so a rotated or wrong one shows here.
+    let password = env.service.as_ref().map(|s| s.password());
+    let creds = env.service.as_ref().zip(password.as_ref()).map(|(s, p)| s.credentials(p));
+    let result = env.client.probe(creds).await;
     let checked_at = clock.now();
     match result {
         Ok(latency) => ManagerHealth { up: true, latency: Some(latency), last_error: None, checked_at },

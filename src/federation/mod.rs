@@ -12,7 +12,9 @@ mod runtime;
 mod session;
 mod signin;
 
-pub use environments::{Environment, EnvironmentError, EnvironmentSet, Environments};
+pub use environments::{
+    Environment, EnvironmentError, EnvironmentSet, Environments, ServiceCredential, ServiceCredentials,
+};
 pub use health::{HealthMonitor, ManagerHealth, MonitorTask, PROBE_INTERVAL};
 pub use join::{CACHE_PREFIX, OrganizationCache};
 pub use outcome::JoinFailure;
