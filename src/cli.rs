@@ -94,7 +94,7 @@ pub fn run() -> ExitCode {
 async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Serve(c) => serve(c).await,
-        Command::CheckConfig(c) => Ok(check_config(c)),
+        Command::CheckConfig(c) => Ok(check_config(c).await),
         Command::Migrate(c) => migrate(c).await,
         Command::Admin { config, action } => admin(config, action).await,
         Command::Demo { listen } => crate::demo::run(listen).await.map(|()| ExitCode::SUCCESS),
@@ -121,7 +121,7 @@ fn load_settings(arg: ConfigArg) -> Option<Settings> {
     report.settings
 }
 
-fn check_config(arg: ConfigArg) -> ExitCode {
+async fn check_config(arg: ConfigArg) -> ExitCode {
     let path = config_path(arg);
     let report = config::load(path.as_deref());
     match &path {
@@ -129,7 +129,43 @@ fn check_config(arg: ConfigArg) -> ExitCode {
         None => println!("checking the embedded defaults (no config file)"),
     }
     print!("{}", report.render());
-    if report.has_errors() { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+    let remote_ok = match &report.settings {
+        Some(settings) => check_remote_secrets(settings).await,
+        None => true,
+    };
+    if report.has_errors() || !remote_ok { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+}
+
+/// Reads every Key Vault and Vault reference once and says whether it could be read (and which
+/// version), never what it holds. `false` when any could not be read.
+async fn check_remote_secrets(settings: &Settings) -> bool {
+    let remote: Vec<_> =
+        crate::secrets::references(settings).into_iter().filter(|(_, r)| r.is_remote()).collect();
+    if remote.is_empty() {
+        return true;
+    }
+    let secrets = match crate::secrets::Secrets::new(settings, std::sync::Arc::new(crate::clock::SystemClock))
+    {
+        Ok(s) => s,
+        Err(e) => {
+            println!("error: cannot prepare the secret resolver: {e}");
+            return false;
+        }
+    };
+    let mut all_read = true;
+    for (key, reference) in remote {
+        match secrets.fetch(reference).await {
+            Ok(fetched) => match fetched.version {
+                Some(v) => println!("ok      {key}: {} (version {v})", reference.describe()),
+                None => println!("ok      {key}: {}", reference.describe()),
+            },
+            Err(e) => {
+                all_read = false;
+                println!("error   {key}: {e}");
+            }
+        }
+    }
+    all_read
 }
 
 async fn serve(arg: ConfigArg) -> anyhow::Result<ExitCode> {
@@ -147,7 +183,8 @@ async fn open_database(arg: ConfigArg) -> anyhow::Result<Option<Database>> {
     let Some(settings) = load_settings(arg) else {
         return Ok(None);
     };
-    let url = settings.database.url.resolve().context("database.url")?;
+    let secrets = crate::secrets::Secrets::new(&settings, std::sync::Arc::new(crate::clock::SystemClock))?;
+    let url = secrets.resolve(&settings.database.url).await.context("database.url")?;
     let db = Database::connect(&url, 2).await.context("cannot open the database (database.url)")?;
     Ok(Some(db))
 }

@@ -16,6 +16,8 @@ pub mod identity;
 pub mod manager;
 pub mod metrics;
 pub mod password;
+pub mod replicas;
+pub mod secrets;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

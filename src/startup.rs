@@ -4,7 +4,7 @@
 //! demo start the real server in-process and read the bound address.
 
 use std::net::{SocketAddr, TcpListener};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, middleware, web};
@@ -17,10 +17,12 @@ use crate::config::Settings;
 use crate::crypto::Keys;
 use crate::federation::{
     Environments, Federation, HealthMonitor, LoginProtection, MonitorTask, OrganizationCache, PROBE_INTERVAL,
-    Preferences, SignInRules,
+    Preferences, RuntimeSettings, ServiceCredentials, SignInRules,
 };
-use crate::identity::Identity;
-use crate::store::{Database, KvStore, MemoryStore, RedisStore, SessionStore};
+use crate::identity::oidc::Identity;
+use crate::replicas::{Follower, follow};
+use crate::secrets::Secrets;
+use crate::store::{Change, ChangeBus, Database, KvStore, MemoryStore, RedisStore, SessionStore};
 
 /// What every request handler shares.
 pub struct AppState {
@@ -37,15 +39,19 @@ pub struct AppState {
     pub clock: SharedClock,
     /// Single sign-on (`[oidc]`), when configured.
     pub identity: Option<Arc<Identity>>,
+    /// Change notifications to and from the other replicas.
+    pub changes: ChangeBus,
+    /// Secret references, and the state of the ones refreshed in the background.
+    pub secrets: Secrets,
+    /// The federation settings in force (see [`AppState::runtime`]).
+    pub(crate) runtime: RwLock<Arc<RuntimeSettings>>,
 }
 
 impl AppState {
     /// The sign-in rules in force now.
     pub fn sign_in_rules(&self) -> SignInRules {
-        SignInRules {
-            policy: self.settings.federation.login_failure_policy,
-            limits: self.settings.login_protection.clone(),
-        }
+        let runtime = self.runtime();
+        SignInRules { policy: runtime.policy, limits: runtime.login_protection.clone() }
     }
 
     /// `https` public URL: secure cookies, `__Host-` names, HSTS.
@@ -59,6 +65,7 @@ pub struct Application {
     server: Server,
     state: web::Data<AppState>,
     _health_checks: MonitorTask,
+    _follower: Follower,
 }
 
 impl Application {
@@ -70,8 +77,9 @@ impl Application {
 
     /// [`Application::build`] with a given clock (tests move time instead of sleeping).
     pub async fn build_with_clock(settings: Settings, clock: SharedClock) -> anyhow::Result<Self> {
-        let kv = key_value_store(&settings)?;
-        let db_url = settings.database.url.resolve().context("database.url")?;
+        let secrets = Secrets::new(&settings, clock.clone()).context("cannot prepare the secret resolver")?;
+        let kv = key_value_store(&settings, &secrets).await?;
+        let db_url = secrets.resolve(&settings.database.url).await.context("database.url")?;
         let db = Database::connect(&db_url, settings.database.max_connections)
             .await
             .context("cannot open the database (database.url)")?;
@@ -79,9 +87,11 @@ impl Application {
         if applied > 0 {
             tracing::info!(applied, backend = db.backend().as_str(), "database migrations applied");
         }
-        let environments = Environments::from_settings(&settings).context("cannot prepare the managers")?;
+        let credentials = ServiceCredentials::resolve(&settings, &secrets).await?;
+        let environments =
+            Environments::from_settings(&settings, credentials).context("cannot prepare the managers")?;
         let session_secret = match &settings.session.secret {
-            Some(secret) => secret.resolve().context("session.secret")?,
+            Some(secret) => secrets.resolve(secret).await.context("session.secret")?,
             None => {
                 tracing::warn!(
                     "session.secret is not set: using a random key; sessions end when Portico restarts"
@@ -109,10 +119,17 @@ impl Application {
         );
         let catalog =
             CatalogCache::new(kv.clone(), keys.clone(), clock.clone(), settings.cache.catalog_ttl.get());
-        let identity = Identity::from_settings(&settings, kv.clone(), keys.clone(), clock.clone())
-            .context("cannot prepare single sign-on ([oidc])")?;
+        let client_secret = match settings.oidc.as_ref().and_then(|o| o.client_secret.as_ref()) {
+            Some(reference) => Some(secrets.resolve(reference).await.context("oidc.client_secret")?),
+            None => None,
+        };
+        let identity =
+            Identity::from_settings(&settings, client_secret, kv.clone(), keys.clone(), clock.clone())
+                .context("cannot prepare single sign-on ([oidc])")?;
         let health = HealthMonitor::new();
         let health_checks = health.start(environments.clone(), clock.clone(), PROBE_INTERVAL);
+        let changes = ChangeBus::start(&kv);
+        let runtime = RwLock::new(Arc::new(RuntimeSettings::resolve(&settings, Default::default())));
         let state = web::Data::new(AppState {
             settings: Arc::new(settings),
             kv,
@@ -125,9 +142,15 @@ impl Application {
             catalog,
             clock,
             identity,
+            changes,
+            runtime,
+            secrets,
         });
+        // What admins saved (slaves, settings) is in force before the first request.
+        state.apply(&Change::Resync).await.context("cannot read the saved slaves and settings")?;
+        let follower = follow(state.clone());
         let server = http_server(listener, state.clone())?;
-        Ok(Self { address, server, state, _health_checks: health_checks })
+        Ok(Self { address, server, state, _health_checks: health_checks, _follower: follower })
     }
 
     pub fn address(&self) -> SocketAddr {
@@ -149,10 +172,10 @@ impl Application {
     }
 }
 
-fn key_value_store(settings: &Settings) -> anyhow::Result<KvStore> {
+async fn key_value_store(settings: &Settings, secrets: &Secrets) -> anyhow::Result<KvStore> {
     match &settings.redis {
         Some(redis) => {
-            let url = redis.url.resolve().context("redis.url")?;
+            let url = secrets.resolve(&redis.url).await.context("redis.url")?;
             let store = RedisStore::new(
                 secrecy::ExposeSecret::expose_secret(&url),
                 &redis.key_prefix,

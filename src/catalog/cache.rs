@@ -60,7 +60,8 @@ struct Inner {
     kv: KvStore,
     keys: Arc<Keys>,
     clock: SharedClock,
-    ttl: Duration,
+    /// `cache.catalog_ttl` in milliseconds; the admin UI may change it at run time.
+    ttl_ms: AtomicU64,
     /// The fills under way in this process, by key: requests that miss together wait for one.
     flights: Mutex<HashMap<String, Flight>>,
     hits: AtomicU64,
@@ -76,7 +77,7 @@ impl CatalogCache {
                 kv,
                 keys,
                 clock,
-                ttl,
+                ttl_ms: AtomicU64::new(duration_ms(ttl)),
                 flights: Mutex::new(HashMap::new()),
                 hits: AtomicU64::new(0),
                 misses: AtomicU64::new(0),
@@ -84,6 +85,16 @@ impl CatalogCache {
                 fills: AtomicU64::new(0),
             }),
         }
+    }
+
+    /// How long a filled catalog is fresh.
+    pub fn ttl(&self) -> Duration {
+        Duration::from_millis(self.inner.ttl_ms.load(Ordering::Relaxed))
+    }
+
+    /// Takes a new `cache.catalog_ttl` (admin UI) for the catalogs filled and read from now on.
+    pub fn set_ttl(&self, ttl: Duration) {
+        self.inner.ttl_ms.store(duration_ms(ttl), Ordering::Relaxed);
     }
 
     /// `cache:catalog:{env}:{hash}`. The role is hashed in with the organization because a
@@ -209,7 +220,7 @@ impl CatalogCache {
         let stored = Stored { fetched_at_ms: self.inner.clock.now_millis(), apis };
         match serde_json::to_vec(&stored) {
             Ok(bytes) => {
-                let keep = self.inner.ttl + STALE_RETENTION;
+                let keep = self.ttl() + STALE_RETENTION;
                 if let Err(e) = self.inner.kv.set(key, &bytes, Some(keep)).await {
                     tracing::warn!(error = %e, "catalog cache unavailable");
                 }
@@ -232,7 +243,7 @@ impl CatalogCache {
 
     fn is_fresh(&self, stored: &Stored) -> bool {
         let age_ms = self.inner.clock.now_millis().saturating_sub(stored.fetched_at_ms);
-        u128::try_from(age_ms).is_ok_and(|age| age < self.inner.ttl.as_millis())
+        u64::try_from(age_ms).is_ok_and(|age| age < self.inner.ttl_ms.load(Ordering::Relaxed))
             // A copy stamped in the future (another replica's clock) counts as fresh.
             || age_ms < 0
     }
@@ -263,4 +274,8 @@ fn catalog(stored: Stored, stale: Option<ManagerError>) -> Catalog {
         .map(|ms| UNIX_EPOCH + Duration::from_millis(ms))
         .unwrap_or(UNIX_EPOCH);
     Catalog { apis: stored.apis, fetched_at, stale }
+}
+
+fn duration_ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }

@@ -80,7 +80,21 @@ pub fn load_from_sources(
         problems.push(at.problem(Severity::Error, &e.key, &Origin::Env { var: e.var, raw: None }, e.message));
     }
     let sensitive = sensitive_strings(&root, &KeyPath::default());
-    let typed = typed::read(&mut root);
+    let mut typed = typed::read(&mut root);
+    if let Some(settings) = &mut typed.settings {
+        match app_service_identity(&env) {
+            Ok(app_service) => settings.identity.app_service = app_service,
+            Err(message) => problems.push(ConfigProblem {
+                severity: Severity::Error,
+                key: "identity".to_owned(),
+                env_var: "IDENTITY_ENDPOINT".to_owned(),
+                file: None,
+                line: None,
+                from_env: true,
+                message,
+            }),
+        }
+    }
     for f in &typed.findings {
         problems.push(at.problem(Severity::Error, &f.key, &f.origin, f.message.clone()));
     }
@@ -179,4 +193,24 @@ fn is_sensitive(path: &KeyPath) -> bool {
         || is("token")
         || is("client_secret")
         || (in_store && is("url"))
+}
+
+/// The App Service identity endpoint, when the platform set `IDENTITY_ENDPOINT` and
+/// `IDENTITY_HEADER` (both or neither).
+fn app_service_identity(env: &[(String, String)]) -> Result<Option<super::AppServiceIdentity>, String> {
+    let get =
+        |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty());
+    match (get("IDENTITY_ENDPOINT"), get("IDENTITY_HEADER")) {
+        (None, None) => Ok(None),
+        (Some(endpoint), Some(header)) => {
+            let endpoint =
+                url::Url::parse(endpoint).map_err(|e| format!("IDENTITY_ENDPOINT is not a URL ({e})"))?;
+            Ok(Some(super::AppServiceIdentity {
+                endpoint,
+                header: secrecy::SecretString::from(header.to_owned()),
+            }))
+        }
+        _ => Err("IDENTITY_ENDPOINT and IDENTITY_HEADER must be set together (App Service managed identity)"
+            .to_owned()),
+    }
 }

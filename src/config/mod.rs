@@ -19,7 +19,7 @@ mod tests;
 
 pub use duration::Duration;
 pub use load::{ConfigProblem, ConfigReport, Severity, load, load_from_sources};
-pub use secret::{SecretError, SecretRef};
+pub use secret::{DEFAULT_REFRESH, KeyVaultRef, SecretError, SecretRef, VaultRef};
 pub use settings::*;
 
 /// Where `serve`, `check-config` and `migrate` look when no `--config` is given.

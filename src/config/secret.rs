@@ -1,13 +1,22 @@
 //! Secret values in the configuration: where they come from, and types that never print them.
 //!
-//! A secret is `{ env = "NAME" }`, `{ file = "/run/secrets/x" }`, or (development only) a plain
-//! string, which `check-config` warns about.
+//! A secret is `{ env = "NAME" }`, `{ file = "/run/secrets/x" }`, a Key Vault secret read with
+//! the managed identity (`{ keyvault = "https://NAME.vault.azure.net/secrets/S", identity = … }`),
+//! a HashiCorp Vault / OpenBao KV v2 field (`{ vault = URL, path = …, field = …, token = {…} }`),
+//! or (development only) a plain string, which `check-config` warns about. Local sources are
+//! read here; remote ones by `crate::secrets`, which also re-reads unversioned ones.
 
 use std::fmt;
 use std::path::PathBuf;
 
 use secrecy::SecretString;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
+use url::Url;
+
+use super::Duration;
+
+/// How often an unversioned remote secret is read again when the reference does not say.
+pub const DEFAULT_REFRESH: Duration = Duration::from_secs(4 * 60 * 60);
 
 /// A reference to a secret, as written in the config file. Resolving it yields a
 /// [`SecretString`]; neither type prints the value in `Debug`.
@@ -21,6 +30,37 @@ pub enum SecretRef {
     File {
         file: PathBuf,
     },
+    /// An Azure Key Vault secret, read with the managed identity.
+    KeyVault(KeyVaultRef),
+    /// A HashiCorp Vault / OpenBao KV v2 secret field.
+    Vault(VaultRef),
+}
+
+/// `{ keyvault = "https://NAME.vault.azure.net/secrets/SECRET[/VERSION]", identity = "CLIENT-ID",
+/// refresh = "4h" }`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KeyVaultRef {
+    /// `https://NAME.vault.azure.net` (scheme, host and port only).
+    pub vault: Url,
+    pub name: String,
+    /// Pinned version; `None` reads the current one, again every `refresh`.
+    pub version: Option<String>,
+    /// Client id of a user-assigned identity; `None` is the system-assigned identity.
+    pub identity: Option<String>,
+    pub refresh: Duration,
+}
+
+/// `{ vault = "http://127.0.0.1:8200", path = "secret/data/portico", field = "x", token = {…},
+/// refresh = "4h" }`.
+#[derive(Clone, Debug)]
+pub struct VaultRef {
+    pub address: Url,
+    /// The KV v2 API path after `/v1/` (`MOUNT/data/NAME`).
+    pub path: String,
+    pub field: String,
+    /// The Vault token: itself a secret (env or file, typically).
+    pub token: Box<SecretRef>,
+    pub refresh: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +73,9 @@ pub enum SecretError {
     File { path: PathBuf, reason: String },
     #[error("the secret is empty")]
     Empty,
+    /// A remote secret asked of the local resolver (a bug, not an operator mistake).
+    #[error("this secret is read from {0}, which needs the secret resolver")]
+    Remote(&'static str),
 }
 
 impl SecretRef {
@@ -43,6 +86,22 @@ impl SecretRef {
 
     pub fn is_plain(&self) -> bool {
         matches!(self, SecretRef::Plain(_))
+    }
+
+    /// Read over the network (Key Vault, Vault) rather than from this machine.
+    pub fn is_remote(&self) -> bool {
+        matches!(self, SecretRef::KeyVault(_) | SecretRef::Vault(_))
+    }
+
+    /// What the reference points at, for messages (never the value).
+    pub fn describe(&self) -> String {
+        match self {
+            SecretRef::Plain(_) => "a plain value".to_owned(),
+            SecretRef::Env { env } => format!("environment variable {env}"),
+            SecretRef::File { file } => format!("file {}", file.display()),
+            SecretRef::KeyVault(r) => format!("Key Vault secret {} in {}", r.name, r.vault),
+            SecretRef::Vault(r) => format!("Vault secret {}#{} at {}", r.path, r.field, r.address),
+        }
     }
 
     /// Reads the secret now from the process environment or the file system. The value is
@@ -69,6 +128,8 @@ impl SecretRef {
             SecretRef::File { file } => std::fs::read_to_string(file)
                 .map(trim_one_newline)
                 .map_err(|e| SecretError::File { path: file.clone(), reason: e.kind().to_string() })?,
+            SecretRef::KeyVault(_) => return Err(SecretError::Remote("Key Vault")),
+            SecretRef::Vault(_) => return Err(SecretError::Remote("Vault")),
         };
         if value.is_empty() {
             return Err(SecretError::Empty);
@@ -93,6 +154,8 @@ impl fmt::Debug for SecretRef {
             SecretRef::Plain(_) => f.write_str("SecretRef::Plain([redacted])"),
             SecretRef::Env { env } => write!(f, "SecretRef::Env({env})"),
             SecretRef::File { file } => write!(f, "SecretRef::File({})", file.display()),
+            SecretRef::KeyVault(r) => write!(f, "SecretRef::KeyVault({}/secrets/{})", r.vault, r.name),
+            SecretRef::Vault(r) => write!(f, "SecretRef::Vault({} {}#{})", r.address, r.path, r.field),
         }
     }
 }
@@ -107,7 +170,125 @@ impl<'de> Deserialize<'de> for SecretRef {
 
 struct SecretRefVisitor;
 
-const EXPECTED: &str = "a secret: { env = \"NAME\" }, { file = \"PATH\" } or (development only) a string";
+const EXPECTED: &str = "a secret: { env = \"NAME\" }, { file = \"PATH\" }, { keyvault = \"URL\" }, \
+                        { vault = \"URL\", path = \"…\", field = \"…\", token = {…} } or (development only) a string";
+
+/// Every key a secret table may have; which combination is valid is checked after.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRef {
+    env: Option<String>,
+    file: Option<PathBuf>,
+    keyvault: Option<String>,
+    identity: Option<String>,
+    vault: Option<String>,
+    path: Option<String>,
+    field: Option<String>,
+    token: Option<Box<SecretRef>>,
+    refresh: Option<Duration>,
+}
+
+impl RawRef {
+    fn into_ref(self) -> Result<SecretRef, String> {
+        let sources =
+            [self.env.is_some(), self.file.is_some(), self.keyvault.is_some(), self.vault.is_some()];
+        match sources.iter().filter(|s| **s).count() {
+            0 => return Err(format!("no secret source: expected {EXPECTED}")),
+            1 => {}
+            _ => return Err(format!("a secret has exactly one source: {EXPECTED}")),
+        }
+        let only_for = |key: &str, present: bool, kind: &str| {
+            if present { Err(format!("`{key}` belongs to a {kind} secret")) } else { Ok(()) }
+        };
+        if self.env.is_some() || self.file.is_some() {
+            only_for("refresh", self.refresh.is_some(), "keyvault or vault")?;
+            only_for("identity", self.identity.is_some(), "keyvault")?;
+            only_for("path", self.path.is_some(), "vault")?;
+            only_for("field", self.field.is_some(), "vault")?;
+            only_for("token", self.token.is_some(), "vault")?;
+        }
+        if let Some(env) = self.env {
+            return Ok(SecretRef::Env { env });
+        }
+        if let Some(file) = self.file {
+            return Ok(SecretRef::File { file });
+        }
+        let refresh = self.refresh.unwrap_or(DEFAULT_REFRESH);
+        if refresh.get().is_zero() {
+            return Err("`refresh` must be longer than zero".to_owned());
+        }
+        if let Some(raw) = self.keyvault {
+            only_for("path", self.path.is_some(), "vault")?;
+            only_for("field", self.field.is_some(), "vault")?;
+            only_for("token", self.token.is_some(), "vault")?;
+            let (vault, name, version) = parse_keyvault(&raw)?;
+            return Ok(SecretRef::KeyVault(KeyVaultRef {
+                vault,
+                name,
+                version,
+                identity: self.identity,
+                refresh,
+            }));
+        }
+        only_for("identity", self.identity.is_some(), "keyvault")?;
+        let raw = self.vault.unwrap_or_default();
+        let address = Url::parse(&raw).map_err(|e| format!("`vault` {raw:?} is not a URL ({e})"))?;
+        if !matches!(address.scheme(), "http" | "https") || address.host_str().is_none() {
+            return Err(format!("`vault` {raw:?} must be an http:// or https:// URL with a host"));
+        }
+        let path = self
+            .path
+            .filter(|p| !p.trim_matches('/').is_empty())
+            .ok_or("a vault secret needs `path` (e.g. \"secret/data/portico\")")?;
+        let field = self.field.filter(|f| !f.is_empty()).ok_or("a vault secret needs `field`")?;
+        let token = self
+            .token
+            .ok_or("a vault secret needs `token` (itself a secret, e.g. { env = \"VAULT_TOKEN\" })")?;
+        if token.is_remote() {
+            return Err("a vault `token` must be an env, file or plain secret".to_owned());
+        }
+        Ok(SecretRef::Vault(VaultRef {
+            address,
+            path: path.trim_matches('/').to_owned(),
+            field,
+            token,
+            refresh,
+        }))
+    }
+}
+
+/// `https://NAME.vault.azure.net/secrets/SECRET[/VERSION]` → vault URL, name, version. Plain
+/// `http` is accepted only for a loopback host (a local test endpoint).
+fn parse_keyvault(raw: &str) -> Result<(Url, String, Option<String>), String> {
+    let url = Url::parse(raw).map_err(|e| format!("`keyvault` {raw:?} is not a URL ({e})"))?;
+    let loopback = matches!(url.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback())
+        || matches!(url.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback())
+        || url.host_str() == Some("localhost");
+    if !(url.scheme() == "https" || (url.scheme() == "http" && loopback)) {
+        return Err(format!("`keyvault` {raw:?} must be an https:// URL"));
+    }
+    let segments: Vec<&str> =
+        url.path_segments().map(|s| s.filter(|p| !p.is_empty()).collect()).unwrap_or_default();
+    let (name, version) = match segments.as_slice() {
+        ["secrets", name] => (*name, None),
+        ["secrets", name, version] => (*name, Some((*version).to_owned())),
+        _ => {
+            return Err(format!(
+                "`keyvault` {raw:?} must look like https://NAME.vault.azure.net/secrets/SECRET[/VERSION]"
+            ));
+        }
+    };
+    let valid =
+        |s: &str| !s.is_empty() && s.len() <= 127 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    if !valid(name) || version.as_deref().is_some_and(|v| !valid(v)) {
+        return Err(format!("`keyvault` {raw:?}: secret names and versions are letters, digits and '-'"));
+    }
+    let mut vault = url.clone();
+    vault.set_path("");
+    vault.set_query(None);
+    vault.set_fragment(None);
+    Ok((vault, name.to_owned(), version))
+}
 
 impl<'de> Visitor<'de> for SecretRefVisitor {
     type Value = SecretRef;
@@ -124,22 +305,8 @@ impl<'de> Visitor<'de> for SecretRefVisitor {
         Ok(SecretRef::Plain(SecretString::from(v)))
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<SecretRef, A::Error> {
-        let mut found = None;
-        while let Some(key) = map.next_key::<String>()? {
-            let value = match key.as_str() {
-                "env" => SecretRef::Env { env: map.next_value()? },
-                "file" => SecretRef::File { file: map.next_value()? },
-                other => {
-                    return Err(de::Error::custom(format_args!(
-                        "unknown secret source `{other}`: expected {EXPECTED}"
-                    )));
-                }
-            };
-            if found.replace(value).is_some() {
-                return Err(de::Error::custom(format_args!("a secret has exactly one source: {EXPECTED}")));
-            }
-        }
-        found.ok_or_else(|| de::Error::custom(format_args!("empty table: expected {EXPECTED}")))
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<SecretRef, A::Error> {
+        let raw = RawRef::deserialize(de::value::MapAccessDeserializer::new(map))?;
+        raw.into_ref().map_err(de::Error::custom)
     }
 }

@@ -36,6 +36,8 @@ pub struct Settings {
     #[serde(default)]
     pub oidc: Option<OidcSettings>,
     #[serde(default)]
+    pub identity: IdentitySettings,
+    #[serde(default)]
     pub log: LogSettings,
     #[serde(default)]
     pub metrics: MetricsSettings,
@@ -354,6 +356,46 @@ pub enum ManagerAuthMode {
     Bearer,
     /// The manager's service credential (`auth`), with results scoped to the user's organization.
     Service,
+}
+
+/// `[identity]`: the service's managed identity (used by `keyvault` secret references).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IdentitySettings {
+    /// The instance metadata token endpoint (overridable for tests and unusual hosts).
+    pub endpoint: Url,
+    /// Its `api-version`.
+    pub api_version: String,
+    /// The Key Vault REST `api-version` used to read secrets.
+    pub keyvault_api_version: String,
+    /// Set from `IDENTITY_ENDPOINT` + `IDENTITY_HEADER` (App Service), never from the file.
+    #[serde(skip)]
+    pub app_service: Option<AppServiceIdentity>,
+}
+
+/// The App Service flavour of the managed identity endpoint.
+#[derive(Clone)]
+pub struct AppServiceIdentity {
+    pub endpoint: Url,
+    pub header: secrecy::SecretString,
+}
+
+impl std::fmt::Debug for AppServiceIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppServiceIdentity").field("endpoint", &self.endpoint).finish_non_exhaustive()
+    }
+}
+
+impl Default for IdentitySettings {
+    fn default() -> Self {
+        Self {
+            endpoint: Url::parse("http://169.254.169.254/metadata/identity/oauth2/token")
+                .unwrap_or_else(|_| default_public_url()),
+            api_version: "2018-02-01".to_owned(),
+            keyvault_api_version: "7.4".to_owned(),
+            app_service: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]

@@ -59,7 +59,17 @@ impl Checker<'_> {
     }
 
     /// Resolves a secret, reporting why it cannot be; warns when it is written in plain.
+    /// Remote secrets are not read here (`check-config` reads them with the secret resolver);
+    /// only a Vault token, which is local, is.
     fn secret(&mut self, at: KeyPath, secret: &SecretRef) -> Option<SecretString> {
+        match secret {
+            SecretRef::KeyVault(_) => return None,
+            SecretRef::Vault(vault) => {
+                let _ = self.secret(at.key("token"), &vault.token);
+                return None;
+            }
+            _ => {}
+        }
         match secret.resolve_with(self.env) {
             Ok(value) => Some(value),
             Err(e) => {

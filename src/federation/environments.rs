@@ -1,13 +1,17 @@
 //! The environments a consumer can be joined to: the master and the slave managers, each with a
 //! ready client.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 
+use anyhow::Context;
 use secrecy::SecretString;
 
 use crate::config::{ManagerAuthSettings, MasterSettings, Settings, SlaveSettings};
 use crate::domain::EnvironmentId;
 use crate::manager::{ManagerClient, ManagerCredentials, ManagerEndpoint, ManagerError};
+use crate::secrets::{LiveSecret, Secrets};
+use crate::store::SlaveRow;
 
 /// One manager as the portal sees it.
 pub struct Environment {
@@ -18,33 +22,63 @@ pub struct Environment {
     pub required: bool,
     /// Defined in the config file (read-only in the admin UI).
     pub provisioned: bool,
-    /// The manager's service credential (`auth`), when it has one.
+    /// The stored version of a slave added in the admin UI.
+    pub version: Option<i64>,
+    /// The manager's service credential (config `auth`), for health checks and service calls.
     pub service: Option<ServiceCredential>,
 }
 
-/// A manager's service credential (`auth = { basic = … }`), resolved at start.
-pub struct ServiceCredential {
-    pub username: String,
-    pub password: SecretString,
+/// A manager's service credential; its secret is re-read when it rotates.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ServiceCredential {
+    Basic { username: String, password: LiveSecret },
 }
 
 impl ServiceCredential {
-    pub fn credentials(&self) -> ManagerCredentials<'_> {
-        ManagerCredentials::Basic { username: &self.username, password: &self.password }
+    /// The secret in force now (keep it only for the call at hand).
+    pub fn password(&self) -> SecretString {
+        match self {
+            ServiceCredential::Basic { password, .. } => password.current(),
+        }
     }
 
-    fn from_settings(
-        id: &EnvironmentId,
-        auth: Option<&ManagerAuthSettings>,
-    ) -> Result<Option<Self>, EnvironmentError> {
-        let Some(ManagerAuthSettings::Basic { username, password }) = auth else {
-            return Ok(None);
-        };
-        let password = password.resolve().map_err(|e| EnvironmentError {
-            id: id.clone(),
-            source: ManagerError::Config(format!("service credential (auth): {e}")),
-        })?;
-        Ok(Some(Self { username: username.clone(), password }))
+    /// The credentials for one call, with `secret` from [`ServiceCredential::password`].
+    pub fn credentials<'a>(&'a self, secret: &'a SecretString) -> ManagerCredentials<'a> {
+        match self {
+            ServiceCredential::Basic { username, .. } => {
+                ManagerCredentials::Basic { username, password: secret }
+            }
+        }
+    }
+}
+
+/// The service credentials of the configured managers, by environment id.
+#[derive(Clone, Default)]
+pub struct ServiceCredentials(HashMap<EnvironmentId, ServiceCredential>);
+
+impl ServiceCredentials {
+    /// Reads every configured `auth` secret (remote ones are then kept fresh).
+    pub async fn resolve(settings: &Settings, secrets: &Secrets) -> anyhow::Result<Self> {
+        let managers = std::iter::once((
+            "master".to_owned(),
+            &settings.master.id,
+            settings.master.auth.as_ref(),
+        ))
+        .chain(
+            settings.slaves.iter().enumerate().map(|(i, s)| (format!("slaves[{i}]"), &s.id, s.auth.as_ref())),
+        );
+        let mut map = HashMap::new();
+        for (at, id, auth) in managers {
+            let Some(ManagerAuthSettings::Basic { username, password }) = auth else { continue };
+            let key = format!("{at}.auth.basic.password");
+            let password = secrets.live(&key, password).await.with_context(|| key.clone())?;
+            map.insert(id.clone(), ServiceCredential::Basic { username: username.clone(), password });
+        }
+        Ok(Self(map))
+    }
+
+    fn get(&self, id: &EnvironmentId) -> Option<ServiceCredential> {
+        self.0.get(id).cloned()
     }
 }
 
@@ -56,6 +90,14 @@ impl Environment {
     pub fn name(&self) -> &str {
         &self.client.endpoint().name
     }
+
+    /// Same manager, same way of reaching it, same role: its client can be kept.
+    fn same_definition(&self, other: &Environment) -> bool {
+        self.client.endpoint() == other.client.endpoint()
+            && (self.is_master, self.enabled, self.required, self.provisioned, self.version)
+                == (other.is_master, other.enabled, other.required, other.provisioned, other.version)
+            && self.service == other.service
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -66,22 +108,13 @@ pub struct EnvironmentError {
     pub source: ManagerError,
 }
 
-/// The master first, then the slaves in configuration order.
-#[derive(Clone)]
-pub struct Environments {
-    list: Arc<Vec<Arc<Environment>>>,
+/// The environments in force at one moment: the master first, then the slaves from the config
+/// file in their order, then the slaves added in the admin UI in theirs.
+pub struct EnvironmentSet {
+    list: Vec<Arc<Environment>>,
 }
 
-impl Environments {
-    pub fn from_settings(settings: &Settings) -> Result<Self, EnvironmentError> {
-        let default_timeout = settings.federation.timeout.get();
-        let mut list = vec![Arc::new(master(&settings.master, default_timeout)?)];
-        for slave in &settings.slaves {
-            list.push(Arc::new(slave_env(slave, default_timeout)?));
-        }
-        Ok(Self { list: Arc::new(list) })
-    }
-
+impl EnvironmentSet {
     pub fn all(&self) -> impl Iterator<Item = &Arc<Environment>> {
         self.list.iter()
     }
@@ -97,6 +130,92 @@ impl Environments {
     /// Enabled slaves, in order.
     pub fn slaves(&self) -> impl Iterator<Item = &Arc<Environment>> {
         self.list.iter().filter(|e| !e.is_master && e.enabled)
+    }
+}
+
+/// The live registry. Readers take a [`snapshot`](Environments::snapshot) (one cheap lock and
+/// an `Arc` clone) and keep a consistent view for the rest of their request, while an admin
+/// change swaps in a new set for later requests.
+#[derive(Clone)]
+pub struct Environments {
+    current: Arc<RwLock<Arc<EnvironmentSet>>>,
+    credentials: Arc<ServiceCredentials>,
+}
+
+impl Environments {
+    /// The master and the config file's slaves.
+    pub fn from_settings(
+        settings: &Settings,
+        credentials: ServiceCredentials,
+    ) -> Result<Self, EnvironmentError> {
+        let set = Self::build_set(settings, &credentials, &[], None)?;
+        Ok(Self { current: Arc::new(RwLock::new(Arc::new(set))), credentials: Arc::new(credentials) })
+    }
+
+    pub fn snapshot(&self) -> Arc<EnvironmentSet> {
+        match self.current.read() {
+            Ok(set) => set.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// One environment, from the current set.
+    pub fn get(&self, id: &EnvironmentId) -> Option<Arc<Environment>> {
+        self.snapshot().get(id).cloned()
+    }
+
+    /// Rebuilds the set from the config file and the stored slaves, keeping the client (and
+    /// its connection pool) of every environment whose definition did not change. A stored
+    /// slave that cannot be prepared (its CA no longer parses, say) is left out and reported;
+    /// it never takes the others down. A stored slave whose id the config file now uses is
+    /// shadowed by the file's. `true` when anything changed.
+    pub fn reload(&self, settings: &Settings, stored: &[SlaveRow]) -> Result<bool, EnvironmentError> {
+        let previous = self.snapshot();
+        let set = Self::build_set(settings, &self.credentials, stored, Some(&previous))?;
+        let unchanged = set.list.len() == previous.list.len()
+            && set.list.iter().zip(&previous.list).all(|(a, b)| Arc::ptr_eq(a, b));
+        if unchanged {
+            return Ok(false);
+        }
+        match self.current.write() {
+            Ok(mut current) => *current = Arc::new(set),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(set),
+        }
+        Ok(true)
+    }
+
+    fn build_set(
+        settings: &Settings,
+        credentials: &ServiceCredentials,
+        stored: &[SlaveRow],
+        previous: Option<&EnvironmentSet>,
+    ) -> Result<EnvironmentSet, EnvironmentError> {
+        let default_timeout = settings.federation.timeout.get();
+        let reuse = |env: Environment| -> Result<Arc<Environment>, EnvironmentError> {
+            let kept = previous.and_then(|p| p.get(env.id())).filter(|old| old.same_definition(&env));
+            Ok(kept.cloned().unwrap_or_else(|| Arc::new(env)))
+        };
+        let mut master = master(&settings.master, default_timeout)?;
+        master.service = credentials.get(master.id());
+        let mut list = vec![reuse(master)?];
+        for slave in &settings.slaves {
+            let mut env = slave_env(slave, default_timeout)?;
+            env.service = credentials.get(env.id());
+            list.push(reuse(env)?);
+        }
+        for row in stored {
+            if list.iter().any(|e| e.id() == &row.id) {
+                tracing::warn!(id = %row.id, "a slave added in the admin UI has the id of a configured environment; the config file wins");
+                continue;
+            }
+            match stored_env(row, default_timeout) {
+                Ok(env) => list.push(reuse(env)?),
+                Err(e) => {
+                    tracing::warn!(id = %row.id, error = %e.source, "cannot prepare a stored slave; it is left out")
+                }
+            }
+        }
+        Ok(EnvironmentSet { list })
     }
 }
 
@@ -131,7 +250,8 @@ fn master(m: &MasterSettings, default_timeout: std::time::Duration) -> Result<En
         enabled: true,
         required: true,
         provisioned: true,
-        service: ServiceCredential::from_settings(&m.id, m.auth.as_ref())?,
+        version: None,
+        service: None,
     })
 }
 
@@ -154,6 +274,28 @@ fn slave_env(
         enabled: s.enabled,
         required: s.required,
         provisioned: true,
-        service: ServiceCredential::from_settings(&s.id, s.auth.as_ref())?,
+        version: None,
+        service: None,
+    })
+}
+
+fn stored_env(row: &SlaveRow, default_timeout: std::time::Duration) -> Result<Environment, EnvironmentError> {
+    let endpoint = ManagerEndpoint {
+        id: row.id.clone(),
+        name: row.name.clone(),
+        url: row.url.clone(),
+        base_path: row.base_path.clone(),
+        tls_mode: row.tls_mode,
+        ca_pem: row.ca_pem.clone(),
+        timeout: row.timeout.unwrap_or(default_timeout),
+    };
+    Ok(Environment {
+        client: client(endpoint)?,
+        is_master: false,
+        enabled: row.enabled,
+        required: row.required,
+        provisioned: false,
+        version: Some(row.version),
+        service: None,
     })
 }

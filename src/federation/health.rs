@@ -62,8 +62,21 @@ impl HealthMonitor {
     /// Probes every enabled manager once, concurrently (each bounded by its own timeout), and
     /// records the results. Changes of state are logged; steady states are not.
     pub async fn probe_all(&self, environments: &Environments, clock: &SharedClock) {
-        let targets: Vec<Arc<Environment>> = environments.all().filter(|e| e.enabled).cloned().collect();
-        let results = join_all(targets.iter().map(|env| probe(env, clock))).await;
+        let targets: Vec<Arc<Environment>> =
+            environments.snapshot().all().filter(|e| e.enabled).cloned().collect();
+        self.probe(targets, clock).await;
+    }
+
+    /// After the environments changed: forgets the ones that are gone or disabled and probes
+    /// the rest at once (a slave just added or edited shows its health straight away).
+    pub async fn reprobe(&self, environments: &Environments, clock: &SharedClock) {
+        let set = environments.snapshot();
+        self.write().retain(|id, _| set.get(id).is_some_and(|e| e.enabled));
+        self.probe(set.all().filter(|e| e.enabled).cloned().collect(), clock).await;
+    }
+
+    async fn probe(&self, targets: Vec<Arc<Environment>>, clock: &SharedClock) {
+        let results = join_all(targets.iter().map(|env| probe_one(env, clock))).await;
         let mut last = self.write();
         for (env, health) in targets.iter().zip(results) {
             let before = last.get(env.id()).map(|h| h.up);
@@ -104,8 +117,11 @@ impl HealthMonitor {
     }
 }
 
-async fn probe(env: &Environment, clock: &SharedClock) -> ManagerHealth {
-    let result = env.client.probe().await;
+async fn probe_one(env: &Environment, clock: &SharedClock) -> ManagerHealth {
+    // With the service credential when there is one, so a rotated or wrong one shows here.
+    let password = env.service.as_ref().map(|s| s.password());
+    let creds = env.service.as_ref().zip(password.as_ref()).map(|(s, p)| s.credentials(p));
+    let result = env.client.probe(creds).await;
     let checked_at = clock.now();
     match result {
         Ok(latency) => ManagerHealth { up: true, latency: Some(latency), last_error: None, checked_at },

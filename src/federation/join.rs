@@ -4,6 +4,7 @@
 //! manager's service credential, only find the organization.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use secrecy::SecretString;
@@ -49,7 +50,8 @@ pub struct Joined {
 pub struct OrganizationCache {
     kv: KvStore,
     keys: Arc<Keys>,
-    ttl: Duration,
+    /// `cache.organization_ttl` in milliseconds (the admin UI may change it at run time).
+    ttl_ms: Arc<AtomicU64>,
 }
 
 /// Namespace of every cache key; the admin "Purge cache" clears it.
@@ -57,7 +59,16 @@ pub const CACHE_PREFIX: &str = "cache:";
 
 impl OrganizationCache {
     pub fn new(kv: KvStore, keys: Arc<Keys>, ttl: Duration) -> Self {
-        Self { kv, keys, ttl }
+        Self {
+            kv,
+            keys,
+            ttl_ms: Arc::new(AtomicU64::new(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX))),
+        }
+    }
+
+    /// Takes a new `cache.organization_ttl` for entries written from now on.
+    pub fn set_ttl(&self, ttl: Duration) {
+        self.ttl_ms.store(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX), Ordering::Relaxed);
     }
 
     /// A cache that cannot be read is a miss, never a failed sign-in.
@@ -72,7 +83,11 @@ impl OrganizationCache {
     }
 
     async fn put(&self, key: &str, value: &str) {
-        if let Err(e) = self.kv.set(key, value.as_bytes(), Some(self.ttl)).await {
+        if let Err(e) = self
+            .kv
+            .set(key, value.as_bytes(), Some(Duration::from_millis(self.ttl_ms.load(Ordering::Relaxed))))
+            .await
+        {
             tracing::warn!(error = %e, "organization cache unavailable");
         }
     }
@@ -224,8 +239,9 @@ async fn join_as_service(
 ) -> Result<Joined, ManagerError> {
     let service = env.service.as_ref().ok_or_else(|| ManagerError::Config("no service credential".into()))?;
     let name = organization.ok_or_else(|| ManagerError::OrganizationMissing(String::new()))?;
+    let secret = service.password();
     let id = cache
-        .organization_id(env, service.credentials(), name)
+        .organization_id(env, service.credentials(&secret), name)
         .await?
         .ok_or_else(|| ManagerError::OrganizationMissing(name.to_owned()))?;
     Ok(Joined {

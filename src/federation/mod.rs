@@ -8,14 +8,18 @@ mod outcome;
 mod policy;
 mod preference;
 mod protection;
+mod runtime;
 mod session;
 mod signin;
 
-pub use environments::{Environment, EnvironmentError, Environments, ServiceCredential};
+pub use environments::{
+    Environment, EnvironmentError, EnvironmentSet, Environments, ServiceCredential, ServiceCredentials,
+};
 pub use health::{HealthMonitor, ManagerHealth, MonitorTask, PROBE_INTERVAL};
 pub use join::{CACHE_PREFIX, Credential, OrganizationCache};
 pub use outcome::JoinFailure;
 pub use preference::{PREFERENCE_TTL, Preferences};
 pub use protection::{Locked, LoginProtection};
+pub use runtime::RuntimeSettings;
 pub use session::{EnvironmentLink, ManagerAccess, Notice, PortalSession, SessionUser, SsoTokens};
 pub use signin::{EnvironmentFailure, Federation, SignInError, SignInRules, SignedIn, sign_out};

@@ -14,7 +14,7 @@ use super::policy::{self, JoinResult};
 use super::preference::Preferences;
 use super::protection::{Locked, LoginProtection};
 use super::{
-    Environment, EnvironmentLink, Environments, JoinFailure, ManagerAccess, PortalSession, SessionUser,
+    Environment, EnvironmentLink, EnvironmentSet, JoinFailure, ManagerAccess, PortalSession, SessionUser,
 };
 use crate::config::LoginProtectionSettings;
 use crate::crypto::random_token;
@@ -76,6 +76,10 @@ impl Federation {
     }
 
     /// The environment each consumer last picked.
+    pub fn organizations(&self) -> &OrganizationCache {
+        &self.cache
+    }
+
     pub fn preferences(&self) -> &Preferences {
         &self.preferences
     }
@@ -85,7 +89,7 @@ impl Federation {
     #[tracing::instrument(skip_all, fields(user = %username))]
     pub async fn sign_in(
         &self,
-        environments: &Environments,
+        environments: &EnvironmentSet,
         rules: &SignInRules,
         username: &str,
         password: &SecretString,
@@ -115,7 +119,7 @@ impl Federation {
     #[tracing::instrument(skip_all, fields(user = %user.login_name))]
     pub async fn sign_in_external(
         &self,
-        environments: &Environments,
+        environments: &EnvironmentSet,
         policy: LoginFailurePolicy,
         user: SessionUser,
         credential: Credential<'_>,
@@ -130,7 +134,7 @@ impl Federation {
     /// described them.
     async fn federate(
         &self,
-        environments: &Environments,
+        environments: &EnvironmentSet,
         policy: LoginFailurePolicy,
         credential: Credential<'_>,
         organization: Option<&str>,
@@ -291,7 +295,7 @@ async fn close_all<'a>(joined: impl Iterator<Item = (&'a Environment, &'a Joined
 }
 
 /// Signs out of every manager the session holds (concurrently, each bounded by its timeout).
-pub async fn sign_out(environments: &Environments, session: &PortalSession) {
+pub async fn sign_out(environments: &EnvironmentSet, session: &PortalSession) {
     join_all(session.manager_sessions().filter_map(|(id, manager)| {
         let env = environments.get(id)?.clone();
         Some(async move {

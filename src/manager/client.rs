@@ -224,9 +224,13 @@ impl ManagerClient {
     /// must answer 401 (or 200), which proves the host is reachable, its certificate is accepted
     /// and the v1.3 API answers under the base path. Returns the round-trip time.
     #[instrument(skip_all, fields(manager = %self.endpoint.id))]
-    pub async fn probe(&self) -> Result<Duration, ManagerError> {
+    pub async fn probe(&self, creds: Option<ManagerCredentials<'_>>) -> Result<Duration, ManagerError> {
         let started = Instant::now();
-        let response = self.send(self.request(Method::GET, &["currentuser"])).await?;
+        let request = match creds {
+            Some(creds) => self.authorized(Method::GET, &["currentuser"], creds),
+            None => self.request(Method::GET, &["currentuser"]),
+        };
+        let response = self.send(request).await?;
         let latency = started.elapsed();
         match response.status() {
             StatusCode::UNAUTHORIZED | StatusCode::OK => Ok(latency),

@@ -7,7 +7,7 @@ use url::Url;
 use crate::domain::{EnvironmentId, TlsMode};
 
 /// Where a manager is and how to reach it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ManagerEndpoint {
     pub id: EnvironmentId,
     pub name: String,

@@ -1,14 +1,16 @@
 //! Where Portico keeps state: the key-value store (Redis, or the in-process store when no Redis
 //! is configured) for sessions, caches and counters, and the SQL database for what admins change.
 
+pub mod bus;
 mod kv;
 mod memory;
 mod redis;
 mod sessions;
 pub mod sql;
 
+pub use bus::{Change, ChangeBus};
 pub use kv::{KvStore, StoreError};
 pub use memory::MemoryStore;
 pub use redis::RedisStore;
 pub use sessions::{SESSION_PREFIX, Session, SessionId, SessionStore};
-pub use sql::{Backend, Database, DatabaseError};
+pub use sql::{Backend, Database, DatabaseError, Saved, SettingsOverrides, SlaveRow, setting_keys};

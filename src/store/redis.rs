@@ -210,6 +210,26 @@ impl RedisStore {
     pub async fn count_prefix(&self, prefix: &str) -> Result<u64, StoreError> {
         Ok(self.scan_prefix(prefix).await?.len() as u64)
     }
+
+    /// Publishes `payload` on the channel `{prefix}{channel}`.
+    pub async fn publish(&self, channel: &str, payload: &[u8]) -> Result<(), StoreError> {
+        let mut c = self.conn().await?;
+        let _receivers: i64 = c.publish(self.key(channel), payload).await.map_err(unavailable)?;
+        Ok(())
+    }
+
+    /// A new connection subscribed to `{prefix}{channel}` (pub/sub needs a connection of its own).
+    pub async fn subscribe(&self, channel: &str) -> Result<redis::aio::PubSub, StoreError> {
+        let connect = async {
+            let mut pubsub = self.inner.client.get_async_pubsub().await?;
+            pubsub.subscribe(self.key(channel)).await?;
+            Ok::<_, redis::RedisError>(pubsub)
+        };
+        match tokio::time::timeout(CONNECT_TIMEOUT + RESPONSE_TIMEOUT, connect).await {
+            Ok(subscribed) => subscribed.map_err(unavailable),
+            Err(_) => Err(StoreError::Unavailable("no answer to SUBSCRIBE in time".to_owned())),
+        }
+    }
 }
 
 fn millis(d: Duration) -> u64 {

@@ -31,6 +31,21 @@ struct Check {
 struct Readiness {
     status: &'static str,
     checks: Checks,
+    /// Secrets refreshed in the background: a failed refresh keeps the last good value (so it
+    /// does not make Portico unready) and shows here as `stale` with the reason.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    secrets: Vec<SecretCheck>,
+}
+
+#[derive(Serialize)]
+struct SecretCheck {
+    key: String,
+    source: String,
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -59,7 +74,19 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         database: check(state.db.backend().as_str(), db_started, db),
     };
     let ready = checks.session_store.error.is_none() && checks.database.error.is_none();
-    let body = Readiness { status: if ready { "ready" } else { "not ready" }, checks };
+    let secrets = state
+        .secrets
+        .statuses()
+        .into_iter()
+        .map(|s| SecretCheck {
+            status: if s.error.is_some() { "stale" } else { "ok" },
+            key: s.key,
+            source: s.source,
+            version: s.version,
+            error: s.error,
+        })
+        .collect();
+    let body = Readiness { status: if ready { "ready" } else { "not ready" }, checks, secrets };
     if ready { HttpResponse::Ok().json(body) } else { HttpResponse::ServiceUnavailable().json(body) }
 }
 

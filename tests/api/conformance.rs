@@ -66,7 +66,7 @@ async fn every_client_call_conforms_to_the_swagger() {
     })
     .expect("client");
 
-    client.probe().await.expect("the probe meets the declared 401");
+    client.probe(None).await.expect("the probe meets the declared 401");
     let outcome = drive_every_call(&client).await;
     let slave = start_slave("eu", &proxy.url).await;
     let slave_outcome = crate::support::managers::client(&slave).login("bob", &secret("bob-password")).await;

@@ -12,6 +12,7 @@ mod database;
 mod health;
 mod manager_client;
 mod portal;
+mod replicas;
 mod routing;
 mod signin;
 mod simulator;

@@ -23,7 +23,7 @@ async fn a_closed_port_is_connection_refused() {
     let url = format!("http://{}", closed_port());
     let client =
         ManagerClient::new(endpoint(&url, TlsMode::Full, None, Duration::from_secs(5))).expect("client");
-    let error = client.probe().await.expect_err("nothing listens");
+    let error = client.probe(None).await.expect_err("nothing listens");
     assert_eq!(error, ManagerError::ConnectionRefused);
     assert!(error.is_unavailable());
     let error = client.login("alice", &secret("alice-password")).await.expect_err("refused");
@@ -47,12 +47,12 @@ async fn a_self_signed_certificate_fails_full_verification_and_passes_with_none(
     let cert = self_signed(&["localhost", "127.0.0.1"]);
     let url = https(serve(&cert).await);
 
-    let error = tls_client(&url, TlsMode::Full, None).probe().await.expect_err("untrusted");
+    let error = tls_client(&url, TlsMode::Full, None).probe(None).await.expect_err("untrusted");
     let ManagerError::Tls(reason) = &error else { panic!("expected a TLS error, got {error:?}") };
     assert!(reason.contains("trusted authority"), "{reason}");
     assert!(error.is_unavailable());
 
-    tls_client(&url, TlsMode::None, None).probe().await.expect("none accepts any certificate");
+    tls_client(&url, TlsMode::None, None).probe(None).await.expect("none accepts any certificate");
 }
 
 #[tokio::test]
@@ -61,12 +61,12 @@ async fn certificate_mode_checks_the_chain_but_not_the_host_name() {
     let url = https(serve(&cert).await);
 
     tls_client(&url, TlsMode::Certificate, Some(cert.ca_pem.clone()))
-        .probe()
+        .probe(None)
         .await
         .expect("the chain verifies; the name is not compared");
 
     let error = tls_client(&url, TlsMode::Full, Some(cert.ca_pem.clone()))
-        .probe()
+        .probe(None)
         .await
         .expect_err("full compares the name");
     assert!(
@@ -75,7 +75,7 @@ async fn certificate_mode_checks_the_chain_but_not_the_host_name() {
     );
 
     let error = tls_client(&url, TlsMode::Certificate, None)
-        .probe()
+        .probe(None)
         .await
         .expect_err("without the CA the chain does not verify");
     assert!(matches!(&error, ManagerError::Tls(reason) if reason.contains("trusted authority")), "{error:?}");
@@ -85,7 +85,10 @@ async fn certificate_mode_checks_the_chain_but_not_the_host_name() {
 async fn full_mode_accepts_a_certificate_from_the_configured_ca_naming_the_host() {
     let cert = issued_by_test_ca(&["127.0.0.1"]);
     let url = https(serve(&cert).await);
-    tls_client(&url, TlsMode::Full, Some(cert.ca_pem.clone())).probe().await.expect("chain and name verify");
+    tls_client(&url, TlsMode::Full, Some(cert.ca_pem.clone()))
+        .probe(None)
+        .await
+        .expect("chain and name verify");
 }
 
 #[test]
@@ -225,7 +228,7 @@ async fn missing_resources_and_basic_credentials() {
         client.discovery_apis(ManagerCredentials::Bearer(token)).await.expect_err("unknown bearer"),
         ManagerError::SessionExpired
     );
-    assert_eq!(client.probe().await.map(|_| ()), Ok(()));
+    assert_eq!(client.probe(None).await.map(|_| ()), Ok(()));
 }
 
 #[test]

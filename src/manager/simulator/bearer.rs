@@ -16,7 +16,7 @@ use super::data::SimUser;
 use super::slave;
 use super::state::SimState;
 use super::views::Refusal;
-use crate::identity::types::{ACCEPTED_ALGORITHMS, Claims, Metadata, Token};
+use crate::identity::oidc::types::{ACCEPTED_ALGORITHMS, Claims, Metadata, Token};
 
 /// Which provider's tokens the simulator accepts.
 #[derive(Debug, Clone)]

@@ -3,6 +3,8 @@
 
 mod admins;
 mod audit;
+mod settings;
+mod slaves;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -13,6 +15,8 @@ use sqlx::{AnyPool, Executor};
 
 pub use admins::{AdminAccount, AdminName, InvalidAdminName};
 pub use audit::{AuditEntry, NewAuditEntry};
+pub use settings::{SettingsOverrides, keys as setting_keys};
+pub use slaves::{Saved, SlaveRow};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 

@@ -62,6 +62,7 @@ pub async fn environments(state: web::Data<AppState>, signed_in: SignedIn) -> Re
     let now = state.clock.now();
     let environments = state
         .environments
+        .snapshot()
         .all()
         .filter(|env| env.enabled)
         .map(|env| {

@@ -178,7 +178,8 @@ pub async fn login(
     let ip = client_ip(&req, &state.settings.server.trusted_proxies);
     let ip_text = ip.map(|i| i.to_string());
     let rules = state.sign_in_rules();
-    let result = state.federation.sign_in(&state.environments, &rules, &username, &password, ip).await;
+    let result =
+        state.federation.sign_in(&state.environments.snapshot(), &rules, &username, &password, ip).await;
     drop(password);
 
     crate::metrics::count(|m| &m.sign_ins, &[sign_in_outcome(&result)]);
@@ -292,7 +293,7 @@ pub async fn logout(
     };
     check_csrf(&session.data, &form.csrf_token)?;
     state.sessions.destroy(&session.id).await?;
-    sign_out(&state.environments, &session.data).await;
+    sign_out(&state.environments.snapshot(), &session.data).await;
     let mut next = "/login".to_owned();
     if let (Some(identity), Some(tokens)) = (&state.identity, &session.data.sso) {
         if let Some(url) = identity.end_session_url(&tokens.id_token).await {

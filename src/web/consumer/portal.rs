@@ -12,6 +12,8 @@ use askama::Template;
 use crate::domain::EnvironmentId;
 use crate::federation::{Environment, EnvironmentLink, JoinFailure, ManagerAccess, Notice, PortalSession};
 use crate::manager::{ManagerCredentials, ManagerError, ManagerSession};
+use secrecy::SecretString;
+
 use crate::startup::AppState;
 use crate::store::Session;
 use crate::web::WebError;
@@ -60,6 +62,7 @@ impl Shell {
             page_env.map(|e| e.id().clone()).filter(|id| joined(id)).or_else(|| session.current.clone());
         let switcher = state
             .environments
+            .snapshot()
             .all()
             .filter(|e| e.enabled)
             .map(|e| SwitchOption {
@@ -71,7 +74,7 @@ impl Shell {
             .collect();
         let user = &session.user;
         Self {
-            label: state.settings.federation.label.clone(),
+            label: state.runtime().label.clone(),
             user_name: if user.name.is_empty() { user.login_name.clone() } else { user.name.clone() },
             organization: user.organization.clone(),
             csrf_token: session.csrf_token.clone(),
@@ -99,7 +102,7 @@ pub async fn take_notice(
 /// The enabled environment named by a path segment; anything else is a 404.
 pub fn environment(state: &AppState, raw: &str) -> Result<Arc<Environment>, WebError> {
     let id = EnvironmentId::parse(raw).map_err(|_| WebError::NotFound)?;
-    state.environments.get(&id).filter(|e| e.enabled).cloned().ok_or(WebError::NotFound)
+    state.environments.get(&id).filter(|e| e.enabled).ok_or(WebError::NotFound)
 }
 
 /// The user's place in an environment they are joined to.
@@ -113,7 +116,8 @@ pub struct JoinedEnvironment {
 enum Access {
     Session(ManagerSession),
     Bearer(String),
-    Service,
+    /// The service credential's secret in force when the page started.
+    Service(SecretString),
 }
 
 impl JoinedEnvironment {
@@ -123,8 +127,8 @@ impl JoinedEnvironment {
             Access::Bearer(token) => ManagerCredentials::Bearer(token),
             // Joining as the service needs the credential, so it is there; an empty token is
             // refused by the manager otherwise.
-            Access::Service => {
-                self.env.service.as_ref().map_or(ManagerCredentials::Bearer(""), |s| s.credentials())
+            Access::Service(secret) => {
+                self.env.service.as_ref().map_or(ManagerCredentials::Bearer(""), |s| s.credentials(secret))
             }
         }
     }
@@ -132,7 +136,7 @@ impl JoinedEnvironment {
     /// Calls go with the manager's service credential: Portico scopes the answers to the
     /// user's organization itself.
     pub fn is_service(&self) -> bool {
-        matches!(self.access, Access::Service)
+        matches!(self.access, Access::Service(_))
     }
 }
 
@@ -154,7 +158,12 @@ pub async fn joined(
                 ManagerAccess::Bearer => Access::Bearer(
                     session.data.sso.as_ref().map(|t| t.access_token.clone()).unwrap_or_default(),
                 ),
-                ManagerAccess::Service => Access::Service,
+                ManagerAccess::Service => Access::Service(
+                    env.service
+                        .as_ref()
+                        .map(|s| s.password())
+                        .unwrap_or_else(|| SecretString::from(String::new())),
+                ),
             };
             Ok(Ok(JoinedEnvironment { access, organization_id: organization_id.clone(), env }))
         }

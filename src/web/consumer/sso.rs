@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::login::{FailureView, audit, failure_detail};
 use crate::config::ManagerAuthMode;
 use crate::federation::{Credential, JoinFailure, SignInError};
-use crate::identity::{Callback, Identity, OidcError};
+use crate::identity::oidc::{Callback, Identity, OidcError};
 use crate::startup::AppState;
 use crate::web::session::{self, local_path, removal_cookie, session_cookie};
 use crate::web::{WebError, current_request_id};
@@ -93,7 +93,7 @@ pub async fn callback(
     let policy = state.sign_in_rules().policy;
     let result = state
         .federation
-        .sign_in_external(&state.environments, policy, finished.user.clone(), credential)
+        .sign_in_external(&state.environments.snapshot(), policy, finished.user.clone(), credential)
         .await;
     let ip =
         crate::web::client_ip::client_ip(&req, &state.settings.server.trusted_proxies).map(|i| i.to_string());

@@ -48,8 +48,7 @@ async fn current(
         .as_ref()
         .and_then(|id| state.environments.get(id))
         .filter(|env| env.enabled)
-        .ok_or(RouteError::NoCurrentEnvironment)?
-        .clone();
+        .ok_or(RouteError::NoCurrentEnvironment)?;
     let tail = req.uri().path().strip_prefix(API_PREFIX).unwrap_or_default().to_owned();
     forward(req, payload, &state, session, env, &tail).await
 }
@@ -66,8 +65,7 @@ async fn named(
         .ok()
         .and_then(|id| state.environments.get(&id))
         .filter(|env| env.enabled)
-        .ok_or(RouteError::UnknownEnvironment)?
-        .clone();
+        .ok_or(RouteError::UnknownEnvironment)?;
     // A valid id is plain ASCII, so it appears in the raw path exactly as matched.
     let prefix = format!("/environments/{}/manager", env.id());
     let tail = req.uri().path().strip_prefix(&prefix).unwrap_or_default().to_owned();

@@ -116,7 +116,8 @@ async fn sso_refusals_are_clear_pages_counted_in_the_audit_log() {
     let back = sign_in_at_provider(&location(&start), "alice", "http://localhost/auth/callback").await;
     let first = app.get(&format!("/auth/callback?{}", back.query().unwrap())).await;
     assert_eq!(first.status(), 303);
-    let replay = app.client.get(app.url(&format!("/auth/callback?{}", back.query().unwrap()))).send().await.unwrap();
+    let replay =
+        app.client.get(app.url(&format!("/auth/callback?{}", back.query().unwrap()))).send().await.unwrap();
     assert_eq!(replay.status(), 400);
     assert!(replay.text().await.unwrap().contains("expired or was already used"));
     app.sign_out().await;
@@ -181,7 +182,10 @@ async fn sso_joins_under_the_login_failure_policy() {
         } else {
             assert_eq!(answer.status(), 503, "{policy}");
             let page = answer.text().await.unwrap();
-            assert!(page.contains("<strong>Staging</strong>: environment unavailable (connection refused)"), "{page}");
+            assert!(
+                page.contains("<strong>Staging</strong>: environment unavailable (connection refused)"),
+                "{page}"
+            );
             assert_eq!(app.get("/environments").await.status(), 303, "no session");
             let failure = &audit(&app, "signin.failure").await[0].1;
             assert_eq!(failure["reason"], "policy");

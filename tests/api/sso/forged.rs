@@ -91,7 +91,8 @@ async fn start_fake(fake: Arc<Mutex<Fake>>) -> String {
                 "/token",
                 web::post().to(|f: web::Data<Mutex<Fake>>| async move {
                     let id_token = f.lock().unwrap().id_token.clone();
-                    HttpResponse::Ok().json(json!({ "access_token": "opaque-access-token", "token_type": "Bearer",
+                    HttpResponse::Ok()
+                        .json(json!({ "access_token": "opaque-access-token", "token_type": "Bearer",
                         "expires_in": 300, "id_token": id_token }))
                 }),
             )
@@ -136,23 +137,37 @@ async fn sso_refuses_forged_id_tokens_with_a_clear_page_each_counted_in_the_audi
     let cases: Vec<(&str, Box<dyn Fn(&str) -> String>)> = vec![
         ("nonce", Box::new(|_: &str| es256(&key_a, "a", &claims("not-the-nonce")))),
         ("signature", Box::new(|n: &str| es256(&key_b, "a", &claims(n)))),
-        ("expired", Box::new(|n: &str| {
-            let mut c = claims(n);
-            c["iat"] = json!(now() - 7200);
-            c["exp"] = json!(now() - 3600);
-            es256(&key_a, "a", &c)
-        })),
-        ("unsigned", Box::new(|n: &str| jwt(&json!({ "alg": "none", "typ": "JWT" }), &claims(n), |_| Vec::new()))),
-        ("audience", Box::new(|n: &str| {
-            let mut c = claims(n);
-            c["aud"] = json!("someone-else");
-            es256(&key_a, "a", &c)
-        })),
-        ("algorithm", Box::new(|n: &str| {
-            use ring::hmac;
-            let secret = hmac::Key::new(hmac::HMAC_SHA256, b"portico-test-secret");
-            jwt(&json!({ "alg": "HS256", "typ": "JWT" }), &claims(n), |input| hmac::sign(&secret, input).as_ref().to_vec())
-        })),
+        (
+            "expired",
+            Box::new(|n: &str| {
+                let mut c = claims(n);
+                c["iat"] = json!(now() - 7200);
+                c["exp"] = json!(now() - 3600);
+                es256(&key_a, "a", &c)
+            }),
+        ),
+        (
+            "unsigned",
+            Box::new(|n: &str| jwt(&json!({ "alg": "none", "typ": "JWT" }), &claims(n), |_| Vec::new())),
+        ),
+        (
+            "audience",
+            Box::new(|n: &str| {
+                let mut c = claims(n);
+                c["aud"] = json!("someone-else");
+                es256(&key_a, "a", &c)
+            }),
+        ),
+        (
+            "algorithm",
+            Box::new(|n: &str| {
+                use ring::hmac;
+                let secret = hmac::Key::new(hmac::HMAC_SHA256, b"portico-test-secret");
+                jwt(&json!({ "alg": "HS256", "typ": "JWT" }), &claims(n), |input| {
+                    hmac::sign(&secret, input).as_ref().to_vec()
+                })
+            }),
+        ),
         ("unknown_key", Box::new(|n: &str| es256(&key_b, "b", &claims(n)))),
     ];
     for (reason, token) in &cases {

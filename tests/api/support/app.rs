@@ -107,6 +107,13 @@ impl TestAppBuilder {
         &self.key_prefix
     }
 
+    /// Another replica's key prefix: apps sharing a Redis and a prefix share sessions, caches and
+    /// change notifications.
+    pub fn same_prefix_as(mut self, other: &TestAppBuilder) -> Self {
+        self.key_prefix = other.key_prefix.clone();
+        self
+    }
+
     fn render(&self, dir: &std::path::Path) -> String {
         let database = self
             .database_url

@@ -85,7 +85,12 @@ impl OidcProvider {
     /// What its token endpoint issued: `{"authorization_code": n, "refresh_token": n,
     /// "reused_refresh_tokens": n}` (a test-only control of the script).
     pub async fn stats(&self) -> Value {
-        reqwest::get(format!("{}/__test/stats", self.issuer())).await.expect("stats").json().await.expect("json")
+        reqwest::get(format!("{}/__test/stats", self.issuer()))
+            .await
+            .expect("stats")
+            .json()
+            .await
+            .expect("json")
     }
 
     /// The `[oidc]` section for a Portico using this provider.

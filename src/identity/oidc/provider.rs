@@ -6,12 +6,12 @@ use std::time::{Duration, Instant};
 
 use openidconnect::core::CoreJsonWebKeySet;
 use openidconnect::{ClientId, ClientSecret, IssuerUrl, RedirectUrl};
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Mutex;
 
 use super::OidcError;
-use crate::clock::SharedClock;
 use super::types::{Metadata, OidcClient};
+use crate::clock::SharedClock;
 use crate::config::OidcSettings;
 use crate::domain::TlsMode;
 
@@ -39,7 +39,12 @@ pub struct Provider {
 }
 
 impl Provider {
-    pub fn new(settings: &OidcSettings, redirect: &url::Url, clock: SharedClock) -> anyhow::Result<Self> {
+    pub fn new(
+        settings: &OidcSettings,
+        client_secret: Option<SecretString>,
+        redirect: &url::Url,
+        clock: SharedClock,
+    ) -> anyhow::Result<Self> {
         use anyhow::Context;
         let ca_pem = settings
             .ca_file
@@ -59,12 +64,7 @@ impl Provider {
             .use_preconfigured_tls(tls)
             .build()
             .context("oidc: the HTTP client could not be built")?;
-        let client_secret = settings
-            .client_secret
-            .as_ref()
-            .map(|s| s.resolve().map(|v| ClientSecret::new(v.expose_secret().to_owned())))
-            .transpose()
-            .context("oidc.client_secret")?;
+        let client_secret = client_secret.map(|v| ClientSecret::new(v.expose_secret().to_owned()));
         Ok(Self {
             http,
             issuer: issuer_text(&settings.issuer),
