@@ -450,8 +450,22 @@ timeout = "0s"
     ] {
         assert!(errors.contains(&key), "{key} in {errors:?}\n{}", report.render());
     }
-    let unknown = load_text("[master]\nurl = \"http://m\"\n[oidc]\nissuer = \"https://i\"\nclient_id = \"c\"\nmanager_auth = \"cookie\"\n", &[]);
-    assert!(problem(&unknown, "oidc.manager_auth").message.contains("unknown value `cookie`"), "{}", unknown.render());
-    let defaults = load_text("[master]\nurl = \"http://m\"\n[oidc]\nissuer = \"http://idp.example.com\"\nclient_id = \"c\"\n", &[]);
-    assert_eq!(problem(&defaults, "oidc.issuer").severity, Severity::Warning, "plain http outside local development");
+    let unknown = load_text(
+        "[master]\nurl = \"http://m\"\n[oidc]\nissuer = \"https://i\"\nclient_id = \"c\"\nmanager_auth = \"cookie\"\n",
+        &[],
+    );
+    assert!(
+        problem(&unknown, "oidc.manager_auth").message.contains("unknown value `cookie`"),
+        "{}",
+        unknown.render()
+    );
+    let defaults = load_text(
+        "[master]\nurl = \"http://m\"\n[oidc]\nissuer = \"http://idp.example.com\"\nclient_id = \"c\"\n",
+        &[],
+    );
+    assert_eq!(
+        problem(&defaults, "oidc.issuer").severity,
+        Severity::Warning,
+        "plain http outside local development"
+    );
 }

@@ -240,6 +240,20 @@ impl Federation {
         Ok(SignedIn { session, failures })
     }
 
+    /// Joins one environment again for a user signed in through the identity provider, with
+    /// the credential of that sign-in (their access token, or the manager's service credential).
+    pub async fn rejoin(
+        &self,
+        env: &Environment,
+        session: &PortalSession,
+        credential: Credential<'_>,
+    ) -> Result<EnvironmentLink, SignInError> {
+        match join(env, &self.cache, credential, Some(&session.user.organization)).await {
+            Ok(j) => Ok(EnvironmentLink::Joined { manager: j.access, organization_id: j.organization_id }),
+            Err(e) => Err(SignInError::Refused { failure: JoinFailure::from_error(&e, false), locked: None }),
+        }
+    }
+
     /// Joins one environment for a signed-in user who re-entered their password (an
     /// environment that was unavailable at sign-in). Wrong passwords count against login
     /// protection like at sign-in.

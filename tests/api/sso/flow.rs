@@ -179,6 +179,21 @@ async fn sso_joins_under_the_login_failure_policy() {
             assert_eq!(answer.status(), 303, "{policy}");
             let picker = app.get("/environments").await.text().await.unwrap();
             assert!(picker.contains("connection refused"), "{picker}");
+            assert!(!picker.contains("Password to connect"), "no password to re-enter: {picker}");
+            // Staging comes up: "Connect" joins it with the access token.
+            let options = SimulatorOptions {
+                bearer: Some(provider.bearer_options()),
+                ..SimulatorOptions::slave(SimulatorData::demo_slave("eu"), master.url.clone())
+            };
+            let listener = std::net::TcpListener::bind(down).expect("the freed port");
+            let staging = Simulator::start(listener, options).await.expect("staging");
+            let token = crate::support::app::csrf_in(&picker).unwrap();
+            let connect = app.post_form("/environments/staging/connect", &[("csrf_token", &token)]).await;
+            assert_eq!(connect.status(), 303);
+            let picker = app.get("/environments").await.text().await.unwrap();
+            assert!(picker.contains("Connected to Staging."), "{picker}");
+            assert_eq!(app.get("/environments/staging/apis").await.status(), 200);
+            assert!(staging.requests().iter().any(|r| r.user.as_deref() == Some("alice")));
         } else {
             assert_eq!(answer.status(), 503, "{policy}");
             let page = answer.text().await.unwrap();
