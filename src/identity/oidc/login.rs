@@ -122,10 +122,9 @@ impl Identity {
             return Err(OidcError::UnknownState);
         }
         let metadata = self.provider.metadata().await?;
-        if let Some(iss) = &callback.iss {
-            if iss.trim_end_matches('/') != metadata.issuer().as_str().trim_end_matches('/') {
-                return Err(OidcError::InvalidToken("issuer"));
-            }
+        let issuer = metadata.issuer().as_str().trim_end_matches('/');
+        if callback.iss.as_ref().is_some_and(|iss| iss.trim_end_matches('/') != issuer) {
+            return Err(OidcError::InvalidToken("issuer"));
         }
         let client = self.provider.client(metadata);
         let response = client

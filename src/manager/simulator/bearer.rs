@@ -7,7 +7,7 @@
 use std::sync::Mutex;
 
 use actix_web::http::StatusCode;
-use openidconnect::core::{CoreJsonWebKey, CoreJsonWebKeySet, CoreJwsSigningAlgorithm};
+use openidconnect::core::{CoreJsonWebKey, CoreJsonWebKeySet};
 use openidconnect::{ClientId, IdTokenVerifier, IssuerUrl, JsonWebTokenType, Nonce};
 use serde_json::json;
 use url::Url;
@@ -91,9 +91,7 @@ impl BearerAuth {
         let jose_types = ["at+jwt", "JWT"].map(|t| JsonWebTokenType::new(t.to_owned()).normalize());
         let verifier: IdTokenVerifier<'_, CoreJsonWebKey> =
             IdTokenVerifier::new_public_client(ClientId::new(self.options.audience.clone()), issuer, keys)
-                .set_allowed_algs(
-                    ACCEPTED_ALGORITHMS.iter().cloned().collect::<Vec<CoreJwsSigningAlgorithm>>(),
-                )
+                .set_allowed_algs(ACCEPTED_ALGORITHMS.to_vec())
                 .set_allowed_jose_types(jose_types.into_iter().flatten());
         // Access tokens carry no nonce.
         token.claims(&verifier, |_: Option<&Nonce>| Ok(())).cloned()

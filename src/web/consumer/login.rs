@@ -295,10 +295,10 @@ pub async fn logout(
     state.sessions.destroy(&session.id).await?;
     sign_out(&state.environments.snapshot(), &session.data).await;
     let mut next = "/login".to_owned();
-    if let (Some(identity), Some(tokens)) = (&state.identity, &session.data.sso) {
-        if let Some(url) = identity.end_session_url(&tokens.id_token).await {
-            next = url.to_string();
-        }
+    if let (Some(identity), Some(tokens)) = (&state.identity, &session.data.sso)
+        && let Some(url) = identity.end_session_url(&tokens.id_token).await
+    {
+        next = url.to_string();
     }
     Ok(HttpResponse::SeeOther()
         .insert_header((header::LOCATION, next))

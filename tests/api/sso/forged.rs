@@ -106,6 +106,9 @@ async fn start_fake(fake: Arc<Mutex<Fake>>) -> String {
     issuer
 }
 
+/// Builds an ID token from the nonce Portico sent.
+type Forge<'a> = Box<dyn Fn(&str) -> String + 'a>;
+
 /// Starts a sign-in, lets `token` build the ID token from the nonce Portico sent, and gives the
 /// callback with the state Portico sent.
 async fn attempt(app: &TestApp, fake: &Mutex<Fake>, token: &dyn Fn(&str) -> String) -> String {
@@ -134,7 +137,7 @@ async fn sso_refuses_forged_id_tokens_with_a_clear_page_each_counted_in_the_audi
                 "nonce": nonce, "preferred_username": "alice", "name": "Alice", "org": "Acme" })
     };
 
-    let cases: Vec<(&str, Box<dyn Fn(&str) -> String>)> = vec![
+    let cases: Vec<(&str, Forge<'_>)> = vec![
         ("nonce", Box::new(|_: &str| es256(&key_a, "a", &claims("not-the-nonce")))),
         ("signature", Box::new(|n: &str| es256(&key_b, "a", &claims(n)))),
         (
