@@ -209,3 +209,39 @@ async fn sso_joins_under_the_login_failure_policy() {
         app.stop().await;
     }
 }
+
+#[tokio::test]
+async fn browser_single_sign_on_through_the_provider_and_out_again() {
+    const TEST: &str = "browser_single_sign_on_through_the_provider_and_out_again";
+    // The browser follows real redirects: Portico's public URL is its real address.
+    let port = crate::support::free_port();
+    let public = format!("http://127.0.0.1:{port}");
+    let options = serde_json::json!({
+        "redirectUris": [format!("{public}/auth/callback")],
+        "postLogoutRedirectUris": [format!("{public}/login")],
+    });
+    let Some(provider) = OidcProvider::start(TEST, options) else { return };
+    let master = bearer_master(&provider).await;
+    let eu = bearer_slave(&provider, "eu", &master).await;
+    let app = TestAppBuilder::new(master.url.as_str())
+        .public_url(&public)
+        .set("server.listen", &format!("127.0.0.1:{port}"))
+        .slave("prod-eu", "Production EU", eu.url.as_str())
+        .toml(&provider.config("bearer"))
+        .spawn()
+        .await;
+    let Some(report) = crate::support::browser::run_journey(TEST, "oidc.mjs", &public, &[]).await else {
+        return;
+    };
+    assert_eq!(
+        report.step("the sign-in page offers single sign-on").data["violations"],
+        serde_json::json!([])
+    );
+    assert_eq!(report.step("signing in at the provider").data["provider"], provider.issuer());
+    let list = &report.step("the environment list").data;
+    assert_eq!(list["entries"][0]["badges"], serde_json::json!(["current", "connected"]));
+    assert_eq!(list["entries"][1]["badges"], serde_json::json!(["connected"]));
+    assert!(list["account"].as_str().unwrap().contains("Alice · Acme"), "{list}");
+    assert_eq!(list["violations"], serde_json::json!([]));
+    app.stop().await;
+}
