@@ -23,6 +23,8 @@ use crate::identity::oidc::Identity;
 use crate::replicas::{Follower, follow};
 use crate::secrets::Secrets;
 use crate::store::{Change, ChangeBus, Database, KvStore, MemoryStore, RedisStore, SessionStore};
+use crate::web::admin::AdminAccess;
+use crate::web::tls::ServerTls;
 
 /// What every request handler shares.
 pub struct AppState {
@@ -45,6 +47,8 @@ pub struct AppState {
     pub secrets: Secrets,
     /// The federation settings in force (see [`AppState::runtime`]).
     pub(crate) runtime: RwLock<Arc<RuntimeSettings>>,
+    /// Admin sessions and the admin sign-in lockout.
+    pub admin: AdminAccess,
 }
 
 impl AppState {
@@ -66,6 +70,16 @@ pub struct Application {
     state: web::Data<AppState>,
     _health_checks: MonitorTask,
     _follower: Follower,
+    _certificate_refresh: Option<TaskGuard>,
+}
+
+/// Stops a background task when the application goes away.
+struct TaskGuard(tokio::task::AbortHandle);
+
+impl Drop for TaskGuard {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl Application {
@@ -126,6 +140,7 @@ impl Application {
         let identity =
             Identity::from_settings(&settings, client_secret, kv.clone(), keys.clone(), clock.clone())
                 .context("cannot prepare single sign-on ([oidc])")?;
+        let admin = AdminAccess::new(kv.clone(), keys.clone(), clock.clone(), &settings);
         let health = HealthMonitor::new();
         let health_checks = health.start(environments.clone(), clock.clone(), PROBE_INTERVAL);
         let changes = ChangeBus::start(&kv);
@@ -145,12 +160,27 @@ impl Application {
             changes,
             runtime,
             secrets,
+            admin,
         });
         // What admins saved (slaves, settings) is in force before the first request.
         state.apply(&Change::Resync).await.context("cannot read the saved slaves and settings")?;
         let follower = follow(state.clone());
-        let server = http_server(listener, state.clone())?;
-        Ok(Self { address, server, state, _health_checks: health_checks, _follower: follower })
+        let tls = match &state.settings.server.tls {
+            Some(tls) => {
+                Some(ServerTls::load(tls, &state.secrets).await.context("cannot set up HTTPS (server.tls)")?)
+            }
+            None => None,
+        };
+        let refresher = tls.as_ref().map(|t| TaskGuard(t.refresher.clone()));
+        let server = http_server(listener, state.clone(), tls.map(|t| t.config))?;
+        Ok(Self {
+            address,
+            server,
+            state,
+            _health_checks: health_checks,
+            _follower: follower,
+            _certificate_refresh: refresher,
+        })
     }
 
     pub fn address(&self) -> SocketAddr {
@@ -193,7 +223,11 @@ async fn key_value_store(settings: &Settings, secrets: &Secrets) -> anyhow::Resu
     }
 }
 
-fn http_server(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Server> {
+fn http_server(
+    listener: TcpListener,
+    state: web::Data<AppState>,
+    tls: Option<rustls::ServerConfig>,
+) -> anyhow::Result<Server> {
     let https = state.settings.server.public_url.scheme() == "https";
     // Signing out may lead the browser on to the identity provider.
     let form_origin = state.identity.as_ref().map(|identity| identity.origin());
@@ -208,8 +242,11 @@ fn http_server(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Res
             .wrap(crate::web::security_headers(https, form_origin.as_deref()))
             .wrap(middleware::from_fn(crate::web::request_context))
     })
-    .workers(workers)
-    .listen(listener)?
+    .workers(workers);
+    let server = match tls {
+        Some(config) => server.listen_rustls_0_23(listener, config)?,
+        None => server.listen(listener)?,
+    }
     .run();
     Ok(server)
 }

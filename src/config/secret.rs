@@ -310,3 +310,56 @@ impl<'de> Visitor<'de> for SecretRefVisitor {
         raw.into_ref().map_err(de::Error::custom)
     }
 }
+
+#[cfg(test)]
+mod reference_tests {
+    use super::*;
+
+    fn parse(toml_value: &str) -> Result<SecretRef, String> {
+        #[derive(serde::Deserialize)]
+        struct Holder {
+            #[allow(dead_code)]
+            s: SecretRef,
+        }
+        toml::from_str::<Holder>(&format!("s = {toml_value}")).map(|h| h.s).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn key_vault_references_name_the_secret_and_version() {
+        let r =
+            parse(r#"{ keyvault = "https://kv1.vault.azure.net/secrets/db-pass/0a1b", identity = "cid" }"#);
+        let Ok(SecretRef::KeyVault(kv)) = r else { panic!("{r:?}") };
+        assert_eq!(kv.vault.as_str(), "https://kv1.vault.azure.net/");
+        assert_eq!((kv.name.as_str(), kv.version.as_deref()), ("db-pass", Some("0a1b")));
+        assert_eq!(kv.identity.as_deref(), Some("cid"));
+        assert_eq!(kv.refresh, DEFAULT_REFRESH);
+    }
+
+    #[test]
+    fn bad_references_say_what_is_wrong() {
+        let cases = [
+            (r#"{ keyvault = "http://kv1.vault.azure.net/secrets/x" }"#, "must be an https:// URL"),
+            (r#"{ keyvault = "https://kv1.vault.azure.net/keys/x" }"#, "must look like"),
+            (
+                r#"{ keyvault = "https://kv1.vault.azure.net/secrets/x", field = "y" }"#,
+                "belongs to a vault secret",
+            ),
+            (r#"{ env = "X", refresh = "1h" }"#, "belongs to a keyvault or vault secret"),
+            (
+                r#"{ vault = "http://127.0.0.1:8200", path = "secret/data/p", token = { env = "T" } }"#,
+                "needs `field`",
+            ),
+            (r#"{ vault = "http://127.0.0.1:8200", path = "secret/data/p", field = "f" }"#, "needs `token`"),
+            (r#"{ env = "X", file = "/y" }"#, "exactly one source"),
+            (r#"{ nope = "X" }"#, "unknown field"),
+        ];
+        for (input, expected) in cases {
+            let error = parse(input).err().unwrap_or_default();
+            assert!(error.contains(expected), "{input}: {error}");
+        }
+        assert!(
+            parse(r#"{ keyvault = "http://127.0.0.1:8080/secrets/x" }"#).is_ok(),
+            "loopback test endpoints"
+        );
+    }
+}

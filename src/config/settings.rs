@@ -70,6 +70,13 @@ pub struct ServerTlsSettings {
     pub key_file: Option<PathBuf>,
     /// A base64 PKCS#12 bundle (e.g. a Key Vault certificate secret), as a secret reference.
     pub pkcs12: Option<SecretRef>,
+    /// How often the certificate source is checked for a new certificate. Default `1h`.
+    #[serde(default = "default_tls_refresh")]
+    pub refresh: Duration,
+}
+
+fn default_tls_refresh() -> Duration {
+    Duration::from_secs(60 * 60)
 }
 
 impl Default for ServerSettings {

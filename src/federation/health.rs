@@ -23,9 +23,14 @@ pub struct ManagerHealth {
     pub up: bool,
     /// The probe's round-trip time, when it answered.
     pub latency: Option<Duration>,
-    /// Why the last probe failed (safe to show: never a credential or a body).
+    /// Why the last failed probe failed, kept after the manager answers again (safe to show:
+    /// never a credential or a body).
     pub last_error: Option<String>,
     pub checked_at: SystemTime,
+    /// When the manager last answered a probe (this one or an earlier one).
+    pub last_success: Option<SystemTime>,
+    /// When a probe last failed (the one of `last_error`).
+    pub last_failure: Option<SystemTime>,
 }
 
 impl ManagerHealth {
@@ -35,6 +40,19 @@ impl ManagerHealth {
             0 => "<1 ms".to_owned(),
             ms => format!("{ms} ms"),
         })
+    }
+}
+
+impl ManagerHealth {
+    /// A probe says only how it went; what earlier probes said (last success, last error) is
+    /// kept beside it.
+    fn following(self, earlier: Option<&ManagerHealth>) -> Self {
+        Self {
+            last_success: self.last_success.or_else(|| earlier.and_then(|h| h.last_success)),
+            last_failure: self.last_failure.or_else(|| earlier.and_then(|h| h.last_failure)),
+            last_error: self.last_error.or_else(|| earlier.and_then(|h| h.last_error.clone())),
+            ..self
+        }
     }
 }
 
@@ -89,6 +107,7 @@ impl HealthMonitor {
                 (Some(false), true) => tracing::info!(manager = %env.id(), "manager answers again"),
                 _ => {}
             }
+            let health = health.following(last.get(env.id()));
             last.insert(env.id().clone(), health);
         }
     }
@@ -124,8 +143,22 @@ async fn probe_one(env: &Environment, clock: &SharedClock) -> ManagerHealth {
     let result = env.client.probe(creds).await;
     let checked_at = clock.now();
     match result {
-        Ok(latency) => ManagerHealth { up: true, latency: Some(latency), last_error: None, checked_at },
-        Err(e) => ManagerHealth { up: false, latency: None, last_error: Some(e.to_string()), checked_at },
+        Ok(latency) => ManagerHealth {
+            up: true,
+            latency: Some(latency),
+            last_error: None,
+            checked_at,
+            last_success: Some(checked_at),
+            last_failure: None,
+        },
+        Err(e) => ManagerHealth {
+            up: false,
+            latency: None,
+            last_error: Some(e.to_string()),
+            checked_at,
+            last_success: None,
+            last_failure: Some(checked_at),
+        },
     }
 }
 

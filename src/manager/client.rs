@@ -11,7 +11,7 @@ use url::Url;
 
 use super::session::{CSRF_HEADER, csrf_token, session_cookie};
 use super::{
-    Application, DiscoveredApi, ManagerCredentials, ManagerEndpoint, ManagerError, ManagerSession,
+    AppInfo, Application, DiscoveredApi, ManagerCredentials, ManagerEndpoint, ManagerError, ManagerSession,
     NewApplication, Organization, User, classify, tls,
 };
 
@@ -218,6 +218,34 @@ impl ManagerClient {
             StatusCode::UNAUTHORIZED => Ok(()),
             other => Err(classify::status(other)),
         }
+    }
+
+    /// `GET /appinfo`: the manager's version and name. The swagger does not require
+    /// credentials; `creds` are for a manager that does anyway (it answers 401 without them,
+    /// which is [`ManagerError::SessionExpired`] here).
+    #[instrument(skip_all, fields(manager = %self.endpoint.id))]
+    pub async fn app_info(&self, creds: Option<ManagerCredentials<'_>>) -> Result<AppInfo, ManagerError> {
+        let request = match creds {
+            Some(creds) => self.authorized(Method::GET, &["appinfo"], creds),
+            None => self.request(Method::GET, &["appinfo"]),
+        };
+        let response = self.send(request).await?;
+        match (response.status(), creds) {
+            (StatusCode::OK, _) => {
+                let body = classify::body(response, self.endpoint.timeout).await?;
+                classify::json(&body, "application information")
+            }
+            (status, Some(creds)) => Err(refused(status, creds)),
+            (status, None) => Err(classify::status(status)),
+        }
+    }
+
+    /// `GET /currentuser` with a service credential: whom the manager takes it for (wrong
+    /// credentials are [`ManagerError::WrongCredentials`]).
+    #[instrument(skip_all, fields(manager = %self.endpoint.id))]
+    pub async fn credential_user(&self, creds: ManagerCredentials<'_>) -> Result<User, ManagerError> {
+        let request = self.authorized(Method::GET, &["currentuser"], creds);
+        self.read_json(self.send(request).await?, StatusCode::OK, "current user", creds).await
     }
 
     /// A cheap unauthenticated probe for health checks and "test connection": `GET /currentuser`

@@ -18,5 +18,5 @@ pub use error::ManagerError;
 pub use forward::{
     ForwardBody, ForwardPath, ForwardRequest, ForwardedBody, ForwardedResponse, hop_by_hop, is_hop_by_hop,
 };
-pub use model::{Application, DiscoveredApi, NewApplication, Organization, Role, User};
+pub use model::{AppInfo, Application, DiscoveredApi, NewApplication, Organization, Role, User};
 pub use session::{CSRF_HEADER, ManagerCredentials, ManagerSession};

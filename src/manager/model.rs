@@ -80,3 +80,14 @@ pub struct NewApplication {
     pub description: Option<String>,
     pub organization_id: String,
 }
+
+/// `GET /appinfo`: what the manager says about itself (Portico reads only these fields).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppInfo {
+    /// The API Manager's version, e.g. `7.7.0`.
+    #[serde(default)]
+    pub product_version: Option<String>,
+    #[serde(default)]
+    pub portal_name: Option<String>,
+}

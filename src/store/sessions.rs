@@ -1,7 +1,7 @@
-//! Portal sessions in the key-value store: sealed (encrypted and authenticated) with a key
-//! derived from `session.secret`, stored under a keyed hash of the session id (so reading Redis
-//! gives neither the session contents nor a usable id), with a sliding idle timeout and an
-//! absolute one.
+//! Sessions in the key-value store (portal sessions, and admin sessions in a namespace of their
+//! own): sealed (encrypted and authenticated) with a key derived from `session.secret`, stored
+//! under a keyed hash of the session id (so reading Redis gives neither the session contents nor
+//! a usable id), with a sliding idle timeout and an absolute one.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -60,18 +60,40 @@ pub struct SessionStore {
     idle: Duration,
     absolute: Duration,
     clock: SharedClock,
+    /// Key namespace (after `redis.key_prefix`), e.g. [`SESSION_PREFIX`].
+    prefix: &'static str,
+    /// Keyed-hash domain of the ids: an id of one namespace means nothing in another.
+    domain: &'static str,
 }
 
 /// Key namespace of portal sessions (after `redis.key_prefix`).
 pub const SESSION_PREFIX: &str = "session:";
 
 impl SessionStore {
+    /// The portal sessions' store.
     pub fn new(kv: KvStore, keys: Arc<Keys>, idle: Duration, absolute: Duration, clock: SharedClock) -> Self {
-        Self { kv, keys, idle, absolute, clock }
+        Self { kv, keys, idle, absolute, clock, prefix: SESSION_PREFIX, domain: "session" }
+    }
+
+    /// A store of other sessions (admin sessions) under `prefix`, with their own timeouts.
+    pub fn namespaced(
+        kv: KvStore,
+        keys: Arc<Keys>,
+        idle: Duration,
+        absolute: Duration,
+        clock: SharedClock,
+        prefix: &'static str,
+    ) -> Self {
+        Self { kv, keys, idle, absolute, clock, prefix, domain: prefix }
     }
 
     fn key(&self, id: &SessionId) -> String {
-        format!("{SESSION_PREFIX}{}", self.keys.lookup_hash("session", id.0.as_bytes()))
+        format!("{}{}", self.prefix, self.keys.lookup_hash(self.domain, id.0.as_bytes()))
+    }
+
+    /// The idle timeout (sliding).
+    pub fn idle_timeout(&self) -> Duration {
+        self.idle
     }
 
     /// Time left before the absolute timeout, capped by the idle timeout.
@@ -130,6 +152,6 @@ impl SessionStore {
 
     /// How many sessions exist (admin dashboard; scans, so not for hot paths).
     pub async fn count(&self) -> Result<u64, StoreError> {
-        self.kv.count_prefix(SESSION_PREFIX).await
+        self.kv.count_prefix(self.prefix).await
     }
 }

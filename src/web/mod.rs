@@ -1,6 +1,7 @@
 //! The HTTP surface: one `configure` per area (consumer pages, routed API calls, admin,
 //! operations), shared middleware, and the error pages.
 
+pub mod admin;
 mod assets;
 pub mod client_ip;
 mod consumer;
@@ -9,6 +10,7 @@ mod middleware;
 mod ops;
 pub mod routing;
 pub mod session;
+pub mod tls;
 
 use actix_web::web;
 
@@ -24,6 +26,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(ops::configure)
         .configure(assets::configure)
         .configure(consumer::configure)
+        .configure(admin::configure)
         .configure(routing::configure)
         .default_service(web::to(error::not_found));
 }

@@ -160,3 +160,103 @@ async fn browser_consumer_journey_through_the_portal() {
     assert_eq!(report.screenshots.len(), 13, "{:?}", report.screenshots);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn browser_admin_journey() {
+    const TEST: &str = "browser_admin_journey";
+    let master = crate::support::managers::start_master().await;
+    let eu = crate::support::managers::start_slave("eu", &master.url).await;
+    let us = crate::support::managers::start_slave("staging", &master.url).await;
+    let app = TestAppBuilder::new(master.url.as_str())
+        .slave("prod-eu", "Production EU", eu.url.as_str())
+        .admin("root", "admin-password-123")
+        .spawn()
+        .await;
+    let slave_url = us.url.as_str().trim_end_matches('/').to_owned();
+    let env = [("PORTICO_SLAVE_URL", slave_url.as_str())];
+    let Some(report) = run_journey(TEST, "admin.mjs", &app.url(""), &env).await else {
+        return;
+    };
+    assert_eq!(
+        report.step_names(),
+        [
+            "a wrong password is refused with a message",
+            "signing in opens the dashboard",
+            "a slave with a bad id is refused with the message next to the field",
+            "adding the slave",
+            "testing the new slave",
+            "changing the login-failure policy",
+            "purging the caches",
+            "reading the audit log",
+            "the admin pages fit a phone",
+            "signing out ends the admin session",
+        ]
+    );
+    let data = |step: &str| &report.step(step).data;
+    assert_eq!(data("a wrong password is refused with a message")["alert"], "Wrong admin name or password.");
+    let dashboard = data("signing in opens the dashboard");
+    assert_eq!(dashboard["heading"], "Managers");
+    assert_eq!(dashboard["current"], "Dashboard");
+    assert_eq!(dashboard["managers"][0]["name"], "Main");
+    assert_eq!(dashboard["managers"][1]["name"], "Production EU");
+    assert_eq!(dashboard["managers"][1]["badges"][1], "from config");
+    assert_eq!(
+        dashboard["cookie"],
+        serde_json::json!({ "path": "/admin", "sameSite": "Strict", "httpOnly": true })
+    );
+    let refused = data("a slave with a bad id is refused with the message next to the field");
+    assert_eq!(
+        refused["described"],
+        serde_json::json!([
+            "Lowercase letters, digits, '-' and '_', e.g. prod-us. It appears in URLs and cannot be changed later.",
+            "Use 1 to 64 lowercase letters, digits, '-' or '_', starting with a letter or digit."
+        ])
+    );
+    let added = data("adding the slave");
+    assert_eq!(added["flash"], "Slave manager “Production US” (prod-us) added.");
+    assert_eq!(
+        added["slaves"],
+        serde_json::json!([
+            { "name": "Production EU", "badges": ["from config"], "editable": false },
+            { "name": "Production US", "badges": [], "editable": true },
+        ])
+    );
+    let tested = data("testing the new slave");
+    assert_eq!(tested["summary"], "Portico can work with this manager.");
+    assert_eq!(
+        tested["checks"],
+        serde_json::json!([
+            { "name": "Reachability", "result": "ok" },
+            { "name": "TLS", "result": "not checked" },
+            { "name": "API", "result": "ok" },
+            { "name": "Service credential", "result": "not checked" },
+        ])
+    );
+    let policy = data("changing the login-failure policy");
+    assert_eq!(policy["flash"], "Settings saved. They are in force on every replica within a second.");
+    assert_eq!(policy["checked"], "all");
+    assert_eq!(
+        policy["source"],
+        "Overrides the config file, which says master. Enter that value to go back to it."
+    );
+    assert_eq!(app.state.runtime().policy.as_str(), "all", "in force");
+    let purged = data("purging the caches");
+    assert!(purged["flash"].as_str().unwrap().starts_with("Caches purged: "), "{purged}");
+    assert_eq!(purged["entries"], "0");
+    let rows = data("reading the audit log")["rows"].as_array().unwrap().clone();
+    let actions: Vec<&str> = rows.iter().map(|r| r["what"].as_str().unwrap()).collect();
+    assert_eq!(
+        actions,
+        ["cache.purge", "settings.update", "slave.create", "admin.signin.success", "admin.signin.failure"]
+    );
+    assert!(rows.iter().take(4).all(|r| r["who"] == "admin:root"));
+    assert_eq!(rows[1]["changes"], serde_json::json!(["federation.login_failure_policy: master → all"]));
+    assert_eq!(data("the admin pages fit a phone")["overflowing"], serde_json::json!([]));
+    for step in &report.steps {
+        if let Some(violations) = step.data.get("violations") {
+            assert_eq!(violations, &serde_json::json!([]), "{}", step.name);
+        }
+    }
+    assert_eq!(report.screenshots.len(), 11, "{:?}", report.screenshots);
+    app.stop().await;
+}

@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
-fn portico(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Output {
+pub(crate) fn portico(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_portico"));
     cmd.args(args)
         .env_remove("PORTICO_CONFIG")
@@ -24,7 +24,7 @@ fn portico(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Output {
     child.wait_with_output().expect("portico exits")
 }
 
-fn text(o: &Output) -> String {
+pub(crate) fn text(o: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 

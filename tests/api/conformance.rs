@@ -132,6 +132,8 @@ async fn drive_every_call(client: &ManagerClient) -> Result<(), String> {
     check("organization by name", by_name.map(|o| o.id) == Some(org.id.clone()))?;
     let none = client.organization_by_name(creds, "No Such Org").await.map_err(shown("by name"))?;
     check("unknown organization name", none.is_none())?;
+    let info = client.app_info(None).await.map_err(shown("app info"))?;
+    check("product version", info.product_version.is_some())?;
     let apis = client.discovery_apis(creds).await.map_err(shown("discovery"))?;
     check("APIs listed", !apis.is_empty())?;
     for api in &apis {

@@ -5,15 +5,19 @@
 
 mod support;
 
+mod admin;
 mod browser;
 mod cli;
 mod conformance;
 mod database;
 mod health;
+mod https;
 mod manager_client;
 mod portal;
+mod replica_processes;
 mod replicas;
 mod routing;
+mod secrets;
 mod signin;
 mod simulator;
 mod sso;

@@ -19,6 +19,7 @@ pub enum Operation {
     ApiDefinition,
     Applications,
     CreateApplication,
+    AppInfo,
     /// `{base}/__echo/…`, the simulator's test instrument (not a manager operation).
     Echo,
 }

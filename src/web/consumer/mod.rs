@@ -5,7 +5,7 @@ mod applications;
 mod catalog;
 mod environments;
 mod login;
-mod portal;
+pub(in crate::web) mod portal;
 mod sso;
 
 use actix_web::web;

@@ -32,6 +32,7 @@ pub struct TestAppBuilder {
     clock: ManualClock,
     env: Vec<(String, String)>,
     extra: String,
+    admins: Vec<(String, String)>,
 }
 
 impl TestAppBuilder {
@@ -50,6 +51,7 @@ impl TestAppBuilder {
             clock: ManualClock::new(),
             env: Vec::new(),
             extra: String::new(),
+            admins: Vec::new(),
         }
     }
 
@@ -72,6 +74,12 @@ impl TestAppBuilder {
     pub fn set(mut self, key: &str, value: &str) -> Self {
         let var = format!("PORTICO__{}", key.replace('.', "__").to_uppercase());
         self.env.push((var, value.to_owned()));
+        self
+    }
+
+    /// A process environment variable as the config loader sees it (e.g. `IDENTITY_ENDPOINT`).
+    pub fn env(mut self, name: &str, value: &str) -> Self {
+        self.env.push((name.to_owned(), value.to_owned()));
         self
     }
 
@@ -100,6 +108,13 @@ impl TestAppBuilder {
     pub fn toml(mut self, extra: &str) -> Self {
         self.extra.push_str(extra);
         self.extra.push('\n');
+        self
+    }
+
+    /// An admin account created in the database once the app has started (as `portico admin
+    /// add` would).
+    pub fn admin(mut self, name: &str, password: &str) -> Self {
+        self.admins.push((name.to_owned(), password.to_owned()));
         self
     }
 
@@ -141,6 +156,11 @@ impl TestAppBuilder {
     }
 
     pub async fn spawn(self) -> TestApp {
+        self.try_spawn().await.unwrap_or_else(|e| panic!("application builds: {e}"))
+    }
+
+    /// Like [`TestAppBuilder::spawn`], with the start-up error (its whole chain) instead of a panic.
+    pub async fn try_spawn(self) -> Result<TestApp, String> {
         let dir = tempfile::tempdir().expect("temp dir");
         let text = self.render(dir.path());
         let report = portico::config::load_from_sources(
@@ -153,9 +173,16 @@ impl TestAppBuilder {
         super::logs::capture();
         let app = Application::build_with_clock(settings, std::sync::Arc::new(self.clock.clone()))
             .await
-            .expect("application builds");
+            .map_err(|e| format!("{e:#}"))?;
         let address = app.address();
         let state = app.state().clone();
+        for (name, password) in &self.admins {
+            let name = portico::store::sql::AdminName::parse(name).expect("admin name");
+            let hash = portico::password::hash(secrecy::SecretString::from(password.clone()))
+                .await
+                .expect("admin password hashes");
+            state.db.create_admin(&name, &hash).await.expect("admin account created");
+        }
         let handle = app.handle();
         tokio::spawn(app.run_until_stopped());
         let client = reqwest::Client::builder()
@@ -163,7 +190,7 @@ impl TestAppBuilder {
             .cookie_store(true)
             .build()
             .expect("client");
-        TestApp { address, client, state, handle, _dir: dir }
+        Ok(TestApp { address, client, state, handle, _dir: dir })
     }
 }
 
@@ -197,6 +224,13 @@ impl TestApp {
     pub async fn sign_out(&self) -> reqwest::Response {
         let token = self.csrf_token("/environments").await;
         self.post_form("/logout", &[("csrf_token", &token)]).await
+    }
+
+    /// Loads the admin sign-in form and posts it.
+    pub async fn admin_sign_in(&self, name: &str, password: &str) -> reqwest::Response {
+        let token = self.csrf_token("/admin/login").await;
+        self.post_form("/admin/login", &[("username", name), ("password", password), ("csrf_token", &token)])
+            .await
     }
 
     pub async fn stop(self) {

@@ -5,16 +5,20 @@
 #![allow(dead_code)]
 
 pub mod app;
+pub mod azure;
 pub mod browser;
+pub mod databases;
 pub mod logs;
 pub mod managers;
 pub mod oidc;
+pub mod openbao;
 pub mod postgres;
 pub mod prism;
 pub mod redis;
 pub mod tls_server;
 
-pub use app::{TestApp, TestAppBuilder, location, set_cookies};
+pub use app::{TestApp, TestAppBuilder, csrf_in, location, set_cookies};
+pub use databases::TestDatabase;
 pub use postgres::TestPostgres;
 pub use redis::RedisServer;
 

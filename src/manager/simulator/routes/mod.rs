@@ -1,5 +1,6 @@
 //! The manager API the simulator serves, under its base path.
 
+mod appinfo;
 mod applications;
 mod discovery;
 mod echo;
@@ -32,6 +33,7 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig, base_path: &str) {
             .route("/discovery/swagger/api/id/{id}", web::get().to(discovery::definition))
             .route("/applications", web::get().to(applications::list))
             .route("/applications", web::post().to(applications::create))
+            .route("/appinfo", web::get().to(appinfo::appinfo))
             // A test instrument, not part of the manager protocol (see `echo`).
             .route("/__echo", web::route().to(echo::echo))
             .route("/__echo/{tail:.*}", web::route().to(echo::echo)),

@@ -1,0 +1,189 @@
+//! `GET/POST /admin/login` and `POST /admin/logout`: the local admin accounts (argon2id, verified
+//! on a blocking thread, with a dummy verify for unknown names), behind the admin lockout.
+//!
+//! The sign-in form is protected against cross-site posting before any session exists the way
+//! the consumer form is: a random `SameSite=Strict` cookie whose keyed tag the form carries.
+
+use std::time::Duration;
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use super::access::{
+    self, Admin, AdminSession, admin_return_to, login_cookie, removal_cookie, session_cookie,
+};
+use super::page::{audit, see_other};
+use crate::crypto::random_token;
+use crate::startup::AppState;
+use crate::store::sql::AdminName;
+use crate::web::WebError;
+use crate::web::client_ip::client_ip;
+
+#[derive(Deserialize)]
+pub struct LoginQuery {
+    return_to: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    csrf_token: String,
+    return_to: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "admin/login.html")]
+struct LoginPage {
+    csrf_token: String,
+    username: String,
+    return_to: Option<String>,
+    error: Option<String>,
+}
+
+/// The form with a fresh anti-forgery pair (cookie + tag).
+fn form(state: &AppState, status: StatusCode, mut page: LoginPage) -> Result<HttpResponse, WebError> {
+    let nonce = random_token(32);
+    page.csrf_token = state.keys.csrf_tag(nonce.as_bytes());
+    let body = page.render().map_err(|e| WebError::Unexpected(e.into()))?;
+    Ok(HttpResponse::build(status)
+        .cookie(login_cookie(state, nonce))
+        .content_type("text/html; charset=utf-8")
+        .body(body))
+}
+
+pub async fn login_form(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: web::Query<LoginQuery>,
+) -> Result<HttpResponse, WebError> {
+    let return_to = admin_return_to(query.return_to.as_deref());
+    if access::load(&req, &state).await?.is_some() {
+        return Ok(see_other(return_to.as_deref().unwrap_or("/admin")));
+    }
+    let page = LoginPage { csrf_token: String::new(), username: String::new(), return_to, error: None };
+    form(&state, StatusCode::OK, page)
+}
+
+fn locked_message(d: Duration) -> String {
+    let m = d.as_secs().div_ceil(60).max(1);
+    format!("Too many failed sign-ins. Try again in {m} minute{}.", if m == 1 { "" } else { "s" })
+}
+
+fn retry_after(res: &mut HttpResponse, d: Duration) {
+    if let Ok(v) = header::HeaderValue::from_str(&d.as_secs().max(1).to_string()) {
+        res.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+}
+
+pub async fn login(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    posted: web::Form<LoginForm>,
+) -> Result<HttpResponse, WebError> {
+    let posted = posted.into_inner();
+    let nonce = req.cookie(&access::login_cookie_name(&state)).map(|c| c.value().to_owned());
+    if !nonce.is_some_and(|n| state.keys.csrf_matches(n.as_bytes(), &posted.csrf_token)) {
+        return Err(WebError::Csrf);
+    }
+    let return_to = admin_return_to(posted.return_to.as_deref());
+    let username = posted.username.trim().to_owned();
+    let password = SecretString::from(posted.password);
+    let page = |error: String| LoginPage {
+        csrf_token: String::new(),
+        username: username.clone(),
+        return_to: return_to.clone(),
+        error: Some(error),
+    };
+    let typed_well = !username.is_empty() && username.len() <= 64 && !username.chars().any(char::is_control);
+    if !typed_well || password.expose_secret().is_empty() {
+        return form(&state, StatusCode::BAD_REQUEST, page("Enter your admin name and password.".to_owned()));
+    }
+
+    let ip = client_ip(&req, &state.settings.server.trusted_proxies);
+    let ip_text = ip.map(|i| i.to_string());
+    let who = access::actor(&username);
+    let limits = &state.admin.limits;
+    if let Some(locked) = state.admin.protection.check(limits, &username, ip).await? {
+        audit(
+            &state,
+            &who,
+            "admin.signin.locked",
+            None,
+            locked_detail(locked.retry_after),
+            ip_text.as_deref(),
+        )
+        .await;
+        let mut res = form(&state, StatusCode::TOO_MANY_REQUESTS, page(locked_message(locked.retry_after)))?;
+        retry_after(&mut res, locked.retry_after);
+        return Ok(res);
+    }
+
+    // A name that cannot exist is verified against the dummy hash, like an unknown one.
+    let stored = match AdminName::parse(&username) {
+        Ok(name) => state.db.admin_password_hash(&name).await.map_err(|e| WebError::Unexpected(e.into()))?,
+        Err(_) => None,
+    };
+    if !crate::password::verify(password, stored).await {
+        let locked = state.admin.protection.record_failure(limits, &username, ip).await?;
+        audit(&state, &who, "admin.signin.failure", None, None, ip_text.as_deref()).await;
+        if let Some(locked) = locked {
+            let detail = locked_detail(locked.retry_after);
+            audit(&state, &who, "admin.signin.locked", None, detail, ip_text.as_deref()).await;
+            let mut res =
+                form(&state, StatusCode::TOO_MANY_REQUESTS, page(locked_message(locked.retry_after)))?;
+            retry_after(&mut res, locked.retry_after);
+            return Ok(res);
+        }
+        return form(&state, StatusCode::UNAUTHORIZED, page("Wrong admin name or password.".to_owned()));
+    }
+
+    state.admin.protection.record_success(&username).await?;
+    audit(&state, &who, "admin.signin.success", None, None, ip_text.as_deref()).await;
+    // A new session id at every sign-in: an id planted before it is never promoted.
+    if let Some(old) = access::load(&req, &state).await? {
+        state.admin.sessions.destroy(&old.id).await?;
+    }
+    let session = state
+        .admin
+        .sessions
+        .create(AdminSession { username, csrf_token: random_token(32), flash: None })
+        .await?;
+    Ok(HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, return_to.as_deref().unwrap_or("/admin")))
+        .cookie(session_cookie(&state, &session.id))
+        .cookie(removal_cookie(&state, access::login_cookie_name(&state)))
+        .finish())
+}
+
+fn locked_detail(retry_after: Duration) -> Option<serde_json::Value> {
+    Some(serde_json::json!({ "retry_after_s": retry_after.as_secs() }))
+}
+
+#[derive(Deserialize)]
+pub struct LogoutForm {
+    #[serde(default)]
+    csrf_token: String,
+}
+
+pub async fn logout(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    admin: Admin,
+    posted: web::Form<LogoutForm>,
+) -> Result<HttpResponse, WebError> {
+    admin.check_csrf(&posted.csrf_token)?;
+    state.admin.sessions.destroy(&admin.0.id).await?;
+    let ip = client_ip(&req, &state.settings.server.trusted_proxies).map(|i| i.to_string());
+    audit(&state, &admin.actor(), "admin.signout", None, None, ip.as_deref()).await;
+    Ok(HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, "/admin/login"))
+        .cookie(removal_cookie(&state, access::cookie_name(&state)))
+        .finish())
+}

@@ -1,0 +1,60 @@
+//! What every admin page shares: the layout's data (who is signed in, the section, the one-time
+//! message), rendering, and writing the audit log.
+
+use actix_web::HttpRequest;
+
+use super::access::{Admin, Flash, take_flash};
+use crate::startup::AppState;
+use crate::store::DatabaseError;
+use crate::store::sql::NewAuditEntry;
+use crate::web::WebError;
+use crate::web::client_ip::client_ip;
+
+pub use crate::web::consumer::portal::{ago, render, see_other};
+
+/// The admin layout's data (`templates/admin/layout.html`).
+pub struct Shell {
+    pub admin: String,
+    pub csrf_token: String,
+    /// `dashboard`, `slaves`, `settings` or `audit`: the navigation entry that is current.
+    pub section: &'static str,
+    pub flash: Option<Flash>,
+}
+
+impl Shell {
+    /// The layout for `admin`'s page in `section`, taking the one-time message.
+    pub async fn new(state: &AppState, admin: &Admin, section: &'static str) -> Result<Self, WebError> {
+        Ok(Self {
+            admin: admin.0.data.username.clone(),
+            csrf_token: admin.0.data.csrf_token.clone(),
+            section,
+            flash: take_flash(state, admin).await?,
+        })
+    }
+}
+
+/// A database failure as the admin sees it: an opaque error page (the cause is logged).
+pub fn db_error(e: DatabaseError) -> WebError {
+    WebError::Unexpected(e.into())
+}
+
+/// The client address for the audit log.
+pub fn client_address(req: &HttpRequest, state: &AppState) -> Option<String> {
+    client_ip(req, &state.settings.server.trusted_proxies).map(|ip| ip.to_string())
+}
+
+/// Appends to the audit log. What it records has already happened, so a log that cannot be
+/// written is reported in the service log rather than undoing the action.
+pub async fn audit(
+    state: &AppState,
+    actor: &str,
+    action: &str,
+    target: Option<&str>,
+    detail: Option<serde_json::Value>,
+    client_ip: Option<&str>,
+) {
+    let entry = NewAuditEntry { actor, action, target, detail, client_ip };
+    if let Err(e) = state.db.audit(entry).await {
+        tracing::warn!(error = %e, action, "audit log unavailable");
+    }
+}

@@ -1,0 +1,240 @@
+//! Adding and editing a slave manager: `GET /admin/slaves/new`, `POST /admin/slaves`,
+//! `GET /admin/slaves/{id}/edit`, `POST /admin/slaves/{id}`.
+//!
+//! An edit carries the version it started from; when another admin saved in between, nothing is
+//! written and the form comes back with what is stored now and who changed it.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde_json::json;
+
+use super::access::{Admin, Flash, flash};
+use super::page::{Shell, ago, audit, client_address, db_error, render, see_other};
+use super::slave_form::{FieldErrors, SlaveForm, SlaveInput, check};
+use super::slaves::{Owner, apply_slaves, audit_view, gone, owner, path_id, read_only, timeout_text};
+use crate::domain::EnvironmentId;
+use crate::startup::AppState;
+use crate::store::{DatabaseError, Saved, SlaveRow};
+use crate::web::WebError;
+
+/// Another admin's save that came first.
+pub struct ConflictView {
+    pub by: String,
+    pub when: String,
+    /// `(field, what is stored now)` for each field that differs from the form.
+    pub stored: Vec<(&'static str, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "admin/slave_form.html")]
+struct FormPage {
+    shell: Shell,
+    /// The id being edited; `None` for a new slave.
+    editing: Option<String>,
+    form: SlaveForm,
+    errors: FieldErrors,
+    conflict: Option<ConflictView>,
+    /// The federation's default timeout, shown as the placeholder.
+    default_timeout: String,
+    tls_modes: [(&'static str, &'static str); 3],
+}
+
+const TLS_MODES: [(&str, &str); 3] = [
+    ("full", "Full: the certificate chain and the host name are verified"),
+    ("certificate", "Certificate: the chain is verified, the host name is not"),
+    ("none", "None: any certificate is accepted (test labs only)"),
+];
+
+async fn form_page(
+    state: &AppState,
+    admin: &Admin,
+    status: StatusCode,
+    editing: Option<&EnvironmentId>,
+    form: SlaveForm,
+    errors: FieldErrors,
+    conflict: Option<ConflictView>,
+) -> Result<HttpResponse, WebError> {
+    let page = FormPage {
+        shell: Shell::new(state, admin, "slaves").await?,
+        editing: editing.map(ToString::to_string),
+        form: SlaveForm { csrf_token: String::new(), ..form },
+        errors,
+        conflict,
+        default_timeout: humantime::format_duration(state.settings.federation.timeout.get()).to_string(),
+        tls_modes: TLS_MODES,
+    };
+    render(status, &page)
+}
+
+fn row(input: SlaveInput, version: i64) -> SlaveRow {
+    SlaveRow {
+        id: input.id,
+        name: input.name,
+        url: input.url,
+        base_path: input.base_path,
+        tls_mode: input.tls_mode,
+        ca_pem: input.ca_pem,
+        timeout: input.timeout,
+        enabled: input.enabled,
+        required: input.required,
+        version,
+        updated_at: 0,
+        updated_by: String::new(),
+    }
+}
+
+/// Why an id cannot be used for a new slave, if it cannot.
+async fn id_taken(state: &AppState, id: &EnvironmentId) -> Result<Option<String>, WebError> {
+    Ok(match owner(state, id).await? {
+        Owner::Master(_) => Some("This is the master's id: choose another.".to_owned()),
+        Owner::Config(_) => Some("A slave from the config file has this id: choose another.".to_owned()),
+        Owner::Stored(s) => Some(format!("“{}” has this id already: choose another.", s.name)),
+        Owner::Unknown => None,
+    })
+}
+
+pub async fn new_form(state: web::Data<AppState>, admin: Admin) -> Result<HttpResponse, WebError> {
+    form_page(&state, &admin, StatusCode::OK, None, SlaveForm::blank(), FieldErrors::default(), None).await
+}
+
+pub async fn create(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    admin: Admin,
+    posted: web::Form<SlaveForm>,
+) -> Result<HttpResponse, WebError> {
+    let form = posted.into_inner();
+    admin.check_csrf(&form.csrf_token)?;
+    let mut checked = check(&form, None);
+    if let Ok(id) = EnvironmentId::parse(form.id.trim())
+        && let Some(taken) = id_taken(&state, &id).await?
+    {
+        let mut errors = checked.err().unwrap_or_default();
+        errors.id = Some(taken);
+        checked = Err(errors);
+    }
+    let input = match checked {
+        Ok(input) => input,
+        Err(errors) => {
+            return form_page(&state, &admin, StatusCode::BAD_REQUEST, None, form, *errors, None).await;
+        }
+    };
+    let saved = match state.db.insert_slave(&row(input, 1), &admin.actor()).await {
+        Ok(saved) => saved,
+        // Another admin added the same id a moment ago.
+        Err(DatabaseError::Conflict(_)) => {
+            let errors = FieldErrors {
+                id: Some("A slave with this id was just added: choose another.".to_owned()),
+                ..FieldErrors::default()
+            };
+            return form_page(&state, &admin, StatusCode::CONFLICT, None, form, errors, None).await;
+        }
+        Err(e) => return Err(db_error(e)),
+    };
+    apply_slaves(&state).await;
+    let detail = json!({ "before": null, "after": audit_view(&saved) });
+    let ip = client_address(&req, &state);
+    audit(&state, &admin.actor(), "slave.create", Some(saved.id.as_str()), Some(detail), ip.as_deref()).await;
+    let text = format!("Slave manager “{}” ({}) added.", saved.name, saved.id);
+    flash(&state, &admin, Flash::ok(text)).await?;
+    Ok(see_other("/admin/slaves"))
+}
+
+pub async fn edit_form(
+    state: web::Data<AppState>,
+    admin: Admin,
+    path: web::Path<String>,
+) -> Result<HttpResponse, WebError> {
+    let id = path_id(&path)?;
+    match owner(&state, &id).await? {
+        Owner::Stored(row) => {
+            let form = SlaveForm::from_row(&row);
+            form_page(&state, &admin, StatusCode::OK, Some(&id), form, FieldErrors::default(), None).await
+        }
+        Owner::Unknown => gone(&state, &admin, &id).await,
+        provisioned => read_only(&state, &admin, &provisioned).await,
+    }
+}
+
+pub async fn update(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    admin: Admin,
+    path: web::Path<String>,
+    posted: web::Form<SlaveForm>,
+) -> Result<HttpResponse, WebError> {
+    let mut form = posted.into_inner();
+    admin.check_csrf(&form.csrf_token)?;
+    let id = path_id(&path)?;
+    let current = match owner(&state, &id).await? {
+        Owner::Stored(row) => row,
+        Owner::Unknown => return gone(&state, &admin, &id).await,
+        provisioned => return read_only(&state, &admin, &provisioned).await,
+    };
+    form.id = id.to_string();
+    let version: i64 = form
+        .version
+        .trim()
+        .parse()
+        .map_err(|_| WebError::BadRequest("The form lacks the version it was edited from.".to_owned()))?;
+    let input = match check(&form, Some(&id)) {
+        Ok(input) => input,
+        Err(errors) => {
+            return form_page(&state, &admin, StatusCode::BAD_REQUEST, Some(&id), form, *errors, None).await;
+        }
+    };
+    let wanted = row(input, version);
+    if version == current.version && audit_view(&wanted) == audit_view(&current) {
+        flash(&state, &admin, Flash::ok(format!("Nothing to save: “{}” is unchanged.", current.name)))
+            .await?;
+        return Ok(see_other("/admin/slaves"));
+    }
+    match state.db.update_slave(&wanted, &admin.actor()).await.map_err(db_error)? {
+        Saved::Saved(_) => {}
+        Saved::NotFound => return gone(&state, &admin, &id).await,
+        Saved::Conflict => {
+            let Some(latest) = state.db.get_slave(&id).await.map_err(db_error)? else {
+                return gone(&state, &admin, &id).await;
+            };
+            let conflict = conflict_view(&state, &latest, &wanted);
+            // Saving again is a deliberate decision over the newer version.
+            form.version = latest.version.to_string();
+            let errors = FieldErrors::default();
+            return form_page(&state, &admin, StatusCode::CONFLICT, Some(&id), form, errors, Some(conflict))
+                .await;
+        }
+    }
+    apply_slaves(&state).await;
+    let detail = json!({ "before": audit_view(&current), "after": audit_view(&wanted) });
+    let ip = client_address(&req, &state);
+    audit(&state, &admin.actor(), "slave.update", Some(id.as_str()), Some(detail), ip.as_deref()).await;
+    flash(&state, &admin, Flash::ok(format!("Slave manager “{}” ({id}) saved.", wanted.name))).await?;
+    Ok(see_other("/admin/slaves"))
+}
+
+fn conflict_view(state: &AppState, latest: &SlaveRow, wanted: &SlaveRow) -> ConflictView {
+    let at =
+        std::time::UNIX_EPOCH + std::time::Duration::from_millis(latest.updated_at.max(0).unsigned_abs());
+    let mut stored = Vec::new();
+    let mut differs = |field: &'static str, now: String, typed: String| {
+        if now != typed {
+            stored.push((field, now));
+        }
+    };
+    differs("Name", latest.name.clone(), wanted.name.clone());
+    differs("Address", latest.url.to_string(), wanted.url.to_string());
+    differs("Base path", latest.base_path.clone(), wanted.base_path.clone());
+    differs("TLS mode", latest.tls_mode.as_str().to_owned(), wanted.tls_mode.as_str().to_owned());
+    let ca = |r: &SlaveRow| if r.ca_pem.is_some() { "set" } else { "none" }.to_owned();
+    differs("CA certificates", ca(latest), ca(wanted));
+    differs("Timeout", timeout_text(latest.timeout), timeout_text(wanted.timeout));
+    let yes_no = |b: bool| if b { "yes" } else { "no" }.to_owned();
+    differs("Enabled", yes_no(latest.enabled), yes_no(wanted.enabled));
+    differs("Required", yes_no(latest.required), yes_no(wanted.required));
+    ConflictView {
+        by: latest.updated_by.strip_prefix("admin:").unwrap_or(&latest.updated_by).to_owned(),
+        when: ago(state.clock.now(), at),
+        stored,
+    }
+}

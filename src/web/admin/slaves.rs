@@ -1,0 +1,245 @@
+//! `GET /admin/slaves` (the config file's slaves, read-only, and the ones added here) and
+//! `POST /admin/slaves/{id}/delete`; what the slave pages share: who owns an id, the refusal
+//! page, the audit view of a stored slave.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::access::{Admin, Flash, flash};
+use super::page::{Shell, ago, audit, client_address, db_error, render, see_other};
+use crate::config::SlaveSettings;
+use crate::domain::{EnvironmentId, TlsMode};
+use crate::federation::ManagerHealth;
+use crate::startup::AppState;
+use crate::store::{Change, SlaveRow};
+use crate::web::WebError;
+
+/// Who defines an environment id.
+pub enum Owner {
+    /// The master (config file).
+    Master(String),
+    /// A slave of the config file.
+    Config(SlaveSettings),
+    /// A slave added in the admin UI.
+    Stored(SlaveRow),
+    Unknown,
+}
+
+pub async fn owner(state: &AppState, id: &EnvironmentId) -> Result<Owner, WebError> {
+    if &state.settings.master.id == id {
+        return Ok(Owner::Master(state.settings.master.name.clone()));
+    }
+    if let Some(slave) = state.settings.slaves.iter().find(|s| &s.id == id) {
+        return Ok(Owner::Config(slave.clone()));
+    }
+    Ok(state.db.get_slave(id).await.map_err(db_error)?.map_or(Owner::Unknown, Owner::Stored))
+}
+
+/// A path's id; anything that cannot be an id is a page that does not exist.
+pub fn path_id(raw: &str) -> Result<EnvironmentId, WebError> {
+    EnvironmentId::parse(raw).map_err(|_| WebError::NotFound)
+}
+
+#[derive(Template)]
+#[template(path = "admin/message.html")]
+struct MessagePage {
+    shell: Shell,
+    title: String,
+    message: String,
+}
+
+/// A page that explains why nothing was done (409 read-only, 404 gone), with a way back.
+pub async fn message(
+    state: &AppState,
+    admin: &Admin,
+    status: StatusCode,
+    title: &str,
+    message: String,
+) -> Result<HttpResponse, WebError> {
+    let shell = Shell::new(state, admin, "slaves").await?;
+    render(status, &MessagePage { shell, title: title.to_owned(), message })
+}
+
+/// The refusal for an id the config file defines.
+pub async fn read_only(state: &AppState, admin: &Admin, owner: &Owner) -> Result<HttpResponse, WebError> {
+    let text = match owner {
+        Owner::Master(name) => format!(
+            "“{name}” is the master manager. It is defined in the config file ([master]) and cannot be changed or deleted here."
+        ),
+        Owner::Config(s) => format!(
+            "“{}” is defined in the config file ([[slaves]] with id = \"{}\") and is read-only here. Change or remove it in the config file.",
+            s.name, s.id
+        ),
+        Owner::Stored(_) | Owner::Unknown => String::new(),
+    };
+    message(state, admin, StatusCode::CONFLICT, "Defined in the config file", text).await
+}
+
+pub async fn gone(state: &AppState, admin: &Admin, id: &EnvironmentId) -> Result<HttpResponse, WebError> {
+    let text = format!("There is no slave manager “{id}” (any more): it may have just been deleted.");
+    message(state, admin, StatusCode::NOT_FOUND, "No such slave manager", text).await
+}
+
+/// `3 certificates, sha256 1a2b3c4d…`: enough to tell two CAs apart in the audit log.
+fn ca_summary(pem: &str) -> String {
+    let count = pem.matches("-----BEGIN CERTIFICATE-----").count();
+    let digest = crate::crypto::hex(&Sha256::digest(pem.trim().as_bytes()));
+    format!("{count} certificate{}, sha256 {}…", if count == 1 { "" } else { "s" }, &digest[..16])
+}
+
+pub fn timeout_text(timeout: Option<std::time::Duration>) -> String {
+    timeout.map_or_else(|| "default".to_owned(), |t| humantime::format_duration(t).to_string())
+}
+
+/// A stored slave as the audit log keeps it (before/after).
+pub fn audit_view(row: &SlaveRow) -> Value {
+    json!({
+        "name": row.name,
+        "url": row.url.as_str(),
+        "base_path": row.base_path,
+        "tls_mode": row.tls_mode.as_str(),
+        "ca": row.ca_pem.as_deref().map(ca_summary),
+        "timeout": timeout_text(row.timeout),
+        "enabled": row.enabled,
+        "required": row.required,
+    })
+}
+
+/// After a saved change: in force here now, and on the other replicas within a second. A failure
+/// here is logged; the follower's reconciliation applies the saved change shortly.
+pub async fn apply_slaves(state: &AppState) {
+    if let Err(e) = state.changed(Change::Slaves).await {
+        tracing::warn!(error = %e, "a saved slave change is not in force on this replica yet");
+    }
+}
+
+pub struct SlaveItem {
+    pub id: String,
+    pub name: String,
+    pub address: String,
+    pub tls_mode: &'static str,
+    pub timeout: String,
+    pub enabled: bool,
+    pub required: bool,
+    pub provisioned: bool,
+    /// A stored slave whose id the config file now uses: the file's wins.
+    pub shadowed: bool,
+    /// `up`, `down`, `unknown` or `disabled`.
+    pub status: &'static str,
+    pub health: String,
+    /// `by alice, 5 minutes ago` (stored slaves).
+    pub updated: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "admin/slaves.html")]
+struct SlavesPage {
+    shell: Shell,
+    slaves: Vec<SlaveItem>,
+}
+
+fn health(state: &AppState, id: &EnvironmentId, enabled: bool) -> (&'static str, String) {
+    match (enabled, state.health.get(id)) {
+        (false, _) => ("disabled", "disabled".to_owned()),
+        (true, None) => ("unknown", "not checked yet".to_owned()),
+        (true, Some(h @ ManagerHealth { up: true, .. })) => {
+            ("up", format!("up · {}", h.latency_text().unwrap_or_default()))
+        }
+        (true, Some(h)) => ("down", format!("down · {}", h.last_error.as_deref().unwrap_or("no answer"))),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn item(
+    state: &AppState,
+    id: &EnvironmentId,
+    name: &str,
+    address: String,
+    tls_mode: TlsMode,
+    timeout: Option<std::time::Duration>,
+    (enabled, required): (bool, bool),
+    provisioned: bool,
+) -> SlaveItem {
+    let (status, health) = health(state, id, enabled);
+    SlaveItem {
+        id: id.to_string(),
+        name: name.to_owned(),
+        address,
+        tls_mode: tls_mode.as_str(),
+        timeout: timeout_text(timeout),
+        enabled,
+        required,
+        provisioned,
+        shadowed: false,
+        status,
+        health,
+        updated: None,
+    }
+}
+
+fn address(url: &url::Url, base_path: &str) -> String {
+    format!("{}{}", url.as_str().trim_end_matches('/'), base_path)
+}
+
+pub async fn list(state: web::Data<AppState>, admin: Admin) -> Result<HttpResponse, WebError> {
+    let stored = state.db.list_slaves().await.map_err(db_error)?;
+    let now = state.clock.now();
+    let mut slaves: Vec<SlaveItem> = state
+        .settings
+        .slaves
+        .iter()
+        .map(|s| {
+            let addr = address(&s.url, &s.base_path);
+            let timeout = s.timeout.map(|t| t.get());
+            item(&state, &s.id, &s.name, addr, s.tls_mode, timeout, (s.enabled, s.required), true)
+        })
+        .collect();
+    for row in &stored {
+        let addr = address(&row.url, &row.base_path);
+        let flags = (row.enabled, row.required);
+        let mut entry = item(&state, &row.id, &row.name, addr, row.tls_mode, row.timeout, flags, false);
+        entry.shadowed = slaves.iter().any(|s| s.provisioned && s.id == entry.id);
+        let at =
+            std::time::UNIX_EPOCH + std::time::Duration::from_millis(row.updated_at.max(0).unsigned_abs());
+        let by = row.updated_by.strip_prefix("admin:").unwrap_or(&row.updated_by);
+        entry.updated = Some(format!("by {by}, {}", ago(now, at)));
+        slaves.push(entry);
+    }
+    let page = SlavesPage { shell: Shell::new(&state, &admin, "slaves").await?, slaves };
+    render(StatusCode::OK, &page)
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    pub csrf_token: String,
+}
+
+pub async fn delete(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    admin: Admin,
+    path: web::Path<String>,
+    posted: web::Form<CsrfForm>,
+) -> Result<HttpResponse, WebError> {
+    admin.check_csrf(&posted.csrf_token)?;
+    let id = path_id(&path)?;
+    let row = match owner(&state, &id).await? {
+        Owner::Stored(row) => row,
+        Owner::Unknown => return gone(&state, &admin, &id).await,
+        provisioned => return read_only(&state, &admin, &provisioned).await,
+    };
+    if !state.db.delete_slave(&id).await.map_err(db_error)? {
+        return gone(&state, &admin, &id).await;
+    }
+    apply_slaves(&state).await;
+    let detail = json!({ "before": audit_view(&row) });
+    let ip = client_address(&req, &state);
+    audit(&state, &admin.actor(), "slave.delete", Some(id.as_str()), Some(detail), ip.as_deref()).await;
+    flash(&state, &admin, Flash::ok(format!("Slave manager “{}” ({id}) deleted.", row.name))).await?;
+    Ok(see_other("/admin/slaves"))
+}

@@ -1,0 +1,193 @@
+//! Two `portico serve` processes sharing a Redis and a PostgreSQL database, as two replicas
+//! behind a load balancer: what an admin saves through the admin UI of one is in force on the
+//! other — a new slave in a consumer's picker within a second, a disabled one gone, a new label
+//! and login-failure policy at the next sign-in.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::cli::portico;
+use crate::support::managers::{closed_port, start_master, start_slave};
+use crate::support::{RedisServer, TestPostgres, csrf_in, free_port};
+
+struct Replica {
+    base: String,
+    child: Child,
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Replica {
+    async fn start(config: &std::path::Path, port: u16) -> Self {
+        let child = Command::new(env!("CARGO_BIN_EXE_portico"))
+            .args(["serve", "--config", config.to_str().unwrap()])
+            .env_remove("PORTICO_CONFIG")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("portico serve");
+        let replica = Self { base: format!("http://127.0.0.1:{port}"), child };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if reqwest::get(format!("{}/readyz", replica.base)).await.is_ok_and(|r| r.status().is_success()) {
+                return replica;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("portico on port {port} did not become ready");
+    }
+}
+
+/// A browser: its own cookies, no redirects followed.
+struct Browser {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Browser {
+    fn on(replica: &Replica) -> Self {
+        let http = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        Self { base: replica.base.clone(), http }
+    }
+
+    async fn get(&self, path: &str) -> (u16, String) {
+        let res = self.http.get(format!("{}{path}", self.base)).send().await.unwrap();
+        (res.status().as_u16(), res.text().await.unwrap())
+    }
+
+    /// Posts a form with the `csrf_token` of the page at `form_page`.
+    async fn submit(&self, form_page: &str, action: &str, fields: &[(&str, &str)]) -> (u16, String) {
+        let token = csrf_in(&self.get(form_page).await.1).unwrap_or_else(|| panic!("no form on {form_page}"));
+        let mut form = vec![("csrf_token", token.as_str())];
+        form.extend_from_slice(fields);
+        let res = self.http.post(format!("{}{action}", self.base)).form(&form).send().await.unwrap();
+        (res.status().as_u16(), res.text().await.unwrap())
+    }
+
+    async fn picker_within_a_second(&self, check: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(1);
+        loop {
+            let page = self.get("/environments").await.1;
+            if check(&page) || Instant::now() > deadline {
+                return page;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+}
+
+const SETTINGS: [(&str, &str); 9] = [
+    ("label", "Environment"),
+    ("login_failure_policy", "master"),
+    ("login_protection_enabled", "on"),
+    ("max_failures", "5"),
+    ("window", "15m"),
+    ("lock_duration", "15m"),
+    ("max_failures_per_ip", "20"),
+    ("catalog_ttl", "5m"),
+    ("organization_ttl", "15m"),
+];
+
+fn settings_with<'a>(changes: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    SETTINGS.iter().map(|(k, v)| (*k, changes.iter().find(|(c, _)| c == k).map_or(*v, |(_, n)| *n))).collect()
+}
+
+#[tokio::test]
+async fn two_processes_share_what_admins_save() {
+    let Some(pg) = TestPostgres::create("two_processes_share").await else { return };
+    let Some(redis) = RedisServer::start("two_processes_share") else { return };
+    let master = start_master().await;
+    let extra = start_slave("eu", &master.url).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (port_a, port_b) = (free_port(), free_port());
+    let config = |port: u16| {
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\nworkers = 1\n\n\
+             [session]\nsecret = \"two-process-secret-0123456789abcdef0123\"\n\n\
+             [redis]\nurl = \"{}\"\nkey_prefix = \"replicas:\"\n\n[database]\nurl = \"{}\"\n\n\
+             [federation]\ntimeout = \"1s\"\n\n[master]\nurl = \"{}\"\n",
+            redis.url(),
+            pg.url,
+            master.url
+        )
+    };
+    let (file_a, file_b) = (dir.path().join("a.toml"), dir.path().join("b.toml"));
+    std::fs::write(&file_a, config(port_a)).unwrap();
+    std::fs::write(&file_b, config(port_b)).unwrap();
+    let added = portico(
+        &["admin", "--config", file_a.to_str().unwrap(), "add", "root"],
+        &[],
+        Some("root-password-123\n"),
+    );
+    assert!(added.status.success(), "{}", crate::cli::text(&added));
+    let (a, b) = (Replica::start(&file_a, port_a).await, Replica::start(&file_b, port_b).await);
+
+    let admin = Browser::on(&a);
+    let (status, _) = admin
+        .submit("/admin/login", "/admin/login", &[("username", "root"), ("password", "root-password-123")])
+        .await;
+    assert_eq!(status, 303);
+    let consumer = Browser::on(&b);
+    let (status, _) =
+        consumer.submit("/login", "/login", &[("username", "alice"), ("password", "alice-password")]).await;
+    assert_eq!(status, 303);
+    assert!(!consumer.get("/environments").await.1.contains("Extra EU"));
+
+    // Added on A: in B's picker within a second.
+    let slave = [
+        ("id", "extra-eu"),
+        ("name", "Extra EU"),
+        ("url", extra.url.as_str()),
+        ("base_path", ""),
+        ("tls_mode", "full"),
+    ];
+    let mut fields = slave.to_vec();
+    fields.push(("enabled", "on"));
+    assert_eq!(admin.submit("/admin/slaves/new", "/admin/slaves", &fields).await.0, 303);
+    let page = consumer.picker_within_a_second(|p| p.contains("Extra EU")).await;
+    assert!(page.contains("Extra EU"), "B never showed the slave added on A:\n{page}");
+
+    // Disabled on A (the checkbox left off): gone from B's picker within a second.
+    let mut fields = slave.to_vec();
+    fields.push(("version", "1"));
+    assert_eq!(admin.submit("/admin/slaves/extra-eu/edit", "/admin/slaves/extra-eu", &fields).await.0, 303);
+    let page = consumer.picker_within_a_second(|p| !p.contains("Extra EU")).await;
+    assert!(!page.contains("Extra EU"), "B still shows the slave disabled on A:\n{page}");
+
+    // A new label: B's picker says it.
+    let form = settings_with(&[("label", "Stage")]);
+    assert_eq!(admin.submit("/admin/settings", "/admin/settings", &form).await.0, 303);
+    let page = consumer.picker_within_a_second(|p| p.contains(">Stage</h1>")).await;
+    assert!(page.contains(">Stage</h1>"), "{page}");
+
+    // Policy `all` with a slave that is down: B refuses the next sign-in.
+    let down = format!("http://{}", closed_port());
+    let broken = [
+        ("id", "broken"),
+        ("name", "Broken"),
+        ("url", down.as_str()),
+        ("base_path", ""),
+        ("tls_mode", "full"),
+        ("enabled", "on"),
+    ];
+    assert_eq!(admin.submit("/admin/slaves/new", "/admin/slaves", &broken).await.0, 303);
+    let form = settings_with(&[("label", "Stage"), ("login_failure_policy", "all")]);
+    assert_eq!(admin.submit("/admin/settings", "/admin/settings", &form).await.0, 303);
+    // The promise to admins: in force everywhere within a second.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(consumer.submit("/environments", "/logout", &[]).await.0, 303);
+    let (status, page) =
+        consumer.submit("/login", "/login", &[("username", "alice"), ("password", "alice-password")]).await;
+    assert_eq!(status, 503, "the policy saved on A rules B's sign-in:\n{page}");
+    assert!(page.contains("Broken"), "{page}");
+}
