@@ -11,6 +11,7 @@ mod protection;
 mod runtime;
 mod session;
 mod signin;
+mod signout;
 
 pub use environments::{
     Environment, EnvironmentError, EnvironmentSet, Environments, ServiceCredential, ServiceCredentials,
@@ -22,4 +23,5 @@ pub use preference::{PREFERENCE_TTL, Preferences};
 pub use protection::{Locked, LoginProtection};
 pub use runtime::RuntimeSettings;
 pub use session::{EnvironmentLink, ManagerAccess, Notice, PortalSession, SessionUser, SsoTokens};
-pub use signin::{EnvironmentFailure, Federation, SignInError, SignInRules, SignedIn, sign_out};
+pub use signin::{EnvironmentFailure, Federation, SignInError, SignInRules, SignedIn};
+pub use signout::sign_out;

@@ -1,4 +1,4 @@
-//! Federated sign-in (SPEC §3.1, §3.3): login protection first, then the master, then every
+//! Federated sign-in (SPEC §3.1, §3.2, §3.3): login protection first (password), then the master, then every
 //! enabled slave concurrently, then the login-failure policy decides. Sign-out and reconnecting
 //! one environment live here too.
 
@@ -13,9 +13,8 @@ use super::join::{Credential, Joined, OrganizationCache, join};
 use super::policy::{self, JoinResult};
 use super::preference::Preferences;
 use super::protection::{Locked, LoginProtection};
-use super::{
-    Environment, EnvironmentLink, EnvironmentSet, JoinFailure, ManagerAccess, PortalSession, SessionUser,
-};
+use super::signout::close_all;
+use super::{Environment, EnvironmentLink, EnvironmentSet, JoinFailure, PortalSession, SessionUser};
 use crate::config::LoginProtectionSettings;
 use crate::crypto::random_token;
 use crate::domain::{EnvironmentId, LoginFailurePolicy};
@@ -288,35 +287,4 @@ impl Federation {
             }
         }
     }
-}
-
-/// Ends manager sessions concurrently; a manager that does not answer is logged, not waited for
-/// beyond its timeout.
-async fn close_all<'a>(joined: impl Iterator<Item = (&'a Environment, &'a Joined)>) {
-    join_all(
-        joined
-            .filter_map(|(env, j)| match &j.access {
-                ManagerAccess::Session(session) => Some((env, session)),
-                _ => None,
-            })
-            .map(|(env, session)| async move {
-                if let Err(e) = env.client.logout(session).await {
-                    tracing::info!(manager = %env.id(), error = %e, "could not close a manager session");
-                }
-            }),
-    )
-    .await;
-}
-
-/// Signs out of every manager the session holds (concurrently, each bounded by its timeout).
-pub async fn sign_out(environments: &EnvironmentSet, session: &PortalSession) {
-    join_all(session.manager_sessions().filter_map(|(id, manager)| {
-        let env = environments.get(id)?.clone();
-        Some(async move {
-            if let Err(e) = env.client.logout(manager).await {
-                tracing::info!(manager = %env.id(), error = %e, "manager sign-out failed; the portal session ends anyway");
-            }
-        })
-    }))
-    .await;
 }
