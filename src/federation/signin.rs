@@ -1,6 +1,7 @@
-//! Federated sign-in (SPEC §3.1, §3.2, §3.3): login protection first (password), then the master, then every
-//! enabled slave concurrently, then the login-failure policy decides. Sign-out and reconnecting
-//! one environment live here too.
+//! Federated sign-in (SPEC §3.1, §3.2, §3.3): login protection first (password sign-in), then
+//! the master, then every enabled slave concurrently, then the login-failure policy decides — with
+//! a password, or with the identity provider's access token or the managers' service credential.
+//! Reconnecting one environment lives here too; ending sessions is in `signout`.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
