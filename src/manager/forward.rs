@@ -21,7 +21,7 @@ use tracing::instrument;
 use super::client::sensitive;
 use super::session::CSRF_HEADER;
 use super::upload::Progress;
-use super::{ManagerClient, ManagerError, ManagerSession, classify};
+use super::{ManagerClient, ManagerCredentials, ManagerError, classify};
 
 /// A request body on its way to the manager.
 pub type ForwardBody = Pin<Box<dyn Stream<Item = Result<Bytes, io::Error>> + Send + Sync + 'static>>;
@@ -70,7 +70,8 @@ pub struct ForwardRequest<'a> {
     pub headers: HeaderMap,
     /// `None` for a request without a body.
     pub body: Option<ForwardBody>,
-    pub session: &'a ManagerSession,
+    /// Who the call is made as: the user's manager session or access token.
+    pub credentials: ManagerCredentials<'a>,
 }
 
 /// The manager's answer, whatever its status; its body still to be read.
@@ -100,13 +101,7 @@ impl ManagerClient {
         let timeout = self.endpoint().timeout;
         let unsafe_method = !matches!(request.method, Method::GET | Method::HEAD | Method::OPTIONS);
         let mut headers = request.headers;
-        for name in [COOKIE, AUTHORIZATION, HOST, csrf_header()] {
-            headers.remove(name);
-        }
-        headers.insert(COOKIE, sensitive(&request.session.cookie));
-        if let (true, Some(token)) = (unsafe_method, &request.session.csrf_token) {
-            headers.insert(csrf_header(), sensitive(token));
-        }
+        credential_headers(&mut headers, request.credentials, unsafe_method);
 
         let progress = Progress::new(request.body.is_some());
         let mut builder =
@@ -143,6 +138,33 @@ impl ManagerClient {
         url.set_path(&format!("{}{}", endpoint.base_path.trim_end_matches('/'), path.path));
         url.set_query(path.query.as_deref());
         url
+    }
+}
+
+/// Puts the credentials of the call into `headers`, replacing whatever the caller sent about
+/// `Cookie`, `Authorization`, `CSRF-Token` and `Host`: a manager session travels as its cookie
+/// (with its CSRF token on unsafe calls), an access token as `Authorization: Bearer`, a service
+/// credential as `Authorization: Basic`.
+fn credential_headers(headers: &mut HeaderMap, credentials: ManagerCredentials<'_>, unsafe_method: bool) {
+    for name in [COOKIE, AUTHORIZATION, HOST, csrf_header()] {
+        headers.remove(name);
+    }
+    match credentials {
+        ManagerCredentials::Session(session) => {
+            headers.insert(COOKIE, sensitive(&session.cookie));
+            if let (true, Some(token)) = (unsafe_method, &session.csrf_token) {
+                headers.insert(csrf_header(), sensitive(token));
+            }
+        }
+        ManagerCredentials::Bearer(token) => {
+            headers.insert(AUTHORIZATION, sensitive(&format!("Bearer {token}")));
+        }
+        ManagerCredentials::Basic { username, password } => {
+            use base64::Engine;
+            let pair = format!("{username}:{}", secrecy::ExposeSecret::expose_secret(password));
+            let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
+            headers.insert(AUTHORIZATION, sensitive(&format!("Basic {encoded}")));
+        }
     }
 }
 

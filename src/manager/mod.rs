@@ -9,7 +9,7 @@ mod forward;
 mod model;
 mod session;
 pub mod simulator;
-mod tls;
+pub(crate) mod tls;
 mod upload;
 
 pub use client::ManagerClient;

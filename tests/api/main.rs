@@ -21,4 +21,5 @@ mod routing;
 mod secrets;
 mod signin;
 mod simulator;
+mod sso;
 mod store;

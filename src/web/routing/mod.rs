@@ -104,8 +104,14 @@ async fn forward(
             return Err(RouteError::Csrf);
         }
     }
-    let Some(EnvironmentLink::Joined { manager, .. }) = session.data.link(env.id()) else {
-        return Err(RouteError::NotJoined(env.name().to_owned()));
+    if let Some(identity) = &state.identity {
+        identity.keep_fresh(&state.sessions, &mut session).await.map_err(RouteError::from)?;
+    }
+    let credentials = match session.data.link(env.id()) {
+        Some(EnvironmentLink::Joined { .. }) => {
+            session.data.credentials(env.id()).ok_or(RouteError::NotRoutable(env.name().to_owned()))?
+        }
+        _ => return Err(RouteError::NotJoined(env.name().to_owned())),
     };
     let path = ForwardPath::parse(tail, req.uri().query()).ok_or(RouteError::BadPath)?;
     let method = reqwest::Method::from_bytes(req.method().as_str().as_bytes())
@@ -115,7 +121,7 @@ async fn forward(
         path: &path,
         headers: exchange::outgoing_headers(&req),
         body: exchange::request_body(&req, payload),
-        session: manager,
+        credentials,
     };
     let forwarded = match env.client.forward(request).await {
         Ok(forwarded) => forwarded,
