@@ -20,6 +20,7 @@ use crate::federation::{
     Preferences, RuntimeSettings, ServiceCredentials, SignInRules,
 };
 use crate::identity::Connections;
+use crate::identity::oidc::Identity;
 use crate::replicas::{Follower, follow};
 use crate::secrets::Secrets;
 use crate::store::{Change, ChangeBus, Database, KvStore, MemoryStore, RedisStore, SessionStore};
@@ -39,6 +40,8 @@ pub struct AppState {
     pub health: HealthMonitor,
     pub catalog: CatalogCache,
     pub clock: SharedClock,
+    /// Single sign-on (`[oidc]`), when configured.
+    pub identity: Option<Arc<Identity>>,
     /// Change notifications to and from the other replicas.
     pub changes: ChangeBus,
     /// Secret references, and the state of the ones refreshed in the background.
@@ -139,6 +142,13 @@ impl Application {
         );
         let catalog =
             CatalogCache::new(kv.clone(), keys.clone(), clock.clone(), settings.cache.catalog_ttl.get());
+        let client_secret = match settings.oidc.as_ref().and_then(|o| o.client_secret.as_ref()) {
+            Some(reference) => Some(secrets.resolve(reference).await.context("oidc.client_secret")?),
+            None => None,
+        };
+        let identity =
+            Identity::from_settings(&settings, client_secret, kv.clone(), keys.clone(), clock.clone())
+                .context("cannot prepare single sign-on ([oidc])")?;
         let admin = AdminAccess::new(kv.clone(), keys.clone(), clock.clone(), &settings);
         let health = HealthMonitor::new();
         let health_checks = health.start(environments.clone(), clock.clone(), PROBE_INTERVAL);
@@ -154,6 +164,7 @@ impl Application {
             health,
             catalog,
             clock,
+            identity,
             changes,
             runtime,
             secrets,
@@ -227,6 +238,8 @@ fn http_server(
     tls: Option<rustls::ServerConfig>,
 ) -> anyhow::Result<Server> {
     let https = state.settings.server.public_url.scheme() == "https";
+    // Signing out may lead the browser on to the identity provider.
+    let form_origin = state.identity.as_ref().map(|identity| identity.origin());
     let workers = match state.settings.server.workers {
         0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
         n => n,
@@ -235,7 +248,7 @@ fn http_server(
         App::new()
             .app_data(state.clone())
             .configure(crate::web::configure)
-            .wrap(crate::web::security_headers(https))
+            .wrap(crate::web::security_headers(https, form_origin.as_deref()))
             .wrap(middleware::from_fn(crate::web::request_context))
     })
     .workers(workers);

@@ -123,7 +123,11 @@ impl CatalogCache {
         organization_id: &str,
         role: Role,
         creds: ManagerCredentials<'_>,
+        scoped: bool,
     ) -> Result<Catalog, ManagerError> {
+        // Answers got with a service credential are cut down to the organization's APIs before
+        // they are kept, so they hold what a member of the organization may see.
+        let scope = scoped.then_some(organization_id);
         let key = self.key(env, organization_id, role);
         let cached = self.read(&key).await;
         if let Some(stored) = cached.as_ref().filter(|s| self.is_fresh(s)) {
@@ -133,12 +137,12 @@ impl CatalogCache {
         }
         self.inner.misses.fetch_add(1, Ordering::Relaxed);
         crate::metrics::count(|m| &m.cache, &["catalog", "miss"]);
-        let (result, led) = self.fill(&key, env, creds).await;
+        let (result, led) = self.fill(&key, env, creds, scope).await;
         let result = match result {
             // The fill ran with another member's session; a refusal of that session says
             // nothing about this one.
             Err(ManagerError::SessionExpired | ManagerError::Forbidden) if !led => {
-                self.fetch_and_store(&key, env, creds).await
+                self.fetch_and_store(&key, env, creds, scope).await
             }
             other => other,
         };
@@ -178,6 +182,7 @@ impl CatalogCache {
         key: &str,
         env: &Environment,
         creds: ManagerCredentials<'_>,
+        scope: Option<&str>,
     ) -> (Result<Stored, ManagerError>, bool) {
         let flight = self.flights().entry(key.to_owned()).or_default().clone();
         let _landing = Landing { cache: self, key, flight: flight.clone() };
@@ -190,7 +195,7 @@ impl CatalogCache {
                     // have stored a fresh copy meanwhile.
                     match self.read(key).await.filter(|s| self.is_fresh(s)) {
                         Some(stored) => Ok(stored),
-                        None => self.fetch_and_store(key, env, creds).await,
+                        None => self.fetch_and_store(key, env, creds, scope).await,
                     }
                 }
             })
@@ -204,8 +209,13 @@ impl CatalogCache {
         key: &str,
         env: &Environment,
         creds: ManagerCredentials<'_>,
+        scope: Option<&str>,
     ) -> Result<Stored, ManagerError> {
-        let apis = env.client.discovery_apis(creds).await?;
+        let mut apis = env.client.discovery_apis(creds).await?;
+        if let Some(organization_id) = scope {
+            let allowed = env.client.organization_api_ids(creds, organization_id).await?;
+            apis.retain(|api| allowed.contains(&api.id));
+        }
         self.inner.fills.fetch_add(1, Ordering::Relaxed);
         let stored = Stored { fetched_at_ms: self.inner.clock.now_millis(), apis };
         match serde_json::to_vec(&stored) {

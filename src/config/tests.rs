@@ -379,3 +379,93 @@ proptest! {
         prop_assert_eq!(report.settings.is_some(), !report.has_errors());
     }
 }
+
+/// The example's `[oidc]` block, uncommented.
+fn example_with_oidc() -> String {
+    let mut inside = false;
+    EXAMPLE
+        .lines()
+        .map(|line| {
+            if line == "# [oidc]" {
+                inside = true;
+            } else if inside && !line.starts_with("# ") {
+                inside = false;
+            }
+            match line.strip_prefix("# ") {
+                Some(rest) if inside && !rest.starts_with('#') => rest.to_owned(),
+                _ => line.to_owned(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn the_example_single_sign_on_block_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("idp-ca.pem");
+    std::fs::write(&ca, rcgen::generate_simple_self_signed(vec!["idp".into()]).unwrap().cert.pem()).unwrap();
+    let text = example_with_oidc().replace("/etc/portico/idp-ca.pem", &ca.display().to_string());
+    let report = load_text(
+        &text,
+        &[("PORTICO_SESSION_SECRET", GOOD_SECRET), ("PORTICO_OIDC_CLIENT_SECRET", "a-client-secret")],
+    );
+    assert!(report.problems.is_empty(), "{}", report.render());
+    let oidc = report.settings.expect("settings").oidc.expect("[oidc]");
+    assert_eq!(oidc.client_id, "portico");
+    assert_eq!(oidc.manager_auth, ManagerAuthMode::Bearer);
+    assert_eq!((oidc.username_claim.as_str(), oidc.org_claim.as_str()), ("preferred_username", "org"));
+}
+
+#[test]
+fn single_sign_on_mistakes_are_all_reported() {
+    let text = r#"[master]
+url = "http://127.0.0.1:8075"
+
+[[slaves]]
+id = "eu"
+name = "EU"
+url = "http://127.0.0.1:8076"
+
+[oidc]
+issuer = "ftp://idp.example.com"
+client_id = " "
+client_secret = { env = "MISSING_OIDC_SECRET" }
+scopes = ["profile", "two words"]
+username_claim = ""
+manager_auth = "service"
+timeout = "0s"
+"#;
+    let report = load_text(text, &[]);
+    let errors = errors(&report);
+    for key in [
+        "oidc.issuer",
+        "oidc.client_id",
+        "oidc.client_secret",
+        "oidc.scopes[1]",
+        "oidc.username_claim",
+        "oidc.timeout",
+        "master.auth",
+        "slaves[0].auth",
+    ] {
+        assert!(errors.contains(&key), "{key} in {errors:?}\n{}", report.render());
+    }
+    let unknown = load_text(
+        "[master]\nurl = \"http://m\"\n[oidc]\nissuer = \"https://i\"\nclient_id = \"c\"\nmanager_auth = \"cookie\"\n",
+        &[],
+    );
+    assert!(
+        problem(&unknown, "oidc.manager_auth").message.contains("unknown value `cookie`"),
+        "{}",
+        unknown.render()
+    );
+    let defaults = load_text(
+        "[master]\nurl = \"http://m\"\n[oidc]\nissuer = \"http://idp.example.com\"\nclient_id = \"c\"\n",
+        &[],
+    );
+    assert_eq!(
+        problem(&defaults, "oidc.issuer").severity,
+        Severity::Warning,
+        "plain http outside local development"
+    );
+}

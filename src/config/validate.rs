@@ -33,6 +33,7 @@ pub(super) fn validate(settings: &Settings, env: EnvLookup<'_>) -> Vec<Check> {
     c.managers(settings);
     c.credentials(settings);
     c.limits(settings);
+    c.oidc(settings);
     c.out
 }
 
@@ -270,6 +271,69 @@ impl Checker<'_> {
         self.positive(key("cache.organization_ttl"), s.cache.organization_ttl);
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&s.log.level) {
             self.error(key("log.level"), format!("{:?} is not a log filter: {e}", s.log.level));
+        }
+    }
+}
+
+impl Checker<'_> {
+    fn oidc(&mut self, s: &Settings) {
+        let Some(oidc) = &s.oidc else { return };
+        self.http_url(key("oidc.issuer"), &oidc.issuer);
+        let local =
+            oidc.issuer.host_str().is_some_and(|h| h == "localhost" || h.starts_with("127.") || h == "[::1]");
+        if oidc.issuer.scheme() == "http" && !local {
+            self.warn(
+                key("oidc.issuer"),
+                "is plain http: outside local development the provider must be https",
+            );
+        }
+        if oidc.issuer.query().is_some() || oidc.issuer.fragment().is_some() {
+            self.error(key("oidc.issuer"), "must not have a query or a fragment");
+        }
+        if oidc.client_id.trim().is_empty() {
+            self.error(key("oidc.client_id"), "must not be empty");
+        }
+        if let Some(secret) = &oidc.client_secret {
+            if secret.is_plain() {
+                self.push(key("oidc.client_secret"), Severity::Warning, PLAIN_SECRET.to_owned(), true);
+            }
+            let _ = self.secret(key("oidc.client_secret"), secret);
+        }
+        for (i, scope) in oidc.scopes.iter().enumerate() {
+            if scope.is_empty() || scope.chars().any(|c| c.is_whitespace() || c.is_control() || c == '"') {
+                self.error(key("oidc.scopes").index(i), format!("{scope:?} is not a scope name"));
+            }
+        }
+        for (name, claim) in
+            [("oidc.username_claim", &oidc.username_claim), ("oidc.org_claim", &oidc.org_claim)]
+        {
+            if claim.trim().is_empty() {
+                self.error(key(name), "must name a claim");
+            }
+        }
+        if oidc.display_name.trim().is_empty() {
+            self.error(key("oidc.display_name"), "must not be empty");
+        }
+        self.positive(key("oidc.timeout"), oidc.timeout);
+        if let Some(ca_file) = &oidc.ca_file {
+            self.pem_file(key("oidc.ca_file"), ca_file, Pem::Certificate);
+        }
+        if oidc.manager_auth == super::ManagerAuthMode::Service {
+            if s.master.auth.is_none() {
+                self.error(
+                    key("master.auth"),
+                    "oidc.manager_auth is \"service\": every manager needs a service credential (auth)",
+                );
+            }
+            for (i, slave) in s.slaves.iter().enumerate().filter(|(_, slave)| slave.auth.is_none()) {
+                self.error(
+                    key("slaves").index(i).key("auth"),
+                    format!(
+                        "oidc.manager_auth is \"service\": slave \"{}\" needs a service credential (auth)",
+                        slave.id
+                    ),
+                );
+            }
         }
     }
 }

@@ -1,5 +1,7 @@
-//! Joining one environment as a user: log in, read the user (and its CSRF token), and find the
-//! user's organization there. A partly opened manager session is closed when a later step fails.
+//! Joining one environment as a user: with a password, log in, read the user (and its CSRF
+//! token) and find the user's organization there (a partly opened manager session is closed when
+//! a later step fails); with an access token, read the user the manager sees in it; with the
+//! manager's service credential, only find the organization.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -7,15 +9,41 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
-use super::Environment;
+use super::{Environment, ManagerAccess};
 use crate::crypto::Keys;
+use crate::identity::{Caller, CredentialError};
 use crate::manager::{ManagerCredentials, ManagerError, ManagerSession, User};
 use crate::store::KvStore;
 
+/// What Portico presents to a manager to join it as the user.
+#[derive(Clone, Copy)]
+pub enum Credential<'a> {
+    Password {
+        username: &'a str,
+        password: &'a SecretString,
+    },
+    /// The user's access token from the identity provider.
+    Bearer {
+        token: &'a str,
+    },
+    /// The manager's own service credential, used on behalf of `username` (known by
+    /// organization only); a credential connection's access policy applies.
+    Service {
+        username: &'a str,
+    },
+}
+
+impl Credential<'_> {
+    pub fn is_password(&self) -> bool {
+        matches!(self, Credential::Password { .. })
+    }
+}
+
 /// A joined environment.
 pub struct Joined {
-    pub session: ManagerSession,
-    pub user: User,
+    pub access: ManagerAccess,
+    /// The manager's record of the user (none with the service credential).
+    pub user: Option<User>,
     pub organization_id: String,
     pub organization_name: String,
 }
@@ -95,14 +123,14 @@ impl OrganizationCache {
     async fn organization_name(
         &self,
         env: &Environment,
-        session: &ManagerSession,
+        creds: ManagerCredentials<'_>,
         organization_id: &str,
     ) -> Result<String, ManagerError> {
         let key = self.name_key(env, organization_id);
         if let Some(name) = self.get(&key).await {
             return Ok(name);
         }
-        let org = env.client.organization(ManagerCredentials::Session(session), organization_id).await?;
+        let org = env.client.organization(creds, organization_id).await?;
         self.put(&key, &org.name).await;
         Ok(org.name)
     }
@@ -110,15 +138,14 @@ impl OrganizationCache {
     async fn organization_id(
         &self,
         env: &Environment,
-        session: &ManagerSession,
+        creds: ManagerCredentials<'_>,
         organization_name: &str,
     ) -> Result<Option<String>, ManagerError> {
         let key = self.id_key(env, organization_name);
         if let Some(id) = self.get(&key).await {
             return Ok(Some(id));
         }
-        let found =
-            env.client.organization_by_name(ManagerCredentials::Session(session), organization_name).await?;
+        let found = env.client.organization_by_name(creds, organization_name).await?;
         if let Some(org) = &found {
             self.put(&key, &org.id).await;
         }
@@ -132,25 +159,33 @@ impl OrganizationCache {
     }
 }
 
-/// Joins `env`. With `organization` known (from the master), the user's organization there is
-/// found by that name; without it (the master is the one being joined, or is down under the
-/// `any` policy) the environment's own record of the user decides. Bounded by the
-/// environment's timeout as a whole.
+/// Joins `env`. With `organization` known (from the master, or from the identity provider), the
+/// user's organization there is found by that name; without it (the master is the one being
+/// joined with a password, or is down under the `any` policy) the environment's own record of
+/// the user decides. Bounded by the environment's timeout as a whole.
 pub async fn join(
     env: &Environment,
     cache: &OrganizationCache,
-    username: &str,
-    password: &SecretString,
+    credential: Credential<'_>,
     organization: Option<&str>,
 ) -> Result<Joined, ManagerError> {
     let timeout = env.client.endpoint().timeout;
-    match tokio::time::timeout(timeout, join_unbounded(env, cache, username, password, organization)).await {
+    let joining = async {
+        match credential {
+            Credential::Password { username, password } => {
+                join_with_password(env, cache, username, password, organization).await
+            }
+            Credential::Bearer { token } => join_with_token(env, cache, token, organization).await,
+            Credential::Service { username } => join_as_service(env, cache, username, organization).await,
+        }
+    };
+    match tokio::time::timeout(timeout, joining).await {
         Ok(result) => result,
         Err(_) => Err(ManagerError::Timeout(timeout)),
     }
 }
 
-async fn join_unbounded(
+async fn join_with_password(
     env: &Environment,
     cache: &OrganizationCache,
     username: &str,
@@ -160,9 +195,12 @@ async fn join_unbounded(
     let mut session = env.client.login(username, password).await?;
     let result = describe(env, cache, &mut session, organization).await;
     match result {
-        Ok((user, organization_id, organization_name)) => {
-            Ok(Joined { session, user, organization_id, organization_name })
-        }
+        Ok((user, organization_id, organization_name)) => Ok(Joined {
+            access: ManagerAccess::Session(session),
+            user: Some(user),
+            organization_id,
+            organization_name,
+        }),
         Err(e) => {
             // Leave nothing open on the manager.
             if let Err(close) = env.client.logout(&session).await {
@@ -170,6 +208,64 @@ async fn join_unbounded(
             }
             Err(e)
         }
+    }
+}
+
+/// The manager reads the user from the token; nothing is opened on it.
+async fn join_with_token(
+    env: &Environment,
+    cache: &OrganizationCache,
+    token: &str,
+    organization: Option<&str>,
+) -> Result<Joined, ManagerError> {
+    let creds = ManagerCredentials::Bearer(token);
+    let user = env.client.current_user_as(creds).await?;
+    let (organization_id, organization_name) = match organization {
+        Some(name) => {
+            let id = cache
+                .organization_id(env, creds, name)
+                .await?
+                .ok_or_else(|| ManagerError::OrganizationMissing(name.to_owned()))?;
+            (id, name.to_owned())
+        }
+        None => {
+            (user.organization_id.clone(), cache.organization_name(env, creds, &user.organization_id).await?)
+        }
+    };
+    Ok(Joined { access: ManagerAccess::Bearer, user: Some(user), organization_id, organization_name })
+}
+
+/// The service credential must be accepted, and the user's organization must exist there.
+async fn join_as_service(
+    env: &Environment,
+    cache: &OrganizationCache,
+    username: &str,
+    organization: Option<&str>,
+) -> Result<Joined, ManagerError> {
+    let service = env.service.as_ref().ok_or_else(|| ManagerError::Config("no service credential".into()))?;
+    let name = organization.ok_or_else(|| ManagerError::OrganizationMissing(String::new()))?;
+    // The user's manager role is not known in this mode (no manager record of the user).
+    let caller = Caller::User { username, organization: name, role: None };
+    let auth = service.authorize(caller).await.map_err(|e| service_error(env, &e))?;
+    let id = cache
+        .organization_id(env, auth.credentials(), name)
+        .await?
+        .ok_or_else(|| ManagerError::OrganizationMissing(name.to_owned()))?;
+    Ok(Joined {
+        access: ManagerAccess::Service,
+        user: None,
+        organization_id: id,
+        organization_name: name.to_owned(),
+    })
+}
+
+/// A service credential that cannot be used: refused by its access policy (the consumer is told
+/// only that; the admin sees the policy on the connection), or no token to be had.
+pub fn service_error(env: &Environment, error: &CredentialError) -> ManagerError {
+    tracing::warn!(environment = %env.id(), error = %error, "service credential not usable");
+    match error {
+        CredentialError::Refused { .. } => ManagerError::ServiceCredentialRefused,
+        _ => ManagerError::ServiceCredentialUnavailable,
     }
 }
 
@@ -183,16 +279,17 @@ async fn describe(
     if env.is_master {
         cache.remember_user(env, &user).await;
     }
+    let creds = ManagerCredentials::Session(session);
     match organization {
         Some(name) => {
             let id = cache
-                .organization_id(env, session, name)
+                .organization_id(env, creds, name)
                 .await?
                 .ok_or_else(|| ManagerError::OrganizationMissing(name.to_owned()))?;
             Ok((user, id, name.to_owned()))
         }
         None => {
-            let name = cache.organization_name(env, session, &user.organization_id).await?;
+            let name = cache.organization_name(env, creds, &user.organization_id).await?;
             let id = user.organization_id.clone();
             Ok((user, id, name))
         }

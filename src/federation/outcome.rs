@@ -32,6 +32,8 @@ pub enum JoinFailure {
     NotJoined,
     /// Joined at sign-in, but the manager has since ended that session (expired or closed).
     SessionEnded,
+    /// The manager's service credential may not be used for the user's organization.
+    NotAllowed,
 }
 
 impl JoinFailure {
@@ -55,7 +57,9 @@ impl JoinFailure {
             | ManagerError::Unreachable(_)
             | ManagerError::Malformed(_)
             | ManagerError::UnexpectedStatus(_)
+            | ManagerError::ServiceCredentialUnavailable
             | ManagerError::Config(_) => JoinFailure::Unavailable,
+            ManagerError::ServiceCredentialRefused => JoinFailure::NotAllowed,
         }
     }
 
@@ -87,6 +91,7 @@ impl JoinFailure {
             JoinFailure::Unavailable => "unavailable",
             JoinFailure::NotJoined => "not_joined",
             JoinFailure::SessionEnded => "session_ended",
+            JoinFailure::NotAllowed => "not_allowed",
         }
     }
 }
@@ -112,6 +117,9 @@ impl fmt::Display for JoinFailure {
             JoinFailure::Unavailable => f.write_str("environment unavailable"),
             JoinFailure::NotJoined => f.write_str("not connected yet"),
             JoinFailure::SessionEnded => f.write_str("your session there has ended"),
+            JoinFailure::NotAllowed => {
+                f.write_str("Portico may not act for your organization on this environment")
+            }
         }
     }
 }

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use anyhow::Context;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::config::{ManagerAuthSettings, Settings};
 use crate::domain::EnvironmentId;
@@ -64,7 +64,7 @@ impl ServiceAuth {
     pub fn credentials(&self) -> ManagerCredentials<'_> {
         match self {
             ServiceAuth::Basic { username, password } => ManagerCredentials::Basic { username, password },
-            ServiceAuth::Bearer(token) => ManagerCredentials::Bearer(token),
+            ServiceAuth::Bearer(token) => ManagerCredentials::Bearer(token.expose_secret()),
         }
     }
 }

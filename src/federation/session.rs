@@ -1,6 +1,7 @@
-//! What a portal session holds: the user, a CSRF token, the current environment, and for each
-//! environment either the user's manager session there or why it could not be joined.
-//! Stored sealed by `store::SessionStore`; never sent to the browser.
+//! What a portal session holds: the user, a CSRF token, the current environment, for each
+//! environment either how Portico acts as the user there or why it could not be joined, and for a
+//! single sign-on the provider's tokens. Stored sealed by `store::SessionStore`; never sent to the
+//! browser.
 
 use std::collections::BTreeMap;
 
@@ -8,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::JoinFailure;
 use crate::domain::EnvironmentId;
-use crate::manager::{ManagerSession, Role};
+use crate::manager::{ManagerCredentials, ManagerSession, Role};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionUser {
@@ -20,11 +21,23 @@ pub struct SessionUser {
     pub organization: String,
 }
 
+/// How Portico acts as the user on one joined environment.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "via", rename_all = "snake_case")]
+pub enum ManagerAccess {
+    /// The user's own manager session (password sign-in).
+    Session(ManagerSession),
+    /// The user's access token from the identity provider ([`SsoTokens`]).
+    Bearer,
+    /// The manager's service credential, scoped by Portico to the user's organization.
+    Service,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum EnvironmentLink {
     Joined {
-        manager: ManagerSession,
+        manager: ManagerAccess,
         /// The id of the user's organization on that environment.
         organization_id: String,
     },
@@ -49,6 +62,27 @@ pub struct PortalSession {
     /// A one-time message for the next page (after a redirect).
     #[serde(default)]
     pub notice: Option<Notice>,
+    /// Signed in through the identity provider: its tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sso: Option<SsoTokens>,
+}
+
+/// The identity provider's tokens of one portal session (kept sealed with the session).
+#[derive(Clone, Serialize, Deserialize)]
+pub struct SsoTokens {
+    pub access_token: String,
+    pub refresh_token: Option<String>,
+    /// When the access token expires (ms since the epoch, Portico's clock); `None` when the
+    /// provider did not say.
+    pub expires_at_ms: Option<i64>,
+    /// The ID token, sent back as `id_token_hint` when signing out at the provider.
+    pub id_token: String,
+}
+
+impl std::fmt::Debug for SsoTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SsoTokens").field("expires_at_ms", &self.expires_at_ms).finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,8 +99,23 @@ impl PortalSession {
     /// Every manager session held, for sign-out.
     pub fn manager_sessions(&self) -> impl Iterator<Item = (&EnvironmentId, &ManagerSession)> {
         self.links.iter().filter_map(|(id, link)| match link {
-            EnvironmentLink::Joined { manager, .. } => Some((id, manager)),
-            EnvironmentLink::Unavailable { .. } => None,
+            EnvironmentLink::Joined { manager: ManagerAccess::Session(session), .. } => Some((id, session)),
+            _ => None,
         })
+    }
+
+    /// The credentials of the user's own calls to a joined environment (routing): the manager
+    /// session, or the access token. `None` when not joined, and for the service credential,
+    /// which is never lent to a caller's raw calls since its answers cannot be scoped.
+    pub fn credentials(&self, id: &EnvironmentId) -> Option<ManagerCredentials<'_>> {
+        match self.links.get(id)? {
+            EnvironmentLink::Joined { manager: ManagerAccess::Session(session), .. } => {
+                Some(ManagerCredentials::Session(session))
+            }
+            EnvironmentLink::Joined { manager: ManagerAccess::Bearer, .. } => {
+                self.sso.as_ref().map(|t| ManagerCredentials::Bearer(&t.access_token))
+            }
+            _ => None,
+        }
     }
 }

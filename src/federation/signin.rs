@@ -1,6 +1,7 @@
-//! Federated sign-in (SPEC §3.1, §3.3): login protection first, then the master, then every
-//! enabled slave concurrently, then the login-failure policy decides. Sign-out and reconnecting
-//! one environment live here too.
+//! Federated sign-in (SPEC §3.1, §3.2, §3.3): login protection first (password sign-in), then
+//! the master, then every enabled slave concurrently, then the login-failure policy decides — with
+//! a password, or with the identity provider's access token or the managers' service credential.
+//! Reconnecting one environment lives here too; ending sessions is in `signout`.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -9,10 +10,11 @@ use std::sync::Arc;
 use futures_util::future::join_all;
 use secrecy::SecretString;
 
-use super::join::{Joined, OrganizationCache, join};
+use super::join::{Credential, Joined, OrganizationCache, join};
 use super::policy::{self, JoinResult};
 use super::preference::Preferences;
 use super::protection::{Locked, LoginProtection};
+use super::signout::close_all;
 use super::{Environment, EnvironmentLink, EnvironmentSet, JoinFailure, PortalSession, SessionUser};
 use crate::config::LoginProtectionSettings;
 use crate::crypto::random_token;
@@ -82,7 +84,8 @@ impl Federation {
         &self.preferences
     }
 
-    /// Signs a user in to the federation. The password is only passed to the managers.
+    /// Signs a user in to the federation with a password (SPEC §3.1). The password is only
+    /// passed to the managers.
     #[tracing::instrument(skip_all, fields(user = %username))]
     pub async fn sign_in(
         &self,
@@ -95,35 +98,74 @@ impl Federation {
         if let Some(locked) = self.protection.check(&rules.limits, username, client_ip).await? {
             return Err(SignInError::Locked(locked));
         }
+        let credential = Credential::Password { username, password };
+        match self.federate(environments, rules.policy, credential, None, None).await {
+            Err(SignInError::Refused { failure: JoinFailure::WrongCredentials, .. }) => {
+                let locked = self.protection.record_failure(&rules.limits, username, client_ip).await?;
+                Err(SignInError::Refused { failure: JoinFailure::WrongCredentials, locked })
+            }
+            Ok(signed_in) => {
+                self.protection.record_success(username).await?;
+                Ok(signed_in)
+            }
+            other => other,
+        }
+    }
+
+    /// Signs in a user the identity provider vouched for (SPEC §3.2): every manager is joined
+    /// with the user's access token (`bearer`) or its own service credential (`service`), the
+    /// user's organization is the one the provider named, and the same login-failure policy
+    /// decides. Login protection does not apply: the provider authenticated the user.
+    #[tracing::instrument(skip_all, fields(user = %user.login_name))]
+    pub async fn sign_in_external(
+        &self,
+        environments: &EnvironmentSet,
+        policy: LoginFailurePolicy,
+        user: SessionUser,
+        credential: Credential<'_>,
+    ) -> Result<SignedIn, SignInError> {
+        let organization = user.organization.clone();
+        self.federate(environments, policy, credential, Some(&organization), Some(user)).await
+    }
+
+    /// The master, then every enabled slave concurrently, then the policy. `organization` is
+    /// the user's organization name when known before joining (from the identity provider);
+    /// otherwise the master's answer gives it. `known` is the user when the identity provider
+    /// described them.
+    async fn federate(
+        &self,
+        environments: &EnvironmentSet,
+        policy: LoginFailurePolicy,
+        credential: Credential<'_>,
+        organization: Option<&str>,
+        known: Option<SessionUser>,
+    ) -> Result<SignedIn, SignInError> {
         let Some(master) = environments.master() else {
             return Err(SignInError::MasterUnavailable(JoinFailure::Unavailable));
         };
+        // A 401 from the master means "wrong password" only when a password was sent.
+        let on_master = |env: &Environment| env.is_master && credential.is_password();
 
-        let master_result = join(master, &self.cache, username, password, None).await;
-        let organization = match &master_result {
-            Ok(joined) => Some(joined.organization_name.clone()),
-            Err(e) => {
-                let failure = JoinFailure::from_error(e, true);
-                if !failure.is_unavailability() {
-                    let locked = if failure == JoinFailure::WrongCredentials {
-                        self.protection.record_failure(&rules.limits, username, client_ip).await?
-                    } else {
-                        None
-                    };
-                    return Err(SignInError::Refused { failure, locked });
-                }
-                if rules.policy != LoginFailurePolicy::Any {
-                    return Err(SignInError::MasterUnavailable(failure));
-                }
-                None
-            }
+        let master_result = join(master, &self.cache, credential, organization).await;
+        let organization = match (&master_result, organization) {
+            (_, Some(known)) => Some(known.to_owned()),
+            (Ok(joined), None) => Some(joined.organization_name.clone()),
+            (Err(_), None) => None,
         };
+        if let Err(e) = &master_result {
+            let failure = JoinFailure::from_error(e, on_master(master));
+            if !failure.is_unavailability() {
+                return Err(SignInError::Refused { failure, locked: None });
+            }
+            if policy != LoginFailurePolicy::Any {
+                return Err(SignInError::MasterUnavailable(failure));
+            }
+        }
 
         let slaves: Vec<&Arc<Environment>> = environments.slaves().collect();
-        let slave_results = join_all(
-            slaves.iter().map(|env| join(env, &self.cache, username, password, organization.as_deref())),
-        )
-        .await;
+        let slave_results =
+            join_all(slaves.iter().map(|env| join(env, &self.cache, credential, organization.as_deref())))
+                .await;
 
         let mut results: Vec<(&Arc<Environment>, Result<Joined, ManagerError>)> =
             vec![(master, master_result)];
@@ -142,34 +184,44 @@ impl Federation {
                 r.as_ref().err().map(|e| EnvironmentFailure {
                     id: env.id().clone(),
                     name: env.name().to_owned(),
-                    reason: JoinFailure::from_error(e, env.is_master),
+                    reason: JoinFailure::from_error(e, on_master(env)),
                 })
             })
             .collect();
 
-        if !policy::accepts(rules.policy, &decision) {
+        if !policy::accepts(policy, &decision) {
             close_all(results.iter().filter_map(|(env, r)| r.as_ref().ok().map(|j| (env.as_ref(), j)))).await;
             return Err(SignInError::PolicyNotMet { failures });
         }
 
-        let user = results
-            .iter()
-            .find_map(|(_, r)| r.as_ref().ok())
-            .map(|j| SessionUser {
-                login_name: j.user.login_name.clone(),
-                name: j.user.name.clone(),
-                email: j.user.email.clone(),
-                role: j.user.role,
-                organization: j.organization_name.clone(),
-            })
-            .ok_or(SignInError::MasterUnavailable(JoinFailure::Unavailable))?;
-        self.protection.record_success(username).await?;
+        let first_joined = results.iter().find_map(|(_, r)| r.as_ref().ok());
+        let manager_user = first_joined.and_then(|j| j.user.as_ref());
+        let user = match (known, first_joined) {
+            (Some(mut user), Some(_)) => {
+                // The managers decide the role; the provider decides who the user is.
+                user.role = manager_user.map(|u| u.role).unwrap_or(user.role);
+                user
+            }
+            (None, Some(j)) => {
+                let u = manager_user.ok_or(SignInError::MasterUnavailable(JoinFailure::Unavailable))?;
+                SessionUser {
+                    login_name: u.login_name.clone(),
+                    name: u.name.clone(),
+                    email: u.email.clone(),
+                    role: u.role,
+                    organization: j.organization_name.clone(),
+                }
+            }
+            (_, None) => return Err(SignInError::MasterUnavailable(JoinFailure::Unavailable)),
+        };
 
         let mut links = BTreeMap::new();
         for (env, result) in results {
             let link = match result {
-                Ok(j) => EnvironmentLink::Joined { manager: j.session, organization_id: j.organization_id },
-                Err(e) => EnvironmentLink::Unavailable { reason: JoinFailure::from_error(&e, env.is_master) },
+                Ok(j) => EnvironmentLink::Joined { manager: j.access, organization_id: j.organization_id },
+                Err(e) => {
+                    EnvironmentLink::Unavailable { reason: JoinFailure::from_error(&e, on_master(env)) }
+                }
             };
             links.insert(env.id().clone(), link);
         }
@@ -183,8 +235,23 @@ impl Federation {
             .filter(|id| joined(id))
             .or_else(|| environments.master().map(|m| m.id().clone()).filter(|id| joined(id)))
             .or_else(|| links.iter().find(|(_, l)| l.is_joined()).map(|(id, _)| id.clone()));
-        let session = PortalSession { user, csrf_token: random_token(32), current, links, notice: None };
+        let session =
+            PortalSession { user, csrf_token: random_token(32), current, links, notice: None, sso: None };
         Ok(SignedIn { session, failures })
+    }
+
+    /// Joins one environment again for a user signed in through the identity provider, with
+    /// the credential of that sign-in (their access token, or the manager's service credential).
+    pub async fn rejoin(
+        &self,
+        env: &Environment,
+        session: &PortalSession,
+        credential: Credential<'_>,
+    ) -> Result<EnvironmentLink, SignInError> {
+        match join(env, &self.cache, credential, Some(&session.user.organization)).await {
+            Ok(j) => Ok(EnvironmentLink::Joined { manager: j.access, organization_id: j.organization_id }),
+            Err(e) => Err(SignInError::Refused { failure: JoinFailure::from_error(&e, false), locked: None }),
+        }
     }
 
     /// Joins one environment for a signed-in user who re-entered their password (an
@@ -203,10 +270,11 @@ impl Federation {
             return Err(SignInError::Locked(locked));
         }
         let organization = (!env.is_master).then_some(session.user.organization.as_str());
-        match join(env, &self.cache, username, password, organization).await {
+        let credential = Credential::Password { username, password };
+        match join(env, &self.cache, credential, organization).await {
             Ok(j) => {
                 self.protection.record_success(username).await?;
-                Ok(EnvironmentLink::Joined { manager: j.session, organization_id: j.organization_id })
+                Ok(EnvironmentLink::Joined { manager: j.access, organization_id: j.organization_id })
             }
             Err(e) => {
                 let failure = JoinFailure::from_error(&e, env.is_master);
@@ -220,28 +288,4 @@ impl Federation {
             }
         }
     }
-}
-
-/// Ends manager sessions concurrently; a manager that does not answer is logged, not waited for
-/// beyond its timeout.
-async fn close_all<'a>(joined: impl Iterator<Item = (&'a Environment, &'a Joined)>) {
-    join_all(joined.map(|(env, j)| async move {
-        if let Err(e) = env.client.logout(&j.session).await {
-            tracing::info!(manager = %env.id(), error = %e, "could not close a manager session");
-        }
-    }))
-    .await;
-}
-
-/// Signs out of every manager the session holds (concurrently, each bounded by its timeout).
-pub async fn sign_out(environments: &EnvironmentSet, session: &PortalSession) {
-    join_all(session.manager_sessions().filter_map(|(id, manager)| {
-        let env = environments.get(id)?.clone();
-        Some(async move {
-            if let Err(e) = env.client.logout(manager).await {
-                tracing::info!(manager = %env.id(), error = %e, "manager sign-out failed; the portal session ends anyway");
-            }
-        })
-    }))
-    .await;
 }

@@ -109,6 +109,17 @@ impl ManagerClient {
         self.read_json(response, StatusCode::OK, "current user", ManagerCredentials::Session(session)).await
     }
 
+    /// `GET /currentuser` as the holder of `creds` (a bearer token, a service credential): a 403
+    /// that names a missing organization says so, like a refused login.
+    #[instrument(skip_all, fields(manager = %self.endpoint.id))]
+    pub async fn current_user_as(&self, creds: ManagerCredentials<'_>) -> Result<User, ManagerError> {
+        let response = self.send(self.authorized(Method::GET, &["currentuser"], creds)).await?;
+        if response.status() == StatusCode::FORBIDDEN {
+            return Err(forbidden_login(response).await);
+        }
+        self.read_json(response, StatusCode::OK, "current user", creds).await
+    }
+
     /// `GET /organizations/{id}`.
     #[instrument(skip(self, creds), fields(manager = %self.endpoint.id))]
     pub async fn organization(
@@ -137,6 +148,31 @@ impl ManagerClient {
         // The filter is the manager's; the exact match is ours, so a lenient `eq` on the manager
         // side cannot map a user into the wrong organization.
         Ok(organizations.into_iter().find(|org| org.name == name))
+    }
+
+    /// `GET /organizations/{id}/apis`: the ids of the APIs an organization has access to (used
+    /// to scope what a service credential sees).
+    #[instrument(skip(self, creds), fields(manager = %self.endpoint.id))]
+    pub async fn organization_api_ids(
+        &self,
+        creds: ManagerCredentials<'_>,
+        organization_id: &str,
+    ) -> Result<Vec<String>, ManagerError> {
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Access {
+            api_id: String,
+            #[serde(default)]
+            state: Option<String>,
+        }
+        let request = self.authorized(Method::GET, &["organizations", organization_id, "apis"], creds);
+        let list: Vec<Access> =
+            self.read_json(self.send(request).await?, StatusCode::OK, "API access list", creds).await?;
+        Ok(list
+            .into_iter()
+            .filter(|a| a.state.as_deref().is_none_or(|s| s == "approved"))
+            .map(|a| a.api_id)
+            .collect())
     }
 
     /// `GET /discovery/apis`: the APIs the caller's organization may see.
@@ -284,7 +320,7 @@ impl ManagerClient {
                 request
             }
             ManagerCredentials::Bearer(token) => {
-                request.header(AUTHORIZATION, sensitive(&format!("Bearer {}", token.expose_secret())))
+                request.header(AUTHORIZATION, sensitive(&format!("Bearer {token}")))
             }
             ManagerCredentials::Basic { username, password } => {
                 request.basic_auth(username, Some(password.expose_secret()))

@@ -39,6 +39,13 @@ pub enum ManagerError {
     /// A status the protocol does not define for this call.
     #[error("unexpected HTTP status {0}")]
     UnexpectedStatus(u16),
+    /// The manager's service credential may not be used for this user's organization (its
+    /// connection's access policy); the admin sees the policy and the refusal.
+    #[error("Portico may not act for your organization on this environment")]
+    ServiceCredentialRefused,
+    /// No token could be had for the manager's service credential.
+    #[error("environment unavailable (its service credential cannot be used now)")]
+    ServiceCredentialUnavailable,
     /// The endpoint itself is misconfigured (bad CA file, bad URL).
     #[error("configuration: {0}")]
     Config(String),
@@ -75,6 +82,8 @@ impl ManagerError {
             ManagerError::Tls(_) => "tls",
             ManagerError::Malformed(_) => "malformed",
             ManagerError::UnexpectedStatus(_) => "unexpected_status",
+            ManagerError::ServiceCredentialRefused => "service_credential_refused",
+            ManagerError::ServiceCredentialUnavailable => "service_credential_unavailable",
             ManagerError::Config(_) => "config",
         }
     }

@@ -28,7 +28,7 @@ use reqwest::{Method, StatusCode};
 use super::client::{USER_AGENT_VALUE, sensitive};
 use super::pool::RequestBody;
 use super::upload::Progress;
-use super::{ManagerClient, ManagerError, ManagerSession, classify};
+use super::{ManagerClient, ManagerCredentials, ManagerError, classify};
 
 /// A request body on its way to the manager.
 pub type ForwardBody = Pin<Box<dyn Stream<Item = Result<Bytes, io::Error>> + Send + Sync + 'static>>;
@@ -82,7 +82,8 @@ pub struct ForwardRequest<'a> {
     pub headers: HeaderMap,
     /// `None` for a request without a body.
     pub body: Option<ForwardBody>,
-    pub session: &'a ManagerSession,
+    /// Who the call is made as: the user's manager session or access token.
+    pub credentials: ManagerCredentials<'a>,
 }
 
 /// The manager's answer, whatever its status; its body still to be read.
@@ -114,13 +115,7 @@ impl ManagerClient {
         let timeout = self.endpoint().timeout;
         let unsafe_method = !matches!(request.method, Method::GET | Method::HEAD | Method::OPTIONS);
         let mut headers = request.headers;
-        for name in [AUTHORIZATION, HOST, CSRF] {
-            headers.remove(name);
-        }
-        headers.insert(COOKIE, sensitive(&request.session.cookie));
-        if let (true, Some(token)) = (unsafe_method, &request.session.csrf_token) {
-            headers.insert(CSRF, sensitive(token));
-        }
+        credential_headers(&mut headers, request.credentials, unsafe_method);
         if !headers.contains_key(USER_AGENT) {
             headers.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
         }
@@ -168,6 +163,33 @@ impl ManagerClient {
         }
         hyper::Uri::try_from(uri)
             .map_err(|_| ManagerError::Config("the routed path is not a valid URI".into()))
+    }
+}
+
+/// Puts the credentials of the call into `headers`, replacing whatever the caller sent about
+/// `Cookie`, `Authorization`, `CSRF-Token` and `Host`: a manager session travels as its cookie
+/// (with its CSRF token on unsafe calls), an access token as `Authorization: Bearer`, a service
+/// credential as `Authorization: Basic`.
+fn credential_headers(headers: &mut HeaderMap, credentials: ManagerCredentials<'_>, unsafe_method: bool) {
+    for name in [COOKIE, AUTHORIZATION, HOST, CSRF] {
+        headers.remove(name);
+    }
+    match credentials {
+        ManagerCredentials::Session(session) => {
+            headers.insert(COOKIE, sensitive(&session.cookie));
+            if let (true, Some(token)) = (unsafe_method, &session.csrf_token) {
+                headers.insert(CSRF, sensitive(token));
+            }
+        }
+        ManagerCredentials::Bearer(token) => {
+            headers.insert(AUTHORIZATION, sensitive(&format!("Bearer {token}")));
+        }
+        ManagerCredentials::Basic { username, password } => {
+            use base64::Engine;
+            let pair = format!("{username}:{}", secrecy::ExposeSecret::expose_secret(password));
+            let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
+            headers.insert(AUTHORIZATION, sensitive(&format!("Basic {encoded}")));
+        }
     }
 }
 

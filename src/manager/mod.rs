@@ -10,7 +10,7 @@ mod model;
 mod pool;
 mod session;
 pub mod simulator;
-mod tls;
+pub(crate) mod tls;
 mod upload;
 
 pub use client::ManagerClient;

@@ -29,8 +29,12 @@ impl std::fmt::Debug for ManagerSession {
 #[derive(Clone, Copy)]
 pub enum ManagerCredentials<'a> {
     Session(&'a ManagerSession),
-    Bearer(&'a SecretString),
-    Basic { username: &'a str, password: &'a SecretString },
+    /// An access token of the identity provider, sent as `Authorization: Bearer`.
+    Bearer(&'a str),
+    Basic {
+        username: &'a str,
+        password: &'a SecretString,
+    },
 }
 
 impl std::fmt::Debug for ManagerCredentials<'_> {

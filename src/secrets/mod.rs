@@ -167,5 +167,8 @@ pub fn references(settings: &Settings) -> Vec<(String, &SecretRef)> {
             }
         }
     }
+    if let Some(secret) = settings.oidc.as_ref().and_then(|o| o.client_secret.as_ref()) {
+        out.push(("oidc.client_secret".to_owned(), secret));
+    }
     out
 }

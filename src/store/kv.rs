@@ -65,6 +65,18 @@ impl KvStore {
         dispatch!(self, s => s.set_if_absent(key, value, ttl).await)
     }
 
+    /// Resets the time to live of `key` only while it still holds `value` (a lock's owner renewing
+    /// its lease); `true` when it did.
+    pub async fn renew_if(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.renew_if(key, value, ttl).await)
+    }
+
+    /// Deletes `key` only while it still holds `value` (a lock released by its owner, never by a
+    /// request whose lease ran out and was taken over); `true` when it did.
+    pub async fn delete_if(&self, key: &str, value: &[u8]) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.delete_if(key, value).await)
+    }
+
     /// Deletes a key; `true` when it existed.
     pub async fn delete(&self, key: &str) -> Result<bool, StoreError> {
         dispatch!(self, s => s.delete(key).await)

@@ -81,6 +81,28 @@ impl MemoryStore {
         Ok(true)
     }
 
+    pub async fn renew_if(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool, StoreError> {
+        let now = Instant::now();
+        let mut map = self.lock()?;
+        match map.get_mut(key) {
+            Some(e) if e.live(now) && e.value == value => {
+                e.expires_at = Some(now + ttl);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    pub async fn delete_if(&self, key: &str, value: &[u8]) -> Result<bool, StoreError> {
+        let now = Instant::now();
+        let mut map = self.lock()?;
+        if map.get(key).is_some_and(|e| e.live(now) && e.value == value) {
+            map.remove(key);
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
     pub async fn delete(&self, key: &str) -> Result<bool, StoreError> {
         let now = Instant::now();
         Ok(self.lock()?.remove(key).is_some_and(|e| e.live(now)))

@@ -121,6 +121,30 @@ impl RedisStore {
         Ok(set.is_some())
     }
 
+    pub async fn renew_if(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool, StoreError> {
+        let mut c = self.conn().await?;
+        let script = redis::Script::new(
+            "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end",
+        );
+        let n: i64 = script
+            .key(self.key(key))
+            .arg(value)
+            .arg(millis(ttl))
+            .invoke_async(&mut c)
+            .await
+            .map_err(unavailable)?;
+        Ok(n == 1)
+    }
+
+    pub async fn delete_if(&self, key: &str, value: &[u8]) -> Result<bool, StoreError> {
+        let mut c = self.conn().await?;
+        let script = redis::Script::new(
+            "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end",
+        );
+        let n: i64 = script.key(self.key(key)).arg(value).invoke_async(&mut c).await.map_err(unavailable)?;
+        Ok(n == 1)
+    }
+
     pub async fn delete(&self, key: &str) -> Result<bool, StoreError> {
         let mut c = self.conn().await?;
         let n: u64 = c.del(self.key(key)).await.map_err(unavailable)?;

@@ -182,6 +182,17 @@ impl SessionStore {
         Ok(self.load_shared::<T>(id).await?.map(|session| Session::clone(&session)))
     }
 
+    /// [`SessionStore::load`] from the store itself, never from an in-process copy: for a read
+    /// that decides on a change another replica may just have made (a token refresh under a
+    /// lock). It refreshes the copy too.
+    pub async fn load_fresh<T>(&self, id: &SessionId) -> Result<Option<Session<T>>, StoreError>
+    where
+        T: DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        let read = self.read(id, self.clock.now_millis()).await?;
+        Ok(read.map(|session| Session::clone(&session)))
+    }
+
     /// [`SessionStore::load`] without copying the session out of the in-process copies.
     pub async fn load_shared<T>(&self, id: &SessionId) -> Result<Option<Arc<Session<T>>>, StoreError>
     where
@@ -189,13 +200,22 @@ impl SessionStore {
     {
         // Taken before the read: the copy's window starts no later than the idle timeout it sets.
         let now = self.clock.now_millis();
-        let copies = self.copies.as_deref().map(|c| &c.cache);
-        if let Some(session) = copies.and_then(|c| c.get::<Session<T>>(id.as_str(), now))
+        if let Some(session) = self.cache().and_then(|c| c.get::<Session<T>>(id.as_str(), now))
             && self.ttl(session.created_at).is_some()
         {
             return Ok(Some(session));
         }
-        let epoch = copies.map(|c| c.epoch());
+        self.read(id, now).await
+    }
+
+    /// Reads the session from the store (sliding its idle timeout) and keeps a copy; `now` is
+    /// taken before the read.
+    async fn read<T>(&self, id: &SessionId, now: i64) -> Result<Option<Arc<Session<T>>>, StoreError>
+    where
+        T: DeserializeOwned + Send + Sync + 'static,
+    {
+        let copies = self.cache();
+        let epoch = copies.map(SessionCache::epoch);
         let key = self.key(id);
         let Some(sealed) = self.kv.get_and_touch(&key, self.idle).await? else {
             return Ok(None);
@@ -229,6 +249,10 @@ impl SessionStore {
         deleted?;
         self.announce(Change::SessionEnded { key }).await;
         Ok(())
+    }
+
+    fn cache(&self) -> Option<&SessionCache> {
+        self.copies.as_deref().map(|c| &*c.cache)
     }
 
     /// Drops this replica's copy of the session stored under `key`.

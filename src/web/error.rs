@@ -51,6 +51,9 @@ pub enum WebError {
     SignInRequired { return_to: Option<String> },
     #[error("The session store is unavailable. Please try again in a moment.")]
     SessionStoreUnavailable,
+    /// A service Portico depends on (the identity provider) did not answer; the text says which.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("Something went wrong on our side.")]
     Unexpected(#[source] anyhow::Error),
 }
@@ -62,7 +65,7 @@ impl WebError {
             WebError::Csrf => "Form expired",
             WebError::NotFound => "Not found",
             WebError::SignInRequired { .. } => "Sign in",
-            WebError::SessionStoreUnavailable => "Service unavailable",
+            WebError::SessionStoreUnavailable | WebError::Unavailable(_) => "Service unavailable",
             WebError::Unexpected(_) => "Unexpected error",
         }
     }
@@ -84,7 +87,7 @@ impl ResponseError for WebError {
             WebError::Csrf => StatusCode::FORBIDDEN,
             WebError::NotFound => StatusCode::NOT_FOUND,
             WebError::SignInRequired { .. } => StatusCode::SEE_OTHER,
-            WebError::SessionStoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            WebError::SessionStoreUnavailable | WebError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             WebError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -123,6 +126,23 @@ impl From<crate::store::StoreError> for WebError {
         match e {
             crate::store::StoreError::Unavailable(_) => WebError::SessionStoreUnavailable,
             other => WebError::Unexpected(other.into()),
+        }
+    }
+}
+
+impl From<crate::identity::OidcError> for WebError {
+    /// A failed token refresh on a page: the provider no longer vouches for the user (sign in
+    /// again), or it is unavailable (try again).
+    fn from(e: crate::identity::OidcError) -> Self {
+        use crate::identity::OidcError;
+        match e {
+            OidcError::Store(_) => WebError::SessionStoreUnavailable,
+            OidcError::TokenRefused(_) | OidcError::UnknownState => {
+                WebError::SignInRequired { return_to: None }
+            }
+            other => WebError::Unavailable(format!(
+                "Your sign-in could not be renewed: {other}. Please try again in a moment."
+            )),
         }
     }
 }

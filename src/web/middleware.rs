@@ -70,14 +70,20 @@ pub async fn request_context(
     Ok(res)
 }
 
-/// The security headers of SPEC §5. HSTS only when Portico is served over https.
-pub fn security_headers(https: bool) -> actix_web::middleware::DefaultHeaders {
+/// The security headers of SPEC §5. HSTS only when Portico is served over https. `form_origin`
+/// is the identity provider's origin: a sign-out form ends at its `end_session_endpoint`, and
+/// browsers hold the redirects after a form to `form-action` too.
+pub fn security_headers(https: bool, form_origin: Option<&str>) -> actix_web::middleware::DefaultHeaders {
+    let form_action = match form_origin {
+        Some(origin) => format!("'self' {origin}"),
+        None => "'self'".to_owned(),
+    };
+    let csp = format!(
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+         connect-src 'self'; form-action {form_action}; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+    );
     let mut headers = actix_web::middleware::DefaultHeaders::new()
-        .add((
-            header::CONTENT_SECURITY_POLICY,
-            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-             connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'",
-        ))
+        .add((header::CONTENT_SECURITY_POLICY, csp))
         .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .add((header::REFERRER_POLICY, "same-origin"))
         .add((header::X_FRAME_OPTIONS, "DENY"))

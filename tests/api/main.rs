@@ -22,4 +22,5 @@ mod secrets;
 mod session_cache;
 mod signin;
 mod simulator;
+mod sso;
 mod store;

@@ -102,7 +102,7 @@ async fn forward(client: &ManagerClient) -> Result<portico::manager::ForwardedRe
         path: &path,
         headers: reqwest::header::HeaderMap::new(),
         body: None,
-        session: &session,
+        credentials: ManagerCredentials::Session(&session),
     };
     client.forward(request).await
 }
@@ -255,9 +255,9 @@ async fn missing_resources_and_basic_credentials() {
         client.discovery_apis(wrong_basic).await.expect_err("wrong basic"),
         ManagerError::WrongCredentials
     );
-    let token = secret("not-a-manager-token");
+    let token = "not-a-manager-token";
     assert_eq!(
-        client.discovery_apis(ManagerCredentials::Bearer(&token)).await.expect_err("unknown bearer"),
+        client.discovery_apis(ManagerCredentials::Bearer(token)).await.expect_err("unknown bearer"),
         ManagerError::SessionExpired
     );
     assert_eq!(client.probe(None).await.map(|_| ()), Ok(()));

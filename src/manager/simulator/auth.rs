@@ -1,4 +1,5 @@
-//! Who is calling: the session cookie (with the CSRF check for unsafe methods) or HTTP Basic.
+//! Who is calling: the session cookie (with the CSRF check for unsafe methods), HTTP Basic, or
+//! an identity provider's access token (`Authorization: Bearer`, when configured).
 
 use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpMessage, HttpRequest};
@@ -21,7 +22,12 @@ pub(crate) struct Caller {
 
 /// Authenticates a request, or gives the answer to refuse it with (401, or 403 for a missing or
 /// wrong CSRF token on an unsafe call).
-pub(crate) fn authenticate(req: &HttpRequest, state: &SimState) -> Result<Caller, Refusal> {
+pub(crate) async fn authenticate(req: &HttpRequest, state: &SimState) -> Result<Caller, Refusal> {
+    if let (Some(bearer), Some(token)) = (&state.bearer, bearer_token(req)) {
+        let user = bearer.user(state, &token).await?;
+        remember_user(req, &user.login_name);
+        return Ok(Caller { user, session_id: None });
+    }
     if let Some(cookie) = req.cookie(SESSION_COOKIE) {
         let session = state.sessions.get(cookie.value()).ok_or_else(Refusal::unauthorized)?;
         remember_user(req, &session.login_name);
@@ -63,6 +69,12 @@ fn csrf_matches(req: &HttpRequest, expected: &str) -> bool {
     req.headers()
         .get(crate::manager::CSRF_HEADER)
         .is_some_and(|sent| bool::from(sent.as_bytes().ct_eq(expected.as_bytes())))
+}
+
+fn bearer_token(req: &HttpRequest) -> Option<String> {
+    let value = req.headers().get("authorization")?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned())
 }
 
 fn basic_credentials(req: &HttpRequest) -> Option<(String, String)> {

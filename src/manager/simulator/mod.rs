@@ -7,6 +7,7 @@
 //! of the manager protocol**.
 
 mod auth;
+mod bearer;
 mod cli;
 mod control;
 mod data;
@@ -28,6 +29,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use url::Url;
 
+pub use bearer::BearerOptions;
 pub use cli::run_cli;
 pub use data::{DataFileError, SimApi, SimApplication, SimOrganization, SimUser, SimulatorData};
 pub use demo::DEMO_USERS;
@@ -53,6 +55,8 @@ pub struct SimulatorOptions {
     pub base_path: String,
     /// Added to every manager call, to stand in for a distant manager.
     pub latency: Duration,
+    /// Accept this identity provider's access tokens (`Authorization: Bearer`).
+    pub bearer: Option<BearerOptions>,
 }
 
 impl Default for SimulatorOptions {
@@ -62,6 +66,7 @@ impl Default for SimulatorOptions {
             master: None,
             base_path: DEFAULT_BASE_PATH.to_owned(),
             latency: Duration::ZERO,
+            bearer: None,
         }
     }
 }
@@ -98,7 +103,9 @@ impl Simulator {
             .map(|master| slave::master_client(master, DEFAULT_BASE_PATH))
             .transpose()
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
-        let state = web::Data::new(SimState::new(options.data, base_path.clone(), options.latency, master));
+        let bearer = options.bearer.map(bearer::BearerAuth::new);
+        let state =
+            web::Data::new(SimState::new(options.data, base_path.clone(), options.latency, master, bearer));
         let faults = state.faults.clone();
         listener.set_nonblocking(true)?;
         let app_state = state.clone();

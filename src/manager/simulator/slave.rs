@@ -48,22 +48,35 @@ pub(crate) async fn login(
 ) -> Result<SimUser, Refusal> {
     let password = SecretString::from(password.to_owned());
     let (user, organization) = ask_master(master, username, &password).await.map_err(refusal)?;
+    shadow(state, &user.login_name, &user.name, user.email, user.role, &organization.name)
+}
+
+/// The local (shadow) record of a user the master or the identity provider vouched for, in the
+/// local organization of the same name; refused when this manager has no such organization.
+pub(crate) fn shadow(
+    state: &SimState,
+    login_name: &str,
+    name: &str,
+    email: Option<String>,
+    role: crate::manager::Role,
+    organization: &str,
+) -> Result<SimUser, Refusal> {
     let mut data = state.data();
-    let Some(local_org) = data.organization_named(&organization.name).cloned() else {
+    let Some(local_org) = data.organization_named(organization).cloned() else {
         return Err(Refusal::new(
             StatusCode::FORBIDDEN,
-            format!("Organization \"{}\" does not exist on this manager", organization.name),
+            format!("Organization \"{organization}\" does not exist on this manager"),
         )
         .with("reason", json!("organization_not_found"))
-        .with("organization", json!(organization.name)));
+        .with("organization", json!(organization)));
     };
     let shadow = SimUser {
-        id: data.user_by_login(&user.login_name).map(|existing| existing.id.clone()).unwrap_or_else(new_id),
-        login_name: user.login_name,
+        id: data.user_by_login(login_name).map(|existing| existing.id.clone()).unwrap_or_else(new_id),
+        login_name: login_name.to_owned(),
         password: None,
-        name: user.name,
-        email: user.email,
-        role: user.role,
+        name: name.to_owned(),
+        email,
+        role,
         organization_id: local_org.id,
         enabled: true,
         password_change_required: false,

@@ -3,6 +3,7 @@
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use super::bearer::BearerAuth;
 use super::data::SimulatorData;
 use super::faults::Faults;
 use super::requests::RequestLog;
@@ -20,6 +21,8 @@ pub(crate) struct SimState {
     pub latency: Duration,
     /// Slave mode: the master that authenticates logins.
     pub master: Option<ManagerClient>,
+    /// Access tokens of an identity provider accepted as `Authorization: Bearer`.
+    pub bearer: Option<BearerAuth>,
 }
 
 impl SimState {
@@ -28,6 +31,7 @@ impl SimState {
         base_path: String,
         latency: Duration,
         master: Option<ManagerClient>,
+        bearer: Option<BearerAuth>,
     ) -> Self {
         Self {
             data: Mutex::new(data),
@@ -37,6 +41,7 @@ impl SimState {
             base_path,
             latency,
             master,
+            bearer,
         }
     }
 

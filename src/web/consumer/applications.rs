@@ -166,6 +166,10 @@ async fn page(
     status: StatusCode,
 ) -> Result<HttpResponse, WebError> {
     let (applications, list_problem) = match joined.env.client.applications(joined.creds()).await {
+        // The service credential sees every organization's: keep the user's organization's.
+        Ok(list) if joined.is_service() => {
+            (views(list.into_iter().filter(|a| a.organization_id == joined.organization_id).collect()), None)
+        }
         Ok(list) => (views(list), None),
         Err(ManagerError::SessionExpired) => return portal::session_ended(state, session, &joined.env).await,
         Err(e) => (Vec::new(), Some((manager_status(&e), e))),

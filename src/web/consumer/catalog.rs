@@ -227,7 +227,9 @@ async fn catalog(
     session: &PortalSession,
     joined: &JoinedEnvironment,
 ) -> Result<Catalog, ManagerError> {
-    cache.apis(&joined.env, &joined.organization_id, session.user.role, joined.creds()).await
+    cache
+        .apis(&joined.env, &joined.organization_id, session.user.role, joined.creds(), joined.is_service())
+        .await
 }
 
 /// The catalog page with only the problem on it (the detail page of an API whose catalog

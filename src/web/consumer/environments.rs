@@ -9,7 +9,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use super::portal::{self, Shell, ago, render, see_other};
-use crate::federation::{EnvironmentLink, JoinFailure, ManagerHealth, Notice, SignInError};
+use crate::federation::{Credential, EnvironmentLink, JoinFailure, ManagerHealth, Notice, SignInError};
 use crate::startup::AppState;
 use crate::web::WebError;
 use crate::web::client_ip::client_ip;
@@ -51,6 +51,8 @@ struct EnvironmentView {
 struct EnvironmentsPage {
     shell: Shell,
     environments: Vec<EnvironmentView>,
+    /// Signed in through the identity provider: reconnecting needs no password.
+    sso: bool,
 }
 
 /// The picker: every enabled environment with whether the user is joined (and why not), its
@@ -81,7 +83,8 @@ pub async fn environments(state: web::Data<AppState>, signed_in: SignedIn) -> Re
             }
         })
         .collect();
-    let page = EnvironmentsPage { shell: Shell::new(&state, data, None, "", notice), environments };
+    let sso = data.sso.is_some();
+    let page = EnvironmentsPage { shell: Shell::new(&state, data, None, "", notice), environments, sso };
     render(StatusCode::OK, &page)
 }
 
@@ -162,10 +165,25 @@ pub async fn connect(
     check_csrf(&session.data, &form.csrf_token)?;
     let env = portal::environment(&state, &path.into_inner())?;
     let id = env.id().clone();
-    let password = SecretString::from(form.password);
-    let ip = client_ip(&req, &state.settings.server.trusted_proxies);
-    let result = state.federation.reconnect(&env, &state.sign_in_rules(), &session.data, &password, ip).await;
-    drop(password);
+    let result = match (&state.identity, session.data.sso.is_some()) {
+        // Signed in through the identity provider: no password, the sign-in's credential.
+        (Some(identity), true) => {
+            identity.keep_fresh(&state.sessions, &mut session).await?;
+            let token = session.data.sso.as_ref().map(|t| t.access_token.clone()).unwrap_or_default();
+            let credential = match identity.manager_auth() {
+                crate::config::ManagerAuthMode::Bearer => Credential::Bearer { token: &token },
+                crate::config::ManagerAuthMode::Service => {
+                    Credential::Service { username: &session.data.user.login_name }
+                }
+            };
+            state.federation.rejoin(&env, &session.data, credential).await
+        }
+        _ => {
+            let password = SecretString::from(form.password);
+            let ip = client_ip(&req, &state.settings.server.trusted_proxies);
+            state.federation.reconnect(&env, &state.sign_in_rules(), &session.data, &password, ip).await
+        }
+    };
     let notice = match result {
         Ok(link) => {
             session.data.links.insert(id.clone(), link);

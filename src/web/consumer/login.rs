@@ -36,9 +36,9 @@ pub struct LoginForm {
     return_to: Option<String>,
 }
 
-struct FailureView {
-    name: String,
-    reason: String,
+pub(super) struct FailureView {
+    pub name: String,
+    pub reason: String,
 }
 
 #[derive(Template)]
@@ -49,6 +49,24 @@ struct LoginPage {
     return_to: Option<String>,
     error: Option<String>,
     failures: Vec<FailureView>,
+    /// "Sign in with {provider}" when single sign-on is configured.
+    sso: Option<String>,
+    /// The password form (off when single sign-on replaces it).
+    password: bool,
+}
+
+/// Writes one audit entry; an audit log that cannot be written is logged, never a failed page.
+pub(super) async fn audit(
+    state: &AppState,
+    actor: &str,
+    client_ip: Option<&str>,
+    action: &'static str,
+    detail: serde_json::Value,
+) {
+    let entry = NewAuditEntry { actor, action, target: None, detail: Some(detail), client_ip };
+    if let Err(e) = state.db.audit(entry).await {
+        tracing::warn!(error = %e, "audit log unavailable");
+    }
 }
 
 fn login_cookie_name(state: &AppState) -> String {
@@ -57,6 +75,10 @@ fn login_cookie_name(state: &AppState) -> String {
 
 /// Renders the form with a fresh anti-forgery pair (cookie + tag).
 fn form_response(state: &AppState, status: actix_web::http::StatusCode, mut page: LoginPage) -> HttpResponse {
+    if let Some(identity) = &state.identity {
+        page.sso = Some(identity.display_name().to_owned());
+        page.password = identity.password_login();
+    }
     let nonce = random_token(32);
     page.csrf_token = state.keys.csrf_tag(nonce.as_bytes());
     let cookie = Cookie::build(login_cookie_name(state), nonce)
@@ -95,6 +117,8 @@ pub async fn login_form(
         return_to,
         error: None,
         failures: vec![],
+        sso: None,
+        password: true,
     };
     Ok(form_response(&state, actix_web::http::StatusCode::OK, page))
 }
@@ -113,6 +137,9 @@ pub async fn login(
     state: web::Data<AppState>,
     form: web::Form<LoginForm>,
 ) -> Result<HttpResponse, WebError> {
+    if state.identity.as_ref().is_some_and(|identity| !identity.password_login()) {
+        return Err(WebError::NotFound);
+    }
     let form = form.into_inner();
     let nonce = req.cookie(&login_cookie_name(&state)).map(|c| c.value().to_owned());
     if !nonce.is_some_and(|n| state.keys.csrf_matches(n.as_bytes(), &form.csrf_token)) {
@@ -128,6 +155,8 @@ pub async fn login(
         return_to: return_to.clone(),
         error: Some(error),
         failures,
+        sso: None,
+        password: true,
     };
     if username.is_empty() || username.len() > 255 || username.chars().any(char::is_control) {
         let status = actix_web::http::StatusCode::BAD_REQUEST;
@@ -158,18 +187,7 @@ pub async fn login(
         let state = state.clone();
         let username = username.clone();
         let ip_text = ip_text.clone();
-        async move {
-            let entry = NewAuditEntry {
-                actor: &username,
-                action,
-                target: None,
-                detail: Some(detail),
-                client_ip: ip_text.as_deref(),
-            };
-            if let Err(e) = state.db.audit(entry).await {
-                tracing::warn!(error = %e, "audit log unavailable");
-            }
-        }
+        async move { audit(&state, &username, ip_text.as_deref(), action, detail).await }
     };
 
     use actix_web::http::StatusCode;
@@ -249,7 +267,7 @@ pub async fn login(
         .finish())
 }
 
-fn failure_detail(failures: &[EnvironmentFailure]) -> serde_json::Value {
+pub(super) fn failure_detail(failures: &[EnvironmentFailure]) -> serde_json::Value {
     failures
         .iter()
         .map(|f| serde_json::json!({ "environment": f.id.as_str(), "reason": f.reason.kind() }))
@@ -263,7 +281,8 @@ pub struct LogoutForm {
 }
 
 /// Ends the portal session first (so nothing keeps the user signed in locally, whatever the
-/// managers do), then every manager session.
+/// managers do), then every manager session; a single sign-on ends at the provider too, when it
+/// offers `end_session_endpoint`.
 pub async fn logout(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -275,8 +294,14 @@ pub async fn logout(
     check_csrf(&session.data, &form.csrf_token)?;
     state.sessions.destroy(&session.id).await?;
     sign_out(&state.environments.snapshot(), &session.data).await;
+    let mut next = "/login".to_owned();
+    if let (Some(identity), Some(tokens)) = (&state.identity, &session.data.sso)
+        && let Some(url) = identity.end_session_url(&tokens.id_token).await
+    {
+        next = url.to_string();
+    }
     Ok(HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, "/login"))
+        .insert_header((header::LOCATION, next))
         .cookie(removal_cookie(&state, session::cookie_name(&state)))
         .finish())
 }

@@ -6,6 +6,7 @@ mod catalog;
 mod environments;
 mod login;
 pub(in crate::web) mod portal;
+mod sso;
 
 use actix_web::web;
 
@@ -14,6 +15,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/login", web::get().to(login::login_form))
         .route("/login", web::post().to(login::login))
         .route("/logout", web::post().to(login::logout))
+        .route("/login/oidc", web::get().to(sso::start))
+        .route(crate::identity::oidc::CALLBACK_PATH, web::get().to(sso::callback))
         .route("/environments", web::get().to(environments::environments))
         .route("/environments/select", web::post().to(environments::select))
         .route("/environments/{id}/connect", web::post().to(environments::connect))

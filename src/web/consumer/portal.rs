@@ -10,8 +10,12 @@ use actix_web::http::StatusCode;
 use askama::Template;
 
 use crate::domain::EnvironmentId;
-use crate::federation::{Environment, EnvironmentLink, JoinFailure, Notice, PortalSession};
+use crate::federation::{
+    Environment, EnvironmentLink, JoinFailure, ManagerAccess, Notice, PortalSession, ServiceAuth, SessionUser,
+};
+use crate::identity::Caller;
 use crate::manager::{ManagerCredentials, ManagerError, ManagerSession};
+
 use crate::startup::AppState;
 use crate::store::Session;
 use crate::web::WebError;
@@ -106,14 +110,46 @@ pub fn environment(state: &AppState, raw: &str) -> Result<Arc<Environment>, WebE
 /// The user's place in an environment they are joined to.
 pub struct JoinedEnvironment {
     pub env: Arc<Environment>,
-    pub manager: ManagerSession,
+    access: Access,
     pub organization_id: String,
+}
+
+/// How this page's calls to the manager are made.
+enum Access {
+    Session(ManagerSession),
+    Bearer(String),
+    /// The service credential's secret or token in force when the page started.
+    Service(ServiceAuth),
 }
 
 impl JoinedEnvironment {
     pub fn creds(&self) -> ManagerCredentials<'_> {
-        ManagerCredentials::Session(&self.manager)
+        match &self.access {
+            Access::Session(session) => ManagerCredentials::Session(session),
+            Access::Bearer(token) => ManagerCredentials::Bearer(token),
+            Access::Service(auth) => auth.credentials(),
+        }
     }
+
+    /// Calls go with the manager's service credential: Portico scopes the answers to the
+    /// user's organization itself.
+    pub fn is_service(&self) -> bool {
+        matches!(self.access, Access::Service(_))
+    }
+}
+
+/// The service credential for a page's calls on behalf of `user` (its connection's access policy
+/// is checked on every use: a policy changed since sign-in applies at once).
+async fn service_auth(env: &Environment, user: &SessionUser) -> Result<ServiceAuth, JoinFailure> {
+    let Some(service) = &env.service else {
+        return Err(JoinFailure::Unavailable);
+    };
+    let caller = Caller::User { username: &user.login_name, organization: &user.organization, role: None };
+    let error = match service.authorize(caller).await {
+        Ok(auth) => return Ok(auth),
+        Err(e) => crate::federation::service_error(env, &e),
+    };
+    Err(JoinFailure::from_error(&error, env.is_master))
 }
 
 /// The environment of a page and the user's session there, or the page to show instead: a 404
@@ -124,12 +160,23 @@ pub async fn joined(
     raw: &str,
 ) -> Result<Result<JoinedEnvironment, HttpResponse>, WebError> {
     let env = environment(state, raw)?;
+    if let Some(identity) = &state.identity {
+        identity.keep_fresh(&state.sessions, session).await.map_err(WebError::from)?;
+    }
     match session.data.link(env.id()) {
-        Some(EnvironmentLink::Joined { manager, organization_id }) => Ok(Ok(JoinedEnvironment {
-            manager: manager.clone(),
-            organization_id: organization_id.clone(),
-            env,
-        })),
+        Some(EnvironmentLink::Joined { manager, organization_id }) => {
+            let access = match manager {
+                ManagerAccess::Session(s) => Access::Session(s.clone()),
+                ManagerAccess::Bearer => Access::Bearer(
+                    session.data.sso.as_ref().map(|t| t.access_token.clone()).unwrap_or_default(),
+                ),
+                ManagerAccess::Service => match service_auth(&env, &session.data.user).await {
+                    Ok(auth) => Access::Service(auth),
+                    Err(reason) => return Ok(Err(not_joined(state, session, &env, &reason).await?)),
+                },
+            };
+            Ok(Ok(JoinedEnvironment { access, organization_id: organization_id.clone(), env }))
+        }
         Some(EnvironmentLink::Unavailable { reason }) => {
             let reason = reason.clone();
             Ok(Err(not_joined(state, session, &env, &reason).await?))

@@ -24,6 +24,10 @@ pub enum RouteError {
     NoCurrentEnvironment,
     #[error("You are not connected to {0}. Connect it on the environments page.")]
     NotJoined(String),
+    /// Signed in with single sign-on in `service` mode: the manager's service credential is
+    /// never lent to a caller's own calls, whose answers Portico could not scope.
+    #[error("API calls to {0} cannot be routed for this sign-in: use the portal's pages.")]
+    NotRoutable(String),
     #[error("{environment} did not answer in time.")]
     ManagerTimeout { environment: String },
     /// `reason` is a [`ManagerError`]'s text, which is safe to show.
@@ -57,12 +61,28 @@ impl From<StoreError> for RouteError {
     }
 }
 
+impl From<crate::identity::OidcError> for RouteError {
+    /// A failed token refresh: the provider no longer vouches for the user (401: sign in
+    /// again), or it could not be asked.
+    fn from(e: crate::identity::OidcError) -> Self {
+        use crate::identity::OidcError;
+        match e {
+            OidcError::Store(_) => RouteError::StoreUnavailable,
+            OidcError::TokenRefused(_) | OidcError::UnknownState => RouteError::SignedOut,
+            other => RouteError::ManagerUnavailable {
+                environment: "The identity provider".to_owned(),
+                reason: other.to_string(),
+            },
+        }
+    }
+}
+
 impl ResponseError for RouteError {
     fn status_code(&self) -> StatusCode {
         match self {
             RouteError::SignedOut => StatusCode::UNAUTHORIZED,
             RouteError::UnknownEnvironment => StatusCode::NOT_FOUND,
-            RouteError::Csrf => StatusCode::FORBIDDEN,
+            RouteError::Csrf | RouteError::NotRoutable(_) => StatusCode::FORBIDDEN,
             RouteError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             RouteError::BadPath => StatusCode::BAD_REQUEST,
             RouteError::NoCurrentEnvironment | RouteError::NotJoined(_) => StatusCode::CONFLICT,

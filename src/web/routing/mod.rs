@@ -102,7 +102,7 @@ async fn forward(
     req: HttpRequest,
     payload: web::Payload,
     state: &AppState,
-    session: Arc<Session<PortalSession>>,
+    mut session: Arc<Session<PortalSession>>,
     env: Arc<Environment>,
     tail: &str,
 ) -> Result<HttpResponse, RouteError> {
@@ -116,8 +116,17 @@ async fn forward(
             return Err(RouteError::Csrf);
         }
     }
-    let Some(EnvironmentLink::Joined { manager, .. }) = session.data.link(env.id()) else {
-        return Err(RouteError::NotJoined(env.name().to_owned()));
+    // (The session is shared with the in-process copies: it is copied only when it changes.)
+    if let Some(identity) = state.identity.as_ref().filter(|identity| identity.refresh_due(&session)) {
+        let mut fresh = Session::clone(&session);
+        identity.keep_fresh(&state.sessions, &mut fresh).await.map_err(RouteError::from)?;
+        session = Arc::new(fresh);
+    }
+    let credentials = match session.data.link(env.id()) {
+        Some(EnvironmentLink::Joined { .. }) => {
+            session.data.credentials(env.id()).ok_or(RouteError::NotRoutable(env.name().to_owned()))?
+        }
+        _ => return Err(RouteError::NotJoined(env.name().to_owned())),
     };
     let path = ForwardPath::parse(tail, req.uri().query()).ok_or(RouteError::BadPath)?;
     let method = reqwest::Method::from_bytes(req.method().as_str().as_bytes())
@@ -127,7 +136,7 @@ async fn forward(
         path: &path,
         headers: exchange::outgoing_headers(&req),
         body: exchange::request_body(&req, payload),
-        session: manager,
+        credentials,
     };
     let forwarded = match env.client.forward(request).await {
         Ok(forwarded) => forwarded,

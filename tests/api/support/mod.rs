@@ -11,6 +11,7 @@ pub mod databases;
 pub mod logs;
 pub mod managers;
 pub mod oauth;
+pub mod oidc;
 pub mod openbao;
 pub mod postgres;
 pub mod prism;

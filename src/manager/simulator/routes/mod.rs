@@ -28,6 +28,7 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig, base_path: &str) {
             .route("/currentuser", web::get().to(login::current_user))
             .route("/organizations", web::get().to(organizations::list))
             .route("/organizations/{id}", web::get().to(organizations::one))
+            .route("/organizations/{id}/apis", web::get().to(organizations::apis))
             .route("/discovery/apis", web::get().to(discovery::apis))
             .route("/discovery/swagger/api/id/{id}", web::get().to(discovery::definition))
             .route("/applications", web::get().to(applications::list))
@@ -47,7 +48,7 @@ pub(crate) async fn guard(
     state: &SimState,
     operation: Operation,
 ) -> Result<Caller, HttpResponse> {
-    let caller = auth::authenticate(req, state);
+    let caller = auth::authenticate(req, state).await;
     let login_name = caller.as_ref().ok().map(|c| c.user.login_name.clone());
     if let Some(response) = inject(state, operation, login_name.as_deref()).await {
         return Err(response);

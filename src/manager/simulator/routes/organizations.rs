@@ -48,6 +48,29 @@ pub(super) async fn one(req: HttpRequest, state: web::Data<SimState>, id: web::P
     }
 }
 
+/// `GET /organizations/{id}/apis`: the organization's API access (the APIs it may use).
+pub(super) async fn apis(
+    req: HttpRequest,
+    state: web::Data<SimState>,
+    id: web::Path<String>,
+) -> HttpResponse {
+    let caller = match guard(&req, &state, Operation::Organization).await {
+        Ok(caller) => caller,
+        Err(response) => return response,
+    };
+    let data = state.data();
+    let Some(org) = data.organization(&id).filter(|org| visible(&caller, org)) else {
+        return views::not_found();
+    };
+    let access: Vec<Value> = data
+        .apis
+        .iter()
+        .filter(|api| api.organizations.contains(&org.id))
+        .map(|api| serde_json::json!({ "id": format!("{}-{}", org.id, api.id), "apiId": api.id, "state": "approved", "enabled": true }))
+        .collect();
+    HttpResponse::Ok().json(access)
+}
+
 /// The manager's list filter: repeated `field`, `op`, `value` triples joined by `lop`.
 struct Filter {
     any: bool,
