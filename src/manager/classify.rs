@@ -63,6 +63,13 @@ fn walk(start: &(dyn StdError + 'static), timeout: Duration) -> Option<ManagerEr
         if let Some(tls_error) = current.downcast_ref::<rustls::Error>() {
             return Some(ManagerError::Tls(tls::describe(tls_error)));
         }
+        // A kept-alive connection the manager closed just as a request went out on it.
+        if current
+            .downcast_ref::<hyper::Error>()
+            .is_some_and(|e| e.is_incomplete_message() || e.is_closed() || e.is_canceled())
+        {
+            return Some(ManagerError::Unreachable("the connection was closed".into()));
+        }
         if let Some(io_error) = current.downcast_ref::<io::Error>() {
             match io_error.kind() {
                 io::ErrorKind::ConnectionRefused => return Some(ManagerError::ConnectionRefused),
