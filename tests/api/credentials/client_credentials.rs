@@ -68,7 +68,10 @@ async fn a_token_is_fetched_once_cached_and_renewed_before_it_expires(db: TestDa
     assert_eq!(bearer(&app, "crm-env", Caller::Portico).await.unwrap(), renewed);
     assert_eq!(oauth.requests_of("client_credentials").iter().filter(|r| r.issued.is_some()).count(), 2);
 
-    // The admin sees both connections' state.
+    // The admin sees both connections' state. The wrong one has been tried once (what the
+    // background health probe would do, done here so the test does not race it).
+    let refused = bearer(&app, "wrong-env", Caller::Portico).await;
+    assert!(refused.is_err(), "the wrong client secret gets no token");
     let credentials = page(&app, "/admin/credentials").await;
     let crm = item(&credentials, "connection-crm");
     assert!(crm.contains(">connected<"), "{crm}");
