@@ -7,6 +7,9 @@ use anyhow::Context;
 
 use crate::manager::simulator::{Simulator, SimulatorData, SimulatorOptions};
 
+const DEMO_ADMIN: &str = "admin";
+const DEMO_ADMIN_PASSWORD: &str = "admin-password";
+
 pub async fn run(listen: SocketAddr) -> anyhow::Result<()> {
     let master = start_simulator(SimulatorData::demo_master(), None).await?;
     let eu = start_simulator(SimulatorData::demo_slave("eu"), Some(master.url.clone())).await?;
@@ -50,6 +53,11 @@ url = "{staging}"
     };
     let _logs = crate::telemetry::init(&settings.log);
     let app = crate::startup::Application::build(settings).await?;
+    // The demo's throw-away database gets one admin, so the admin area can be tried too.
+    let admin_hash = crate::password::hash(secrecy::SecretString::from(DEMO_ADMIN_PASSWORD)).await?;
+    let admin_name = crate::store::sql::AdminName::parse(DEMO_ADMIN)
+        .map_err(|_| anyhow::anyhow!("the demo admin name is not valid"))?;
+    app.state().db.create_admin(&admin_name, &admin_hash).await?;
     println!();
     println!("Portico demo is running at http://{}", app.address());
     println!("  managers: master {} · Production EU {} · Staging {}", master.url, eu.url, staging.url);
@@ -57,6 +65,7 @@ url = "{staging}"
     println!(
         "  also: dave (must change his password), carol (disabled), frank (organization missing on the slaves)"
     );
+    println!("  admin area: http://{}/admin as {DEMO_ADMIN} / {DEMO_ADMIN_PASSWORD}", app.address());
     println!("  Ctrl+C stops everything; the demo database is deleted on exit");
     println!();
     app.run_until_stopped().await?;
