@@ -156,6 +156,14 @@ async fn browser_consumer_journey_through_the_portal() {
             .chain(&staging.data().applications)
             .all(|a| a.name != "Journey App")
     );
+    // The sign-out answered after asking every manager to end its session; on a loaded machine a
+    // manager may take a moment to process it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while ![&master, &eu, &staging].iter().all(|s| s.open_sessions().is_empty())
+        && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     assert!([&master, &eu, &staging].iter().all(|s| s.open_sessions().is_empty()), "signed out everywhere");
     assert_eq!(report.screenshots.len(), 13, "{:?}", report.screenshots);
     app.stop().await;
