@@ -9,8 +9,10 @@ use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, web};
 
+use serde::Deserialize;
+
 use super::WebError;
-use crate::crypto::constant_time_eq;
+use crate::crypto::{constant_time_eq, random_token};
 use crate::federation::PortalSession;
 use crate::startup::AppState;
 use crate::store::{Session, SessionId};
@@ -139,4 +141,35 @@ mod tests {
         }
         assert_eq!(local_path(None), None);
     }
+}
+
+/// `?return_to=` of a sign-in page (consumer or admin).
+#[derive(Deserialize)]
+pub struct LoginQuery {
+    pub return_to: Option<String>,
+}
+
+/// A posted sign-in form (consumer or admin).
+#[derive(Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    pub username: String,
+    #[serde(default)]
+    pub password: String,
+    #[serde(default)]
+    pub csrf_token: String,
+    pub return_to: Option<String>,
+}
+
+/// The anti-forgery pair of a form posted before there is a session (the sign-in forms): a
+/// random nonce for a `SameSite=Strict` cookie, and its keyed tag for the form's `csrf_token`.
+pub fn pre_session_pair(state: &AppState) -> (String, String) {
+    let nonce = random_token(32);
+    let tag = state.keys.csrf_tag(nonce.as_bytes());
+    (nonce, tag)
+}
+
+/// Whether the nonce in cookie `cookie_name` matches the form's `csrf_token`.
+pub fn pre_session_matches(req: &HttpRequest, state: &AppState, cookie_name: &str, csrf_token: &str) -> bool {
+    req.cookie(cookie_name).is_some_and(|n| state.keys.csrf_matches(n.value().as_bytes(), csrf_token))
 }

@@ -21,22 +21,7 @@ use crate::startup::AppState;
 use crate::store::sql::AdminName;
 use crate::web::WebError;
 use crate::web::client_ip::client_ip;
-
-#[derive(Deserialize)]
-pub struct LoginQuery {
-    return_to: Option<String>,
-}
-
-#[derive(Deserialize)]
-pub struct LoginForm {
-    #[serde(default)]
-    username: String,
-    #[serde(default)]
-    password: String,
-    #[serde(default)]
-    csrf_token: String,
-    return_to: Option<String>,
-}
+use crate::web::session::{LoginForm, LoginQuery, pre_session_matches, pre_session_pair};
 
 #[derive(Template)]
 #[template(path = "admin/login.html")]
@@ -49,8 +34,8 @@ struct LoginPage {
 
 /// The form with a fresh anti-forgery pair (cookie + tag).
 fn form(state: &AppState, status: StatusCode, mut page: LoginPage) -> Result<HttpResponse, WebError> {
-    let nonce = random_token(32);
-    page.csrf_token = state.keys.csrf_tag(nonce.as_bytes());
+    let (nonce, tag) = pre_session_pair(state);
+    page.csrf_token = tag;
     let body = page.render().map_err(|e| WebError::Unexpected(e.into()))?;
     Ok(HttpResponse::build(status)
         .cookie(login_cookie(state, nonce))
@@ -88,8 +73,7 @@ pub async fn login(
     posted: web::Form<LoginForm>,
 ) -> Result<HttpResponse, WebError> {
     let posted = posted.into_inner();
-    let nonce = req.cookie(&access::login_cookie_name(&state)).map(|c| c.value().to_owned());
-    if !nonce.is_some_and(|n| state.keys.csrf_matches(n.as_bytes(), &posted.csrf_token)) {
+    if !pre_session_matches(&req, &state, &access::login_cookie_name(&state), &posted.csrf_token) {
         return Err(WebError::Csrf);
     }
     let return_to = admin_return_to(posted.return_to.as_deref());

@@ -12,29 +12,14 @@ use askama::Template;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use crate::crypto::random_token;
 use crate::federation::{EnvironmentFailure, JoinFailure, SignInError, sign_out};
 use crate::startup::AppState;
 use crate::store::sql::NewAuditEntry;
 use crate::web::WebError;
 use crate::web::client_ip::client_ip;
-use crate::web::session::{self, check_csrf, local_path, removal_cookie, session_cookie};
-
-#[derive(Deserialize)]
-pub struct LoginQuery {
-    return_to: Option<String>,
-}
-
-#[derive(Deserialize)]
-pub struct LoginForm {
-    #[serde(default)]
-    username: String,
-    #[serde(default)]
-    password: String,
-    #[serde(default)]
-    csrf_token: String,
-    return_to: Option<String>,
-}
+use crate::web::session::{
+    self, LoginForm, LoginQuery, check_csrf, local_path, removal_cookie, session_cookie,
+};
 
 pub(super) struct FailureView {
     pub name: String,
@@ -79,8 +64,8 @@ fn form_response(state: &AppState, status: actix_web::http::StatusCode, mut page
         page.sso = Some(identity.display_name().to_owned());
         page.password = identity.password_login();
     }
-    let nonce = random_token(32);
-    page.csrf_token = state.keys.csrf_tag(nonce.as_bytes());
+    let (nonce, tag) = session::pre_session_pair(state);
+    page.csrf_token = tag;
     let cookie = Cookie::build(login_cookie_name(state), nonce)
         .path("/")
         .http_only(true)
@@ -141,8 +126,7 @@ pub async fn login(
         return Err(WebError::NotFound);
     }
     let form = form.into_inner();
-    let nonce = req.cookie(&login_cookie_name(&state)).map(|c| c.value().to_owned());
-    if !nonce.is_some_and(|n| state.keys.csrf_matches(n.as_bytes(), &form.csrf_token)) {
+    if !session::pre_session_matches(&req, &state, &login_cookie_name(&state), &form.csrf_token) {
         return Err(WebError::Csrf);
     }
     let return_to = local_path(form.return_to.as_deref());
