@@ -221,8 +221,9 @@ fn slave_env(
     })
 }
 
-fn stored_env(row: &SlaveRow, default_timeout: std::time::Duration) -> Result<Environment, EnvironmentError> {
-    let endpoint = ManagerEndpoint {
+/// How to reach a slave saved in the admin UI (`default_timeout`: `federation.timeout`).
+pub fn stored_endpoint(row: &SlaveRow, default_timeout: std::time::Duration) -> ManagerEndpoint {
+    ManagerEndpoint {
         id: row.id.clone(),
         name: row.name.clone(),
         url: row.url.clone(),
@@ -230,9 +231,12 @@ fn stored_env(row: &SlaveRow, default_timeout: std::time::Duration) -> Result<En
         tls_mode: row.tls_mode,
         ca_pem: row.ca_pem.clone(),
         timeout: row.timeout.unwrap_or(default_timeout),
-    };
+    }
+}
+
+fn stored_env(row: &SlaveRow, default_timeout: std::time::Duration) -> Result<Environment, EnvironmentError> {
     Ok(Environment {
-        client: client(endpoint)?,
+        client: client(stored_endpoint(row, default_timeout))?,
         is_master: false,
         enabled: row.enabled,
         required: row.required,

@@ -14,7 +14,7 @@ mod session;
 mod signin;
 mod signout;
 
-pub use environments::{Environment, EnvironmentError, EnvironmentSet, Environments};
+pub use environments::{Environment, EnvironmentError, EnvironmentSet, Environments, stored_endpoint};
 pub use health::{HealthMonitor, ManagerHealth, MonitorTask, PROBE_INTERVAL};
 pub use join::{CACHE_PREFIX, Credential, OrganizationCache, service_error};
 pub use outcome::JoinFailure;

@@ -66,3 +66,28 @@ pub fn transport_error(e: &reqwest::Error) -> String {
         "the connection failed".to_owned()
     }
 }
+
+/// Sends the request `build` makes (again for each attempt) and returns the body of a 2xx
+/// answer. Transport failures, 429 and 5xx are retried; another status is final, described by
+/// `describe(status, body)` in the service's own words.
+pub async fn fetch_with_retries(
+    build: impl Fn() -> reqwest::RequestBuilder,
+    describe: fn(u16, &[u8]) -> String,
+) -> Result<bytes::Bytes, String> {
+    with_retries(|| async {
+        match build().send().await {
+            Err(e) => Attempt::Retry(transport_error(&e)),
+            Ok(res) => {
+                let status = res.status();
+                let wait = retry_after(&res);
+                let body = res.bytes().await.unwrap_or_default();
+                if status.is_success() {
+                    return Attempt::Done(body);
+                }
+                let reason = describe(status.as_u16(), &body);
+                if is_transient(status) { Attempt::RetryAfter(reason, wait) } else { Attempt::Fail(reason) }
+            }
+        }
+    })
+    .await
+}

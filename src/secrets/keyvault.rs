@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::Fetched;
 use crate::config::KeyVaultRef;
 use crate::identity::ManagedIdentity;
-use crate::identity::retry::{Attempt, is_transient, retry_after, transport_error, with_retries};
+use crate::identity::retry::fetch_with_retries;
 
 #[derive(Deserialize)]
 struct SecretBundle {
@@ -63,23 +63,8 @@ pub(super) async fn read(
         }
     }
     url.query_pairs_mut().append_pair("api-version", api_version);
-    let body = with_retries(|| async {
-        let sent = http.get(url.clone()).bearer_auth(token.expose_secret()).send().await;
-        match sent {
-            Err(e) => Attempt::Retry(transport_error(&e)),
-            Ok(res) => {
-                let status = res.status();
-                let wait = retry_after(&res);
-                let body = res.bytes().await.unwrap_or_default();
-                if status.is_success() {
-                    return Attempt::Done(body);
-                }
-                let reason = describe(status.as_u16(), &body);
-                if is_transient(status) { Attempt::RetryAfter(reason, wait) } else { Attempt::Fail(reason) }
-            }
-        }
-    })
-    .await?;
+    let body =
+        fetch_with_retries(|| http.get(url.clone()).bearer_auth(token.expose_secret()), describe).await?;
     let bundle: SecretBundle =
         serde_json::from_slice(&body).map_err(|_| "the vault answered something unreadable".to_owned())?;
     let version = bundle.id.as_deref().and_then(|id| id.rsplit('/').next()).map(str::to_owned);

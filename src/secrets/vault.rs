@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use super::Fetched;
 use crate::config::VaultRef;
-use crate::identity::retry::{Attempt, is_transient, retry_after, transport_error, with_retries};
+use crate::identity::retry::fetch_with_retries;
 
 #[derive(Deserialize)]
 struct Answer {
@@ -42,22 +42,9 @@ pub(super) async fn read(
     if let Ok(mut segments) = url.path_segments_mut() {
         segments.pop_if_empty().push("v1").extend(r.path.split('/').filter(|s| !s.is_empty()));
     }
-    let body = with_retries(|| async {
-        match http.get(url.clone()).header("X-Vault-Token", token.expose_secret()).send().await {
-            Err(e) => Attempt::Retry(transport_error(&e)),
-            Ok(res) => {
-                let status = res.status();
-                let wait = retry_after(&res);
-                let body = res.bytes().await.unwrap_or_default();
-                if status.is_success() {
-                    return Attempt::Done(body);
-                }
-                let reason = describe(status.as_u16(), &body);
-                if is_transient(status) { Attempt::RetryAfter(reason, wait) } else { Attempt::Fail(reason) }
-            }
-        }
-    })
-    .await?;
+    let body =
+        fetch_with_retries(|| http.get(url.clone()).header("X-Vault-Token", token.expose_secret()), describe)
+            .await?;
     let answer: Answer = serde_json::from_slice(&body).map_err(|_| {
         "Vault answered something that is not a KV v2 secret (is the path MOUNT/data/NAME?)".to_owned()
     })?;

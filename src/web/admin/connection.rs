@@ -10,7 +10,7 @@ use askama::Template;
 use super::access::Admin;
 use super::page::{Shell, render};
 use super::slaves::{CsrfForm, Owner, gone, owner, path_id};
-use crate::federation::ServiceCredential;
+use crate::federation::{ServiceCredential, stored_endpoint};
 use crate::identity::Caller;
 use crate::manager::{ManagerClient, ManagerEndpoint, ManagerError, Role};
 use crate::startup::AppState;
@@ -79,18 +79,7 @@ pub async fn test(
             (env.client.endpoint().clone(), env.service.clone())
         }
         // A stored slave is tested as saved, even when disabled or not in force.
-        Owner::Stored(row) => (
-            ManagerEndpoint {
-                id: row.id.clone(),
-                name: row.name.clone(),
-                url: row.url.clone(),
-                base_path: row.base_path.clone(),
-                tls_mode: row.tls_mode,
-                ca_pem: row.ca_pem.clone(),
-                timeout: row.timeout.unwrap_or(default_timeout),
-            },
-            None,
-        ),
+        Owner::Stored(row) => (stored_endpoint(&row, default_timeout), None),
         Owner::Unknown => return gone(&state, &admin, &id).await,
     };
     let address = format!("{}{}", endpoint.url.as_str().trim_end_matches('/'), endpoint.base_path);
