@@ -6,6 +6,7 @@ mod client;
 mod endpoint;
 mod error;
 mod forward;
+mod forward_path;
 mod model;
 mod pool;
 mod session;
@@ -17,8 +18,8 @@ pub use client::ManagerClient;
 pub use endpoint::ManagerEndpoint;
 pub use error::ManagerError;
 pub use forward::{
-    ForwardBody, ForwardPath, ForwardRequest, ForwardedBody, ForwardedResponse, HopByHop, hop_by_hop,
-    is_hop_by_hop,
+    ForwardBody, ForwardRequest, ForwardedBody, ForwardedResponse, HopByHop, hop_by_hop, is_hop_by_hop,
 };
+pub use forward_path::{ForwardPath, PathRefusal};
 pub use model::{AppInfo, Application, DiscoveredApi, NewApplication, Organization, Role, User};
 pub use session::{CSRF_HEADER, ManagerCredentials, ManagerSession};

@@ -20,6 +20,10 @@ pub enum RouteError {
     MethodNotAllowed(String),
     #[error("This path cannot be routed to a manager.")]
     BadPath,
+    /// The manager's sign-in, sign-out and password endpoints: the portal holds the manager
+    /// sessions, and a routed call must never become a way to test a password.
+    #[error("The manager's sign-in and password endpoints are not routed: use the portal's own pages.")]
+    CredentialEndpoint,
     #[error("No environment is selected. Choose one on the environments page.")]
     NoCurrentEnvironment,
     #[error("You are not connected to {0}. Connect it on the environments page.")]
@@ -82,7 +86,9 @@ impl ResponseError for RouteError {
         match self {
             RouteError::SignedOut => StatusCode::UNAUTHORIZED,
             RouteError::UnknownEnvironment => StatusCode::NOT_FOUND,
-            RouteError::Csrf | RouteError::NotRoutable(_) => StatusCode::FORBIDDEN,
+            RouteError::Csrf | RouteError::NotRoutable(_) | RouteError::CredentialEndpoint => {
+                StatusCode::FORBIDDEN
+            }
             RouteError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             RouteError::BadPath => StatusCode::BAD_REQUEST,
             RouteError::NoCurrentEnvironment | RouteError::NotJoined(_) => StatusCode::CONFLICT,

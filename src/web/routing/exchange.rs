@@ -5,6 +5,7 @@
 //! over as bytes; both sides validate them.
 
 use std::io;
+use std::net::IpAddr;
 
 use actix_web::body::SizedStream;
 use actix_web::http::header as actix_header;
@@ -20,27 +21,98 @@ use crate::web::error::REQUEST_ID;
 /// cookies and credentials, its CSRF header, and what the manager's must not be confused with.
 const NOT_FORWARDED: [&str; 6] = ["cookie", "authorization", "host", "x-csrf-token", "csrf-token", "expect"];
 
+/// Request headers through which a caller could claim to be somewhere else, or have the request
+/// read as another one (another address, host, path or method): only Portico says these.
+const CALLER_CLAIMS: [&str; 18] = [
+    "forwarded",
+    "x-real-ip",
+    "x-client-ip",
+    "client-ip",
+    "true-client-ip",
+    "cf-connecting-ip",
+    "fastly-client-ip",
+    "x-cluster-client-ip",
+    "x-originating-ip",
+    "x-remote-ip",
+    "x-remote-addr",
+    "x-host",
+    "x-original-url",
+    "x-original-uri",
+    "x-rewrite-url",
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+];
+
 /// Answer headers that stay on the manager's side: its cookies (the manager session is the
 /// portal's to keep) and its CSRF token; `content-length` is set again from the body.
 const NOT_RETURNED: [&str; 4] = ["set-cookie", "set-cookie2", "csrf-token", "content-length"];
+
+/// Answer headers that would act on the portal's origin, where the answer is read with the
+/// consumer's portal cookie: a manager's security policy must not replace Portico's, nor may it
+/// clear the portal's storage, redirect the page, open it to other origins, or ask the browser
+/// for a password.
+const ORIGIN_POLICY: [&str; 20] = [
+    "content-security-policy",
+    "content-security-policy-report-only",
+    "x-frame-options",
+    "referrer-policy",
+    "x-content-type-options",
+    "strict-transport-security",
+    "cross-origin-opener-policy",
+    "cross-origin-embedder-policy",
+    "cross-origin-resource-policy",
+    "permissions-policy",
+    "x-xss-protection",
+    "x-permitted-cross-domain-policies",
+    "origin-agent-cluster",
+    "refresh",
+    "clear-site-data",
+    "alt-svc",
+    "www-authenticate",
+    "report-to",
+    "reporting-endpoints",
+    "nel",
+];
+
+/// The policy of every routed answer: nothing in it runs, loads, or frames, whatever its type.
+const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'; sandbox";
+
+/// Whether a caller's request header goes on to the manager. Names with `_` are dropped as
+/// nginx does by default: servers that map headers to variables read `X_Forwarded_For` as
+/// `X-Forwarded-For`.
+fn forwarded(name: &str, hop: &HopByHop) -> bool {
+    !(hop.contains(name)
+        || name.contains('_')
+        || name.starts_with("x-forwarded")
+        || NOT_FORWARDED.contains(&name)
+        || CALLER_CLAIMS.contains(&name))
+}
+
+/// Whether a manager's answer header goes back to the caller.
+fn returned(name: &str, hop: &HopByHop) -> bool {
+    !(hop.contains(name)
+        || name.starts_with("access-control-")
+        || NOT_RETURNED.contains(&name)
+        || ORIGIN_POLICY.contains(&name))
+}
 
 /// How many chunks of the request body may wait between the connection and the manager.
 const BODY_CHUNKS_IN_FLIGHT: usize = 8;
 
 /// The caller's end-to-end headers, plus `X-Request-Id` so the manager's logs can be matched
-/// with the portal's.
-pub fn outgoing_headers(req: &HttpRequest) -> HeaderMap {
+/// with the portal's, and `X-Forwarded-For` with the client's address as Portico trusts it.
+pub fn outgoing_headers(req: &HttpRequest, client: Option<IpAddr>) -> HeaderMap {
     let incoming = req.headers();
     let hop = HopByHop::named_by(incoming.get_all(actix_header::CONNECTION).map(|v| v.as_bytes()));
     // Room for what the manager client adds (cookie, CSRF token, user agent, request id).
     let mut headers = HeaderMap::with_capacity(incoming.len() + 4);
     for (name, value) in incoming.iter() {
-        let name = name.as_str();
-        if hop.contains(name) || NOT_FORWARDED.contains(&name) {
+        if !forwarded(name.as_str(), &hop) {
             continue;
         }
         if let (Ok(name), Ok(value)) =
-            (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_bytes(value.as_bytes()))
+            (HeaderName::from_bytes(name.as_str().as_bytes()), HeaderValue::from_bytes(value.as_bytes()))
         {
             headers.append(name, value);
         }
@@ -48,29 +120,17 @@ pub fn outgoing_headers(req: &HttpRequest) -> HeaderMap {
     // (`-` outside a request, as in the logs.)
     let id = REQUEST_ID.try_with(|id| HeaderValue::from_str(id.as_str()).ok()).ok().flatten();
     headers.insert(HeaderName::from_static("x-request-id"), id.unwrap_or(HeaderValue::from_static("-")));
+    if let Some(Ok(address)) = client.map(|ip| HeaderValue::from_str(&ip.to_string())) {
+        headers.insert(HeaderName::from_static("x-forwarded-for"), address);
+    }
     headers
-}
-
-/// Whether the request has a body to forward. HTTP/1 says so with `Content-Length` or
-/// `Transfer-Encoding`; HTTP/2 may send one without either, so there only the methods that
-/// rarely carry one are assumed not to.
-fn has_body(req: &HttpRequest) -> bool {
-    let headers = req.headers();
-    if let Some(length) = headers.get(actix_header::CONTENT_LENGTH) {
-        return length.to_str().ok().and_then(|v| v.trim().parse::<u64>().ok()).is_some_and(|n| n > 0);
-    }
-    if headers.contains_key(actix_header::TRANSFER_ENCODING) {
-        return true;
-    }
-    req.version() >= actix_web::http::Version::HTTP_2
-        && !matches!(*req.method(), actix_web::http::Method::GET | actix_web::http::Method::HEAD)
 }
 
 /// The request body as a stream the HTTP client can send from any thread. actix's payload
 /// lives on its worker thread, so a local task pumps it into a bounded channel: the client
 /// reads as the manager accepts, and the connection is read no faster than that.
 pub fn request_body(req: &HttpRequest, mut payload: web::Payload) -> Option<ForwardBody> {
-    if !has_body(req) {
+    if !crate::web::body_deadline::declares_body(req.headers(), req.version(), req.method()) {
         return None;
     }
     let (chunks, mut received) = mpsc::channel::<Result<web::Bytes, io::Error>>(BODY_CHUNKS_IN_FLIGHT);
@@ -99,8 +159,10 @@ pub fn response(forwarded: ForwardedResponse) -> HttpResponse {
         .unwrap_or(actix_web::http::StatusCode::BAD_GATEWAY);
     let mut builder = HttpResponse::build(status);
     let hop = hop_by_hop(&forwarded.headers);
+    // (The other security headers are added by the middleware, now that the manager's are gone.)
+    builder.insert_header((actix_header::CONTENT_SECURITY_POLICY, API_CSP));
     for (name, value) in forwarded.headers.iter() {
-        if hop.contains(name.as_str()) || NOT_RETURNED.contains(&name.as_str()) {
+        if !returned(name.as_str(), &hop) {
             continue;
         }
         if let (Ok(name), Ok(value)) = (
@@ -144,9 +206,30 @@ mod tests {
             .insert_header(("accept", "application/json"))
             .insert_header(("x-kept", "yes"))
             .to_http_request();
-        let headers = outgoing_headers(&req);
+        let headers = outgoing_headers(&req, None);
         let mut names: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
         names.sort_unstable();
         assert_eq!(names, ["accept", "content-type", "x-kept", "x-request-id"]);
+    }
+
+    #[test]
+    fn callers_claims_about_address_path_and_method_stay_behind() {
+        let mut req = TestRequest::default();
+        for name in CALLER_CLAIMS.iter().chain(&[
+            "x-forwarded-for",
+            "x-forwarded-host",
+            "x_forwarded_for",
+            "X_Real_IP",
+        ]) {
+            req = req.insert_header((*name, "6.6.6.6"));
+        }
+        let headers = outgoing_headers(
+            &req.insert_header(("accept", "*/*")).to_http_request(),
+            "192.0.2.1".parse().ok(),
+        );
+        let mut names: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["accept", "x-forwarded-for", "x-request-id"]);
+        assert_eq!(headers["x-forwarded-for"], "192.0.2.1");
     }
 }

@@ -3,6 +3,11 @@
 //! one, each as that consumer — their manager session is added server-side, and the portal's
 //! own cookies never leave the portal.
 //!
+//! What the router refuses (SPEC §5): paths that climb or smuggle separators (400), the
+//! manager's credential endpoints (403: the portal keeps the manager sessions, so a routed call
+//! never tests a password), TRACE and CONNECT; the caller's forwarding headers are dropped and
+//! the manager's security headers replaced by Portico's (see `exchange`).
+//!
 //! A routed call costs one session-store round trip (the session read, which also slides its
 //! idle timeout); the session is written back only when the manager has ended its session.
 
@@ -17,9 +22,10 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use crate::crypto::constant_time_eq;
 use crate::domain::EnvironmentId;
 use crate::federation::{Environment, EnvironmentLink, JoinFailure, PortalSession};
-use crate::manager::{ForwardPath, ForwardRequest};
+use crate::manager::{ForwardPath, ForwardRequest, PathRefusal};
 use crate::startup::AppState;
 use crate::store::Session;
+use crate::web::client_ip::client_ip;
 use crate::web::{RouteLabel, session};
 pub use error::RouteError;
 
@@ -110,6 +116,12 @@ async fn forward(
     if matches!(*req.method(), Method::TRACE | Method::CONNECT) {
         return Err(RouteError::MethodNotAllowed(req.method().to_string()));
     }
+    // Before anything else is looked at: a refused path is refused the same way whatever the
+    // request carries, so its answer tells nothing about any password in it.
+    let path = ForwardPath::parse(tail, req.uri().query()).map_err(|refusal| match refusal {
+        PathRefusal::Malformed => RouteError::BadPath,
+        PathRefusal::CredentialEndpoint => RouteError::CredentialEndpoint,
+    })?;
     if !is_safe(req.method()) {
         let sent = req.headers().get(CSRF_HEADER).map(|v| v.as_bytes()).unwrap_or_default();
         if !constant_time_eq(session.data.csrf_token.as_bytes(), sent) {
@@ -128,13 +140,13 @@ async fn forward(
         }
         _ => return Err(RouteError::NotJoined(env.name().to_owned())),
     };
-    let path = ForwardPath::parse(tail, req.uri().query()).ok_or(RouteError::BadPath)?;
     let method = reqwest::Method::from_bytes(req.method().as_str().as_bytes())
         .map_err(|_| RouteError::MethodNotAllowed(req.method().to_string()))?;
+    let client = client_ip(&req, &state.settings.server.trusted_proxies);
     let request = ForwardRequest {
         method,
         path: &path,
-        headers: exchange::outgoing_headers(&req),
+        headers: exchange::outgoing_headers(&req, client),
         body: exchange::request_body(&req, payload),
         credentials,
     };
@@ -145,9 +157,7 @@ async fn forward(
             return Err(RouteError::manager(env.name(), &e));
         }
     };
-    // A 401 to a login is about the credentials in it, not about the session.
-    let login = req.method() == Method::POST && path.path().trim_end_matches('/') == "/login";
-    if forwarded.status == reqwest::StatusCode::UNAUTHORIZED && !login {
+    if forwarded.status == reqwest::StatusCode::UNAUTHORIZED {
         // The manager ended the user's session there: the environment needs reconnecting. The
         // manager's own 401 still goes back to the caller.
         let mut session = Session::clone(&session);
