@@ -95,20 +95,24 @@ impl Federation {
         password: &SecretString,
         client_ip: Option<IpAddr>,
     ) -> Result<SignedIn, SignInError> {
-        if let Some(locked) = self.protection.check(&rules.limits, username, client_ip).await? {
-            return Err(SignInError::Locked(locked));
-        }
+        let attempt = match self.protection.admit(&rules.limits, username, client_ip).await? {
+            Ok(attempt) => attempt,
+            Err(locked) => return Err(SignInError::Locked(locked)),
+        };
         let credential = Credential::Password { username, password };
         match self.federate(environments, rules.policy, credential, None, None).await {
             Err(SignInError::Refused { failure: JoinFailure::WrongCredentials, .. }) => {
-                let locked = self.protection.record_failure(&rules.limits, username, client_ip).await?;
+                let locked = attempt.failed().await?;
                 Err(SignInError::Refused { failure: JoinFailure::WrongCredentials, locked })
             }
             Ok(signed_in) => {
-                self.protection.record_success(username).await?;
+                attempt.succeeded().await?;
                 Ok(signed_in)
             }
-            other => other,
+            other => {
+                attempt.unjudged().await?;
+                other
+            }
         }
     }
 
@@ -266,23 +270,25 @@ impl Federation {
         client_ip: Option<IpAddr>,
     ) -> Result<EnvironmentLink, SignInError> {
         let username = session.user.login_name.as_str();
-        if let Some(locked) = self.protection.check(&rules.limits, username, client_ip).await? {
-            return Err(SignInError::Locked(locked));
-        }
+        let attempt = match self.protection.admit(&rules.limits, username, client_ip).await? {
+            Ok(attempt) => attempt,
+            Err(locked) => return Err(SignInError::Locked(locked)),
+        };
         let organization = (!env.is_master).then_some(session.user.organization.as_str());
         let credential = Credential::Password { username, password };
         match join(env, &self.cache, credential, organization).await {
             Ok(j) => {
-                self.protection.record_success(username).await?;
+                attempt.succeeded().await?;
                 Ok(EnvironmentLink::Joined { manager: j.access, organization_id: j.organization_id })
             }
             Err(e) => {
                 let failure = JoinFailure::from_error(&e, env.is_master);
                 let locked = match failure {
-                    JoinFailure::WrongCredentials | JoinFailure::AccountUnknown => {
-                        self.protection.record_failure(&rules.limits, username, client_ip).await?
+                    JoinFailure::WrongCredentials | JoinFailure::AccountUnknown => attempt.failed().await?,
+                    _ => {
+                        attempt.unjudged().await?;
+                        None
                     }
-                    _ => None,
                 };
                 Err(SignInError::Refused { failure, locked })
             }

@@ -17,6 +17,18 @@ pub enum StoreError {
     Protocol(String),
 }
 
+/// What [`KvStore::admit`] decided about one attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Counted: this is attempt number `n` of the window.
+    Counted(i64),
+    /// Refused: a lock stands, ending in this long.
+    Locked(Duration),
+    /// Refused, and not counted: as many attempts as are allowed are already counted (some may
+    /// still be in flight).
+    Full,
+}
+
 /// The key-value store in use. An enum rather than a trait object: two implementations, no
 /// boxing on the hot path.
 #[derive(Clone)]
@@ -90,6 +102,28 @@ impl KvStore {
     /// Increments a counter; a new counter expires after `window`.
     pub async fn increment(&self, key: &str, window: Duration) -> Result<i64, StoreError> {
         dispatch!(self, s => s.increment(key, window).await)
+    }
+
+    /// One attempt against a limit, decided in one atomic step so that parallel attempts cannot
+    /// all pass a check before any is counted: refused while `lock` holds a time (ms) after
+    /// `now_ms`; otherwise `counter` is incremented (a new one expires after `window`), and the
+    /// attempt is counted when that stays within `max`, or refused uncounted (`Full`) beyond it.
+    /// Both keys must hash to the same Redis Cluster slot.
+    pub async fn admit(
+        &self,
+        counter: &str,
+        lock: &str,
+        now_ms: i64,
+        window: Duration,
+        max: u32,
+    ) -> Result<Admission, StoreError> {
+        dispatch!(self, s => s.admit(counter, lock, now_ms, window, max).await)
+    }
+
+    /// Gives back a counted attempt that was never judged (the manager could not be asked):
+    /// decrements `counter` if it still exists.
+    pub async fn release(&self, counter: &str) -> Result<(), StoreError> {
+        dispatch!(self, s => s.release(counter).await)
     }
 
     /// Deletes every key that starts with `prefix`; returns how many.

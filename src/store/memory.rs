@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::StoreError;
+use super::{Admission, StoreError};
 
 #[derive(Clone, Default)]
 pub struct MemoryStore {
@@ -124,13 +124,50 @@ impl MemoryStore {
                 }
             })
             .or_insert_with(|| Entry { value: b"0".to_vec(), expires_at: Some(now + window) });
-        let current: i64 = std::str::from_utf8(&entry.value)
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| StoreError::Protocol(format!("{key} is not a counter")))?;
-        let next = current + 1;
+        let next = parse_counter(key, &entry.value)? + 1;
         entry.value = next.to_string().into_bytes();
         Ok(next)
+    }
+
+    pub async fn admit(
+        &self,
+        counter: &str,
+        lock: &str,
+        now_ms: i64,
+        window: Duration,
+        max: u32,
+    ) -> Result<Admission, StoreError> {
+        let now = Instant::now();
+        let mut map = self.lock()?;
+        let locked_until = map
+            .get(lock)
+            .filter(|e| e.live(now))
+            .and_then(|e| std::str::from_utf8(&e.value).ok()?.parse::<i64>().ok())
+            .unwrap_or(0);
+        if locked_until > now_ms {
+            return Ok(Admission::Locked(Duration::from_millis((locked_until - now_ms).unsigned_abs())));
+        }
+        let count = match map.get(counter).filter(|e| e.live(now)) {
+            Some(e) => parse_counter(counter, &e.value)?,
+            None => 0,
+        };
+        if count >= i64::from(max) {
+            return Ok(Admission::Full);
+        }
+        let expires_at = map.get(counter).filter(|e| e.live(now)).and_then(|e| e.expires_at);
+        let value = (count + 1).to_string().into_bytes();
+        map.insert(counter.to_owned(), Entry { value, expires_at: expires_at.or(Some(now + window)) });
+        Ok(Admission::Counted(count + 1))
+    }
+
+    pub async fn release(&self, counter: &str) -> Result<(), StoreError> {
+        let now = Instant::now();
+        let mut map = self.lock()?;
+        if let Some(entry) = map.get_mut(counter).filter(|e| e.live(now)) {
+            let count = parse_counter(counter, &entry.value)?;
+            entry.value = (count - 1).to_string().into_bytes();
+        }
+        Ok(())
     }
 
     pub async fn delete_prefix(&self, prefix: &str) -> Result<u64, StoreError> {
@@ -145,6 +182,13 @@ impl MemoryStore {
         let map = self.lock()?;
         Ok(map.iter().filter(|(k, e)| k.starts_with(prefix) && e.live(now)).count() as u64)
     }
+}
+
+fn parse_counter(key: &str, value: &[u8]) -> Result<i64, StoreError> {
+    std::str::from_utf8(value)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| StoreError::Protocol(format!("{key} is not a counter")))
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ mod sessions;
 pub mod sql;
 
 pub use bus::{Change, ChangeBus};
-pub use kv::{KvStore, StoreError};
+pub use kv::{Admission, KvStore, StoreError};
 pub use memory::MemoryStore;
 pub use redis::RedisStore;
 pub use session_cache::FRESH_FOR as SESSION_FRESH_FOR;

@@ -4,20 +4,27 @@
 //! robin. Unlike a checkout pool, nothing is sent besides the commands themselves: a request that
 //! needs one command costs one round trip. The first connection is made lazily, so Portico starts
 //! (and reports not-ready) while Redis is down, and recovers when it comes back.
+//!
+//! Recovery goes by time, not by traffic: a connection finds out that Redis went away only when
+//! something is sent on it, and would fail that one request before reconnecting. A keeper pings
+//! every connection each [`KEEPER_INTERVAL`], so dead ones are replaced within a few seconds of
+//! Redis coming back, on an idle replica too, before a request needs them.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Client, ExistenceCheck, SetExpiry, SetOptions};
 use tokio::sync::OnceCell;
 
-use super::StoreError;
+use super::{Admission, StoreError};
 
 /// How long one command may take before the store counts as unavailable.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// How often the keeper pings every connection.
+pub const KEEPER_INTERVAL: Duration = Duration::from_secs(1);
 
 #[derive(Clone)]
 pub struct RedisStore {
@@ -65,7 +72,13 @@ impl RedisStore {
 
     async fn conn(&self) -> Result<ConnectionManager, StoreError> {
         let i = self.inner.next.fetch_add(1, Ordering::Relaxed) % self.inner.connections.len();
-        let cell = &self.inner.connections[i];
+        self.connection(i).await
+    }
+
+    async fn connection(&self, i: usize) -> Result<ConnectionManager, StoreError> {
+        let Some(cell) = self.inner.connections.get(i) else {
+            return Err(StoreError::Protocol(format!("no Redis connection {i}")));
+        };
         let manager = cell
             .get_or_try_init(|| async {
                 let config = ConnectionManagerConfig::new()
@@ -80,10 +93,44 @@ impl RedisStore {
         Ok(manager.clone())
     }
 
+    /// Pings every connection: the store is up when each of them answers (a request may be
+    /// sent on any of them).
     pub async fn ping(&self) -> Result<(), StoreError> {
-        let mut c = self.conn().await?;
+        let pings = (0..self.inner.connections.len()).map(|i| self.ping_one(i));
+        let results = futures_util::future::join_all(pings).await;
+        let total = results.len();
+        let mut failures = results.into_iter().filter_map(Result::err);
+        match failures.next() {
+            None => Ok(()),
+            Some(first) => {
+                let down = 1 + failures.count();
+                Err(StoreError::Unavailable(format!("{down} of {total} connections down ({first})")))
+            }
+        }
+    }
+
+    async fn ping_one(&self, i: usize) -> Result<(), StoreError> {
+        let mut c = self.connection(i).await?;
         let pong: String = redis::cmd("PING").query_async(&mut c).await.map_err(unavailable)?;
         if pong == "PONG" { Ok(()) } else { Err(StoreError::Protocol(format!("PING answered {pong:?}"))) }
+    }
+
+    /// Starts the keeper (see the module comment); it ends with the store, or when aborted.
+    pub fn start_keeper(&self) -> tokio::task::AbortHandle {
+        let store = Arc::downgrade(&self.inner);
+        let task = tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(KEEPER_INTERVAL);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                let Some(inner) = store.upgrade() else { return };
+                let store = RedisStore { inner };
+                // A failed ping has already set its connection reconnecting; the outcome is
+                // for /readyz to report.
+                let _ = store.ping().await;
+            }
+        });
+        task.abort_handle()
     }
 
     pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
@@ -173,6 +220,37 @@ impl RedisStore {
         Ok(count)
     }
 
+    pub async fn admit(
+        &self,
+        counter: &str,
+        lock: &str,
+        now_ms: i64,
+        window: Duration,
+        max: u32,
+    ) -> Result<Admission, StoreError> {
+        let mut c = self.conn().await?;
+        let (admitted, value): (i64, i64) = ADMIT
+            .key(self.key(counter))
+            .key(self.key(lock))
+            .arg(now_ms)
+            .arg(millis(window))
+            .arg(max)
+            .invoke_async(&mut c)
+            .await
+            .map_err(unavailable)?;
+        Ok(match (admitted, value) {
+            (1, n) => Admission::Counted(n),
+            (_, left) if left > 0 => Admission::Locked(Duration::from_millis(left.unsigned_abs())),
+            _ => Admission::Full,
+        })
+    }
+
+    pub async fn release(&self, counter: &str) -> Result<(), StoreError> {
+        let mut c = self.conn().await?;
+        let _: i64 = RELEASE.key(self.key(counter)).invoke_async(&mut c).await.map_err(unavailable)?;
+        Ok(())
+    }
+
     async fn scan_prefix(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
         let mut c = self.conn().await?;
         let pattern = format!("{}*", escape_glob(&self.key(prefix)));
@@ -231,6 +309,32 @@ impl RedisStore {
         }
     }
 }
+
+/// [`KvStore::admit`](super::KvStore::admit): KEYS counter, lock; ARGV now (ms), window (ms),
+/// max. Answers `{1, n}` when counted, `{0, ms left}` while locked, `{0, 0}` when full.
+static ADMIT: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+        local now = tonumber(ARGV[1])
+        local locked_until = tonumber(redis.call('GET', KEYS[2]) or '0') or 0
+        if locked_until > now then return {0, locked_until - now} end
+        local n = redis.call('INCR', KEYS[1])
+        if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+        if n > tonumber(ARGV[3]) then
+            redis.call('DECR', KEYS[1])
+            return {0, 0}
+        end
+        return {1, n}
+        ",
+    )
+});
+
+/// [`KvStore::release`](super::KvStore::release): decrements KEYS[1] only while it exists.
+static RELEASE: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        "if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('DECR', KEYS[1]) else return 0 end",
+    )
+});
 
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)

@@ -1,7 +1,12 @@
 //! The client's address: the peer, unless the peer is a trusted proxy, in which case the
 //! right-most `X-Forwarded-For` entry that is not itself a trusted proxy.
+//!
+//! Entries are read as gateways write them: `203.0.113.7`, `203.0.113.7:4711`, `[2001:db8::1]`
+//! or `[2001:db8::1]:4711`. An entry that is none of these leaves the address unknown (`None`):
+//! it never falls back to the proxy's own address, which every client behind that proxy shares
+//! (one attacker would lock them all out under `lock_by_ip`).
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use actix_web::HttpRequest;
 use ipnet::IpNet;
@@ -19,14 +24,27 @@ pub fn client_ip(req: &HttpRequest, trusted_proxies: &[IpNet]) -> Option<IpAddr>
         .flat_map(|v| v.split(','))
         .collect();
     for entry in forwarded.iter().rev() {
-        match entry.trim().parse::<IpAddr>() {
-            Ok(ip) if trusted(&ip) => continue,
-            Ok(ip) => return Some(ip),
-            // A malformed entry ends the chain of trust: use what we know for sure.
-            Err(_) => return Some(peer),
+        match parse_entry(entry) {
+            Some(ip) if trusted(&ip) => continue,
+            Some(ip) => return Some(ip),
+            // A malformed entry ends the chain of trust, and the client behind it is unknown.
+            None => return None,
         }
     }
     Some(peer)
+}
+
+/// One `X-Forwarded-For` entry: an address, with or without a port, IPv6 with or without
+/// brackets.
+pub fn parse_entry(entry: &str) -> Option<IpAddr> {
+    let entry = entry.trim();
+    if let Ok(ip) = entry.parse::<IpAddr>() {
+        return Some(ip);
+    }
+    if let Ok(socket) = entry.parse::<SocketAddr>() {
+        return Some(socket.ip());
+    }
+    entry.strip_prefix('[')?.strip_suffix(']')?.parse::<std::net::Ipv6Addr>().ok().map(IpAddr::V6)
 }
 
 #[cfg(test)]
@@ -56,7 +74,45 @@ mod tests {
             client_ip(&req("10.0.0.2", Some("6.6.6.6, 1.2.3.4, 10.0.0.7")), &proxies),
             Some(ip("1.2.3.4"))
         );
-        assert_eq!(client_ip(&req("10.0.0.2", Some("garbage")), &proxies), Some(ip("10.0.0.2")));
+        assert_eq!(client_ip(&req("10.0.0.2", Some("garbage")), &proxies), None);
+        assert_eq!(client_ip(&req("10.0.0.2", Some("1.2.3.4, garbage")), &proxies), None);
         assert_eq!(client_ip(&req("10.0.0.2", None), &proxies), Some(ip("10.0.0.2")));
+    }
+
+    #[test]
+    fn gateways_entries_with_ports_and_brackets_are_read() {
+        let proxies = nets(&["10.0.0.0/8"]);
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        for (entry, expected) in [
+            ("1.2.3.4:5678", "1.2.3.4"),
+            ("[2001:db8::1]:443", "2001:db8::1"),
+            ("[2001:db8::1]", "2001:db8::1"),
+            ("2001:db8::1", "2001:db8::1"),
+            (" 1.2.3.4 ", "1.2.3.4"),
+        ] {
+            assert_eq!(client_ip(&req("10.0.0.2", Some(entry)), &proxies), Some(ip(expected)), "{entry}");
+        }
+        assert_eq!(client_ip(&req("10.0.0.2", Some("6.6.6.6, 10.0.0.9:80")), &proxies), Some(ip("6.6.6.6")));
+    }
+
+    proptest::proptest! {
+        /// Whatever a proxy writes, the answer is an address that was written, or unknown; never
+        /// the proxy's own.
+        #[test]
+        fn never_the_proxys_address(entries in proptest::collection::vec("[0-9a-f.:\\[\\] ]{0,24}", 1..4)) {
+            let proxies = nets(&["10.0.0.0/8"]);
+            let header = entries.join(",");
+            if let Some(found) = client_ip(&req("10.0.0.2", Some(&header)), &proxies) {
+                proptest::prop_assert!(entries.iter().any(|e| parse_entry(e) == Some(found)));
+                proptest::prop_assert!(!proxies[0].contains(&found));
+            }
+        }
+
+        #[test]
+        fn socket_addresses_give_their_ip(v4 in proptest::array::uniform4(0u8..), port in 0u16..) {
+            let ip = IpAddr::from(v4);
+            let written = SocketAddr::new(ip, port).to_string();
+            proptest::prop_assert_eq!(parse_entry(&written), Some(ip));
+        }
     }
 }

@@ -17,6 +17,7 @@ use super::access::{
 };
 use super::page::{audit, see_other};
 use crate::crypto::random_token;
+use crate::federation::Locked;
 use crate::startup::AppState;
 use crate::store::sql::AdminName;
 use crate::web::WebError;
@@ -94,20 +95,10 @@ pub async fn login(
     let ip_text = ip.map(|i| i.to_string());
     let who = access::actor(&username);
     let limits = &state.admin.limits;
-    if let Some(locked) = state.admin.protection.check(limits, &username, ip).await? {
-        audit(
-            &state,
-            &who,
-            "admin.signin.locked",
-            None,
-            locked_detail(locked.retry_after),
-            ip_text.as_deref(),
-        )
-        .await;
-        let mut res = form(&state, StatusCode::TOO_MANY_REQUESTS, page(locked_message(locked.retry_after)))?;
-        retry_after(&mut res, locked.retry_after);
-        return Ok(res);
-    }
+    let attempt = match state.admin.protection.admit(limits, &username, ip).await? {
+        Ok(attempt) => attempt,
+        Err(locked) => return refuse_locked(&state, &who, ip_text.as_deref(), page, locked).await,
+    };
 
     // A name that cannot exist is verified against the dummy hash, like an unknown one.
     let stored = match AdminName::parse(&username) {
@@ -115,20 +106,15 @@ pub async fn login(
         Err(_) => None,
     };
     if !crate::password::verify(password, stored).await {
-        let locked = state.admin.protection.record_failure(limits, &username, ip).await?;
+        let locked = attempt.failed().await?;
         audit(&state, &who, "admin.signin.failure", None, None, ip_text.as_deref()).await;
         if let Some(locked) = locked {
-            let detail = locked_detail(locked.retry_after);
-            audit(&state, &who, "admin.signin.locked", None, detail, ip_text.as_deref()).await;
-            let mut res =
-                form(&state, StatusCode::TOO_MANY_REQUESTS, page(locked_message(locked.retry_after)))?;
-            retry_after(&mut res, locked.retry_after);
-            return Ok(res);
+            return refuse_locked(&state, &who, ip_text.as_deref(), page, locked).await;
         }
         return form(&state, StatusCode::UNAUTHORIZED, page("Wrong admin name or password.".to_owned()));
     }
 
-    state.admin.protection.record_success(&username).await?;
+    attempt.succeeded().await?;
     audit(&state, &who, "admin.signin.success", None, None, ip_text.as_deref()).await;
     // A new session id at every sign-in: an id planted before it is never promoted.
     if let Some(old) = access::load(&req, &state).await? {
@@ -144,6 +130,20 @@ pub async fn login(
         .cookie(session_cookie(&state, &session.id))
         .cookie(removal_cookie(&state, access::login_cookie_name(&state)))
         .finish())
+}
+
+/// 429 with the time to wait, audited.
+async fn refuse_locked(
+    state: &AppState,
+    who: &str,
+    ip: Option<&str>,
+    page: impl Fn(String) -> LoginPage,
+    locked: Locked,
+) -> Result<HttpResponse, WebError> {
+    audit(state, who, "admin.signin.locked", None, locked_detail(locked.retry_after), ip).await;
+    let mut res = form(state, StatusCode::TOO_MANY_REQUESTS, page(locked_message(locked.retry_after)))?;
+    retry_after(&mut res, locked.retry_after);
+    Ok(res)
 }
 
 fn locked_detail(retry_after: Duration) -> Option<serde_json::Value> {
