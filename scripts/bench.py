@@ -163,11 +163,12 @@ class Redis:
         return dict(line.split(":", 1) for line in text.splitlines() if ":" in line and not line.startswith("#"))
 
     def command_calls(self):
-        """Calls per command (INFO commandstats), without our own INFO calls."""
+        """Calls per command (INFO commandstats), without our own INFO calls nor the PINGs with
+        which Portico keeps its connections alive."""
         calls = {}
         for key, value in self.info("commandstats").items():
             name = key.removeprefix("cmdstat_")
-            if name != "info":
+            if name not in ("info", "ping"):
                 calls[name] = int(re.search(r"calls=(\d+)", value).group(1))
         return calls
 

@@ -16,6 +16,9 @@ pub struct Metrics {
     pub manager_calls: IntCounterVec,
     pub cache: IntCounterVec,
     pub sessions: IntGauge,
+    /// Single sign-on callbacks refused before any provider text was trusted (no state Portico
+    /// issued): counted, not audited one row each, so anonymous noise cannot fill the audit log.
+    pub rejected_callbacks: IntCounterVec,
 }
 
 fn build() -> Result<Metrics, prometheus::Error> {
@@ -40,13 +43,30 @@ fn build() -> Result<Metrics, prometheus::Error> {
         &["cache", "result"],
     )?;
     let sessions = IntGauge::new("sessions", "Portal sessions in the session store (counted at scrape)")?;
+    let rejected_callbacks = IntCounterVec::new(
+        Opts::new(
+            "oidc_callbacks_rejected_total",
+            "Sign-on callbacks refused without a state Portico issued",
+        ),
+        &["reason"],
+    )?;
     registry.register(Box::new(http_requests.clone()))?;
     registry.register(Box::new(http_duration.clone()))?;
     registry.register(Box::new(sign_ins.clone()))?;
     registry.register(Box::new(manager_calls.clone()))?;
     registry.register(Box::new(cache.clone()))?;
     registry.register(Box::new(sessions.clone()))?;
-    Ok(Metrics { registry, http_requests, http_duration, sign_ins, manager_calls, cache, sessions })
+    registry.register(Box::new(rejected_callbacks.clone()))?;
+    Ok(Metrics {
+        registry,
+        http_requests,
+        http_duration,
+        sign_ins,
+        manager_calls,
+        cache,
+        sessions,
+        rejected_callbacks,
+    })
 }
 
 static METRICS: LazyLock<Option<Metrics>> = LazyLock::new(|| match build() {

@@ -70,10 +70,13 @@ impl AppState {
 pub struct Application {
     address: SocketAddr,
     server: Server,
+    /// `/metrics` on a listener of its own (`metrics.listen`), with its bound address.
+    metrics: Option<(SocketAddr, Server)>,
     state: web::Data<AppState>,
     _health_checks: MonitorTask,
     _follower: Follower,
     _certificate_refresh: Option<TaskGuard>,
+    _store_keeper: Option<TaskGuard>,
 }
 
 /// Stops a background task when the application goes away.
@@ -96,6 +99,10 @@ impl Application {
     pub async fn build_with_clock(settings: Settings, clock: SharedClock) -> anyhow::Result<Self> {
         let secrets = Secrets::new(&settings, clock.clone()).context("cannot prepare the secret resolver")?;
         let kv = key_value_store(&settings, &secrets).await?;
+        let store_keeper = match &kv {
+            KvStore::Redis(redis) => Some(TaskGuard(redis.start_keeper())),
+            KvStore::Memory(_) => None,
+        };
         let db_url = secrets.resolve(&settings.database.url).await.context("database.url")?;
         let db = Database::connect(&db_url, settings.database.max_connections)
             .await
@@ -117,6 +124,12 @@ impl Application {
         let listener = TcpListener::bind(settings.server.listen)
             .with_context(|| format!("cannot listen on {} (server.listen)", settings.server.listen))?;
         let address = listener.local_addr()?;
+        let metrics_listener = match settings.metrics.listen.filter(|_| settings.metrics.enabled) {
+            Some(at) => Some(
+                TcpListener::bind(at).with_context(|| format!("cannot listen on {at} (metrics.listen)"))?,
+            ),
+            None => None,
+        };
         let keys = Arc::new(Keys::derive(&session_secret));
         drop(session_secret);
         let connections =
@@ -182,13 +195,19 @@ impl Application {
         };
         let refresher = tls.as_ref().map(|t| TaskGuard(t.refresher.clone()));
         let server = http_server(listener, state.clone(), tls.map(|t| t.config))?;
+        let metrics = match metrics_listener {
+            Some(listener) => Some((listener.local_addr()?, metrics_server(listener, state.clone())?)),
+            None => None,
+        };
         Ok(Self {
             address,
             server,
+            metrics,
             state,
             _health_checks: health_checks,
             _follower: follower,
             _certificate_refresh: refresher,
+            _store_keeper: store_keeper,
         })
     }
 
@@ -200,9 +219,23 @@ impl Application {
         &self.state
     }
 
-    /// Serves until the process is asked to stop (SIGINT/SIGTERM), then drains connections.
+    /// Where `/metrics` is served when it has a listener of its own (`metrics.listen`).
+    pub fn metrics_address(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(|(address, _)| *address)
+    }
+
+    /// Serves until the process is asked to stop (SIGINT/SIGTERM), then drains connections. The
+    /// metrics listener stops with the main one.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let Some((_, metrics)) = self.metrics else {
+            return self.server.await;
+        };
+        let metrics_handle = metrics.handle();
+        let metrics_task = tokio::spawn(metrics);
+        let served = self.server.await;
+        metrics_handle.stop(true).await;
+        let _ = metrics_task.await;
+        served
     }
 
     /// A handle to stop the server from elsewhere (tests, demo).
@@ -244,9 +277,11 @@ fn http_server(
         0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
         n => n,
     };
+    let body_timeout = crate::web::body_deadline::BodyTimeout(state.settings.server.body_timeout.get());
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
+            .app_data(body_timeout)
             .configure(crate::web::configure)
             .wrap(crate::web::security_headers(https, form_origin.as_deref()))
             .wrap(middleware::from_fn(crate::web::request_context))
@@ -257,5 +292,16 @@ fn http_server(
         None => server.listen(listener)?,
     }
     .run();
+    Ok(server)
+}
+
+/// The metrics listener: `/metrics` and nothing else, on one worker (a scraper's few requests).
+fn metrics_server(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Server> {
+    let server =
+        HttpServer::new(move || App::new().app_data(state.clone()).configure(crate::web::configure_metrics))
+            .workers(1)
+            .disable_signals()
+            .listen(listener)?
+            .run();
     Ok(server)
 }

@@ -61,6 +61,10 @@ pub struct ServerSettings {
     pub workers: usize,
     /// `[server.tls]`: serve HTTPS directly. Absent: plain HTTP (TLS ends at a proxy).
     pub tls: Option<ServerTlsSettings>,
+    /// How long a request body may take to arrive, from the end of its head to its last byte
+    /// (forms and routed uploads alike); a caller that trickles it is cut off with 408. Default
+    /// `30s`.
+    pub body_timeout: Duration,
 }
 
 /// The certificate Portico serves HTTPS with: PEM `cert_file` + `key_file`, or a `pkcs12` bundle.
@@ -90,6 +94,7 @@ impl Default for ServerSettings {
             trusted_proxies: Vec::new(),
             workers: 0,
             tls: None,
+            body_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -445,10 +450,13 @@ impl Default for LogSettings {
 pub struct MetricsSettings {
     /// Serve `/metrics`.
     pub enabled: bool,
+    /// Serve `/metrics` on a listener of its own (e.g. `127.0.0.1:9090`) instead of the public
+    /// one, so the figures are reachable only where the operator's scraper is.
+    pub listen: Option<SocketAddr>,
 }
 
 impl Default for MetricsSettings {
     fn default() -> Self {
-        Self { enabled: true }
+        Self { enabled: true, listen: None }
     }
 }

@@ -114,6 +114,10 @@ impl Checker<'_> {
 
     fn server(&mut self, s: &Settings) {
         self.http_url(key("server.public_url"), &s.server.public_url);
+        self.positive(key("server.body_timeout"), s.server.body_timeout);
+        if s.metrics.listen.is_some_and(|metrics| metrics.port() != 0 && metrics == s.server.listen) {
+            self.error(key("metrics.listen"), "must differ from server.listen");
+        }
         let Some(tls) = &s.server.tls else { return };
         match (&tls.cert_file, &tls.key_file, &tls.pkcs12) {
             (Some(cert), Some(private), None) => {

@@ -1,16 +1,19 @@
-//! Request middleware: a request id in a tracing span and a response header, and the security
-//! headers every response carries (set in one place).
+//! Request middleware: a request id in a tracing span and a response header, the body deadline,
+//! closed-set metrics labels, and the security headers every response carries (set in one
+//! place).
 
 use std::borrow::Cow;
 use std::time::Instant;
 
-use actix_web::body::MessageBody;
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::{ConnectionType, Method, StatusCode};
 use actix_web::middleware::Next;
-use actix_web::{Error, HttpMessage};
+use actix_web::{Error, HttpMessage, HttpResponse};
 use tracing::Instrument;
 
+use super::body_deadline;
 use super::error::{REQUEST_ID, RequestId};
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -27,18 +30,25 @@ impl RouteLabel {
 }
 
 /// Gives each request an id, runs it inside a span that carries the id, returns the id in
-/// `X-Request-Id`, and logs one line per request.
+/// `X-Request-Id`, puts the body deadline on its body, and logs one line per request.
 pub async fn request_context(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody + 'static>>, Error> {
     let id = RequestId::generate();
-    let method = req.method().clone();
+    // Every label and log field below comes from a closed set: a caller's method of any length
+    // or spelling must not become a new time series (or a 60 KB log field).
+    let method = method_label(req.method());
     req.extensions_mut().insert(id.clone());
-    let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.path());
+    let body_expired = body_deadline::bound(&mut req);
+    let span = tracing::info_span!("request", request_id = %id, method, path = %req.path());
     let started = Instant::now();
     let result = REQUEST_ID.scope(id.clone(), next.call(req)).instrument(span.clone()).await;
-    let mut res = result?;
+    let mut res = match result {
+        Ok(res) if body_expired.as_ref().is_some_and(body_deadline::Expired::get) => body_timed_out(res),
+        Ok(res) => res.map_into_left_body(),
+        Err(e) => return Err(e),
+    };
     let status = res.status();
     // The route pattern (`/environments/{id}/apis`), never the raw path: bounded label values.
     let label = res.request().extensions().get::<RouteLabel>().copied();
@@ -47,8 +57,7 @@ pub async fn request_context(
         None => res.request().match_pattern().map_or(Cow::Borrowed("unmatched"), Cow::Owned),
     };
     if let Some(m) = crate::metrics::metrics() {
-        if let Ok(c) =
-            m.http_requests.get_metric_with_label_values(&[&route, method.as_str(), status.as_str()])
+        if let Ok(c) = m.http_requests.get_metric_with_label_values(&[&route, method, status_label(&status)])
         {
             c.inc();
         }
@@ -68,6 +77,39 @@ pub async fn request_context(
         res.headers_mut().insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
     }
     Ok(res)
+}
+
+/// Whatever the handler made of a body that missed its deadline, the caller is told 408 and the
+/// connection is closed (the rest of the body is never read).
+fn body_timed_out<B>(res: ServiceResponse<B>) -> ServiceResponse<EitherBody<B>> {
+    let (req, _) = res.into_parts();
+    let mut answer = HttpResponse::RequestTimeout()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .content_type("text/plain; charset=utf-8")
+        .body("The request body did not arrive in time.\n");
+    answer.head_mut().set_connection_type(ConnectionType::Close);
+    ServiceResponse::new(req, answer).map_into_right_body()
+}
+
+/// The method as a metrics label: the methods of HTTP, and `other` for anything else.
+fn method_label(method: &Method) -> &'static str {
+    const KNOWN: [(Method, &str); 9] = [
+        (Method::GET, "GET"),
+        (Method::POST, "POST"),
+        (Method::HEAD, "HEAD"),
+        (Method::PUT, "PUT"),
+        (Method::DELETE, "DELETE"),
+        (Method::PATCH, "PATCH"),
+        (Method::OPTIONS, "OPTIONS"),
+        (Method::TRACE, "TRACE"),
+        (Method::CONNECT, "CONNECT"),
+    ];
+    KNOWN.iter().find(|(known, _)| known == method).map_or("other", |(_, label)| label)
+}
+
+/// The status as a metrics label: a registered code, or `other` (a manager may answer 599).
+fn status_label(status: &StatusCode) -> &str {
+    if status.canonical_reason().is_some() { status.as_str() } else { "other" }
 }
 
 /// The security headers of SPEC §5. HSTS only when Portico is served over https. `form_origin`
@@ -92,4 +134,29 @@ pub fn security_headers(https: bool, form_origin: Option<&str>) -> actix_web::mi
         headers = headers.add((header::STRICT_TRANSPORT_SECURITY, "max-age=31536000; includeSubDomains"));
     }
     headers
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// Whatever token a caller sends as its method, the label is one of ten.
+        #[test]
+        fn method_labels_are_a_closed_set(token in "[A-Za-z!#$%&'*+.^_`|~0-9-]{1,200}") {
+            let Ok(method) = Method::from_bytes(token.as_bytes()) else { return Ok(()) };
+            let label = method_label(&method);
+            let closed = ["GET", "POST", "HEAD", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT", "other"];
+            prop_assert!(closed.contains(&label), "{label}");
+        }
+
+        #[test]
+        fn status_labels_are_registered_codes(code in 100u16..1000) {
+            let Ok(status) = StatusCode::from_u16(code) else { return Ok(()) };
+            let label = status_label(&status);
+            prop_assert!(label == "other" || status.canonical_reason().is_some());
+        }
+    }
 }

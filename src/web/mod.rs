@@ -3,6 +3,7 @@
 
 pub mod admin;
 mod assets;
+pub mod body_deadline;
 pub mod client_ip;
 mod consumer;
 mod error;
@@ -31,4 +32,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(admin::configure)
         .configure(routing::configure_named)
         .default_service(web::to(error::not_found));
+}
+
+/// Registers the routes of the metrics listener (`metrics.listen`).
+pub fn configure_metrics(cfg: &mut web::ServiceConfig) {
+    ops::configure_metrics(cfg);
 }

@@ -1,4 +1,4 @@
-//! Operations endpoints: liveness and readiness.
+//! Operations endpoints: liveness, readiness and the metrics.
 
 use std::time::Instant;
 
@@ -90,11 +90,22 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     if ready { HttpResponse::Ok().json(body) } else { HttpResponse::ServiceUnavailable().json(body) }
 }
 
-/// Prometheus text exposition (404 when `metrics.enabled` is false).
+/// The metrics listener's one route.
+pub fn configure_metrics(cfg: &mut web::ServiceConfig) {
+    cfg.route("/metrics", web::get().to(exposition));
+}
+
+/// Prometheus text exposition on the public listener (404 when `metrics.enabled` is false, or
+/// when the metrics have a listener of their own).
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    if !state.settings.metrics.enabled {
+    let metrics = &state.settings.metrics;
+    if !metrics.enabled || metrics.listen.is_some() {
         return HttpResponse::NotFound().finish();
     }
+    exposition(state).await
+}
+
+async fn exposition(state: web::Data<AppState>) -> HttpResponse {
     if let (Some(m), Ok(n)) = (crate::metrics::metrics(), state.sessions.count().await) {
         m.sessions.set(i64::try_from(n).unwrap_or(i64::MAX));
     }

@@ -11,6 +11,7 @@ mod cli;
 mod conformance;
 mod credentials;
 mod database;
+mod edge;
 mod health;
 mod https;
 mod manager_client;

@@ -12,6 +12,8 @@ use super::RedisServer;
 
 pub struct TestApp {
     pub address: SocketAddr,
+    /// Where `/metrics` is served when `metrics.listen` gives it a listener of its own.
+    pub metrics_address: Option<SocketAddr>,
     pub client: reqwest::Client,
     pub state: web::Data<AppState>,
     handle: actix_web::dev::ServerHandle,
@@ -175,6 +177,7 @@ impl TestAppBuilder {
             .await
             .map_err(|e| format!("{e:#}"))?;
         let address = app.address();
+        let metrics_address = app.metrics_address();
         let state = app.state().clone();
         for (name, password) in &self.admins {
             let name = portico::store::sql::AdminName::parse(name).expect("admin name");
@@ -190,7 +193,7 @@ impl TestAppBuilder {
             .cookie_store(true)
             .build()
             .expect("client");
-        Ok(TestApp { address, client, state, handle, _dir: dir })
+        Ok(TestApp { address, metrics_address, client, state, handle, _dir: dir })
     }
 }
 
