@@ -39,10 +39,10 @@ impl Expired {
 /// Puts the deadline on the request's body, when it has one; the flag tells afterwards whether
 /// it passed.
 pub fn bound(req: &mut ServiceRequest) -> Option<Expired> {
-    let limit = req.app_data::<BodyTimeout>()?.0;
     if !declares_body(req.headers(), req.version(), req.method()) {
         return None;
     }
+    let limit = req.app_data::<BodyTimeout>()?.0;
     let expired = Expired::default();
     let inner = req.take_payload();
     let bounded = Deadline { inner, sleep: Box::pin(tokio::time::sleep(limit)), expired: expired.clone() };
