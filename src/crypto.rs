@@ -96,6 +96,13 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && bool::from(a.ct_eq(b))
 }
 
+/// Whether a submitted secret token (a CSRF token) is the expected one, in constant time. An
+/// empty expected token matches nothing: a session that somehow lost its token must refuse every
+/// form, not accept the form that sends none.
+pub fn token_matches(expected: &str, submitted: &str) -> bool {
+    !expected.is_empty() && constant_time_eq(expected.as_bytes(), submitted.as_bytes())
+}
+
 /// Lowercase hex (request ids and keyed hashes, several per request: no formatting machinery).
 pub fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
@@ -157,7 +164,30 @@ mod tests {
         assert_eq!(hex(&[]), "");
     }
 
+    #[test]
+    fn an_empty_token_never_matches() {
+        assert!(!token_matches("", ""), "a session without a token refuses every form");
+        assert!(!token_matches(&random_token(32), ""));
+        assert!(!keys("s").csrf_matches(b"", ""), "a pre-session tag is never empty");
+    }
+
     proptest! {
+        #[test]
+        fn only_the_expected_token_matches(expected in ".{0,64}", submitted in ".{0,64}") {
+            prop_assert_eq!(
+                token_matches(&expected, &submitted),
+                !expected.is_empty() && expected == submitted
+            );
+            prop_assert_eq!(token_matches(&expected, &expected), !expected.is_empty());
+        }
+
+        #[test]
+        fn a_pre_session_tag_matches_only_its_own_value(value in ".{0,64}", submitted in ".{0,80}") {
+            let k = keys("s");
+            prop_assert!(k.csrf_matches(value.as_bytes(), &k.csrf_tag(value.as_bytes())));
+            prop_assert_eq!(k.csrf_matches(value.as_bytes(), &submitted), submitted == k.csrf_tag(value.as_bytes()));
+        }
+
         #[test]
         fn opening_arbitrary_bytes_never_panics(data in proptest::collection::vec(any::<u8>(), 0..200)) {
             let _ = keys("s").open(b"ctx", &data);

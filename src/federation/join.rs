@@ -49,7 +49,8 @@ pub struct Joined {
 }
 
 /// Lookups cached in the shared store (`cache.organization_ttl`): the master's organization
-/// names by id, each slave's organization ids by name, and the master's users.
+/// names by id, each slave's organization ids by name, and the master's users. Keys are keyed
+/// hashes and values are sealed: the store holds no name, email or organization in clear.
 #[derive(Clone)]
 pub struct OrganizationCache {
     kv: KvStore,
@@ -75,22 +76,34 @@ impl OrganizationCache {
         self.ttl_ms.store(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX), Ordering::Relaxed);
     }
 
-    /// A cache that cannot be read is a miss, never a failed sign-in.
+    /// A cache that cannot be read is a miss, never a failed sign-in. So is an entry that does
+    /// not open under its key (altered in the store, moved from another key, or written in
+    /// clear by an earlier version): it is fetched again and overwritten.
     async fn get(&self, key: &str) -> Option<String> {
-        match self.kv.get(key).await {
-            Ok(v) => v.and_then(|v| String::from_utf8(v).ok()),
+        let sealed = match self.kv.get(key).await {
+            Ok(v) => v?,
             Err(e) => {
                 tracing::warn!(error = %e, "organization cache unavailable");
-                None
+                return None;
             }
-        }
+        };
+        let Some(plain) = self.keys.open(key.as_bytes(), &sealed) else {
+            tracing::warn!("a cache entry did not open under its key; fetching it again");
+            return None;
+        };
+        String::from_utf8(plain).ok()
     }
 
+    /// Entries hold login names, emails and organization names: sealed like sessions, so reading
+    /// the store reveals none of them, and bound to their key, so one key's value cannot answer
+    /// for another (another organization, user or environment).
     async fn put(&self, key: &str, value: &str) {
-        if let Err(e) = self
-            .kv
-            .set(key, value.as_bytes(), Some(Duration::from_millis(self.ttl_ms.load(Ordering::Relaxed))))
-            .await
+        let Some(sealed) = self.keys.seal(key.as_bytes(), value.as_bytes()) else {
+            tracing::warn!("a cache entry could not be sealed; not cached");
+            return;
+        };
+        if let Err(e) =
+            self.kv.set(key, &sealed, Some(Duration::from_millis(self.ttl_ms.load(Ordering::Relaxed)))).await
         {
             tracing::warn!(error = %e, "organization cache unavailable");
         }
@@ -180,8 +193,19 @@ pub async fn join(
         }
     };
     match tokio::time::timeout(timeout, joining).await {
-        Ok(result) => result,
+        Ok(result) => result.map_err(|e| name_the_organization(e, organization)),
         Err(_) => Err(ManagerError::Timeout(timeout)),
+    }
+}
+
+/// A manager's answer decides *that* the organization is missing; the name shown is the one
+/// Portico asked for, not the manager's words.
+fn name_the_organization(error: ManagerError, organization: Option<&str>) -> ManagerError {
+    match (error, organization) {
+        (ManagerError::OrganizationMissing(_), Some(known)) => {
+            ManagerError::OrganizationMissing(known.to_owned())
+        }
+        (other, _) => other,
     }
 }
 

@@ -15,8 +15,13 @@ pub enum JoinFailure {
     WrongCredentials,
     /// A slave refused the account (it does not know it).
     AccountUnknown,
+    /// The manager said the account is disabled.
     AccountDisabled,
+    /// The manager refused the user (403) without saying why in words Portico recognizes.
+    Forbidden,
     PasswordChangeRequired,
+    /// The manager said it has no organization of the user's organization's name (empty when
+    /// the name is not known).
     OrganizationMissing {
         organization: String,
     },
@@ -44,7 +49,9 @@ impl JoinFailure {
                 JoinFailure::WrongCredentials
             }
             ManagerError::WrongCredentials | ManagerError::SessionExpired => JoinFailure::AccountUnknown,
-            ManagerError::Forbidden => JoinFailure::AccountDisabled,
+            // What a 403 means is what the manager's answer said (`manager::refusal`), never a guess.
+            ManagerError::AccountDisabled => JoinFailure::AccountDisabled,
+            ManagerError::Forbidden => JoinFailure::Forbidden,
             ManagerError::PasswordChangeRequired => JoinFailure::PasswordChangeRequired,
             ManagerError::OrganizationMissing(organization) => {
                 JoinFailure::OrganizationMissing { organization: organization.clone() }
@@ -82,6 +89,7 @@ impl JoinFailure {
             JoinFailure::WrongCredentials => "wrong_credentials",
             JoinFailure::AccountUnknown => "account_unknown",
             JoinFailure::AccountDisabled => "account_disabled",
+            JoinFailure::Forbidden => "forbidden",
             JoinFailure::PasswordChangeRequired => "password_change_required",
             JoinFailure::OrganizationMissing { .. } => "organization_missing",
             JoinFailure::Timeout => "timeout",
@@ -102,8 +110,12 @@ impl fmt::Display for JoinFailure {
             JoinFailure::WrongCredentials => f.write_str("wrong username or password"),
             JoinFailure::AccountUnknown => f.write_str("your account is not known on this environment"),
             JoinFailure::AccountDisabled => f.write_str("your account is disabled on this environment"),
+            JoinFailure::Forbidden => f.write_str("your account is not allowed on this environment"),
             JoinFailure::PasswordChangeRequired => {
                 f.write_str("your password must be changed on the master before you can sign in")
+            }
+            JoinFailure::OrganizationMissing { organization } if organization.is_empty() => {
+                f.write_str("your organization does not exist on this environment")
             }
             JoinFailure::OrganizationMissing { organization } => {
                 write!(f, "organization \"{organization}\" does not exist on this environment")

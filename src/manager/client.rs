@@ -14,7 +14,7 @@ use super::pool::ForwardPool;
 use super::session::{CSRF_HEADER, csrf_token, session_cookie};
 use super::{
     AppInfo, Application, DiscoveredApi, ManagerCredentials, ManagerEndpoint, ManagerError, ManagerSession,
-    NewApplication, Organization, User, classify, tls,
+    NewApplication, Organization, User, classify, refusal, tls,
 };
 
 /// What Portico says it is in `User-Agent` (routed calls keep the caller's).
@@ -93,7 +93,7 @@ impl ManagerClient {
             }
             StatusCode::UNAUTHORIZED => Err(ManagerError::WrongCredentials),
             StatusCode::CONFLICT => Err(ManagerError::PasswordChangeRequired),
-            StatusCode::FORBIDDEN => Err(forbidden_login(response).await),
+            StatusCode::FORBIDDEN => Err(refusal::forbidden(response).await),
             other => Err(classify::status(other)),
         }
     }
@@ -110,12 +110,12 @@ impl ManagerClient {
     }
 
     /// `GET /currentuser` as the holder of `creds` (a bearer token, a service credential): a 403
-    /// that names a missing organization says so, like a refused login.
+    /// is read like a refused login's (a missing organization, a disabled account).
     #[instrument(skip_all, fields(manager = %self.endpoint.id))]
     pub async fn current_user_as(&self, creds: ManagerCredentials<'_>) -> Result<User, ManagerError> {
         let response = self.send(self.authorized(Method::GET, &["currentuser"], creds)).await?;
         if response.status() == StatusCode::FORBIDDEN {
-            return Err(forbidden_login(response).await);
+            return Err(refusal::forbidden(response).await);
         }
         self.read_json(response, StatusCode::OK, "current user", creds).await
     }
@@ -267,19 +267,33 @@ impl ManagerClient {
         self.read_json(self.send(request).await?, StatusCode::OK, "current user", creds).await
     }
 
-    /// A cheap unauthenticated probe for health checks and "test connection": `GET /currentuser`
-    /// must answer 401 (or 200), which proves the host is reachable, its certificate is accepted
-    /// and the v1.3 API answers under the base path. Returns the round-trip time.
+    /// A cheap probe for health checks and "test connection": proves the host is reachable, its
+    /// certificate is accepted and the v1.3 API answers under the base path. Returns the
+    /// round-trip time.
+    ///
+    /// Every probe is a request the swagger allows. Without credentials it reads `GET /appinfo`,
+    /// the one read the swagger leaves unsecured: a secured operation asked without credentials
+    /// is a non-conforming request, and a failed authentication in the manager's log on every
+    /// probe. With `creds` (the service credential) it reads `GET /currentuser` as their holder.
+    /// A 401 still proves a manager answers there (one that shows `/appinfo` to signed-in
+    /// callers only, or a credential it refuses, which is reported elsewhere).
     #[instrument(skip_all, fields(manager = %self.endpoint.id))]
     pub async fn probe(&self, creds: Option<ManagerCredentials<'_>>) -> Result<Duration, ManagerError> {
         let started = Instant::now();
         let request = match creds {
             Some(creds) => self.authorized(Method::GET, &["currentuser"], creds),
-            None => self.request(Method::GET, &["currentuser"]),
+            None => self.request(Method::GET, &["appinfo"]),
         };
         let response = self.send(request).await?;
         let latency = started.elapsed();
         match response.status() {
+            StatusCode::OK if creds.is_none() => {
+                // Read to the end: a catch-all page answering 200 is not a manager, and a body
+                // read in full leaves the connection reusable for the next probe.
+                let body = classify::body(response, self.endpoint.timeout).await?;
+                classify::json::<AppInfo>(&body, "application information")?;
+                Ok(latency)
+            }
             StatusCode::UNAUTHORIZED | StatusCode::OK => Ok(latency),
             StatusCode::NOT_FOUND => Err(ManagerError::NotFound),
             other if other.is_server_error() => Err(ManagerError::ServerError(other.as_u16())),
@@ -382,33 +396,4 @@ pub(super) fn sensitive(value: &str) -> HeaderValue {
     let mut header = HeaderValue::from_str(value).unwrap_or_else(|_| HeaderValue::from_static(""));
     header.set_sensitive(true);
     header
-}
-
-/// A slave refuses a login with 403 both for a disabled account and for an organization it does
-/// not have; the body tells them apart (`reason: organization_not_found`).
-async fn forbidden_login(response: reqwest::Response) -> ManagerError {
-    #[derive(serde::Deserialize)]
-    struct Body {
-        #[serde(default)]
-        errors: Vec<Detail>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Detail {
-        #[serde(default)]
-        reason: Option<String>,
-        #[serde(default)]
-        organization: Option<String>,
-    }
-    let Ok(bytes) = response.bytes().await else {
-        return ManagerError::Forbidden;
-    };
-    let detail = serde_json::from_slice::<Body>(&bytes).ok().and_then(|b| b.errors.into_iter().next());
-    match detail {
-        Some(Detail { reason: Some(reason), organization: Some(org) })
-            if reason == "organization_not_found" =>
-        {
-            ManagerError::OrganizationMissing(org)
-        }
-        _ => ManagerError::Forbidden,
-    }
 }

@@ -10,11 +10,15 @@ pub enum ManagerError {
     /// 401 on an authenticated call: the manager session is no longer valid.
     #[error("the manager session has ended")]
     SessionExpired,
-    /// 403.
+    /// 403 that says nothing Portico recognizes (or on a call other than a login).
     #[error("not allowed")]
     Forbidden,
-    /// The manager has no organization with the user's organization name.
-    #[error("organization \"{0}\" does not exist there")]
+    /// 403 whose answer says the account is disabled.
+    #[error("the account is disabled")]
+    AccountDisabled,
+    /// The manager has no organization with the user's organization name (empty when the
+    /// manager's answer did not name it plausibly).
+    #[error("{}", organization_missing(.0))]
     OrganizationMissing(String),
     /// 409 on login.
     #[error("the password must be changed on the manager first")]
@@ -72,6 +76,7 @@ impl ManagerError {
             ManagerError::WrongCredentials => "wrong_credentials",
             ManagerError::SessionExpired => "session_expired",
             ManagerError::Forbidden => "forbidden",
+            ManagerError::AccountDisabled => "account_disabled",
             ManagerError::OrganizationMissing(_) => "organization_missing",
             ManagerError::PasswordChangeRequired => "password_change_required",
             ManagerError::NotFound => "not_found",
@@ -86,5 +91,13 @@ impl ManagerError {
             ManagerError::ServiceCredentialUnavailable => "service_credential_unavailable",
             ManagerError::Config(_) => "config",
         }
+    }
+}
+
+fn organization_missing(name: &str) -> String {
+    if name.is_empty() {
+        "the organization does not exist there".to_owned()
+    } else {
+        format!("organization \"{name}\" does not exist there")
     }
 }

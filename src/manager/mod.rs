@@ -9,6 +9,7 @@ mod forward;
 mod forward_path;
 mod model;
 mod pool;
+mod refusal;
 mod session;
 pub mod simulator;
 pub(crate) mod tls;

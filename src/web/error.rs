@@ -154,9 +154,19 @@ pub(crate) async fn not_found() -> Result<HttpResponse, WebError> {
 // Extractor failures become our own pages instead of the framework's text.
 
 pub(crate) fn form_config() -> web::FormConfig {
-    web::FormConfig::default().limit(64 * 1024).error_handler(|_, _: &HttpRequest| {
-        WebError::BadRequest("The form could not be read.".to_owned()).into()
-    })
+    web::FormConfig::default().limit(64 * 1024).error_handler(|e, _: &HttpRequest| form_error(&e).into())
+}
+
+/// Every posted form carries `csrf_token` (SPEC §5). A body that is not a readable form (no or
+/// another content type, such as the `text/plain` a cross-site form can send; another charset;
+/// a field twice) has no token Portico could check, so it is refused like a missing token: 403.
+/// Only a body that could not be received is a plain 400.
+fn form_error(error: &actix_web::error::UrlencodedError) -> WebError {
+    use actix_web::error::UrlencodedError as E;
+    match error {
+        E::ContentType | E::Parse(_) | E::Encoding => WebError::Csrf,
+        _ => WebError::BadRequest("The form could not be read.".to_owned()),
+    }
 }
 
 pub(crate) fn query_config() -> web::QueryConfig {
@@ -172,4 +182,76 @@ pub(crate) fn json_config() -> web::JsonConfig {
     web::JsonConfig::default()
         .limit(1024 * 1024)
         .error_handler(|_, _| WebError::BadRequest("The JSON body could not be read.".to_owned()).into())
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::test::TestRequest;
+    use actix_web::{FromRequest, web};
+    use proptest::prelude::*;
+    use serde::Deserialize;
+
+    /// Shaped like every posted form: each field defaults when absent.
+    #[derive(Deserialize)]
+    struct AnyForm {
+        #[serde(default)]
+        #[allow(dead_code)]
+        name: String,
+        #[serde(default)]
+        csrf_token: String,
+    }
+
+    /// What the form extractor, configured as Portico's, makes of a posted body: the submitted
+    /// token, or the status of the refusal.
+    fn extract(content_type: Option<&'static str>, body: Vec<u8>) -> Result<String, u16> {
+        actix_web::rt::System::new().block_on(async move {
+            let mut request = TestRequest::post().app_data(super::form_config());
+            if let Some(content_type) = content_type {
+                request = request.insert_header(("content-type", content_type));
+            }
+            let (req, mut payload) = request.set_payload(body).to_http_parts();
+            web::Form::<AnyForm>::from_request(&req, &mut payload)
+                .await
+                .map(|form| form.into_inner().csrf_token)
+                .map_err(|e| e.as_response_error().status_code().as_u16())
+        })
+    }
+
+    fn content_types() -> impl Strategy<Value = Option<&'static str>> {
+        prop_oneof![
+            Just(None),
+            Just(Some("application/x-www-form-urlencoded")),
+            Just(Some("application/x-www-form-urlencoded; charset=utf-8")),
+            Just(Some("application/x-www-form-urlencoded; charset=latin1")),
+            Just(Some("text/plain")),
+            Just(Some("multipart/form-data; boundary=x")),
+            Just(Some("application/json")),
+        ]
+    }
+
+    proptest! {
+        /// A form is read, or refused as a forgery: never the parser's 400 (SPEC §5).
+        #[test]
+        fn any_body_is_a_form_or_a_403(content_type in content_types(), body in proptest::collection::vec(any::<u8>(), 0..512)) {
+            match extract(content_type, body) {
+                Ok(_) => {}
+                Err(status) => prop_assert_eq!(status, 403),
+            }
+        }
+
+        /// A form without the field reads as an empty token, which no check accepts.
+        #[test]
+        fn a_form_without_the_field_reads_as_an_empty_token(
+            pairs in proptest::collection::vec(("[a-z_]{1,12}", ".{0,20}"), 0..6)
+        ) {
+            let pairs: Vec<(String, String)> = pairs.into_iter().filter(|(k, _)| k != "csrf_token").collect();
+            let mut unique = pairs.clone();
+            unique.sort();
+            unique.dedup_by(|a, b| a.0 == b.0);
+            let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(&unique).finish();
+            let token = extract(Some("application/x-www-form-urlencoded"), body.into_bytes());
+            prop_assert_eq!(token, Ok(String::new()));
+            prop_assert!(!crate::crypto::token_matches("a-session-token", ""));
+        }
+    }
 }

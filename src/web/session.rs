@@ -12,7 +12,7 @@ use actix_web::{FromRequest, HttpRequest, web};
 use serde::Deserialize;
 
 use super::WebError;
-use crate::crypto::{constant_time_eq, random_token};
+use crate::crypto::{random_token, token_matches};
 use crate::federation::PortalSession;
 use crate::startup::AppState;
 use crate::store::{Session, SessionId};
@@ -106,13 +106,11 @@ impl FromRequest for SignedIn {
     }
 }
 
-/// Refuses a signed-in form whose `csrf_token` is not the session's.
+/// Refuses a signed-in form whose `csrf_token` is not the session's. A form without the field
+/// reads as an empty token (every form field is `#[serde(default)]`), which never matches: a
+/// missing token is refused with 403 like a wrong one, not with the form parser's 400.
 pub fn check_csrf(session: &PortalSession, submitted: &str) -> Result<(), WebError> {
-    if constant_time_eq(session.csrf_token.as_bytes(), submitted.as_bytes()) {
-        Ok(())
-    } else {
-        Err(WebError::Csrf)
-    }
+    if token_matches(&session.csrf_token, submitted) { Ok(()) } else { Err(WebError::Csrf) }
 }
 
 /// A `return_to` value is honoured only when it is a path on this site.

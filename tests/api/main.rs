@@ -12,6 +12,7 @@ mod conformance;
 mod credentials;
 mod database;
 mod edge;
+mod edge_forms;
 mod health;
 mod https;
 mod manager_client;

@@ -154,7 +154,7 @@ async fn login_outcomes_are_classified() {
     );
     assert_eq!(
         client.login("carol", &secret("carol-password")).await.expect_err("403"),
-        ManagerError::Forbidden
+        ManagerError::AccountDisabled
     );
     master.faults().add(FaultRule::new(Operation::Login).failure(Failure::Status { status: 409 }).times(1));
     assert_eq!(

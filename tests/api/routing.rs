@@ -353,7 +353,7 @@ async fn cookies_stay_on_their_own_side() {
     assert_eq!(headers["cookie"], ["APIMANAGERSESSION"], "neither the portal cookie nor the client's");
     assert_eq!(f.master.requests().last().unwrap().user.as_deref(), Some("alice"), "not the forged one");
     assert!(!headers.contains_key("authorization"));
-    // Logging in through the route: the new manager session's cookie does not reach the client.
+    // Logging in through the route is refused (no manager session is made for the caller).
     let res = f
         .app
         .client
@@ -363,7 +363,7 @@ async fn cookies_stay_on_their_own_side() {
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), 303);
+    assert_eq!(res.status(), 403);
     assert!(set_cookies(&res).is_empty());
     for request in f.master.requests() {
         assert!(!request.headers.get("cookie").is_some_and(|c| c.contains("portico")), "{request:?}");
@@ -535,7 +535,7 @@ async fn a_manager_that_fails_gives_502_or_504_in_the_managers_error_shape() {
 async fn a_session_the_manager_ended_passes_its_401_and_asks_for_reconnecting() {
     let Some(f) = fixture("a_session_the_manager_ended").await else { return };
     let (_, csrf) = sign_in(&f.app, "alice").await;
-    // A refused login through the route is about its credentials: the session stays.
+    // A routed login is refused before the manager: the session stays.
     let res = f
         .app
         .client
@@ -545,7 +545,7 @@ async fn a_session_the_manager_ended_passes_its_401_and_asks_for_reconnecting() 
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), 401);
+    assert_eq!(res.status(), 403);
     assert_eq!(call(&f.app, "GET", &format!("{API}/discovery/apis"), None).await.status(), 200);
 
     assert_eq!(f.master.end_sessions("alice"), 1);

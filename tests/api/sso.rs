@@ -4,7 +4,7 @@
 //! token under a lock, and every refusal as a clear page counted in the audit log.
 
 mod flow;
-mod forged;
+pub(crate) mod forged;
 mod refresh;
 
 use portico::manager::simulator::{Simulator, SimulatorData, SimulatorOptions};

@@ -7,10 +7,11 @@ pub enum OidcError {
     /// The provider sent the user back with an error (`error=access_denied`, …).
     #[error("the identity provider did not sign you in ({error})")]
     Provider { error: String, description: Option<String> },
-    /// The callback lacks `state` or `code`.
+    /// The callback, with a state Portico issued, lacks `code`.
     #[error("the identity provider's answer is incomplete")]
     MissingParameters,
-    /// `state` unknown, expired, already used, or started in another browser.
+    /// `state` missing, unknown, expired, already used, or started in another browser: the
+    /// callback is anonymous, and nothing it says is shown or audited.
     #[error("this sign-in attempt has expired or was already used")]
     UnknownState,
     /// The provider's discovery, keys or token endpoint did not answer properly.

@@ -103,24 +103,18 @@ impl Identity {
         callback: Callback,
         browser_binding: Option<&str>,
     ) -> Result<Finished, OidcError> {
-        let pending = match &callback.state {
-            Some(state) => self.take_pending(state).await?,
-            None => None,
-        };
+        // Until the state is one Portico issued to this browser, the request is anonymous: its
+        // `error` and `error_description` are anybody's words, so they are not even read.
+        let pending = self.issued_pending(callback.state.as_deref(), browser_binding).await?;
         if let Some(error) = callback.error {
             let error: String = error.chars().filter(|c| c.is_ascii_graphic()).take(64).collect();
             let description =
                 callback.error_description.map(|d| d.chars().filter(|c| !c.is_control()).take(200).collect());
             return Err(OidcError::Provider { error, description });
         }
-        let (Some(_), Some(code)) = (&callback.state, callback.code) else {
+        let Some(code) = callback.code else {
             return Err(OidcError::MissingParameters);
         };
-        let pending = pending.ok_or(OidcError::UnknownState)?;
-        let bound = browser_binding.map(|b| self.keys.lookup_hash("oidc-browser", b.as_bytes()));
-        if !bound.is_some_and(|b| crate::crypto::constant_time_eq(b.as_bytes(), pending.browser.as_bytes())) {
-            return Err(OidcError::UnknownState);
-        }
         let metadata = self.provider.metadata().await?;
         let issuer = metadata.issuer().as_str().trim_end_matches('/');
         if callback.iss.as_ref().is_some_and(|iss| iss.trim_end_matches('/') != issuer) {
@@ -140,6 +134,24 @@ impl Identity {
         let user = claims::user(&self.settings, &claims)?;
         let tokens = self.tokens(&response, id_token.to_string(), None);
         Ok(Finished { user, tokens, return_to: pending.return_to })
+    }
+
+    /// The sign-in `state` names, when Portico issued it to the browser that brings it back (the
+    /// binding cookie). A state found is used up even when the browser does not match, so a
+    /// leaked state cannot be tried twice.
+    async fn issued_pending(
+        &self,
+        state: Option<&str>,
+        browser_binding: Option<&str>,
+    ) -> Result<Pending, OidcError> {
+        let Some(state) = state else { return Err(OidcError::UnknownState) };
+        let pending = self.take_pending(state).await?.ok_or(OidcError::UnknownState)?;
+        let bound = browser_binding.map(|b| self.keys.lookup_hash("oidc-browser", b.as_bytes()));
+        if bound.is_some_and(|b| crate::crypto::constant_time_eq(b.as_bytes(), pending.browser.as_bytes())) {
+            Ok(pending)
+        } else {
+            Err(OidcError::UnknownState)
+        }
     }
 
     async fn take_pending(&self, state: &str) -> Result<Option<Pending>, OidcError> {

@@ -116,7 +116,8 @@ fn refusal(error: ManagerError) -> Refusal {
         ManagerError::PasswordChangeRequired => {
             Refusal::new(StatusCode::CONFLICT, "The password must be changed")
         }
-        ManagerError::Forbidden => {
+        ManagerError::AccountDisabled => Refusal::new(StatusCode::FORBIDDEN, "The account is disabled"),
+        ManagerError::Forbidden | ManagerError::OrganizationMissing(_) => {
             Refusal::new(StatusCode::FORBIDDEN, "The master manager refused the account")
         }
         error if error.is_unavailable() => Refusal::new(

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::SharedClock;
 use crate::config::{Duration as ConfigDuration, LoginProtectionSettings, Settings};
-use crate::crypto::{Keys, constant_time_eq};
+use crate::crypto::{Keys, token_matches};
 use crate::federation::LoginProtection;
 use crate::startup::AppState;
 use crate::store::{KvStore, Session, SessionId, SessionStore};
@@ -154,13 +154,10 @@ pub async fn load(req: &HttpRequest, state: &AppState) -> Result<Option<Session<
 pub struct Admin(pub Session<AdminSession>);
 
 impl Admin {
-    /// Refuses a form whose `csrf_token` is not this session's.
+    /// Refuses a form whose `csrf_token` is not this session's (a missing one reads as empty,
+    /// which never matches).
     pub fn check_csrf(&self, submitted: &str) -> Result<(), WebError> {
-        if constant_time_eq(self.0.data.csrf_token.as_bytes(), submitted.as_bytes()) {
-            Ok(())
-        } else {
-            Err(WebError::Csrf)
-        }
+        if token_matches(&self.0.data.csrf_token, submitted) { Ok(()) } else { Err(WebError::Csrf) }
     }
 
     pub fn actor(&self) -> String {

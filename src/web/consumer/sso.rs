@@ -1,7 +1,8 @@
 //! Single sign-on (SPEC §3.2): `GET /login/oidc` sends the browser to the identity provider,
 //! `GET /auth/callback` takes it back, joins the managers under the login-failure policy and
 //! opens the portal session. Every failure is a page that says what happened with a way back,
-//! and is counted in the audit log and the metrics.
+//! and is counted in the audit log and the metrics; a callback without a state Portico issued is
+//! nobody's sign-in, shown a fixed page and only counted.
 
 use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
 use actix_web::http::{StatusCode, header};
@@ -131,6 +132,9 @@ async fn failed(
     error: OidcError,
     user: Option<&str>,
 ) -> HttpResponse {
+    if error == OidcError::UnknownState {
+        return anonymous_callback(identity);
+    }
     let status = match &error {
         OidcError::Provider { .. } | OidcError::MissingClaim { .. } => StatusCode::FORBIDDEN,
         OidcError::MissingParameters | OidcError::UnknownState => StatusCode::BAD_REQUEST,
@@ -150,9 +154,6 @@ async fn failed(
         OidcError::Provider { description: Some(d), .. } if !d.is_empty() => {
             format!("{}: {d}.", capitalised(&error.to_string()))
         }
-        OidcError::UnknownState => {
-            "This sign-in attempt has expired or was already used. Start again.".to_owned()
-        }
         OidcError::ProviderUnavailable(_) => {
             "The identity provider is unavailable. Please try again in a moment.".to_owned()
         }
@@ -162,6 +163,18 @@ async fn failed(
     response.add_removal_cookie(&removal_cookie(state, binding_cookie_name(state))).ok();
     response
 }
+
+/// What a callback without a state Portico issued to this browser gets. Its parameters are
+/// whoever's words, so the page is fixed text; it is anonymous noise, so it is counted in the
+/// metrics instead of one audit row each (which anyone could write at will). The browser's
+/// binding cookie stays: a link to a forged callback must not break a sign-in it has under way.
+fn anonymous_callback(identity: &Identity) -> HttpResponse {
+    tracing::debug!("single sign-on callback without a state Portico issued");
+    crate::metrics::count(|m| &m.rejected_callbacks, &["unknown_state"]);
+    page(identity, StatusCode::BAD_REQUEST, UNKNOWN_STATE_MESSAGE.to_owned(), vec![])
+}
+
+const UNKNOWN_STATE_MESSAGE: &str = "This sign-in attempt has expired or was already used. Start again.";
 
 /// The page for a sign-in the managers refused (the login-failure policy, the master).
 async fn refused(

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use actix_web::http::Method;
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use crate::crypto::constant_time_eq;
+use crate::crypto::token_matches;
 use crate::domain::EnvironmentId;
 use crate::federation::{Environment, EnvironmentLink, JoinFailure, PortalSession};
 use crate::manager::{ForwardPath, ForwardRequest, PathRefusal};
@@ -123,8 +123,8 @@ async fn forward(
         PathRefusal::CredentialEndpoint => RouteError::CredentialEndpoint,
     })?;
     if !is_safe(req.method()) {
-        let sent = req.headers().get(CSRF_HEADER).map(|v| v.as_bytes()).unwrap_or_default();
-        if !constant_time_eq(session.data.csrf_token.as_bytes(), sent) {
+        let sent = req.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or_default();
+        if !token_matches(&session.data.csrf_token, sent) {
             return Err(RouteError::Csrf);
         }
     }

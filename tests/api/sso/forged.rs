@@ -3,6 +3,7 @@
 //! provider would issue: a wrong nonce, another key's signature, an expired token, `alg: none`,
 //! an HMAC signature with the client secret, a wrong audience, an unknown key. Each is refused
 //! with a clear page and counted in the audit log; a key published later (rotation) is fetched.
+//! The fake provider is shared with `edge_forms` (callbacks and refusals at the edge).
 
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
@@ -18,20 +19,20 @@ use serde_json::{Value, json};
 use super::audit;
 use crate::support::{TestApp, TestAppBuilder, location};
 
-struct Key {
+pub(crate) struct Key {
     pair: EcdsaKeyPair,
     kid: &'static str,
 }
 
 impl Key {
-    fn generate(kid: &'static str) -> Self {
+    pub(crate) fn generate(kid: &'static str) -> Self {
         let rng = SystemRandom::new();
         let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
         let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng).unwrap();
         Self { pair, kid }
     }
 
-    fn jwk(&self) -> Value {
+    pub(crate) fn jwk(&self) -> Value {
         let point = self.pair.public_key().as_ref();
         json!({ "kty": "EC", "crv": "P-256", "x": B64.encode(&point[1..33]), "y": B64.encode(&point[33..65]),
                 "kid": self.kid, "use": "sig", "alg": "ES256" })
@@ -40,28 +41,28 @@ impl Key {
 
 /// What the fake provider publishes and issues.
 #[derive(Default)]
-struct Fake {
-    issuer: String,
-    keys: Vec<Value>,
-    id_token: Option<String>,
+pub(crate) struct Fake {
+    pub(crate) issuer: String,
+    pub(crate) keys: Vec<Value>,
+    pub(crate) id_token: Option<String>,
 }
 
-fn jwt(header: &Value, claims: &Value, sign: impl Fn(&[u8]) -> Vec<u8>) -> String {
+pub(crate) fn jwt(header: &Value, claims: &Value, sign: impl Fn(&[u8]) -> Vec<u8>) -> String {
     let input = format!("{}.{}", B64.encode(header.to_string()), B64.encode(claims.to_string()));
     let signature = sign(input.as_bytes());
     format!("{input}.{}", B64.encode(signature))
 }
 
-fn es256(key: &Key, kid: &str, claims: &Value) -> String {
+pub(crate) fn es256(key: &Key, kid: &str, claims: &Value) -> String {
     let header = json!({ "alg": "ES256", "kid": kid, "typ": "JWT" });
     jwt(&header, claims, |input| key.pair.sign(&SystemRandom::new(), input).unwrap().as_ref().to_vec())
 }
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64
 }
 
-async fn start_fake(fake: Arc<Mutex<Fake>>) -> String {
+pub(crate) async fn start_fake(fake: Arc<Mutex<Fake>>) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let issuer = format!("http://{}", listener.local_addr().unwrap());
     fake.lock().unwrap().issuer = issuer.clone();
@@ -111,7 +112,7 @@ type Forge<'a> = Box<dyn Fn(&str) -> String + 'a>;
 
 /// Starts a sign-in, lets `token` build the ID token from the nonce Portico sent, and gives the
 /// callback with the state Portico sent.
-async fn attempt(app: &TestApp, fake: &Mutex<Fake>, token: &dyn Fn(&str) -> String) -> String {
+pub(crate) async fn attempt(app: &TestApp, fake: &Mutex<Fake>, token: &dyn Fn(&str) -> String) -> String {
     let start = location(&app.get("/login/oidc").await);
     let query: std::collections::HashMap<String, String> =
         url::Url::parse(&start).unwrap().query_pairs().into_owned().collect();
