@@ -138,7 +138,8 @@ impl HealthMonitor {
 }
 
 async fn probe_one(env: &Environment, clock: &SharedClock) -> ManagerHealth {
-    // With the service credential when there is one, so a rotated or wrong one shows here.
+    // With the service credential when there is one, so a rotated or wrong one shows here;
+    // without, the probe asks only what the swagger lets anyone ask (`GET /appinfo`).
     let result = match &env.service {
         None => env.client.probe(None).await.map_err(|e| e.to_string()),
         Some(service) => match service.authorize(Caller::Portico).await {

@@ -153,7 +153,7 @@ async fn run(endpoint: ManagerEndpoint, service: Option<ServiceCredential>) -> V
             checks.push(tls_ok());
             let why = match e {
                 ManagerError::NotFound => format!("no API Manager v1.3 under {base_path} (HTTP 404)"),
-                other => format!("{base_path}/currentuser: {other}"),
+                other => format!("{base_path}/appinfo: {other}"),
             };
             checks.extend([Check::new("API", Outcome::Failed, why), skipped("Service credential")]);
             return checks;

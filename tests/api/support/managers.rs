@@ -67,12 +67,17 @@ pub async fn silent_server() -> (SocketAddr, tokio::task::JoinHandle<()>) {
     (addr, task)
 }
 
-/// What a simulator received, less the portal's background health probes (unauthenticated
-/// `GET /currentuser`), which arrive whenever the monitor's interval says so.
+/// What a simulator received, less the portal's background health probes, which arrive
+/// whenever the monitor's interval says so.
 pub fn requests_without_probes(sim: &Simulator) -> Vec<portico::manager::simulator::RecordedRequest> {
     sim.requests().into_iter().filter(|r| !is_health_probe(r)).collect()
 }
 
+/// A health probe: `GET /appinfo` without credentials, or `GET /currentuser` with the manager's
+/// service credential (never with a session cookie).
 pub fn is_health_probe(r: &portico::manager::simulator::RecordedRequest) -> bool {
-    r.method == "GET" && r.path.ends_with("/currentuser") && !r.headers.contains_key("cookie")
+    let unauthenticated = !r.headers.contains_key("cookie") && !r.headers.contains_key("authorization");
+    r.method == "GET"
+        && ((r.path.ends_with("/appinfo") && unauthenticated)
+            || (r.path.ends_with("/currentuser") && r.headers.contains_key("authorization")))
 }
