@@ -64,14 +64,17 @@ pub async fn load_shared(
 /// name wins, as with actix's parser): parsing every cookie into owned values on each API call
 /// is measurable. A session id never needs decoding, and anything else is not one.
 fn session_id(req: &HttpRequest, state: &AppState) -> Option<SessionId> {
-    let base = state.settings.session.cookie_name.as_str();
-    let https = state.is_https();
+    let headers = req.headers().get_all(actix_web::http::header::COOKIE).filter_map(|h| h.to_str().ok());
+    session_id_in(headers, &state.settings.session.cookie_name, state.is_https())
+}
+
+/// [`session_id`] from the `Cookie` header values: the cookie named `base` (`__Host-{base}` over
+/// https), whose value is a well-formed session id.
+fn session_id_in<'a>(headers: impl Iterator<Item = &'a str>, base: &str, https: bool) -> Option<SessionId> {
     let is_ours = |name: &str| {
         if https { name.strip_prefix("__Host-") == Some(base) } else { name == base }
     };
-    req.headers()
-        .get_all(actix_web::http::header::COOKIE)
-        .filter_map(|header| header.to_str().ok())
+    headers
         .flat_map(|header| header.split(';'))
         .filter_map(|pair| pair.split_once('='))
         .find(|(name, _)| is_ours(name.trim()))
@@ -170,4 +173,47 @@ pub fn pre_session_pair(state: &AppState) -> (String, String) {
 /// Whether the nonce in cookie `cookie_name` matches the form's `csrf_token`.
 pub fn pre_session_matches(req: &HttpRequest, state: &AppState, cookie_name: &str, csrf_token: &str) -> bool {
     req.cookie(cookie_name).is_some_and(|n| state.keys.csrf_matches(n.value().as_bytes(), csrf_token))
+}
+
+#[cfg(test)]
+mod cookie_tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const ID: &str = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJ0123456";
+
+    proptest! {
+        /// Whatever a caller puts in `Cookie`, the id found is a well-formed one that was sent
+        /// under the session cookie's exact name, or none.
+        #[test]
+        fn a_crafted_cookie_header_yields_a_sent_id_or_none(header in "[ -~]{0,200}", https in any::<bool>()) {
+            if let Some(id) = session_id_in(std::iter::once(header.as_str()), "portico_session", https) {
+                prop_assert_eq!(id.as_str().len(), 43);
+                prop_assert!(header.contains(id.as_str()));
+                let name = if https { "__Host-portico_session" } else { "portico_session" };
+                prop_assert!(header.contains(name));
+            }
+        }
+
+        /// Among other cookies, in any order and spacing, the session cookie is found; look-alike
+        /// names are not it.
+        #[test]
+        fn the_session_cookie_is_found_among_others(
+            others in prop::collection::vec(("[a-zA-Z_]{1,12}", "[a-zA-Z0-9=]{0,20}"), 0..5),
+            spaces in "[ ]{0,3}",
+        ) {
+            let mut pairs: Vec<String> = others
+                .iter()
+                .filter(|(name, _)| name != "portico_session")
+                .map(|(name, value)| format!("{name}={value}"))
+                .collect();
+            pairs.insert(pairs.len() / 2, format!("portico_session={spaces}{ID}"));
+            let header = pairs.join(";");
+            let found = session_id_in(std::iter::once(header.as_str()), "portico_session", false);
+            prop_assert_eq!(found.as_ref().map(SessionId::as_str), Some(ID));
+            let lookalikes = format!("xportico_session={ID}; portico_session2={ID}; __Host-portico_session={ID}");
+            prop_assert!(session_id_in(std::iter::once(lookalikes.as_str()), "portico_session", false).is_none());
+        }
+    }
 }
