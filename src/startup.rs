@@ -23,7 +23,9 @@ use crate::identity::Connections;
 use crate::identity::oidc::Identity;
 use crate::replicas::{Follower, follow};
 use crate::secrets::Secrets;
-use crate::store::{Change, ChangeBus, Database, KvStore, MemoryStore, RedisStore, SessionStore};
+use crate::store::{
+    Change, ChangeBus, Database, KvStore, MemoryStore, RedisStore, RedisTarget, SessionStore, TargetForm,
+};
 use crate::web::admin::AdminAccess;
 use crate::web::tls::ServerTls;
 
@@ -245,24 +247,50 @@ impl Application {
 }
 
 async fn key_value_store(settings: &Settings, secrets: &Secrets) -> anyhow::Result<KvStore> {
-    match &settings.redis {
-        Some(redis) => {
-            let url = secrets.resolve(&redis.url).await.context("redis.url")?;
-            let store = RedisStore::new(
-                secrecy::ExposeSecret::expose_secret(&url),
-                &redis.key_prefix,
-                redis.pool_size,
-            )
-            .context("redis.url")?;
-            Ok(KvStore::Redis(store))
+    let Some(redis) = &settings.redis else {
+        tracing::info!(
+            "no [redis] configured: sessions and caches are kept in this process (single instance)"
+        );
+        return Ok(KvStore::Memory(MemoryStore::new()));
+    };
+    let reveal = |value: SecretString| secrecy::ExposeSecret::expose_secret(&value).to_owned();
+    let username = match &redis.username {
+        Some(reference) => Some(reveal(secrets.resolve(reference).await.context("redis.username")?)),
+        None => None,
+    };
+    let password = match &redis.password {
+        Some(reference) => Some(secrets.resolve(reference).await.context("redis.password")?),
+        None => None,
+    };
+    let form = match (&redis.url, &redis.sentinel, &redis.cluster) {
+        (Some(url), None, None) => TargetForm::Single(secrets.resolve(url).await.context("redis.url")?),
+        (None, Some(sentinel), None) => {
+            let username = match &sentinel.username {
+                Some(reference) => {
+                    Some(reveal(secrets.resolve(reference).await.context("redis.sentinel.username")?))
+                }
+                None => None,
+            };
+            let password = match &sentinel.password {
+                Some(reference) => Some(secrets.resolve(reference).await.context("redis.sentinel.password")?),
+                None => None,
+            };
+            TargetForm::Sentinel {
+                master_name: sentinel.master_name.clone(),
+                nodes: sentinel.nodes.clone(),
+                username,
+                password,
+                db: sentinel.db,
+                tls: sentinel.tls,
+            }
         }
-        None => {
-            tracing::info!(
-                "no [redis] configured: sessions and caches are kept in this process (single instance)"
-            );
-            Ok(KvStore::Memory(MemoryStore::new()))
-        }
-    }
+        (None, None, Some(cluster)) => TargetForm::Cluster { nodes: cluster.nodes.clone() },
+        _ => anyhow::bail!("[redis] needs exactly one of url, sentinel and cluster"),
+    };
+    let target = RedisTarget { form, username, password, pool_size: redis.pool_size };
+    let store = RedisStore::open(target, &redis.key_prefix).context("[redis]")?;
+    tracing::info!(topology = store.form(), "session store: Redis");
+    Ok(KvStore::Redis(store))
 }
 
 fn http_server(

@@ -469,3 +469,55 @@ timeout = "0s"
         "plain http outside local development"
     );
 }
+
+#[test]
+fn redis_takes_exactly_one_form_and_names_each_problem() {
+    let base = "[session]\nsecret = { env = \"S\" }\n[master]\nurl = \"http://m\"\n";
+    let check = |redis: &str| {
+        let report = load_text(&format!("{base}[redis]\n{redis}\n"), &[("S", GOOD_SECRET), ("RP", "pw")]);
+        let mut keys: Vec<String> = errors(&report).into_iter().map(str::to_owned).collect();
+        keys.sort_unstable();
+        (keys, report)
+    };
+    let (keys, report) = check("url = \"redis://127.0.0.1:6379\"");
+    assert!(keys.is_empty(), "{}", report.render());
+    let sentinel = "sentinel = { master_name = \"portico\", nodes = [\"redis://10.0.0.1:26379\"], db = 1 }\npassword = { env = \"RP\" }";
+    let (keys, report) = check(sentinel);
+    assert!(keys.is_empty(), "{}", report.render());
+    let settings = report.settings.as_ref().and_then(|s| s.redis.as_ref()).expect("redis settings");
+    assert_eq!(settings.sentinel.as_ref().map(|s| s.db), Some(1));
+    let (keys, report) =
+        check("cluster = { nodes = [\"redis://10.0.0.1:7000\", \"rediss://10.0.0.2:7000\"] }");
+    assert!(keys.is_empty(), "{}", report.render());
+
+    assert_eq!(check("pool_size = 4").0, ["redis"], "no form at all");
+    assert_eq!(
+        check("url = \"redis://h:1\"\ncluster = { nodes = [\"redis://h:7000\"] }").0,
+        ["redis"],
+        "two forms"
+    );
+    let (keys, report) = check(
+        "sentinel = { master_name = \" \", nodes = [\"http://h:1\", \"redis://:pw@h:26379\", \"redis://h\"], db = -1 }",
+    );
+    assert_eq!(
+        keys,
+        [
+            "redis.sentinel.db",
+            "redis.sentinel.master_name",
+            "redis.sentinel.nodes[0]",
+            "redis.sentinel.nodes[1]",
+            "redis.sentinel.nodes[2]",
+        ],
+        "{}",
+        report.render()
+    );
+    assert!(!report.render().contains(":pw@"), "a password in a node address is never repeated");
+    assert_eq!(check("cluster = { nodes = [] }").0, ["redis.cluster.nodes"]);
+    assert_eq!(check("cluster = { nodes = [\"redis://h:7000/3\"] }").0, ["redis.cluster.nodes[0]"]);
+    let (_, report) = check("url = \"redis://h:1\"\npassword = \"plain-pw\"");
+    assert!(
+        report.problems.iter().any(|p| p.key == "redis.password" && p.severity == Severity::Warning),
+        "a plain password is warned about: {}",
+        report.render()
+    );
+}

@@ -150,7 +150,15 @@ pub fn references(settings: &Settings) -> Vec<(String, &SecretRef)> {
         out.push(("session.secret".to_owned(), secret));
     }
     if let Some(redis) = &settings.redis {
-        out.push(("redis.url".to_owned(), &redis.url));
+        let sentinel = redis.sentinel.as_ref();
+        let found = [
+            ("redis.url", redis.url.as_ref()),
+            ("redis.username", redis.username.as_ref()),
+            ("redis.password", redis.password.as_ref()),
+            ("redis.sentinel.username", sentinel.and_then(|s| s.username.as_ref())),
+            ("redis.sentinel.password", sentinel.and_then(|s| s.password.as_ref())),
+        ];
+        out.extend(found.into_iter().filter_map(|(key, secret)| Some((key.to_owned(), secret?))));
     }
     out.push(("database.url".to_owned(), &settings.database.url));
     let managers = std::iter::once(("master".to_owned(), settings.master.auth.as_ref()))

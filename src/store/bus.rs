@@ -14,6 +14,7 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
+use super::redis::Subscription;
 use super::{KvStore, RedisStore};
 
 /// The channel, after `redis.key_prefix`.
@@ -132,18 +133,18 @@ async fn listen(redis: RedisStore, origin: String, sender: broadcast::Sender<Cha
 }
 
 /// Forwards messages until the subscription fails.
-async fn relay(pubsub: redis::aio::PubSub, origin: &str, sender: &broadcast::Sender<Change>) {
-    let (mut sink, mut stream) = pubsub.split();
+async fn relay(subscription: Subscription, origin: &str, sender: &broadcast::Sender<Change>) {
+    let (mut pinger, mut stream) = subscription.split();
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.tick().await;
     loop {
         tokio::select! {
             message = stream.next() => {
-                let Some(message) = message else {
+                let Some(payload) = message else {
                     tracing::warn!("change notification subscription closed");
                     return;
                 };
-                match serde_json::from_slice::<Envelope>(message.get_payload_bytes()) {
+                match serde_json::from_slice::<Envelope>(&payload) {
                     Ok(envelope) if envelope.origin != origin => {
                         let _ = sender.send(envelope.change);
                     }
@@ -152,8 +153,8 @@ async fn relay(pubsub: redis::aio::PubSub, origin: &str, sender: &broadcast::Sen
                 }
             }
             _ = ping.tick() => {
-                let answered = tokio::time::timeout(PING_TIMEOUT, sink.ping::<redis::Value>()).await;
-                if !matches!(answered, Ok(Ok(_))) {
+                let answered = tokio::time::timeout(PING_TIMEOUT, pinger.ping()).await;
+                if !matches!(answered, Ok(true)) {
                     tracing::warn!("change notification subscription stopped answering");
                     return;
                 }

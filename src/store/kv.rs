@@ -55,6 +55,14 @@ impl KvStore {
         }
     }
 
+    /// The Redis nodes in use and whether they answer (`None` for the in-process store).
+    pub async fn nodes(&self) -> Option<(&'static str, Vec<super::redis::NodeStatus>)> {
+        match self {
+            KvStore::Redis(redis) => Some((redis.form(), redis.nodes().await)),
+            KvStore::Memory(_) => None,
+        }
+    }
+
     pub async fn ping(&self) -> Result<(), StoreError> {
         dispatch!(self, s => s.ping().await)
     }

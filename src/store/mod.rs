@@ -12,7 +12,7 @@ pub mod sql;
 pub use bus::{Change, ChangeBus};
 pub use kv::{Admission, KvStore, StoreError};
 pub use memory::MemoryStore;
-pub use redis::RedisStore;
+pub use redis::{ClusterNode, NodeStatus, RedisStore, RedisTarget, TargetForm, parse_cluster_nodes};
 pub use session_cache::FRESH_FOR as SESSION_FRESH_FOR;
 pub use sessions::{SESSION_PREFIX, Session, SessionId, SessionStore};
 pub use sql::{Backend, Database, DatabaseError, Saved, SettingsOverrides, SlaveRow, setting_keys};

@@ -52,6 +52,15 @@ struct SecretCheck {
 struct Checks {
     session_store: Check,
     database: Check,
+    /// Redis: its form (`single`, `sentinel`, `cluster`) and each node with its role.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    redis: Option<RedisTopology>,
+}
+
+#[derive(Serialize)]
+struct RedisTopology {
+    topology: &'static str,
+    nodes: Vec<crate::store::NodeStatus>,
 }
 
 fn check<E: std::fmt::Display>(kind: &'static str, started: Instant, result: Result<(), E>) -> Check {
@@ -68,10 +77,11 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let kv = state.kv.ping();
     let db_started = Instant::now();
     let db = state.db.ping();
-    let (kv, db) = futures_util::future::join(kv, db).await;
+    let (kv, db, nodes) = futures_util::future::join3(kv, db, state.kv.nodes()).await;
     let checks = Checks {
         session_store: check(state.kv.kind(), kv_started, kv),
         database: check(state.db.backend().as_str(), db_started, db),
+        redis: nodes.map(|(topology, nodes)| RedisTopology { topology, nodes }),
     };
     let ready = checks.session_store.error.is_none() && checks.database.error.is_none();
     let secrets = state

@@ -1,0 +1,574 @@
+//! Redis as the key-value store: shared by every replica, on one node, a Sentinel group or a
+//! Cluster ([`topology`]).
+//!
+//! A few multiplexed connections (`redis.pool_size`; a Cluster connection multiplexes to every
+//! node by itself), used round robin. Unlike a checkout pool, nothing is sent besides the
+//! commands themselves: a request that needs one command costs one round trip. The first
+//! connection is made lazily, so Portico starts (and reports not-ready) while Redis is down, and
+//! recovers when it comes back.
+//!
+//! Recovery goes by time, not by traffic: a connection finds out that Redis went away only when
+//! something is sent on it, and would fail that one request before reconnecting. A keeper pings
+//! every connection each [`KEEPER_INTERVAL`], so dead ones are replaced within a few seconds of
+//! Redis (or a promoted replica) being there, on an idle replica too, before a request needs
+//! them.
+//!
+//! Every key one command or script touches hashes to one Cluster slot: scripts over several
+//! keys put the shared part in a hash tag (`{…}`).
+
+mod topology;
+
+use std::sync::{Arc, LazyLock};
+use std::time::Duration;
+
+use redis::cluster_routing::{MultipleNodeRoutingInfo, ResponsePolicy, RoutingInfo, SingleNodeRoutingInfo};
+use redis::{AsyncCommands, ExistenceCheck, SetExpiry, SetOptions};
+
+use super::{Admission, StoreError};
+use topology::{Conn, RoundRobin, Topology};
+pub use topology::{RedisTarget, TargetForm};
+
+/// How often the keeper pings every connection.
+pub const KEEPER_INTERVAL: Duration = Duration::from_secs(1);
+
+#[derive(Clone)]
+pub struct RedisStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    prefix: String,
+    topology: Topology,
+    next: RoundRobin,
+}
+
+fn unavailable(e: redis::RedisError) -> StoreError {
+    // The redis error text names the failure kind and address, never a password.
+    StoreError::Unavailable(e.to_string())
+}
+
+impl RedisStore {
+    /// One node at `url`; no connection is made until the first command.
+    pub fn new(url: &str, key_prefix: &str, connections: usize) -> Result<Self, StoreError> {
+        let target = RedisTarget {
+            form: TargetForm::Single(secrecy::SecretString::from(url.to_owned())),
+            username: None,
+            password: None,
+            pool_size: connections,
+        };
+        Self::open(target, key_prefix)
+    }
+
+    /// The store on `target`; no connection is made until the first command.
+    pub fn open(target: RedisTarget, key_prefix: &str) -> Result<Self, StoreError> {
+        let topology = Topology::open(target)
+            .map_err(|e| StoreError::Protocol(format!("bad Redis settings ({:?})", e.kind())))?;
+        Ok(Self {
+            inner: Arc::new(Inner { prefix: key_prefix.to_owned(), topology, next: RoundRobin::default() }),
+        })
+    }
+
+    pub fn key_prefix(&self) -> &str {
+        &self.inner.prefix
+    }
+
+    /// `single`, `sentinel` or `cluster`.
+    pub fn form(&self) -> &'static str {
+        self.inner.topology.form()
+    }
+
+    fn key(&self, key: &str) -> String {
+        let mut full = String::with_capacity(self.inner.prefix.len() + key.len());
+        full.push_str(&self.inner.prefix);
+        full.push_str(key);
+        full
+    }
+
+    async fn conn(&self) -> Result<Conn, StoreError> {
+        let i = self.inner.next.next(self.inner.topology.len());
+        self.connection(i).await
+    }
+
+    async fn connection(&self, i: usize) -> Result<Conn, StoreError> {
+        self.inner.topology.connection(i).await.map_err(unavailable)
+    }
+
+    /// Pings every connection (on a Cluster, every master): the store is up when each of them
+    /// answers (a request may be sent on any of them).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let pings = (0..self.inner.topology.len()).map(|i| self.ping_one(i));
+        let results = futures_util::future::join_all(pings).await;
+        let total = results.len();
+        let mut failures = results.into_iter().filter_map(Result::err);
+        match failures.next() {
+            None => Ok(()),
+            Some(first) => {
+                let down = 1 + failures.count();
+                Err(StoreError::Unavailable(format!("{down} of {total} connections down ({first})")))
+            }
+        }
+    }
+
+    async fn ping_one(&self, i: usize) -> Result<(), StoreError> {
+        let mut c = self.connection(i).await?;
+        if let Conn::Cluster(cluster) = &mut c {
+            let every_master = RoutingInfo::MultiNode((
+                MultipleNodeRoutingInfo::AllMasters,
+                Some(ResponsePolicy::AllSucceeded),
+            ));
+            cluster.route_command(redis::cmd("PING"), every_master).await.map_err(unavailable)?;
+            return Ok(());
+        }
+        let pong: String = redis::cmd("PING").query_async(&mut c).await.map_err(unavailable)?;
+        if pong == "PONG" { Ok(()) } else { Err(StoreError::Protocol(format!("PING answered {pong:?}"))) }
+    }
+
+    /// Starts the keeper (see the module comment); it ends with the store, or when aborted.
+    pub fn start_keeper(&self) -> tokio::task::AbortHandle {
+        let store = Arc::downgrade(&self.inner);
+        let task = tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(KEEPER_INTERVAL);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                let Some(inner) = store.upgrade() else { return };
+                let store = RedisStore { inner };
+                // A failed ping has already set its connection reconnecting; the outcome is
+                // for /readyz to report.
+                let _ = store.ping().await;
+            }
+        });
+        task.abort_handle()
+    }
+
+    pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut c = self.conn().await?;
+        c.get(self.key(key)).await.map_err(unavailable)
+    }
+
+    pub async fn get_and_touch(&self, key: &str, ttl: Duration) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut c = self.conn().await?;
+        redis::cmd("GETEX")
+            .arg(self.key(key))
+            .arg("PX")
+            .arg(millis(ttl))
+            .query_async(&mut c)
+            .await
+            .map_err(unavailable)
+    }
+
+    pub async fn set(&self, key: &str, value: &[u8], ttl: Option<Duration>) -> Result<(), StoreError> {
+        let mut c = self.conn().await?;
+        let key = self.key(key);
+        match ttl {
+            Some(ttl) => c.pset_ex::<_, _, ()>(key, value, millis(ttl)).await,
+            None => c.set::<_, _, ()>(key, value).await,
+        }
+        .map_err(unavailable)
+    }
+
+    pub async fn set_if_absent(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool, StoreError> {
+        let mut c = self.conn().await?;
+        let options = SetOptions::default()
+            .conditional_set(ExistenceCheck::NX)
+            .with_expiration(SetExpiry::PX(millis(ttl)));
+        let set: Option<String> = c.set_options(self.key(key), value, options).await.map_err(unavailable)?;
+        Ok(set.is_some())
+    }
+
+    pub async fn renew_if(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool, StoreError> {
+        let mut c = self.conn().await?;
+        let script = redis::Script::new(
+            "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end",
+        );
+        let n: i64 = script
+            .key(self.key(key))
+            .arg(value)
+            .arg(millis(ttl))
+            .invoke_async(&mut c)
+            .await
+            .map_err(unavailable)?;
+        Ok(n == 1)
+    }
+
+    pub async fn delete_if(&self, key: &str, value: &[u8]) -> Result<bool, StoreError> {
+        let mut c = self.conn().await?;
+        let script = redis::Script::new(
+            "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end",
+        );
+        let n: i64 = script.key(self.key(key)).arg(value).invoke_async(&mut c).await.map_err(unavailable)?;
+        Ok(n == 1)
+    }
+
+    pub async fn delete(&self, key: &str) -> Result<bool, StoreError> {
+        let mut c = self.conn().await?;
+        let n: u64 = c.del(self.key(key)).await.map_err(unavailable)?;
+        Ok(n > 0)
+    }
+
+    pub async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut c = self.conn().await?;
+        redis::cmd("GETDEL").arg(self.key(key)).query_async(&mut c).await.map_err(unavailable)
+    }
+
+    pub async fn increment(&self, key: &str, window: Duration) -> Result<i64, StoreError> {
+        let mut c = self.conn().await?;
+        let key = self.key(key);
+        // INCR and an expiry that only a new counter gets, in one round trip.
+        let (count, _): (i64, i64) = redis::pipe()
+            .atomic()
+            .incr(&key, 1)
+            .cmd("PEXPIRE")
+            .arg(&key)
+            .arg(millis(window))
+            .arg("NX")
+            .query_async(&mut c)
+            .await
+            .map_err(unavailable)?;
+        Ok(count)
+    }
+
+    pub async fn admit(
+        &self,
+        counter: &str,
+        lock: &str,
+        now_ms: i64,
+        window: Duration,
+        max: u32,
+    ) -> Result<Admission, StoreError> {
+        let mut c = self.conn().await?;
+        let (admitted, value): (i64, i64) = ADMIT
+            .key(self.key(counter))
+            .key(self.key(lock))
+            .arg(now_ms)
+            .arg(millis(window))
+            .arg(max)
+            .invoke_async(&mut c)
+            .await
+            .map_err(unavailable)?;
+        Ok(match (admitted, value) {
+            (1, n) => Admission::Counted(n),
+            (_, left) if left > 0 => Admission::Locked(Duration::from_millis(left.unsigned_abs())),
+            _ => Admission::Full,
+        })
+    }
+
+    pub async fn release(&self, counter: &str) -> Result<(), StoreError> {
+        let mut c = self.conn().await?;
+        let _: i64 = RELEASE.key(self.key(counter)).invoke_async(&mut c).await.map_err(unavailable)?;
+        Ok(())
+    }
+
+    /// Every key under `prefix`: SCAN on the node, or on each master of a Cluster.
+    async fn scan_prefix(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let pattern = format!("{}*", escape_glob(&self.key(prefix)));
+        let mut c = self.conn().await?;
+        let nodes = match &mut c {
+            Conn::Cluster(cluster) => cluster_masters(cluster).await?.into_iter().map(Some).collect(),
+            _ => vec![None],
+        };
+        let mut keys = Vec::new();
+        for node in nodes {
+            let mut cursor: u64 = 0;
+            loop {
+                let mut scan = redis::cmd("SCAN");
+                scan.arg(cursor).arg("MATCH").arg(&pattern).arg("COUNT").arg(500);
+                let (next, batch): (u64, Vec<String>) = match (&mut c, &node) {
+                    (Conn::Cluster(cluster), Some((host, port))) => {
+                        let at = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
+                            host: host.clone(),
+                            port: *port,
+                        });
+                        let value = cluster.route_command(scan, at).await.map_err(unavailable)?;
+                        redis::from_redis_value(value).map_err(|e| StoreError::Protocol(e.to_string()))?
+                    }
+                    _ => scan.query_async(&mut c).await.map_err(unavailable)?,
+                };
+                keys.extend(batch);
+                if next == 0 {
+                    break;
+                }
+                cursor = next;
+            }
+        }
+        Ok(keys)
+    }
+
+    pub async fn delete_prefix(&self, prefix: &str) -> Result<u64, StoreError> {
+        let keys = self.scan_prefix(prefix).await?;
+        let mut c = self.conn().await?;
+        let mut deleted = 0;
+        if let Conn::Cluster(cluster) = &c {
+            // Keys of different slots cannot share one UNLINK.
+            for chunk in keys.chunks(100) {
+                let unlinks = chunk.iter().map(|key| {
+                    let mut cluster = cluster.clone();
+                    async move { cluster.unlink::<_, u64>(key).await }
+                });
+                for n in futures_util::future::join_all(unlinks).await {
+                    deleted += n.map_err(unavailable)?;
+                }
+            }
+            return Ok(deleted);
+        }
+        for chunk in keys.chunks(500) {
+            let n: u64 = redis::cmd("UNLINK").arg(chunk).query_async(&mut c).await.map_err(unavailable)?;
+            deleted += n;
+        }
+        Ok(deleted)
+    }
+
+    pub async fn count_prefix(&self, prefix: &str) -> Result<u64, StoreError> {
+        Ok(self.scan_prefix(prefix).await?.len() as u64)
+    }
+
+    /// Publishes `payload` on the channel `{prefix}{channel}` (on a Cluster, a sharded channel:
+    /// its slot's master delivers it, and a subscription follows the slot when it moves).
+    pub async fn publish(&self, channel: &str, payload: &[u8]) -> Result<(), StoreError> {
+        let mut c = self.conn().await?;
+        let command = if matches!(c, Conn::Cluster(_)) { "SPUBLISH" } else { "PUBLISH" };
+        let _receivers: i64 = redis::cmd(command)
+            .arg(self.key(channel))
+            .arg(payload)
+            .query_async(&mut c)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    /// A new connection subscribed to `{prefix}{channel}` (pub/sub needs a connection of its own).
+    pub async fn subscribe(&self, channel: &str) -> Result<Subscription, StoreError> {
+        let channel = self.key(channel);
+        let topology = &self.inner.topology;
+        let connect = async {
+            if let Some(client) = topology.pubsub_client().await? {
+                let mut pubsub = client.get_async_pubsub().await?;
+                pubsub.subscribe(&channel).await?;
+                return Ok::<_, redis::RedisError>(Subscription::PubSub(pubsub));
+            }
+            let (sender, messages) = tokio::sync::mpsc::unbounded_channel();
+            let mut connection = topology.cluster_subscriber(sender).await?.ok_or_else(|| {
+                redis::RedisError::from((redis::ErrorKind::Client, "no subscriber for this topology"))
+            })?;
+            connection.ssubscribe(&channel).await?;
+            Ok(Subscription::Cluster { connection, messages })
+        };
+        match tokio::time::timeout(topology::CONNECT_TIMEOUT + topology::RESPONSE_TIMEOUT, connect).await {
+            Ok(subscribed) => subscribed.map_err(unavailable),
+            Err(_) => Err(StoreError::Unavailable("no answer to SUBSCRIBE in time".to_owned())),
+        }
+    }
+}
+
+/// One node the store uses, as `/readyz` shows it (an address and a role, never a credential).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct NodeStatus {
+    pub address: String,
+    /// `master`, `replica` or `sentinel`.
+    pub role: &'static str,
+    pub reachable: bool,
+}
+
+impl RedisStore {
+    /// The nodes this store uses and whether they answer: the node; the Sentinel master as last
+    /// found and each sentinel (pinged now); every Cluster node as the cluster sees it.
+    pub async fn nodes(&self) -> Vec<NodeStatus> {
+        let topology = &self.inner.topology;
+        if let Some((_, sentinels)) = topology.sentinels() {
+            // (Pinging a connection also finds the master again when it changed.)
+            let reachable = self.ping_one(0).await.is_ok();
+            let mut nodes: Vec<NodeStatus> = topology
+                .sentinel_master()
+                .map(|address| NodeStatus { address, role: "master", reachable })
+                .into_iter()
+                .collect();
+            let pings = sentinels.iter().map(|url| async move {
+                let address =
+                    format!("{}:{}", url.host_str().unwrap_or_default(), url.port().unwrap_or(26379));
+                NodeStatus { address, role: "sentinel", reachable: ping_url(url).await }
+            });
+            nodes.extend(futures_util::future::join_all(pings).await);
+            return nodes;
+        }
+        let Ok(mut c) = self.conn().await else { return Vec::new() };
+        match &mut c {
+            Conn::Cluster(cluster) => {
+                let any = RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random);
+                let answer = cluster.route_command(redis::cmd("CLUSTER").arg("NODES").clone(), any).await;
+                let text: String =
+                    answer.ok().and_then(|v| redis::from_redis_value(v).ok()).unwrap_or_default();
+                parse_cluster_nodes(&text)
+                    .into_iter()
+                    .map(|n| NodeStatus {
+                        address: format!("{}:{}", n.host, n.port),
+                        role: if n.master { "master" } else { "replica" },
+                        reachable: n.reachable,
+                    })
+                    .collect()
+            }
+            _ => {
+                let address = topology.single_address().unwrap_or_default();
+                let reachable = redis::cmd("PING").query_async::<String>(&mut c).await.is_ok();
+                vec![NodeStatus { address, role: "master", reachable }]
+            }
+        }
+    }
+}
+
+/// Whether a node (a sentinel) answers PING within the connect and response times.
+async fn ping_url(url: &url::Url) -> bool {
+    let ping = async {
+        let client = redis::Client::open(url.as_str())?;
+        let mut connection = client.get_multiplexed_async_connection().await?;
+        redis::cmd("PING").query_async::<String>(&mut connection).await
+    };
+    matches!(
+        tokio::time::timeout(topology::CONNECT_TIMEOUT + topology::RESPONSE_TIMEOUT, ping).await,
+        Ok(Ok(_))
+    )
+}
+
+/// The reachable masters of a Cluster, `(host, port)`, from `CLUSTER NODES` as a node sees it.
+async fn cluster_masters(
+    cluster: &mut redis::cluster_async::ClusterConnection,
+) -> Result<Vec<(String, u16)>, StoreError> {
+    let any = RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random);
+    let value =
+        cluster.route_command(redis::cmd("CLUSTER").arg("NODES").clone(), any).await.map_err(unavailable)?;
+    let text: String = redis::from_redis_value(value).map_err(|e| StoreError::Protocol(e.to_string()))?;
+    Ok(parse_cluster_nodes(&text)
+        .into_iter()
+        .filter(|n| n.master && n.reachable)
+        .map(|n| (n.host, n.port))
+        .collect())
+}
+
+/// One line of `CLUSTER NODES`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterNode {
+    pub host: String,
+    pub port: u16,
+    pub master: bool,
+    pub reachable: bool,
+}
+
+/// `<id> <ip:port@cport[,hostname]> <flags> …` lines; others are skipped.
+pub fn parse_cluster_nodes(text: &str) -> Vec<ClusterNode> {
+    text.lines()
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            let _id = fields.next()?;
+            let address = fields.next()?.split(['@', ',']).next()?;
+            let flags = fields.next()?;
+            let (host, port) = address.rsplit_once(':')?;
+            let port = port.parse().ok()?;
+            let flags: Vec<&str> = flags.split(',').collect();
+            let master = flags.contains(&"master");
+            let reachable = !flags.iter().any(|f| matches!(*f, "fail" | "fail?" | "handshake" | "noaddr"));
+            Some(ClusterNode { host: host.to_owned(), port, master, reachable })
+        })
+        .collect()
+}
+
+/// A subscription to one channel: a pub/sub connection, or a Cluster connection's pushes.
+pub enum Subscription {
+    PubSub(redis::aio::PubSub),
+    Cluster {
+        connection: redis::cluster_async::ClusterConnection,
+        messages: tokio::sync::mpsc::UnboundedReceiver<redis::PushInfo>,
+    },
+}
+
+impl Subscription {
+    /// The messages' payloads (ending when the subscription breaks), and a way to check that
+    /// the connection still answers.
+    pub fn split(self) -> (Pinger, futures_util::stream::BoxStream<'static, Vec<u8>>) {
+        use futures_util::StreamExt;
+        match self {
+            Subscription::PubSub(pubsub) => {
+                let (sink, stream) = pubsub.split();
+                (Pinger::PubSub(sink), stream.map(|m| m.get_payload_bytes().to_vec()).boxed())
+            }
+            Subscription::Cluster { connection, messages } => {
+                let payloads = futures_util::stream::unfold(messages, |mut messages| async move {
+                    loop {
+                        let push = messages.recv().await?;
+                        match push.kind {
+                            // A node of the subscription went away: what it would have sent is
+                            // lost, so the subscription is renewed (and a resync announced).
+                            redis::PushKind::Disconnection => return None,
+                            redis::PushKind::SMessage | redis::PushKind::Message => {
+                                if let Some(redis::Value::BulkString(payload)) = push.data.into_iter().nth(1)
+                                {
+                                    return Some((payload, messages));
+                                }
+                            }
+                            _ => {}
+                        }
+                    }
+                });
+                (Pinger::Cluster(connection), payloads.boxed())
+            }
+        }
+    }
+}
+
+/// Checks that a subscription's connection answers.
+pub enum Pinger {
+    PubSub(redis::aio::PubSubSink),
+    Cluster(redis::cluster_async::ClusterConnection),
+}
+
+impl Pinger {
+    pub async fn ping(&mut self) -> bool {
+        let answered = match self {
+            Pinger::PubSub(sink) => sink.ping::<redis::Value>().await.map(|_| ()),
+            Pinger::Cluster(connection) => {
+                redis::cmd("PING").query_async::<redis::Value>(connection).await.map(|_| ())
+            }
+        };
+        answered.is_ok()
+    }
+}
+
+/// [`KvStore::admit`](super::KvStore::admit): KEYS counter, lock; ARGV now (ms), window (ms),
+/// max. Answers `{1, n}` when counted, `{0, ms left}` while locked, `{0, 0}` when full.
+static ADMIT: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+        local now = tonumber(ARGV[1])
+        local locked_until = tonumber(redis.call('GET', KEYS[2]) or '0') or 0
+        if locked_until > now then return {0, locked_until - now} end
+        local n = redis.call('INCR', KEYS[1])
+        if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+        if n > tonumber(ARGV[3]) then
+            redis.call('DECR', KEYS[1])
+            return {0, 0}
+        end
+        return {1, n}
+        ",
+    )
+});
+
+/// [`KvStore::release`](super::KvStore::release): decrements KEYS[1] only while it exists.
+static RELEASE: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        "if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('DECR', KEYS[1]) else return 0 end",
+    )
+});
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
+/// Escapes Redis glob characters so a prefix matches only itself.
+fn escape_glob(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    for c in raw.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
