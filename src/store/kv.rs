@@ -134,6 +134,27 @@ impl KvStore {
         dispatch!(self, s => s.release(counter).await)
     }
 
+    /// Records `member` in the sorted index `index` as live until `until_ms`; with
+    /// `only_existing`, only a member already there is updated (a read never adds one).
+    pub async fn index_put(
+        &self,
+        index: &str,
+        member: &str,
+        until_ms: i64,
+        only_existing: bool,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, s => s.index_put(index, member, until_ms, only_existing).await)
+    }
+
+    pub async fn index_remove(&self, index: &str, member: &str) -> Result<(), StoreError> {
+        dispatch!(self, s => s.index_remove(index, member).await)
+    }
+
+    /// The members of `index` still live at `now_ms`; those past their time are dropped.
+    pub async fn index_count(&self, index: &str, now_ms: i64) -> Result<u64, StoreError> {
+        dispatch!(self, s => s.index_count(index, now_ms).await)
+    }
+
     /// Deletes every key that starts with `prefix`; returns how many.
     pub async fn delete_prefix(&self, prefix: &str) -> Result<u64, StoreError> {
         dispatch!(self, s => s.delete_prefix(prefix).await)

@@ -12,7 +12,11 @@ use super::{Admission, StoreError};
 #[derive(Clone, Default)]
 pub struct MemoryStore {
     entries: Arc<Mutex<HashMap<String, Entry>>>,
+    indexes: Arc<Mutex<Indexes>>,
 }
+
+/// Sorted indexes by name: member → live until (ms).
+type Indexes = HashMap<String, HashMap<String, i64>>;
 
 struct Entry {
     value: Vec<u8>,
@@ -168,6 +172,39 @@ impl MemoryStore {
             entry.value = (count - 1).to_string().into_bytes();
         }
         Ok(())
+    }
+
+    fn indexes(&self) -> Result<MutexGuard<'_, Indexes>, StoreError> {
+        self.indexes.lock().map_err(|_| StoreError::Protocol("in-process store poisoned".to_owned()))
+    }
+
+    pub async fn index_put(
+        &self,
+        index: &str,
+        member: &str,
+        until_ms: i64,
+        only_existing: bool,
+    ) -> Result<(), StoreError> {
+        let mut indexes = self.indexes()?;
+        let members = indexes.entry(index.to_owned()).or_default();
+        if !only_existing || members.contains_key(member) {
+            members.insert(member.to_owned(), until_ms);
+        }
+        Ok(())
+    }
+
+    pub async fn index_remove(&self, index: &str, member: &str) -> Result<(), StoreError> {
+        if let Some(members) = self.indexes()?.get_mut(index) {
+            members.remove(member);
+        }
+        Ok(())
+    }
+
+    pub async fn index_count(&self, index: &str, now_ms: i64) -> Result<u64, StoreError> {
+        let mut indexes = self.indexes()?;
+        let Some(members) = indexes.get_mut(index) else { return Ok(0) };
+        members.retain(|_, until| *until > now_ms);
+        Ok(members.len() as u64)
     }
 
     pub async fn delete_prefix(&self, prefix: &str) -> Result<u64, StoreError> {

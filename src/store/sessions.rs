@@ -9,7 +9,8 @@
 //! drop the copy here and announce it on the change bus, so other replicas drop theirs. Admin
 //! sessions, read a few times a minute, are not copied.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -73,7 +74,15 @@ pub struct SessionStore {
     domain: &'static str,
     /// The in-process copies, for the portal sessions' store.
     copies: Option<Arc<Copies>>,
+    /// When this replica last moved each session's entry in the live-session index.
+    indexed: Arc<Mutex<HashMap<String, i64>>>,
 }
+
+/// How stale a session's entry in the live-session index may get before a read moves it: the
+/// count of live sessions is exact to within this much of the idle timeout.
+const INDEX_SLACK_MS: i64 = 60_000;
+/// At most this many sessions are remembered as recently indexed (then the memory starts over).
+const INDEXED_REMEMBERED: usize = 10_000;
 
 struct Copies {
     cache: Arc<SessionCache>,
@@ -106,7 +115,8 @@ impl SessionStore {
         let cache = Arc::new(SessionCache::new(FRESH_FOR.min(idle)));
         let follower = follow(cache.clone(), &changes);
         let copies = Some(Arc::new(Copies { cache, changes, follower }));
-        Self { kv, keys, idle, absolute, clock, prefix: SESSION_PREFIX, domain: "session", copies }
+        let indexed = Arc::default();
+        Self { kv, keys, idle, absolute, clock, prefix: SESSION_PREFIX, domain: "session", copies, indexed }
     }
 
     /// A store of other sessions (admin sessions) under `prefix`, with their own timeouts.
@@ -118,7 +128,17 @@ impl SessionStore {
         clock: SharedClock,
         prefix: &'static str,
     ) -> Self {
-        Self { kv, keys, idle, absolute, clock, prefix, domain: prefix, copies: None }
+        Self {
+            kv,
+            keys,
+            idle,
+            absolute,
+            clock,
+            prefix,
+            domain: prefix,
+            copies: None,
+            indexed: Arc::default(),
+        }
     }
 
     fn key(&self, id: &SessionId) -> String {
@@ -167,6 +187,7 @@ impl SessionStore {
         // Again after the write: a read that overtook it must not keep the old version.
         self.forget(&key);
         written?;
+        self.index(&key, ttl, false).await?;
         if announce {
             self.announce(Change::SessionChanged { key }).await;
         }
@@ -234,6 +255,11 @@ impl SessionStore {
         }
         let session =
             Arc::new(Session { id: id.clone(), created_at: envelope.created_at, data: envelope.data });
+        if let Some(ttl) = self.ttl(envelope.created_at)
+            && self.index_due(&key)
+        {
+            self.index(&key, ttl, true).await?;
+        }
         if let (Some(copies), Some(epoch)) = (copies, epoch) {
             copies.insert(id.as_str(), key, now, epoch, session.clone());
         }
@@ -247,7 +273,37 @@ impl SessionStore {
         let deleted = self.kv.delete(&key).await;
         self.forget(&key);
         deleted?;
+        self.kv.index_remove(&self.index_key(), &key).await?;
         self.announce(Change::SessionEnded { key }).await;
+        Ok(())
+    }
+
+    /// The sorted index of live sessions (member: the session's key; score: when it expires
+    /// unless read again), so counting them needs no scan of the keyspace.
+    fn index_key(&self) -> String {
+        format!("index:{}", self.domain.trim_end_matches(':'))
+    }
+
+    /// Whether this replica has not moved the session's index entry for a while.
+    fn index_due(&self, key: &str) -> bool {
+        let now = self.clock.now_millis();
+        self.indexed
+            .lock()
+            .map_or(true, |indexed| indexed.get(key).is_none_or(|at| now - at >= INDEX_SLACK_MS))
+    }
+
+    /// Moves the session's index entry to its new expiry; `only_existing` for reads, so that a
+    /// session is indexed only by the write that made it.
+    async fn index(&self, key: &str, ttl: Duration, only_existing: bool) -> Result<(), StoreError> {
+        let now = self.clock.now_millis();
+        let until = now.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX));
+        self.kv.index_put(&self.index_key(), key, until, only_existing).await?;
+        if let Ok(mut indexed) = self.indexed.lock() {
+            if indexed.len() >= INDEXED_REMEMBERED {
+                indexed.clear();
+            }
+            indexed.insert(key.to_owned(), now);
+        }
         Ok(())
     }
 
@@ -271,8 +327,8 @@ impl SessionStore {
         }
     }
 
-    /// How many sessions exist (admin dashboard; scans, so not for hot paths).
+    /// How many sessions are live (the dashboard, `/metrics`): from the index, no scan.
     pub async fn count(&self) -> Result<u64, StoreError> {
-        self.kv.count_prefix(self.prefix).await
+        self.kv.index_count(&self.index_key(), self.clock.now_millis()).await
     }
 }

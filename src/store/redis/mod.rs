@@ -259,6 +259,45 @@ impl RedisStore {
         Ok(())
     }
 
+    pub async fn index_put(
+        &self,
+        index: &str,
+        member: &str,
+        until_ms: i64,
+        only_existing: bool,
+    ) -> Result<(), StoreError> {
+        let mut c = self.conn().await?;
+        let mut zadd = redis::cmd("ZADD");
+        zadd.arg(self.key(index));
+        if only_existing {
+            zadd.arg("XX");
+        }
+        let _: i64 = zadd.arg(until_ms).arg(member).query_async(&mut c).await.map_err(unavailable)?;
+        Ok(())
+    }
+
+    pub async fn index_remove(&self, index: &str, member: &str) -> Result<(), StoreError> {
+        let mut c = self.conn().await?;
+        let _: i64 = c.zrem(self.key(index), member).await.map_err(unavailable)?;
+        Ok(())
+    }
+
+    pub async fn index_count(&self, index: &str, now_ms: i64) -> Result<u64, StoreError> {
+        let mut c = self.conn().await?;
+        let index = self.key(index);
+        let (_, live): (i64, u64) = redis::pipe()
+            .atomic()
+            .cmd("ZREMRANGEBYSCORE")
+            .arg(&index)
+            .arg("-inf")
+            .arg(now_ms)
+            .zcard(&index)
+            .query_async(&mut c)
+            .await
+            .map_err(unavailable)?;
+        Ok(live)
+    }
+
     /// Every key under `prefix`: SCAN on the node, or on each master of a Cluster.
     async fn scan_prefix(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
         let pattern = format!("{}*", escape_glob(&self.key(prefix)));
