@@ -28,3 +28,4 @@ mod signin;
 mod simulator;
 mod sso;
 mod store;
+mod topologies;

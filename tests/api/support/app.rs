@@ -9,6 +9,7 @@ use portico::clock::ManualClock;
 use portico::startup::{AppState, Application};
 
 use super::RedisServer;
+use super::redis::{RedisConfig, Topology};
 
 pub struct TestApp {
     pub address: SocketAddr,
@@ -24,7 +25,7 @@ pub struct TestApp {
 pub struct TestAppBuilder {
     master_url: String,
     slaves: Vec<(String, String, String)>,
-    redis_url: Option<String>,
+    redis: Option<RedisConfig>,
     key_prefix: String,
     database_url: Option<String>,
     public_url: String,
@@ -43,7 +44,7 @@ impl TestAppBuilder {
         Self {
             master_url: master_url.to_owned(),
             slaves: Vec::new(),
-            redis_url: None,
+            redis: None,
             key_prefix: format!("portico-test-{:08x}:", rand::random::<u32>()),
             database_url: None,
             public_url: "http://localhost".to_owned(),
@@ -58,7 +59,13 @@ impl TestAppBuilder {
     }
 
     pub fn redis(mut self, redis: &RedisServer) -> Self {
-        self.redis_url = Some(redis.url());
+        self.redis = Some(RedisConfig::Url(redis.url()));
+        self
+    }
+
+    /// Redis as the topology is reached: a `url`, a `sentinel = { … }` or a `cluster = { … }`.
+    pub fn redis_topology(mut self, topology: &Topology) -> Self {
+        self.redis = Some(topology.config());
         self
     }
 
@@ -144,8 +151,8 @@ impl TestAppBuilder {
             self.master_url,
             self.master_timeout
         );
-        if let Some(url) = &self.redis_url {
-            toml.push_str(&format!("[redis]\nurl = \"{url}\"\nkey_prefix = \"{}\"\n\n", self.key_prefix));
+        if let Some(redis) = &self.redis {
+            toml.push_str(&redis.toml(&self.key_prefix));
         }
         for (id, name, url) in &self.slaves {
             toml.push_str(&format!(

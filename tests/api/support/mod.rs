@@ -21,7 +21,7 @@ pub mod tls_server;
 pub use app::{TestApp, TestAppBuilder, csrf_in, location, set_cookies};
 pub use databases::TestDatabase;
 pub use postgres::TestPostgres;
-pub use redis::RedisServer;
+pub use redis::{RedisCluster, RedisSentinel, RedisServer, Topology, TopologyKind};
 
 /// CI sets `PORTICO_REQUIRE_PEERS=1`: a missing peer is then a failure, not a skipped test.
 pub fn peers_required() -> bool {

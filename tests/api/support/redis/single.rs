@@ -1,10 +1,11 @@
 //! A private `redis-server` per test on a free port; it can be stopped and restarted to show how
 //! Portico behaves when Redis goes away.
 
+use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{free_port, missing_peer};
+use crate::support::{free_port, missing_peer};
 
 pub struct RedisServer {
     child: Option<Child>,
@@ -72,14 +73,12 @@ impl RedisServer {
 
     /// Every key and its raw value.
     pub fn dump(&self) -> Vec<(String, Vec<u8>)> {
-        let mut c = self.client();
-        let keys: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut c).expect("KEYS");
-        keys.into_iter()
-            .filter_map(|k| {
-                let v: Option<Vec<u8>> = redis::cmd("GET").arg(&k).query(&mut c).ok();
-                v.map(|v| (k, v))
-            })
-            .collect()
+        super::keys_and_values(&mut self.client())
+    }
+
+    /// Calls per command name since the server started (`INFO commandstats`).
+    pub fn commands(&self) -> BTreeMap<String, u64> {
+        super::command_counts(&mut self.client())
     }
 
     pub fn stop(&mut self) {
