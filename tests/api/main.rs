@@ -28,4 +28,5 @@ mod signin;
 mod simulator;
 mod sso;
 mod store;
+mod store_topologies;
 mod topologies;
