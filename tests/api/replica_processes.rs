@@ -1,14 +1,17 @@
 //! Two `portico serve` processes sharing a Redis and a PostgreSQL database, as two replicas
 //! behind a load balancer: what an admin saves through the admin UI of one is in force on the
 //! other — a new slave in a consumer's picker within a second, a disabled one gone, a new label
-//! and login-failure policy at the next sign-in.
+//! and login-failure policy at the next sign-in — on one Redis node, and on a Redis Cluster,
+//! where a sign-out on one is also refused on the other at once.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::cli::portico;
 use crate::support::managers::{closed_port, start_master, start_slave};
-use crate::support::{RedisServer, TestPostgres, csrf_in, free_port};
+use portico::manager::simulator::Simulator;
+
+use crate::support::{RedisServer, TestPostgres, Topology, TopologyKind, csrf_in, free_port};
 
 struct Replica {
     base: String,
@@ -102,23 +105,22 @@ fn settings_with<'a>(changes: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> 
     SETTINGS.iter().map(|(k, v)| (*k, changes.iter().find(|(c, _)| c == k).map_or(*v, |(_, n)| *n))).collect()
 }
 
-#[tokio::test]
-async fn two_processes_share_what_admins_save() {
-    let Some(pg) = TestPostgres::create("two_processes_share").await else { return };
-    let Some(redis) = RedisServer::start("two_processes_share") else { return };
-    let master = start_master().await;
-    let extra = start_slave("eu", &master.url).await;
-    let dir = tempfile::tempdir().unwrap();
+/// Two `portico serve` processes on the same Redis (`redis`: a `[redis]` section) and database,
+/// with the admin account `root`.
+async fn two_processes(
+    dir: &tempfile::TempDir,
+    redis: &str,
+    pg: &TestPostgres,
+    master: &Simulator,
+) -> (Replica, Replica) {
     let (port_a, port_b) = (free_port(), free_port());
     let config = |port: u16| {
         format!(
             "[server]\nlisten = \"127.0.0.1:{port}\"\nworkers = 1\n\n\
              [session]\nsecret = \"two-process-secret-0123456789abcdef0123\"\n\n\
-             [redis]\nurl = \"{}\"\nkey_prefix = \"replicas:\"\n\n[database]\nurl = \"{}\"\n\n\
+             {redis}[database]\nurl = \"{}\"\n\n\
              [federation]\ntimeout = \"1s\"\n\n[master]\nurl = \"{}\"\n",
-            redis.url(),
-            pg.url,
-            master.url
+            pg.url, master.url
         )
     };
     let (file_a, file_b) = (dir.path().join("a.toml"), dir.path().join("b.toml"));
@@ -130,7 +132,59 @@ async fn two_processes_share_what_admins_save() {
         Some("root-password-123\n"),
     );
     assert!(added.status.success(), "{}", crate::cli::text(&added));
-    let (a, b) = (Replica::start(&file_a, port_a).await, Replica::start(&file_b, port_b).await);
+    (Replica::start(&file_a, port_a).await, Replica::start(&file_b, port_b).await)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_on_a_cluster_share_sign_outs_and_admin_changes() {
+    let Some(pg) = TestPostgres::create("two_processes_cluster").await else { return };
+    let Some(cluster) = Topology::start(TopologyKind::Cluster, "two_processes_cluster") else { return };
+    let master = start_master().await;
+    let extra = start_slave("eu", &master.url).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = two_processes(&dir, &cluster.redis_toml("replicas:"), &pg, &master).await;
+
+    // Signed in on B; the same browser's cookie signed out on A: refused on B at once.
+    let consumer = Browser::on(&b);
+    let (status, _) =
+        consumer.submit("/login", "/login", &[("username", "alice"), ("password", "alice-password")]).await;
+    assert_eq!(status, 303);
+    assert_eq!(consumer.get("/environments").await.0, 200);
+    let on_a = Browser { base: a.base.clone(), http: consumer.http.clone() };
+    assert_eq!(on_a.submit("/environments", "/logout", &[]).await.0, 303, "signed out on A");
+    assert_eq!(consumer.get("/environments").await.0, 303, "and refused on B at once");
+
+    // An admin change on A is in B's picker within a second.
+    let admin = Browser::on(&a);
+    let (status, _) = admin
+        .submit("/admin/login", "/admin/login", &[("username", "root"), ("password", "root-password-123")])
+        .await;
+    assert_eq!(status, 303);
+    let (status, _) =
+        consumer.submit("/login", "/login", &[("username", "alice"), ("password", "alice-password")]).await;
+    assert_eq!(status, 303);
+    let fields = [
+        ("id", "extra-eu"),
+        ("name", "Extra EU"),
+        ("url", extra.url.as_str()),
+        ("base_path", ""),
+        ("tls_mode", "full"),
+        ("enabled", "on"),
+    ];
+    assert_eq!(admin.submit("/admin/slaves/new", "/admin/slaves", &fields).await.0, 303);
+    let page = consumer.picker_within_a_second(|p| p.contains("Extra EU")).await;
+    assert!(page.contains("Extra EU"), "B never showed the slave added on A:\n{page}");
+}
+
+#[tokio::test]
+async fn two_processes_share_what_admins_save() {
+    let Some(pg) = TestPostgres::create("two_processes_share").await else { return };
+    let Some(redis) = RedisServer::start("two_processes_share") else { return };
+    let master = start_master().await;
+    let extra = start_slave("eu", &master.url).await;
+    let dir = tempfile::tempdir().unwrap();
+    let redis = format!("[redis]\nurl = \"{}\"\nkey_prefix = \"replicas:\"\n\n", redis.url());
+    let (a, b) = two_processes(&dir, &redis, &pg, &master).await;
 
     let admin = Browser::on(&a);
     let (status, _) = admin
