@@ -3,7 +3,8 @@
 //! once, login protection's script, the catalog cache and its purge, the change bus, the
 //! session count, `/readyz`'s view of the topology — and, on Sentinel and Cluster, a master
 //! killed under load: how long until requests succeed again, how many failed meanwhile, and
-//! that the same session, new sign-ins and the change bus all carry on.
+//! that the same session, new sign-ins and the change bus all carry on; and an ACL user and
+//! password reaching Redis without ever being shown.
 
 use std::time::{Duration, Instant};
 
@@ -231,4 +232,44 @@ async fn a_killed_sentinel_master_is_followed_without_losing_the_session() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_cluster_master_is_followed_without_losing_the_session() {
     failover(TopologyKind::Cluster, "store_topologies::cluster_failover").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_acl_user_and_password_reach_redis_and_are_never_shown() {
+    let Some(redis) = crate::support::RedisServer::start("redis_acl") else { return };
+    let mut admin = redis.client();
+    redis::cmd("ACL")
+        .arg(&["SETUSER", "portico", "on", ">s3cret-redis-pw", "~*", "&*", "+@all"])
+        .exec(&mut admin)
+        .unwrap();
+    redis::cmd("ACL").arg(&["SETUSER", "default", "off"]).exec(&mut admin).unwrap();
+    let master = start_master().await;
+    let secrets = tempfile::tempdir().unwrap();
+    let app_with = |password: &str| {
+        let file = secrets.path().join(password);
+        std::fs::write(&file, format!("{password}\n")).unwrap();
+        TestAppBuilder::new(master.url.as_str()).toml(&format!(
+            "[redis]\nurl = \"{}\"\nusername = \"portico\"\npassword = {{ file = \"{}\" }}\n",
+            redis.url(),
+            file.display()
+        ))
+    };
+
+    let app = app_with("s3cret-redis-pw").spawn().await;
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status(), 200);
+    assert!(!ready.text().await.unwrap().contains("s3cret"), "no password in /readyz");
+    assert_eq!(
+        sign_in(&app, "alice", "alice-password").await.status(),
+        303,
+        "sessions go to Redis as portico"
+    );
+
+    let wrong = app_with("not-the-password").spawn().await;
+    let ready = wrong.get("/readyz").await;
+    assert_eq!(ready.status(), 503);
+    let text = ready.text().await.unwrap();
+    assert!(!text.contains("not-the-password") && !text.contains("s3cret"), "{text}");
+    let refused = sign_in(&wrong, "alice", "alice-password").await;
+    assert_eq!(refused.status(), 503, "the session store is unavailable, said plainly");
 }
