@@ -287,7 +287,13 @@ async fn key_value_store(settings: &Settings, secrets: &Secrets) -> anyhow::Resu
         (None, None, Some(cluster)) => TargetForm::Cluster { nodes: cluster.nodes.clone() },
         _ => anyhow::bail!("[redis] needs exactly one of url, sentinel and cluster"),
     };
-    let target = RedisTarget { form, username, password, pool_size: redis.pool_size };
+    let ca_pem = match &redis.ca_file {
+        Some(path) => Some(
+            std::fs::read(path).with_context(|| format!("cannot read {} (redis.ca_file)", path.display()))?,
+        ),
+        None => None,
+    };
+    let target = RedisTarget { form, username, password, pool_size: redis.pool_size, ca_pem };
     let store = RedisStore::open(target, &redis.key_prefix).context("[redis]")?;
     tracing::info!(topology = store.form(), "session store: Redis");
     Ok(KvStore::Redis(store))

@@ -157,6 +157,9 @@ pub struct RedisSettings {
     pub username: Option<SecretRef>,
     /// The password of the data nodes (all three forms). A secret reference.
     pub password: Option<SecretRef>,
+    /// PEM certificates of the CA that signed the Redis nodes' (and sentinels') TLS certificates,
+    /// for `rediss://` with a private CA. Absent: the public web roots.
+    pub ca_file: Option<PathBuf>,
     /// Multiplexed connections to one node or the Sentinel master (a Cluster connection
     /// multiplexes to every node by itself).
     #[serde(default = "default_pool_size")]

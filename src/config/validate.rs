@@ -222,6 +222,9 @@ impl Checker<'_> {
         if let Some(cluster) = &redis.cluster {
             self.redis_nodes(key("redis.cluster.nodes"), &cluster.nodes);
         }
+        if let Some(ca) = &redis.ca_file {
+            self.pem_file(key("redis.ca_file"), ca, Pem::Certificate);
+        }
         self.at_least_one(key("redis.pool_size"), redis.pool_size as u64);
     }
 

@@ -273,3 +273,79 @@ async fn an_acl_user_and_password_reach_redis_and_are_never_shown() {
     let refused = sign_in(&wrong, "alice", "alice-password").await;
     assert_eq!(refused.status(), 503, "the session store is unavailable, said plainly");
 }
+
+/// A `redis-server` serving TLS only, with a certificate from a test CA; killed on drop.
+struct TlsRedis {
+    child: std::process::Child,
+    port: u16,
+    ca_file: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for TlsRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn pem(label: &str, der: &[u8]) -> String {
+    use base64::Engine;
+    let body = base64::engine::general_purpose::STANDARD.encode(der);
+    let lines: Vec<&str> = body.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap()).collect();
+    format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", lines.join("\n"))
+}
+
+fn tls_redis() -> TlsRedis {
+    let cert = crate::support::tls_server::issued_by_test_ca(&["localhost"]);
+    let dir = tempfile::tempdir().unwrap();
+    let (cert_file, key_file, ca_file) =
+        (dir.path().join("cert.pem"), dir.path().join("key.pem"), dir.path().join("ca.pem"));
+    std::fs::write(&cert_file, pem("CERTIFICATE", &cert.chain[0])).unwrap();
+    std::fs::write(&key_file, pem("PRIVATE KEY", &cert.key_pkcs8)).unwrap();
+    std::fs::write(&ca_file, &cert.ca_pem).unwrap();
+    let port = crate::support::free_port();
+    let child = std::process::Command::new("redis-server")
+        .args(["--bind", "127.0.0.1", "--port", "0", "--tls-port", &port.to_string()])
+        .arg("--tls-cert-file")
+        .arg(&cert_file)
+        .arg("--tls-key-file")
+        .arg(&key_file)
+        .arg("--tls-ca-cert-file")
+        .arg(&ca_file)
+        .args(["--tls-auth-clients", "no", "--save", "", "--appendonly", "no"])
+        .arg("--dir")
+        .arg(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("redis-server with TLS");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "redis-server did not listen for TLS");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    TlsRedis { child, port, ca_file, _dir: dir }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rediss_with_a_private_ca_is_verified() {
+    if crate::support::RedisServer::start("rediss_private_ca").is_none() {
+        return;
+    }
+    let redis = tls_redis();
+    let master = start_master().await;
+    let url = format!("rediss://localhost:{}", redis.port);
+    let trusted = TestAppBuilder::new(master.url.as_str())
+        .toml(&format!("[redis]\nurl = \"{url}\"\nca_file = \"{}\"\n", redis.ca_file.display()))
+        .spawn()
+        .await;
+    let ready = trusted.get("/readyz").await;
+    assert_eq!(ready.status(), 200, "{}", ready.text().await.unwrap_or_default());
+    assert_eq!(sign_in(&trusted, "alice", "alice-password").await.status(), 303, "sessions over TLS");
+
+    // Without the CA, the node's certificate is not trusted: not ready, never a plain fallback.
+    let untrusted =
+        TestAppBuilder::new(master.url.as_str()).toml(&format!("[redis]\nurl = \"{url}\"\n")).spawn().await;
+    assert_eq!(untrusted.get("/readyz").await.status(), 503);
+}

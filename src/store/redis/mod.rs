@@ -55,6 +55,7 @@ impl RedisStore {
             username: None,
             password: None,
             pool_size: connections,
+            ca_pem: None,
         };
         Self::open(target, key_prefix)
     }

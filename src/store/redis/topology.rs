@@ -16,7 +16,7 @@ use redis::cluster_async::ClusterConnection;
 use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
 use redis::{
     AsyncConnectionConfig, Client, Cmd, ConnectionAddr, ErrorKind, Pipeline, RedisError, RedisFuture,
-    RedisResult, ServerErrorKind, TlsMode, Value,
+    RedisResult, ServerErrorKind, TlsCertificates, TlsMode, Value,
 };
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::OnceCell;
@@ -34,6 +34,13 @@ pub struct RedisTarget {
     pub password: Option<SecretString>,
     /// Connections to one node or to the Sentinel master.
     pub pool_size: usize,
+    /// PEM of a private CA for `rediss://` (else the public web roots).
+    pub ca_pem: Option<Vec<u8>>,
+}
+
+/// The TLS roots for `rediss://` connections, when a private CA is given.
+fn certificates(ca_pem: Option<&Vec<u8>>) -> Option<TlsCertificates> {
+    ca_pem.map(|pem| TlsCertificates { client_tls: None, root_cert: Some(pem.clone()) })
 }
 
 pub enum TargetForm {
@@ -83,6 +90,7 @@ pub(super) struct ClusterAccess {
     nodes: Vec<Url>,
     username: Option<String>,
     password: Option<SecretString>,
+    ca_pem: Option<Vec<u8>>,
 }
 
 impl ClusterAccess {
@@ -96,6 +104,9 @@ impl ClusterAccess {
         }
         if let Some(password) = &self.password {
             builder = builder.password(password.expose_secret());
+        }
+        if let Some(roots) = certificates(self.ca_pem.as_ref()) {
+            builder = builder.certs(roots);
         }
         builder
     }
@@ -117,7 +128,10 @@ impl Topology {
                     }
                     info = info.set_redis_settings(redis);
                 }
-                let client = Client::open(info)?;
+                let client = match certificates(target.ca_pem.as_ref()) {
+                    Some(roots) => Client::build_with_tls(info, roots)?,
+                    None => Client::open(info)?,
+                };
                 Ok(Topology::Single { client, connections: (0..pool).map(|_| OnceCell::new()).collect() })
             }
             TargetForm::Sentinel { master_name, nodes, username, password, db, tls } => {
@@ -127,6 +141,11 @@ impl Topology {
                         .set_client_to_redis_db(db);
                 if tls {
                     builder = builder.set_client_to_redis_tls_mode(TlsMode::Secure);
+                }
+                if let Some(roots) = certificates(target.ca_pem.as_ref()) {
+                    builder = builder
+                        .set_client_to_redis_certificates(roots.clone())
+                        .set_client_to_sentinel_certificates(roots);
                 }
                 if let Some(username) = &target.username {
                     builder = builder.set_client_to_redis_username(username);
@@ -151,7 +170,12 @@ impl Topology {
                 Ok(Topology::Sentinel(Arc::new(pool)))
             }
             TargetForm::Cluster { nodes } => {
-                let settings = ClusterAccess { nodes, username: target.username, password: target.password };
+                let settings = ClusterAccess {
+                    nodes,
+                    username: target.username,
+                    password: target.password,
+                    ca_pem: target.ca_pem,
+                };
                 let client = settings.builder().build()?;
                 Ok(Topology::Cluster(Box::new(ClusterPool { settings, client, connection: OnceCell::new() })))
             }
