@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Portico's benchmarks (SPEC §9), run by `scripts/bench [signin|routing|memory]`.
+"""Portico's benchmarks (SPEC §9), run by `scripts/bench [signin|routing|memory|topologies|failover|all]`.
 
 Speed is reported as ratios against a reference measured in the same run, never asserted.
 Everything listens on 127.0.0.1 only: a private redis-server, simulated managers
@@ -132,16 +132,24 @@ def rss_kib(pid):
 
 
 class Redis:
-    def __init__(self, port):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    def __init__(self, port, timeout=10):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
         self.buf = self.sock.makefile("rb")
 
+    def close(self):
+        with contextlib.suppress(OSError):
+            self.buf.close()
+            self.sock.close()
+
     def __call__(self, *args):
+        self.send(*args)
+        return self._read()
+
+    def send(self, *args):
         parts = [f"*{len(args)}\r\n".encode()]
         for arg in map(str, args):
             parts.append(f"${len(arg.encode())}\r\n{arg}\r\n".encode())
         self.sock.sendall(b"".join(parts))
-        return self._read()
 
     def _read(self):
         line = self.buf.readline().rstrip(b"\r\n")
@@ -163,12 +171,12 @@ class Redis:
         return dict(line.split(":", 1) for line in text.splitlines() if ":" in line and not line.startswith("#"))
 
     def command_calls(self):
-        """Calls per command (INFO commandstats), without our own INFO calls nor the PINGs with
-        which Portico keeps its connections alive."""
+        """Calls per command (INFO commandstats), without our own INFO calls, the PINGs with
+        which Portico keeps its connections alive, nor a replica's REPLCONF acknowledgements."""
         calls = {}
         for key, value in self.info("commandstats").items():
             name = key.removeprefix("cmdstat_")
-            if name not in ("info", "ping"):
+            if name not in NOT_PORTICOS:
                 calls[name] = int(re.search(r"calls=(\d+)", value).group(1))
         return calls
 
@@ -181,8 +189,458 @@ class Redis:
                 return found
 
 
+# Not counted as Portico's commands: our INFO calls, keep-alive PINGs, and REPLCONF (sent only by
+# replicas to their master, once a second, never by Portico).
+NOT_PORTICOS = ("info", "ping", "replconf")
+
+
 def command_delta(before, after):
     return {name: after[name] - before.get(name, 0) for name in after if after[name] != before.get(name, 0)}
+
+
+# ---------------------------------------------------------------- Redis topologies: Sentinel and Cluster
+#
+# Ported from tests/api/support/redis/{sentinel,cluster}.rs: the same processes and settings, the
+# same readiness checks. Their processes belong to the run's `Processes`, so they are stopped on
+# every way out; each node lives in a folder of its own under the run's temporary folder.
+
+SENTINEL_MASTER_NAME = "portico"
+CLUSTER_SLOTS = 16384
+
+
+def free_ports(n):
+    """`n` distinct free ports, all held until every one is chosen."""
+    held = []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            held.append(s)
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in held]
+    finally:
+        for s in held:
+            s.close()
+
+
+def query(port, *args):
+    """One command on a fresh connection with short timeouts; None when the node does not answer
+    or answers an error (a probe of a dead node must not hang nor fail the run)."""
+    try:
+        conn = Redis(port, timeout=2)
+    except OSError:
+        return None
+    try:
+        return conn(*args)
+    except (OSError, BenchError):
+        return None
+    finally:
+        conn.close()
+
+
+def info_fields(text):
+    return dict(line.split(":", 1) for line in (text or "").splitlines() if ":" in line and not line.startswith("#"))
+
+
+def info_field(port, section, name):
+    return info_fields(query(port, "INFO", section)).get(name, "").strip() or None
+
+
+def answers_as_master(port):
+    role = query(port, "ROLE")
+    return isinstance(role, list) and bool(role) and role[0] == "master"
+
+
+def wait_for(timeout, what, probe, interval=0.05):
+    """Polls `probe` until it gives a value other than None/False; BenchError after `timeout` with
+    `what()`, evaluated only then (so it can describe the state that was not reached)."""
+    end = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value not in (None, False):
+            return value
+        if time.monotonic() >= end:
+            raise BenchError(f"gave up after {timeout} s waiting for {what()}")
+        time.sleep(interval)
+
+
+def summed_command_calls(ports):
+    total = {}
+    for port in ports:
+        conn = Redis(port, timeout=5)
+        try:
+            for name, calls in conn.command_calls().items():
+                total[name] = total.get(name, 0) + calls
+        finally:
+            conn.close()
+    return total
+
+
+class RedisNode:
+    """One redis-server (a data node or a sentinel) of a topology."""
+
+    def __init__(self, procs, name, port, argv):
+        self.procs, self.name, self.port = procs, name, port
+        self.proc = procs.start(name, argv)
+        wait_for(10, lambda: f"{name} answering on port {port}:\n{procs.log_tail(name)}",
+                 lambda: self._exited() or query(port, "PING") == "PONG")
+
+    def _exited(self):
+        if self.proc.poll() is not None:
+            raise BenchError(f"{self.name} exited at start-up ({self.proc.returncode}):\n{self.procs.log_tail(self.name)}")
+        return False
+
+    @classmethod
+    def server(cls, procs, workdir, name, port, extra=()):
+        """A data node without persistence; a replica's first sync starts at once (Redis otherwise
+        waits 5 s for more replicas to share it)."""
+        folder = os.path.join(workdir, name)
+        os.makedirs(folder, exist_ok=True)
+        return cls(procs, name, port, ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "",
+                                       "--appendonly", "no", "--repl-diskless-sync-delay", "0", "--dir", folder,
+                                       *extra])
+
+    @classmethod
+    def sentinel(cls, procs, workdir, name, port, master_port):
+        """A sentinel watching `master_port`, its file in a folder of its own (sentinels rewrite it)."""
+        folder = os.path.join(workdir, name)
+        os.makedirs(folder, exist_ok=True)
+        conf = os.path.join(folder, "sentinel.conf")
+        with open(conf, "w") as f:
+            f.write(f'port {port}\nbind 127.0.0.1\ndir "{folder}"\n'
+                    f"sentinel monitor {SENTINEL_MASTER_NAME} 127.0.0.1 {master_port} 2\n"
+                    f"sentinel down-after-milliseconds {SENTINEL_MASTER_NAME} 1000\n"
+                    f"sentinel failover-timeout {SENTINEL_MASTER_NAME} 3000\n"
+                    f"sentinel parallel-syncs {SENTINEL_MASTER_NAME} 1\n")
+        return cls(procs, name, port, ["redis-server", conf, "--sentinel"])
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def kill(self):
+        """SIGKILL, then reaps the process; returns the monotonic time the signal was sent."""
+        at = time.monotonic()
+        self.proc.kill()
+        self.proc.wait()
+        self.procs.stop(self.proc)  # only forgets it: it has exited
+        return at
+
+    def stop(self):
+        self.procs.stop(self.proc)
+
+
+class SingleTopology:
+    """The lab's own redis-server (started and stopped by the lab)."""
+
+    kind = "single"
+
+    def __init__(self, port):
+        self.port = port
+
+    def toml(self):
+        return ['url = { env = "PORTICO_REDIS_URL" }']
+
+    def masters(self):
+        return [self.port]
+
+    def stop(self):
+        pass
+
+
+class SentinelTopology:
+    """One master, one replica and three sentinels (down-after 1000 ms, failover-timeout 3000 ms);
+    ready once the replica is in sync and every sentinel knows it and the two other sentinels."""
+
+    kind = "sentinel"
+
+    def __init__(self, lab, name="sentinel"):
+        self.sentinels, self.data, self.killed = [], [], None
+        ports = free_ports(5)
+        master, replica = ports[0], ports[1]
+        try:
+            self.data.append(RedisNode.server(lab.procs, lab.workdir, f"{name}-master-{master}", master))
+            self.data.append(RedisNode.server(lab.procs, lab.workdir, f"{name}-replica-{replica}", replica,
+                                              ["--replicaof", "127.0.0.1", str(master)]))
+            wait_for(10, lambda: f"replica {replica} in sync with master {master}",
+                     lambda: info_field(master, "replication", "connected_slaves") == "1"
+                     and info_field(replica, "replication", "master_link_status") == "up")
+            # Started once the replica is in sync, so each sentinel's first INFO of the master lists it.
+            for port in ports[2:]:
+                self.sentinels.append(RedisNode.sentinel(lab.procs, lab.workdir, f"{name}-sentinel-{port}", port, master))
+            wait_for(20, lambda: f"every sentinel to know the replica and the two other sentinels:\n{self.describe()}",
+                     lambda: self.settled(master, replica))
+        except BaseException:
+            self.stop()
+            raise
+
+    def toml(self):
+        nodes = ", ".join(f'"redis://127.0.0.1:{s.port}"' for s in self.sentinels)
+        return [f'sentinel = {{ master_name = "{SENTINEL_MASTER_NAME}", nodes = [{nodes}] }}']
+
+    def master_port(self):
+        """The master as the sentinels report it; when they disagree for a moment after a failover,
+        the reported node that answers as master wins, then the one most sentinels report."""
+        votes = {}
+        for s in self.sentinels:
+            if (port := reported_master(s.port)) is not None:
+                votes[port] = votes.get(port, 0) + 1
+        if not votes:
+            raise BenchError(f"no sentinel reports a master:\n{self.describe()}")
+        return max(votes, key=lambda port: (answers_as_master(port), votes[port]))
+
+    def masters(self):
+        """Where Portico's commands land: the master."""
+        return [self.master_port()]
+
+    def replicas_of(self, master):
+        return [n.port for n in self.data if n.alive() and n.port != master]
+
+    def kill_master(self, _key=None):
+        """SIGKILLs the current master: (its port, the monotonic time of the kill)."""
+        port = self.master_port()
+        node = next((n for n in self.data if n.alive() and n.port == port), None)
+        if node is None:
+            raise BenchError(f"the master {port} is none of the group's live nodes")
+        self.killed = port
+        return port, node.kill()
+
+    def failed_over(self):
+        """The successor's port once a sentinel reports a master other than the one killed and
+        that node answers as master; else None."""
+        for s in self.sentinels:
+            port = reported_master(s.port)
+            if port is not None and port != self.killed and answers_as_master(port):
+                return port
+        return None
+
+    def settled(self, master, replica):
+        for s in self.sentinels:
+            replicas = sentinel_entries(s.port, "replicas")
+            others = sentinel_entries(s.port, "sentinels")
+            replica_known = (replicas is not None and len(replicas) == 1
+                             and replicas[0].get("port") == str(replica)
+                             and replicas[0].get("master-link-status") == "ok" and entry_up(replicas[0]))
+            others_known = others is not None and len(others) == 2 and all(map(entry_up, others))
+            if not (reported_master(s.port) == master and replica_known and others_known):
+                return False
+        return True
+
+    def describe(self):
+        lines = [f"  data {n.port}: alive {n.alive()}, role {info_field(n.port, 'replication', 'role')}"
+                 for n in self.data]
+        for s in self.sentinels:
+            flags = lambda what: [e.get("flags") for e in sentinel_entries(s.port, what) or []]
+            lines.append(f"  sentinel {s.port}: master {reported_master(s.port)}, replicas {flags('replicas')}, "
+                         f"sentinels {flags('sentinels')}")
+        return "\n".join(lines)
+
+    def stop(self):
+        # Sentinels first: no failover starts while the group is torn down.
+        for node in self.sentinels + self.data:
+            node.stop()
+
+
+def reported_master(sentinel_port):
+    addr = query(sentinel_port, "SENTINEL", "get-master-addr-by-name", SENTINEL_MASTER_NAME)
+    with contextlib.suppress(TypeError, IndexError, ValueError):
+        return int(addr[1])
+    return None
+
+
+def sentinel_entries(sentinel_port, what):
+    """`SENTINEL replicas|sentinels portico`, each entry as field → value."""
+    raw = query(sentinel_port, "SENTINEL", what, SENTINEL_MASTER_NAME)
+    if not isinstance(raw, list):
+        return None
+    return [dict(zip(flat[::2], flat[1::2])) for flat in raw if isinstance(flat, list)]
+
+
+def entry_up(entry):
+    return not set((entry.get("flags") or "").split(",")) & {"s_down", "o_down", "disconnected"}
+
+
+class ClusterTopology:
+    """Six nodes in cluster mode (three masters, each with a replica; node timeout 1000 ms, explicit
+    bus ports), created with `redis-cli --cluster create`; ready once every node reports
+    `cluster_state:ok`, every slot is on a live master and every master has a replica in sync."""
+
+    kind = "cluster"
+
+    def __init__(self, lab, name="cluster"):
+        self.nodes, self.killed = [], None
+        ports = free_ports(12)
+        try:
+            # An explicit bus port: the default (port + 10000) may be taken, or past 65535.
+            for port, bus in zip(ports[::2], ports[1::2]):
+                self.nodes.append(RedisNode.server(
+                    lab.procs, lab.workdir, f"{name}-{port}", port,
+                    ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                     "--cluster-node-timeout", "1000", "--cluster-port", str(bus)]))
+            self.create(lab)
+            wait_for(20, lambda: f"every node ok and every master with a replica in sync:\n{self.describe()}",
+                     lambda: self.serving() and self.replicated())
+        except BaseException:
+            self.stop()
+            raise
+
+    def create(self, lab):
+        argv = ["redis-cli", "--cluster", "create", *(f"127.0.0.1:{n.port}" for n in self.nodes),
+                "--cluster-replicas", "1", "--cluster-yes"]
+        try:
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL,
+                                  cwd=lab.workdir, preexec_fn=_die_with_parent)
+        except subprocess.TimeoutExpired as e:
+            raise BenchError(f"redis-cli --cluster create did not finish in 30 s:\n{e.stdout or ''}") from None
+        if done.returncode != 0:
+            raise BenchError(f"redis-cli --cluster create failed ({done.returncode}):\n{done.stdout}{done.stderr}")
+
+    def toml(self):
+        nodes = ", ".join(f'"redis://127.0.0.1:{n.port}"' for n in self.nodes)
+        return [f"cluster = {{ nodes = [{nodes}] }}"]
+
+    def live(self):
+        return [n.port for n in self.nodes if n.alive()]
+
+    def masters(self):
+        """Where Portico's commands land: the live nodes that answer as master."""
+        return [port for port in self.live() if answers_as_master(port)]
+
+    def slot_owner(self, slot):
+        """The master that owns `slot` in a live node's view, or None."""
+        for port in self.live():
+            owner = next((n for n in cluster_view(port) or [] if n["master"] and n["owns"](slot)), None)
+            if owner:
+                return owner["port"]
+        return None
+
+    def keyslot(self, key):
+        slot = next((s for s in (query(p, "CLUSTER", "KEYSLOT", key) for p in self.live()) if isinstance(s, int)), None)
+        if slot is None:
+            raise BenchError(f"no node answers CLUSTER KEYSLOT:\n{self.describe()}")
+        return slot
+
+    def replicas_of(self, master):
+        view = next((v for v in map(cluster_view, self.live()) if v), [])
+        ids = {n["id"] for n in view if n["port"] == master}
+        return [n["port"] for n in view if n["master_id"] in ids and not n["failing"] and n["port"] in self.live()]
+
+    def kill_master(self, key):
+        """SIGKILLs the master that owns `key`'s slot: (its port, the monotonic time of the kill)."""
+        self.killed_slot = self.keyslot(key)
+        owner = self.slot_owner(self.killed_slot)
+        node = next((n for n in self.nodes if n.alive() and n.port == owner), None)
+        if node is None:
+            raise BenchError(f"no live master owns the slot of {key}:\n{self.describe()}")
+        self.killed = owner
+        return owner, node.kill()
+
+    def failed_over(self):
+        """The new owner of the killed master's slot once every live node is ok and sees every
+        slot on a live master; else None."""
+        return self.slot_owner(self.killed_slot) if self.serving() else None
+
+    def serving(self):
+        """Every live node says `cluster_state:ok` and, in its own view, every slot belongs to a
+        live master that is not failing; those masters answer as such."""
+        live, owners = self.live(), set()
+        for port in live:
+            if info_fields(query(port, "CLUSTER", "INFO")).get("cluster_state", "").strip() != "ok":
+                return False
+            view = cluster_view(port)
+            if view is None:
+                return False
+            serving = [n for n in view if n["slots"]]
+            if sum(n["slot_count"] for n in serving) != CLUSTER_SLOTS or not all(
+                    n["master"] and not n["failing"] and n["port"] in live for n in serving):
+                return False
+            owners.update(n["port"] for n in serving)
+        return all(map(answers_as_master, owners))
+
+    def replicated(self):
+        """Every master has a replica whose link to it is up."""
+        view = cluster_view(self.live()[0]) if self.live() else None
+        if not view:
+            return False
+        return all(any(r["master_id"] == m["id"] and not r["failing"]
+                       and info_field(r["port"], "replication", "master_link_status") == "up" for r in view)
+                   for m in view if m["master"] and m["slots"])
+
+    def describe(self):
+        lines = [f"  node {n.port}: alive {n.alive()}, cluster_state "
+                 f"{info_fields(query(n.port, 'CLUSTER', 'INFO')).get('cluster_state')}" for n in self.nodes]
+        if self.live():
+            lines.append(f"  CLUSTER NODES on {self.live()[0]}:\n{query(self.live()[0], 'CLUSTER', 'NODES')}")
+        return "\n".join(lines)
+
+    def stop(self):
+        for node in self.nodes:
+            node.stop()
+
+
+def cluster_view(port):
+    """A node's `CLUSTER NODES`, one dict per line:
+    `<id> <ip:port@cport> <flags> <master> <ping> <pong> <epoch> <link> <slot>…`."""
+    text = query(port, "CLUSTER", "NODES")
+    if not isinstance(text, str):
+        return None
+    view = []
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) < 8:
+            continue
+        flags = parts[2].split(",")
+        slots = []
+        for s in parts[8:]:
+            if s.startswith("["):  # slots being migrated
+                continue
+            a, _, b = s.partition("-")
+            slots.append((int(a), int(b or a)))
+        view.append({"id": parts[0], "port": int(re.split(r"[@,]", parts[1])[0].rsplit(":", 1)[1]),
+                     "master": "master" in flags, "failing": bool({"fail", "fail?", "noaddr"} & set(flags)),
+                     "master_id": None if parts[3] == "-" else parts[3], "slots": slots,
+                     "slot_count": sum(b - a + 1 for a, b in slots),
+                     "owns": (lambda slots: lambda slot: any(a <= slot <= b for a, b in slots))(slots)})
+    return view
+
+
+class PorticoCommands:
+    """Portico's Redis commands over a window, as `with PorticoCommands(topology) as c: …; c.total`:
+    INFO commandstats deltas summed over the topology's masters (the nodes Portico's commands land
+    on) without NOT_PORTICOS. On Sentinel the three sentinels PUBLISH a hello on the master every
+    2 s each: a subscriber counts those messages over the window and they are taken off `publish`."""
+
+    def __init__(self, topology):
+        self.topology, self.hello = topology, None
+
+    def __enter__(self):
+        self.ports = self.topology.masters()
+        if self.topology.kind == "sentinel":
+            self.hello = Redis(self.ports[0], timeout=5)
+            self.hello("SUBSCRIBE", "__sentinel__:hello")
+        self.before = summed_command_calls(self.ports)
+        return self
+
+    def __exit__(self, *exc):
+        try:
+            if exc[0] is None:
+                self.by_name = command_delta(self.before, summed_command_calls(self.ports))
+                if self.hello is not None:
+                    hellos = self._hellos()
+                    self.by_name["publish"] = self.by_name.get("publish", 0) - hellos
+                    self.by_name = {k: v for k, v in self.by_name.items() if v}
+                self.total = sum(self.by_name.values())
+        finally:
+            if self.hello is not None:
+                self.hello.close()
+
+    def _hellos(self):
+        """The hello messages delivered so far: a PING on the subscribed connection is answered after them."""
+        self.hello.send("PING")
+        count = 0
+        while True:
+            message = self.hello._read()
+            if message[0] == "pong":
+                return count
+            count += message[0] == "message"
 
 
 # ---------------------------------------------------------------- the lab: Redis, managers, Portico
@@ -200,6 +658,7 @@ class Lab:
         self.env.update(PORTICO_SESSION_SECRET=secrets.token_urlsafe(48),
                         PORTICO_REDIS_URL=f"redis://127.0.0.1:{self.redis_port}")
         self.master_port = self._simulator("master", [])
+        self.single = SingleTopology(self.redis_port)
 
     def _connect_redis(self, proc):
         end = time.monotonic() + 10
@@ -243,26 +702,33 @@ class Lab:
         return cookies[SIM_COOKIE]
 
     @contextlib.contextmanager
-    def portico(self, slave_count):
-        """`portico serve` with the master and the first `slave_count` slaves, on a flushed Redis."""
-        self.redis("FLUSHALL")
+    def portico(self, slave_count, topology=None, name=None):
+        """`portico serve` with the master and the first `slave_count` slaves, on a flushed Redis:
+        the lab's own server, or `topology` (then it must also be ready: /readyz)."""
+        topology = topology or self.single
+        for master in topology.masters():
+            if query(master, "FLUSHALL") != "OK":
+                raise BenchError(f"FLUSHALL on the {topology.kind} master {master} failed")
+        name = name or f"portico-{slave_count}"
         port = free_port()
         lines = [
             "[server]", f'listen = "127.0.0.1:{port}"', f'public_url = "http://127.0.0.1:{port}"',
             "[session]", 'secret = { env = "PORTICO_SESSION_SECRET" }',
-            "[redis]", 'url = { env = "PORTICO_REDIS_URL" }',
-            "[database]", f'url = "sqlite://{self.workdir}/portico-{slave_count}.db"',
+            "[redis]", *topology.toml(),
+            "[database]", f'url = "sqlite://{self.workdir}/{name}.db"',
             "[master]", f'url = "http://127.0.0.1:{self.master_port}"',
             "[log]", 'level = "info"',
         ]
         for i, slave_port in enumerate(self.ensure_slaves(slave_count), 1):
             lines += ["[[slaves]]", f'id = "slave-{i}"', f'name = "Slave {i}"', f'url = "http://127.0.0.1:{slave_port}"']
-        config = os.path.join(self.workdir, f"portico-{slave_count}.toml")
+        config = os.path.join(self.workdir, f"{name}.toml")
         with open(config, "w") as f:
             f.write("\n".join(lines) + "\n")
-        proc = self.procs.start(f"portico-{slave_count}", [PORTICO, "serve", "--config", config], env=self.env)
+        proc = self.procs.start(name, [PORTICO, "serve", "--config", config], env=self.env)
         try:
             wait_ready(self.procs, proc, port, "/healthz")
+            if topology is not self.single:
+                wait_ready(self.procs, proc, port, "/readyz")
             yield port, proc.pid
         finally:
             self.procs.stop(proc)
@@ -558,12 +1024,338 @@ def mib(kib):
     return None if kib is None else round(kib / 1024, 1)
 
 
+# ---------------------------------------------------------------- Redis topologies and failover
+
+
+def per_call(by_name, count, top=10):
+    """`evalsha 2.00, get 1.00` — the commands per call, most frequent first."""
+    ranked = sorted(by_name.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
+    per = lambda calls: calls / max(count, 1)
+    return ", ".join(f"{name} {per(calls):.2f}" if per(calls) >= 0.01 else f"{name} {per(calls):.4f}"
+                     for name, calls in ranked) or "none"
+
+
+def start_topologies(lab):
+    """The lab's single server, a Sentinel group and a Cluster, all running for the whole
+    benchmark (so each measurement shares the machine with the same processes)."""
+    topologies = [lab.single]
+    try:
+        for cls in (SentinelTopology, ClusterTopology):
+            print(f"   starting Redis {cls.kind} …", file=sys.stderr, flush=True)
+            topologies.append(cls(lab))
+    except BaseException:
+        stop_topologies(topologies)
+        raise
+    return topologies
+
+
+def stop_topologies(topologies):
+    for topology in reversed(topologies):
+        topology.stop()
+
+
+def bench_topologies(lab, args):
+    topologies = start_topologies(lab)
+    slave = lab.ensure_slaves(1)[0]
+    try:
+        with contextlib.ExitStack() as stack:
+            ports = {t.kind: stack.enter_context(lab.portico(1, t, name=f"portico-{t.kind}"))[0] for t in topologies}
+            routed = topology_routed(lab, topologies, ports, args)
+            lab.sim(slave, "DELETE", "faults")
+            lab.sim(slave, "POST", "faults", {"operation": "login", "latency_ms": LOGIN_DELAY_MS})
+            try:
+                signins = topology_signins(lab, topologies, ports, slave, args)
+            finally:
+                lab.sim(slave, "DELETE", "faults")
+    finally:
+        stop_topologies(topologies)
+
+    base_rps, base_mean = routed["single"]["rps"], signins["single"]["mean_ms"]
+    base_overhead = base_mean - LOGIN_DELAY_MS
+    routed_rows, signin_rows = [], []
+    for t in topologies:
+        r, s = routed[t.kind], signins[t.kind]
+        r["ratio_to_single"] = round(r["rps"] / base_rps, 3)
+        s["overhead_mean_ms"] = round(s["mean_ms"] - LOGIN_DELAY_MS, 1)
+        s["ratio_to_single"] = round(s["mean_ms"] / base_mean, 3)
+        s["overhead_ratio_to_single"] = round(s["overhead_mean_ms"] / base_overhead, 3) if base_overhead > 0 else None
+        routed_rows.append([t.kind, r["rps"], " / ".join(f"{x:,.0f}" for x in r["rps_rounds"]), r["ratio_to_single"],
+                            r["p50_ms"], r["p99_ms"], f"{r['redis_cmds_per_call']:.4f}", r["redis_cmds_text"],
+                            f"{r['non_2xx']} non-2xx" + (f", socket errors {r['socket_errors']}" if r["socket_errors"] else "")])
+        signin_rows.append([t.kind, s["n"], s["mean_ms"], s["p95_ms"], s["overhead_mean_ms"], s["ratio_to_single"],
+                            s["overhead_ratio_to_single"], s["redis_cmds_per_signin"], s["redis_cmds_text"]])
+    wrk_args = f"wrk -t2 -c32 -d{args.topology_seconds}s"
+    text = (f"One Portico per Redis topology, all running at once on the same master and slave simulators: "
+            f"the lab's single `redis-server`; Sentinel (master, replica, 3 sentinels; Portico finds the master "
+            f"through the sentinels); Cluster (3 masters, 3 replicas). Routed calls: `GET {ROUTED}` with a "
+            f"signed-in cookie, `{wrk_args}` per topology and round after a 1 s warm-up, {args.rounds} rounds "
+            f"interleaved (req/s is the mean of the rounds). Sign-ins: as the signin benchmark with 1 slave "
+            f"(its login delayed {LOGIN_DELAY_MS} ms), {args.warmup} warm-up then {signins['single']['n']} timed "
+            f"per topology, interleaved in the same rounds. Redis commands: `INFO commandstats` deltas summed "
+            f"over the masters (Cluster: all three; Sentinel: the master), without info, ping and replconf "
+            f"(replicas' acknowledgements) and, on Sentinel, without the sentinels' hello PUBLISHes (counted "
+            f"by a subscriber).\n\n"
+            + table(["Redis", "routed req/s", "rounds", "/ single", "p50 ms", "p99 ms", "Redis cmds / call",
+                     "commands / call", "notes"], routed_rows)
+            + "\n\n"
+            + table(["Redis", "sign-ins", "mean ms", "p95 ms", f"mean − {LOGIN_DELAY_MS} ms", "mean / single",
+                     f"(mean − {LOGIN_DELAY_MS}) / single's", "Redis cmds / sign-in", "commands / sign-in"], signin_rows))
+    return {"path": ROUTED, "wrk": wrk_args, "rounds": args.rounds, "login_delay_ms": LOGIN_DELAY_MS,
+            "routed": routed, "signins": signins}, text
+
+
+def topology_routed(lab, topologies, ports, args):
+    settings = ["-t2", "-c32", f"-d{args.topology_seconds}s"]
+    cookies, runs = {}, {t.kind: [] for t in topologies}
+    for t in topologies:
+        _, cookies[t.kind] = timed_sign_ins(ports[t.kind], 1)
+        status = http_call(ports[t.kind], "GET", ROUTED, headers={"Cookie": cookies[t.kind]})[0]
+        if status != 200:
+            raise BenchError(f"Portico on {t.kind} answered {status} to a routed call")
+        wrk(f"http://127.0.0.1:{ports[t.kind]}{ROUTED}", cookies[t.kind], ["-t2", "-c32", "-d1s"])
+    for _ in range(args.rounds):
+        for t in topologies:
+            lab.sim(lab.master_port, "DELETE", "requests")  # the simulator's request log grows per call
+            with PorticoCommands(t) as commands:
+                run = wrk(f"http://127.0.0.1:{ports[t.kind]}{ROUTED}", cookies[t.kind], settings)
+            run["redis_cmds"], run["redis_cmds_by_name"] = commands.total, commands.by_name
+            runs[t.kind].append(run)
+    lab.sim(lab.master_port, "DELETE", "requests")
+    result = {}
+    for kind, rounds in runs.items():
+        requests = sum(r["requests"] for r in rounds)
+        by_name = {}
+        for r in rounds:
+            for name, calls in r["redis_cmds_by_name"].items():
+                by_name[name] = by_name.get(name, 0) + calls
+        result[kind] = {
+            "requests": requests, "rps": round(statistics.fmean(r["rps"] for r in rounds), 2),
+            "rps_rounds": [r["rps"] for r in rounds],
+            "p50_ms": round(statistics.median(r["p50_ms"] for r in rounds), 3),
+            "p99_ms": round(max(r["p99_ms"] for r in rounds), 3),
+            "non_2xx": sum(r["non_2xx"] for r in rounds),
+            "socket_errors": "; ".join(r["socket_errors"] for r in rounds if r["socket_errors"]) or None,
+            "redis_cmds_per_call": round(sum(by_name.values()) / max(requests, 1), 4),
+            "redis_cmds_by_name": by_name, "redis_cmds_text": per_call(by_name, requests)}
+    return result
+
+
+def topology_signins(lab, topologies, ports, slave, args):
+    for t in topologies:
+        timed_sign_ins(ports[t.kind], args.warmup)
+    per_round = max(1, math.ceil(args.signins / args.rounds))
+    times, by_name = {t.kind: [] for t in topologies}, {t.kind: {} for t in topologies}
+    for _ in range(args.rounds):
+        for t in topologies:
+            lab.sim(slave, "DELETE", "requests")
+            with PorticoCommands(t) as commands:
+                chunk, _ = timed_sign_ins(ports[t.kind], per_round)
+            joined = sum(1 for r in lab.sim(slave, "GET", "requests")
+                         if r["method"] == "POST" and r["path"].endswith("/login") and r["status"] == 303)
+            if joined < len(chunk):
+                raise BenchError(f"on {t.kind} only {joined} of {len(chunk)} sign-ins joined the slave")
+            times[t.kind] += chunk
+            for name, calls in commands.by_name.items():
+                by_name[t.kind][name] = by_name[t.kind].get(name, 0) + calls
+    return {kind: {**summary(times[kind]),
+                   "redis_cmds_per_signin": round(sum(by_name[kind].values()) / len(times[kind]), 2),
+                   "redis_cmds_by_name": by_name[kind], "redis_cmds_text": per_call(by_name[kind], len(times[kind]))}
+            for kind in times}
+
+
+FAILOVER_CALL_INTERVAL_S = 0.01  # the drill's stream: one routed call every 10 ms (or right after a slower one)
+FAILOVER_CALL_TIMEOUT_S = 15  # longer than any timeout of Portico's, so that a hang would show
+FAILOVER_BEFORE_S = 1.5  # calls before the kill
+FAILOVER_AFTER_S = 3  # calls after the promotion; also 2 s without a failure
+
+
+class CallStream(threading.Thread):
+    """Sequential routed calls with one cookie on a keep-alive connection (a new one after an
+    error): (start, end, status or the error's name) per call, monotonic times."""
+
+    def __init__(self, port, cookie):
+        super().__init__(daemon=True)
+        self.port, self.cookie, self.records, self.halt = port, cookie, [], threading.Event()
+
+    def run(self):
+        conn = None
+        while not self.halt.is_set():
+            start = time.monotonic()
+            try:
+                if conn is None:
+                    conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=FAILOVER_CALL_TIMEOUT_S)
+                conn.request("GET", ROUTED, headers={"Cookie": self.cookie})
+                res = conn.getresponse()
+                res.read()
+                outcome = res.status
+                if res.will_close:
+                    conn.close()
+                    conn = None
+            except (OSError, http.client.HTTPException) as e:
+                outcome = type(e).__name__
+                if conn is not None:
+                    conn.close()
+                conn = None
+            end = time.monotonic()
+            self.records.append((start, end, outcome))
+            self.halt.wait(max(0.0, FAILOVER_CALL_INTERVAL_S - (end - start)))
+        if conn is not None:
+            conn.close()
+
+    def stop(self):
+        self.halt.set()
+        self.join()
+
+
+def session_key(topology):
+    """The one portal session's key and the master holding it."""
+    found = []
+    for master in topology.masters():
+        conn = Redis(master, timeout=5)
+        try:
+            found += [(master, k) for k in conn.keys("*session:*") if "index:" not in k]
+        finally:
+            conn.close()
+    if len(found) != 1:
+        raise BenchError(f"expected one session key on {topology.kind}, found {found}")
+    return found[0]
+
+
+def replica_has(port, key, cluster):
+    conn = None
+    try:
+        conn = Redis(port, timeout=2)
+        if cluster:
+            conn("READONLY")
+        return conn("EXISTS", key) == 1
+    except (OSError, BenchError):
+        return False
+    finally:
+        if conn is not None:
+            conn.close()
+
+
+def bench_failover(lab, args):
+    results, rows = {}, []
+    lab.ensure_slaves(1)
+    for cls in (SentinelTopology, ClusterTopology):
+        print(f"   {cls.kind}: starting Redis …", file=sys.stderr, flush=True)
+        topology = cls(lab, name=f"failover-{cls.kind}")
+        try:
+            r = results[cls.kind] = failover_drill(lab, topology)
+        finally:
+            topology.stop()
+        failed = ", ".join(f"{n} × {status}" for status, n in r["failed_by_status"].items()) or "none"
+        rows.append([cls.kind, r["promoted_s"], r["calls_after_kill"], r["ok_before_first_failure"], failed,
+                     r["first_failure_s"], r["recovered_s"], round(r["longest_call_s"] * 1000, 1),
+                     r["slow_calls"],
+                     f"{r['same_cookie_after']}" + ("" if r["session_on_new_master"] else " (session key gone)"),
+                     r["new_signin_after"], r["readyz_after"]])
+    text = (f"Per topology: a fresh Sentinel group or Cluster as in the topologies benchmark, Portico on it "
+            f"with 1 slave, one sign-in, then a stream of sequential routed calls (`GET {ROUTED}`, the "
+            f"session cookie, one call every {FAILOVER_CALL_INTERVAL_S * 1000:.0f} ms on a keep-alive "
+            f"connection, {FAILOVER_CALL_TIMEOUT_S} s client timeout). {FAILOVER_BEFORE_S} s in, the master is "
+            f"SIGKILLed (Sentinel: the master; Cluster: the master owning the session key's slot); the stream "
+            f"runs until {FAILOVER_AFTER_S} s after Redis has promoted the replica and 2 s have passed without a "
+            f"failed call. Times are seconds after the kill. Portico keeps an in-process copy of a session "
+            f"for 1 s, so calls in the first second after the kill may be answered without Redis. "
+            f"\"same cookie after\" is a routed call with the first cookie {SESSION_COPY_WAIT_S} s after the "
+            f"stream stopped (past the copy's window, so the session is read from the new master).\n\n"
+            + table(["Redis", "promoted at s", "calls after kill", "OK before 1st failure", "failed (by status)",
+                     "1st failure at s", "1st OK after last failure at s", "longest call ms",
+                     f"calls > {SLOW_CALL_S * 1000:.0f} ms", "same cookie after",
+                     "new sign-in after", "/readyz after"], rows))
+    return results, text
+
+
+SESSION_COPY_WAIT_S = 1.2
+SLOW_CALL_S = 0.1
+
+
+def failover_drill(lab, topology):
+    cluster = topology.kind == "cluster"
+    with lab.portico(1, topology, name=f"portico-failover-{topology.kind}") as (port, _):
+        _, cookie = timed_sign_ins(port, 1)
+        if (status := http_call(port, "GET", ROUTED, headers={"Cookie": cookie})[0]) != 200:
+            raise BenchError(f"Portico on {topology.kind} answered {status} to a routed call")
+        master, key = session_key(topology)
+        replicas = topology.replicas_of(master)
+        on_replica = bool(replicas) and bool(wait_for_quiet(5, lambda: any(replica_has(p, key, cluster) for p in replicas)))
+        stream = CallStream(port, cookie)
+        stream.start()
+        try:
+            time.sleep(FAILOVER_BEFORE_S)
+            killed, t_kill = topology.kill_master(key)
+            print(f"   {topology.kind}: killed master {killed}", file=sys.stderr, flush=True)
+            new_master = wait_for(30, lambda: f"the {topology.kind} failover of {killed}:\n{topology.describe()}",
+                                  topology.failed_over, interval=0.02)
+            t_promoted = time.monotonic()
+            while time.monotonic() < t_kill + 30:
+                now = time.monotonic()
+                last_failure = max((e for s, e, o in list(stream.records) if o != 200 and e >= t_kill), default=None)
+                if now >= t_promoted + FAILOVER_AFTER_S and (last_failure is None or now - last_failure >= 2):
+                    break
+                time.sleep(0.1)
+        finally:
+            stream.stop()
+        time.sleep(SESSION_COPY_WAIT_S)
+        after = http_call(port, "GET", ROUTED, headers={"Cookie": cookie}, timeout=FAILOVER_CALL_TIMEOUT_S)[0]
+        on_new_master = query(new_master, "EXISTS", key) == 1
+        readyz = http_call(port, "GET", "/readyz", timeout=FAILOVER_CALL_TIMEOUT_S)[0]
+        try:
+            timed_sign_ins(port, 1)
+            new_signin = "ok"
+        except (BenchError, OSError, http.client.HTTPException) as e:
+            new_signin = f"failed: {e}"
+
+    records = stream.records
+    during = [r for r in records if r[1] >= t_kill]  # in flight at the kill or started after it
+    failures = [r for r in during if r[2] != 200]
+    first_failure = min((r[0] for r in failures), default=None)
+    last_failure = max((r[0] for r in failures), default=None)
+    recovered = min((r[1] for r in during if r[2] == 200 and last_failure is not None and r[0] > last_failure),
+                    default=None)
+    switch_end = max(t_promoted, recovered or t_promoted)
+    longest = max((r[1] - r[0] for r in during if r[0] <= switch_end), default=None)
+    switch = [r for r in during if r[0] <= switch_end]
+    by_status = {}
+    for _, _, outcome in failures:
+        by_status[str(outcome)] = by_status.get(str(outcome), 0) + 1
+    rel = lambda t: None if t is None else round(t - t_kill, 3)
+    return {
+        "killed_master": killed, "new_master": new_master, "session_key": key,
+        "session_on_replica_before_kill": on_replica, "promoted_s": rel(t_promoted),
+        "calls_before_kill": sum(1 for r in records if r[1] < t_kill), "calls_after_kill": len(during),
+        "ok_before_first_failure": sum(1 for r in during if r[2] == 200 and (first_failure is None or r[0] < first_failure)),
+        "failed": len(failures), "failed_by_status": by_status,
+        "first_failure_s": rel(first_failure), "last_failure_s": rel(last_failure), "recovered_s": rel(recovered),
+        "longest_call_s": None if longest is None else round(longest, 3),
+        "slow_calls": sum(1 for r in switch if r[1] - r[0] > SLOW_CALL_S),
+        # The calls of the switch that failed or were slow: [start s after the kill, duration s, outcome].
+        "switch_timeline": [[rel(r[0]), round(r[1] - r[0], 3), r[2]] for r in switch
+                            if r[2] != 200 or r[1] - r[0] > SLOW_CALL_S][:200],
+        "same_cookie_after": after, "session_on_new_master": on_new_master,
+        "new_signin_after": new_signin, "readyz_after": readyz,
+    }
+
+
+def wait_for_quiet(timeout, probe):
+    """`wait_for` that answers False instead of failing."""
+    try:
+        return wait_for(timeout, lambda: "", probe)
+    except BenchError:
+        return False
+
+
 # ---------------------------------------------------------------- main
 
 
 BENCHES = {"signin": ("Sign-in time against the number of slaves", bench_signin),
            "routing": ("Routed calls: Portico against nginx proxy_pass", bench_routing),
-           "memory": ("Memory: Redis per session, Portico RSS", bench_memory)}
+           "memory": ("Memory: Redis per session, Portico RSS", bench_memory),
+           "topologies": ("Redis topologies: single node, Sentinel, Cluster", bench_topologies),
+           "failover": ("Failover drill: a Redis master killed under routed calls", bench_failover)}
+DEFAULT_BENCHES = ("signin", "routing", "memory")  # `all` adds topologies and failover
 
 
 def environment():
@@ -572,8 +1364,12 @@ def environment():
         cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "?")
     return {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "commit": git("rev-parse", "--short", "HEAD") + ("-dirty" if git("status", "--porcelain", "--untracked-files=no") else ""),
-            "cpus": os.cpu_count(), "cpu": cpu,
+            "cpus": os.cpu_count(), "cpu": cpu, "loadavg_start": loadavg(),
             "portico_built": datetime.datetime.fromtimestamp(os.path.getmtime(PORTICO)).isoformat(timespec="seconds")}
+
+
+def loadavg():
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def on_signal(signum, _frame):
@@ -582,14 +1378,20 @@ def on_signal(signum, _frame):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("benches", nargs="*", metavar="|".join(BENCHES), help="default: all three")
-    parser.add_argument("--signins", type=int, default=30, help="timed sign-ins per slave count")
-    parser.add_argument("--warmup", type=int, default=5, help="warm-up sign-ins per slave count")
+    parser.add_argument("benches", nargs="*", metavar="|".join([*BENCHES, "all"]),
+                        help=f"default: {' '.join(DEFAULT_BENCHES)}; all: every one")
+    parser.add_argument("--signins", type=int, default=30, help="timed sign-ins per slave count (topologies: per topology)")
+    parser.add_argument("--warmup", type=int, default=5, help="warm-up sign-ins per slave count (topologies: per topology)")
     parser.add_argument("--sessions", type=int, default=200, help="sessions for the memory figures")
+    parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds of the topologies benchmark")
+    parser.add_argument("--topology-seconds", type=int, default=3,
+                        help="seconds of wrk per topology and round (topologies)")
     args = parser.parse_args()
-    chosen = args.benches or list(BENCHES)
+    chosen = args.benches or list(DEFAULT_BENCHES)
+    if "all" in chosen:
+        chosen = [b for b in chosen if b != "all"] + [b for b in BENCHES if b not in chosen]
     if unknown := [b for b in chosen if b not in BENCHES]:
-        parser.error(f"unknown benchmark {', '.join(unknown)}; choose from {', '.join(BENCHES)}")
+        parser.error(f"unknown benchmark {', '.join(unknown)}; choose from {', '.join(BENCHES)}, all")
     if not os.access(PORTICO, os.X_OK):
         sys.exit(f"error: {PORTICO} is missing: run `cargo build --release` first")
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGALRM):
@@ -599,11 +1401,7 @@ def main():
     workdir = tempfile.mkdtemp(prefix="portico-bench-")
     procs = Processes(workdir)
     report = {"environment": environment(), "benchmarks": {}}
-    sections = [f"# Portico benchmarks\n\n{report['environment']['date']} · commit {report['environment']['commit']}"
-                f" · {report['environment']['cpus']} × {report['environment']['cpu']} · release build of "
-                f"{report['environment']['portico_built']}. Everything on 127.0.0.1 on this machine, so the "
-                f"load generator, Portico, the managers and Redis share its cores: compare ratios, not "
-                f"absolute figures across machines."]
+    sections = []
     failed = False
     try:
         lab = Lab(procs, workdir)
@@ -621,6 +1419,13 @@ def main():
     finally:
         procs.stop_all()
         shutil.rmtree(workdir, ignore_errors=True)
+    env = report["environment"]
+    env["loadavg_end"] = loadavg()
+    sections.insert(0, f"# Portico benchmarks\n\n{env['date']} · commit {env['commit']} · {env['cpus']} × "
+                       f"{env['cpu']} · release build of {env['portico_built']} · load average (1/5/15 min) "
+                       f"{env['loadavg_start']} at the start, {env['loadavg_end']} at the end. Everything on "
+                       f"127.0.0.1 on this machine, so the load generator, Portico, the managers and Redis share "
+                       f"its cores: compare ratios, not absolute figures across machines.")
     os.makedirs(OUT, exist_ok=True)
     markdown = "\n\n".join(sections) + "\n"
     with open(os.path.join(OUT, "report.md"), "w") as f:
