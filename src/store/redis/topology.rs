@@ -98,7 +98,11 @@ impl ClusterAccess {
         let mut builder = ClusterClientBuilder::new(self.nodes.iter().map(Url::as_str).collect::<Vec<_>>())
             .connection_timeout(CONNECT_TIMEOUT)
             .response_timeout(RESPONSE_TIMEOUT)
-            .retries(3);
+            // One retry, soon: enough to follow a MOVED once a slot has moved, while a request
+            // for a master that is down fails at once (503) instead of backing off for seconds.
+            .retries(1)
+            .min_retry_wait(10)
+            .max_retry_wait(100);
         if let Some(username) = &self.username {
             builder = builder.username(username);
         }
