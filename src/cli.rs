@@ -99,7 +99,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Admin { config, action } => admin(config, action).await,
         Command::Demo { listen } => crate::demo::run(listen).await.map(|()| ExitCode::SUCCESS),
         Command::SimulateManager { listen, master, data } => {
-            crate::manager::simulator::run_cli(listen, master, data).await.map(|()| ExitCode::SUCCESS)
+            crate::simulator::run_cli(listen, master, data).await.map(|()| ExitCode::SUCCESS)
         }
     }
 }

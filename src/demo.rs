@@ -5,7 +5,7 @@ use std::net::{SocketAddr, TcpListener};
 
 use anyhow::Context;
 
-use crate::manager::simulator::{Simulator, SimulatorData, SimulatorOptions};
+use crate::simulator::{Simulator, SimulatorData, SimulatorOptions};
 
 const DEMO_ADMIN: &str = "admin";
 const DEMO_ADMIN_PASSWORD: &str = "admin-password";

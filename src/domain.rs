@@ -8,6 +8,27 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+/// A user's role on a manager (the v1.3 `role`): what they may see there, and which credential
+/// connections they may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    User,
+    Oadmin,
+    Admin,
+}
+
+/// The portal user, as the master manager or the identity provider described them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionUser {
+    pub login_name: String,
+    pub name: String,
+    pub email: Option<String>,
+    pub role: Role,
+    /// The organization name, the key that maps the user onto every environment.
+    pub organization: String,
+}
+
 /// Identifier of a manager environment (`master`, `prod-eu`, …): 1–64 characters of lowercase
 /// ASCII letters, digits, `-` and `_`, starting with a letter or digit. Safe in URLs, Redis keys
 /// and HTML without escaping surprises.

@@ -14,60 +14,20 @@ use secrecy::SecretString;
 use crate::catalog::CatalogCache;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Settings;
+use crate::credentials::Connections;
 use crate::crypto::Keys;
 use crate::federation::{
     Environments, Federation, HealthMonitor, LoginProtection, MonitorTask, OrganizationCache, PROBE_INTERVAL,
-    Preferences, RuntimeSettings, ServiceCredentials, SignInRules,
+    Preferences, RuntimeSettings, ServiceCredentials,
 };
-use crate::identity::Connections;
-use crate::identity::oidc::Identity;
 use crate::replicas::{Follower, follow};
 use crate::secrets::Secrets;
+use crate::sso::Identity;
+use crate::state::{AdminAccess, AppState};
 use crate::store::{
     Change, ChangeBus, Database, KvStore, MemoryStore, RedisStore, RedisTarget, SessionStore, TargetForm,
 };
-use crate::web::admin::AdminAccess;
 use crate::web::tls::ServerTls;
-
-/// What every request handler shares.
-pub struct AppState {
-    pub settings: Arc<Settings>,
-    pub kv: KvStore,
-    pub db: Database,
-    pub environments: Environments,
-    pub keys: Arc<Keys>,
-    pub sessions: SessionStore,
-    pub federation: Federation,
-    /// The last health probe of every manager (probed in the background).
-    pub health: HealthMonitor,
-    pub catalog: CatalogCache,
-    pub clock: SharedClock,
-    /// Single sign-on (`[oidc]`), when configured.
-    pub identity: Option<Arc<Identity>>,
-    /// Change notifications to and from the other replicas.
-    pub changes: ChangeBus,
-    /// Secret references, and the state of the ones refreshed in the background.
-    pub secrets: Secrets,
-    /// OAuth2 credential connections (`[[credentials]]`).
-    pub connections: Connections,
-    /// The federation settings in force (see [`AppState::runtime`]).
-    pub(crate) runtime: RwLock<Arc<RuntimeSettings>>,
-    /// Admin sessions and the admin sign-in lockout.
-    pub admin: AdminAccess,
-}
-
-impl AppState {
-    /// The sign-in rules in force now.
-    pub fn sign_in_rules(&self) -> SignInRules {
-        let runtime = self.runtime();
-        SignInRules { policy: runtime.policy, limits: runtime.login_protection.clone() }
-    }
-
-    /// `https` public URL: secure cookies, `__Host-` names, HSTS.
-    pub fn is_https(&self) -> bool {
-        self.settings.server.public_url.scheme() == "https"
-    }
-}
 
 pub struct Application {
     address: SocketAddr,

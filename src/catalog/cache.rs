@@ -15,8 +15,9 @@ use tokio::sync::OnceCell;
 
 use crate::clock::SharedClock;
 use crate::crypto::Keys;
-use crate::federation::{CACHE_PREFIX, Environment};
-use crate::manager::{DiscoveredApi, ManagerCredentials, ManagerError, Role};
+use crate::domain::Role;
+use crate::manager::{DiscoveredApi, ManagerClient, ManagerCredentials, ManagerError};
+use crate::store::CACHE_PREFIX;
 use crate::store::{KvStore, StoreError};
 
 /// How long a catalog is kept past its TTL, to be shown while its manager is down.
@@ -97,10 +98,10 @@ impl CatalogCache {
         self.inner.ttl_ms.store(duration_ms(ttl), Ordering::Relaxed);
     }
 
-    /// `cache:catalog:{env}:{hash}`. The role is hashed in with the organization because a
+    /// `cache:catalog:{environment}:{hash}`. The role is hashed in with the organization because a
     /// manager shows its administrators every API: their list must never be served to the other
     /// members of their organization.
-    fn key(&self, env: &Environment, organization_id: &str, role: Role) -> String {
+    fn key(&self, manager: &ManagerClient, organization_id: &str, role: Role) -> String {
         let role = match role {
             Role::User => "user",
             Role::Oadmin => "oadmin",
@@ -109,17 +110,17 @@ impl CatalogCache {
         let scope = format!("{organization_id}\0{role}");
         format!(
             "{CACHE_PREFIX}catalog:{}:{}",
-            env.id(),
+            manager.endpoint().id,
             self.inner.keys.lookup_hash("catalog", scope.as_bytes())
         )
     }
 
-    /// The catalog of `env` for an organization, from the cache when fresh, otherwise fetched
+    /// The catalog of a manager for an organization, from the cache when fresh, otherwise fetched
     /// with `creds` (one fetch for every request that misses at the same time). When the manager
     /// is unavailable the last copy kept is returned, marked stale; without one, the error.
     pub async fn apis(
         &self,
-        env: &Environment,
+        manager: &ManagerClient,
         organization_id: &str,
         role: Role,
         creds: ManagerCredentials<'_>,
@@ -128,7 +129,7 @@ impl CatalogCache {
         // Answers got with a service credential are cut down to the organization's APIs before
         // they are kept, so they hold what a member of the organization may see.
         let scope = scoped.then_some(organization_id);
-        let key = self.key(env, organization_id, role);
+        let key = self.key(manager, organization_id, role);
         let cached = self.read(&key).await;
         if let Some(stored) = cached.as_ref().filter(|s| self.is_fresh(s)) {
             self.inner.hits.fetch_add(1, Ordering::Relaxed);
@@ -137,12 +138,12 @@ impl CatalogCache {
         }
         self.inner.misses.fetch_add(1, Ordering::Relaxed);
         crate::metrics::count(|m| &m.cache, &["catalog", "miss"]);
-        let (result, led) = self.fill(&key, env, creds, scope).await;
+        let (result, led) = self.fill(&key, manager, creds, scope).await;
         let result = match result {
             // The fill ran with another member's session; a refusal of that session says
             // nothing about this one.
             Err(ManagerError::SessionExpired | ManagerError::Forbidden) if !led => {
-                self.fetch_and_store(&key, env, creds, scope).await
+                self.fetch_and_store(&key, manager, creds, scope).await
             }
             other => other,
         };
@@ -180,7 +181,7 @@ impl CatalogCache {
     async fn fill(
         &self,
         key: &str,
-        env: &Environment,
+        manager: &ManagerClient,
         creds: ManagerCredentials<'_>,
         scope: Option<&str>,
     ) -> (Result<Stored, ManagerError>, bool) {
@@ -195,7 +196,7 @@ impl CatalogCache {
                     // have stored a fresh copy meanwhile.
                     match self.read(key).await.filter(|s| self.is_fresh(s)) {
                         Some(stored) => Ok(stored),
-                        None => self.fetch_and_store(key, env, creds, scope).await,
+                        None => self.fetch_and_store(key, manager, creds, scope).await,
                     }
                 }
             })
@@ -207,13 +208,13 @@ impl CatalogCache {
     async fn fetch_and_store(
         &self,
         key: &str,
-        env: &Environment,
+        manager: &ManagerClient,
         creds: ManagerCredentials<'_>,
         scope: Option<&str>,
     ) -> Result<Stored, ManagerError> {
-        let mut apis = env.client.discovery_apis(creds).await?;
+        let mut apis = manager.discovery_apis(creds).await?;
         if let Some(organization_id) = scope {
-            let allowed = env.client.organization_api_ids(creds, organization_id).await?;
+            let allowed = manager.organization_api_ids(creds, organization_id).await?;
             apis.retain(|api| allowed.contains(&api.id));
         }
         self.inner.fills.fetch_add(1, Ordering::Relaxed);

@@ -50,7 +50,7 @@ fn the_documented_example_loads_when_uncommented() {
     assert_eq!((provider.id.as_str(), provider.grant), ("corp-idp", Grant::ClientCredentials));
     let connection = &provider.connections[0];
     assert_eq!(connection.allowed.organizations, ["Acme", "Globex"]);
-    assert_eq!(connection.allowed.roles, [crate::manager::Role::User, crate::manager::Role::Oadmin]);
+    assert_eq!(connection.allowed.roles, [crate::domain::Role::User, crate::domain::Role::Oadmin]);
     assert!(
         matches!(&settings.master.auth, Some(ManagerAuthSettings::Connection(id)) if id.as_str() == "managers-eu")
     );

@@ -6,7 +6,7 @@ use url::Url;
 
 use super::{Duration, SecretRef};
 use crate::domain::CredentialId;
-use crate::manager::Role;
+use crate::domain::Role;
 
 /// One OAuth2 authorization server (a token endpoint), with the client registrations Portico
 /// holds there.

@@ -12,8 +12,8 @@ use futures_util::future::join_all;
 
 use super::{Environment, Environments};
 use crate::clock::SharedClock;
+use crate::credentials::Caller;
 use crate::domain::EnvironmentId;
-use crate::identity::Caller;
 
 /// How often every manager is probed.
 pub const PROBE_INTERVAL: Duration = Duration::from_secs(15);

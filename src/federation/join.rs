@@ -10,9 +10,10 @@ use std::time::Duration;
 use secrecy::SecretString;
 
 use super::{Environment, ManagerAccess};
+use crate::credentials::{Caller, CredentialError};
 use crate::crypto::Keys;
-use crate::identity::{Caller, CredentialError};
 use crate::manager::{ManagerCredentials, ManagerError, ManagerSession, User};
+use crate::store::CACHE_PREFIX;
 use crate::store::KvStore;
 
 /// What Portico presents to a manager to join it as the user.
@@ -58,9 +59,6 @@ pub struct OrganizationCache {
     /// `cache.organization_ttl` in milliseconds (the admin UI may change it at run time).
     ttl_ms: Arc<AtomicU64>,
 }
-
-/// Namespace of every cache key; the admin "Purge cache" clears it.
-pub const CACHE_PREFIX: &str = "cache:";
 
 impl OrganizationCache {
     pub fn new(kv: KvStore, keys: Arc<Keys>, ttl: Duration) -> Self {

@@ -10,8 +10,9 @@ use anyhow::Context;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::config::{ManagerAuthSettings, Settings};
+use crate::credentials::{Caller, Connection, Connections, CredentialError};
 use crate::domain::EnvironmentId;
-use crate::identity::{Caller, Connection, Connections, CredentialError, ManagedIdentity};
+use crate::managed_identity::ManagedIdentity;
 use crate::manager::ManagerCredentials;
 use crate::secrets::{LiveSecret, Secrets};
 

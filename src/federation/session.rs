@@ -8,18 +8,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::JoinFailure;
-use crate::domain::EnvironmentId;
-use crate::manager::{ManagerCredentials, ManagerSession, Role};
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SessionUser {
-    pub login_name: String,
-    pub name: String,
-    pub email: Option<String>,
-    pub role: Role,
-    /// The organization name, the key that maps the user onto every environment.
-    pub organization: String,
-}
+use crate::domain::{EnvironmentId, SessionUser};
+use crate::manager::{ManagerCredentials, ManagerSession};
+use crate::sso::SsoTokens;
 
 /// How Portico acts as the user on one joined environment.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -65,24 +56,6 @@ pub struct PortalSession {
     /// Signed in through the identity provider: its tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sso: Option<SsoTokens>,
-}
-
-/// The identity provider's tokens of one portal session (kept sealed with the session).
-#[derive(Clone, Serialize, Deserialize)]
-pub struct SsoTokens {
-    pub access_token: String,
-    pub refresh_token: Option<String>,
-    /// When the access token expires (ms since the epoch, Portico's clock); `None` when the
-    /// provider did not say.
-    pub expires_at_ms: Option<i64>,
-    /// The ID token, sent back as `id_token_hint` when signing out at the provider.
-    pub id_token: String,
-}
-
-impl std::fmt::Debug for SsoTokens {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SsoTokens").field("expires_at_ms", &self.expires_at_ms).finish_non_exhaustive()
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,5 +1,5 @@
-//! The API Manager v1.3 protocol: the client Portico uses to talk to every manager, and the
-//! simulator that stands in for managers in the demo, the tests and the benchmarks.
+//! The API Manager v1.3 protocol: the client Portico uses to talk to every manager (the
+//! simulator that stands in for managers is `crate::simulator`).
 
 mod classify;
 mod client;
@@ -11,7 +11,6 @@ mod model;
 mod pool;
 mod refusal;
 mod session;
-pub mod simulator;
 pub(crate) mod tls;
 mod upload;
 
@@ -22,5 +21,5 @@ pub use forward::{
     ForwardBody, ForwardRequest, ForwardedBody, ForwardedResponse, HopByHop, hop_by_hop, is_hop_by_hop,
 };
 pub use forward_path::{ForwardPath, PathRefusal};
-pub use model::{AppInfo, Application, DiscoveredApi, NewApplication, Organization, Role, User};
+pub use model::{AppInfo, Application, DiscoveredApi, NewApplication, Organization, User};
 pub use session::{CSRF_HEADER, ManagerCredentials, ManagerSession};

@@ -2,13 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    User,
-    Oadmin,
-    Admin,
-}
+use crate::domain::Role;
 
 /// `GET /currentuser`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -8,8 +8,8 @@ use serde::Deserialize;
 
 use super::Fetched;
 use crate::config::KeyVaultRef;
-use crate::identity::ManagedIdentity;
-use crate::identity::retry::fetch_with_retries;
+use crate::managed_identity::ManagedIdentity;
+use crate::managed_identity::retry::fetch_with_retries;
 
 #[derive(Deserialize)]
 struct SecretBundle {

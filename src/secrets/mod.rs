@@ -19,7 +19,7 @@ pub use live::{LiveSecret, SecretStatus};
 
 use crate::clock::SharedClock;
 use crate::config::{SecretError, SecretRef, Settings};
-use crate::identity::ManagedIdentity;
+use crate::managed_identity::ManagedIdentity;
 
 /// Why a secret could not be read. The message names the secret and the reason, never a value.
 #[derive(Debug, thiserror::Error)]

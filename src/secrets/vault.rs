@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use super::Fetched;
 use crate::config::VaultRef;
-use crate::identity::retry::fetch_with_retries;
+use crate::managed_identity::retry::fetch_with_retries;
 
 #[derive(Deserialize)]
 struct Answer {

@@ -16,3 +16,6 @@ pub use redis::{ClusterNode, NodeStatus, RedisStore, RedisTarget, TargetForm, pa
 pub use session_cache::FRESH_FOR as SESSION_FRESH_FOR;
 pub use sessions::{SESSION_PREFIX, Session, SessionId, SessionStore};
 pub use sql::{Backend, Database, DatabaseError, Saved, SettingsOverrides, SlaveRow, setting_keys};
+
+/// Namespace of every cache key; the admin "Purge cache" clears it.
+pub const CACHE_PREFIX: &str = "cache:";

@@ -130,11 +130,11 @@ impl From<crate::store::StoreError> for WebError {
     }
 }
 
-impl From<crate::identity::OidcError> for WebError {
+impl From<crate::sso::OidcError> for WebError {
     /// A failed token refresh on a page: the provider no longer vouches for the user (sign in
     /// again), or it is unavailable (try again).
-    fn from(e: crate::identity::OidcError) -> Self {
-        use crate::identity::OidcError;
+    fn from(e: crate::sso::OidcError) -> Self {
+        use crate::sso::OidcError;
         match e {
             OidcError::Store(_) => WebError::SessionStoreUnavailable,
             OidcError::TokenRefused(_) | OidcError::UnknownState => {

@@ -5,7 +5,7 @@ use std::time::Instant;
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
 
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))

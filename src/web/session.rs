@@ -14,7 +14,7 @@ use serde::Deserialize;
 use super::WebError;
 use crate::crypto::{random_token, token_matches};
 use crate::federation::PortalSession;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::{Session, SessionId};
 
 /// The session cookie's name: `__Host-` prefixed over https.

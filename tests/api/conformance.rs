@@ -27,10 +27,10 @@
 use std::time::Duration;
 
 use portico::domain::{EnvironmentId, TlsMode};
-use portico::manager::simulator::{Failure, FaultRule, Operation, Simulator};
 use portico::manager::{
     CSRF_HEADER, ManagerClient, ManagerCredentials, ManagerEndpoint, ManagerError, NewApplication,
 };
+use portico::simulator::{Failure, FaultRule, Operation, Simulator};
 use serde_json::Value;
 
 use crate::support::TestAppBuilder;

@@ -12,9 +12,9 @@ mod consent;
 mod managed_identity;
 mod policy;
 
+use portico::credentials::{Caller, CredentialError};
 use portico::domain::EnvironmentId;
 use portico::federation::ServiceAuth;
-use portico::identity::{Caller, CredentialError};
 use secrecy::ExposeSecret;
 
 use crate::support::TestApp;
@@ -51,7 +51,7 @@ pub async fn bearer(app: &TestApp, env: &str, caller: Caller<'_>) -> Result<Stri
 }
 
 /// The requests a simulator received for `GET /currentuser` with a bearer token.
-pub fn bearer_calls(sim: &portico::manager::simulator::Simulator) -> usize {
+pub fn bearer_calls(sim: &portico::simulator::Simulator) -> usize {
     sim.requests()
         .iter()
         .filter(|r| {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 use portico::clock::ManualClock;
-use portico::manager::simulator::Simulator;
+use portico::simulator::Simulator;
 use portico::store::SESSION_FRESH_FOR;
 use reqwest::Method;
 

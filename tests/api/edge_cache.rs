@@ -2,7 +2,7 @@
 //! would: no login name, name, email or organization in clear, no value that can be altered or
 //! moved to another key and still be believed, and still a cache (a hit saves the manager call).
 
-use portico::manager::simulator::Simulator;
+use portico::simulator::Simulator;
 
 use crate::support::managers::{start_master, start_slave};
 use crate::support::{RedisServer, TestApp, TestAppBuilder};

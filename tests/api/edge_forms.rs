@@ -187,7 +187,7 @@ async fn every_consumer_form_without_its_csrf_token_is_refused_with_403() {
     // Before any session: the sign-in form, which must not reach the master.
     app.get("/login").await;
     forged_posts(&app.client, &app, "/login", &[("username", "alice"), ("password", "alice-password")]).await;
-    let master_logins = |m: &portico::manager::simulator::Simulator| {
+    let master_logins = |m: &portico::simulator::Simulator| {
         requests_without_probes(m).iter().filter(|r| r.method == "POST" && r.path.ends_with("/login")).count()
     };
     assert_eq!(master_logins(&master), 0, "no forged sign-in reached the master");

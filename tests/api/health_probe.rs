@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use portico::domain::EnvironmentId;
-use portico::manager::simulator::{Failure, FaultRule, Operation, RecordedRequest, Simulator};
 use portico::manager::{ManagerClient, ManagerError};
+use portico::simulator::{Failure, FaultRule, Operation, RecordedRequest, Simulator};
 
 use crate::support::TestAppBuilder;
 use crate::support::managers::{client, start_master, start_slave};

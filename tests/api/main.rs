@@ -6,6 +6,7 @@
 mod support;
 
 mod admin;
+mod architecture;
 mod browser;
 mod cli;
 mod conformance;

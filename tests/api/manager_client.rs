@@ -4,10 +4,10 @@
 use std::time::{Duration, Instant};
 
 use portico::domain::TlsMode;
-use portico::manager::simulator::{Failure, FaultRule, Operation};
 use portico::manager::{
     ForwardPath, ForwardRequest, ManagerClient, ManagerCredentials, ManagerError, ManagerSession,
 };
+use portico::simulator::{Failure, FaultRule, Operation};
 
 use crate::support::managers::{client, closed_port, endpoint, secret, silent_server, start_master};
 use crate::support::tls_server::{issued_by_test_ca, self_signed, serve};

@@ -9,7 +9,7 @@ mod catalog;
 mod picker;
 
 use portico::clock::ManualClock;
-use portico::manager::simulator::Simulator;
+use portico::simulator::Simulator;
 
 use crate::support::managers::{start_master, start_slave};
 use crate::support::{RedisServer, TestApp, TestAppBuilder};

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::cli::portico;
 use crate::support::managers::{closed_port, start_master, start_slave};
-use portico::manager::simulator::Simulator;
+use portico::simulator::Simulator;
 
 use crate::support::{RedisServer, TestPostgres, Topology, TopologyKind, csrf_in, free_port};
 

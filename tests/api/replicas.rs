@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use portico::domain::{EnvironmentId, LoginFailurePolicy, TlsMode};
-use portico::manager::simulator::Simulator;
+use portico::simulator::Simulator;
 use portico::store::{Change, Saved, SettingsOverrides, SlaveRow};
 
 use crate::support::managers::{start_master, start_slave};

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use portico::clock::ManualClock;
 use portico::federation::PortalSession;
-use portico::manager::simulator::{Failure, FaultRule, Operation, Simulator, pattern_byte};
+use portico::simulator::{Failure, FaultRule, Operation, Simulator, pattern_byte};
 use portico::store::{SESSION_FRESH_FOR, SessionId};
 use reqwest::Method;
 use sha2::{Digest, Sha256};

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use portico::manager::simulator::Simulator;
+use portico::simulator::Simulator;
 use serde_json::Value;
 
 use crate::cli::{portico, text};

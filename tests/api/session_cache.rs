@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use portico::clock::ManualClock;
-use portico::manager::simulator::Simulator;
+use portico::simulator::Simulator;
 use portico::store::SESSION_FRESH_FOR;
 
 use crate::support::managers::{start_master, start_slave};

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use portico::manager::simulator::{Failure, FaultRule, Operation, Simulator};
+use portico::simulator::{Failure, FaultRule, Operation, Simulator};
 
 use crate::support::managers::{requests_without_probes, start_master, start_slave};
 use crate::support::{RedisServer, TestApp, TestAppBuilder, location, set_cookies};

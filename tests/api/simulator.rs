@@ -4,8 +4,9 @@
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
-use portico::manager::simulator::{Failure, FaultRule, Operation, SimulatorData};
-use portico::manager::{CSRF_HEADER, ManagerCredentials, ManagerError, NewApplication, Role};
+use portico::domain::Role;
+use portico::manager::{CSRF_HEADER, ManagerCredentials, ManagerError, NewApplication};
+use portico::simulator::{Failure, FaultRule, Operation, SimulatorData};
 use reqwest::StatusCode;
 use serde_json::Value;
 

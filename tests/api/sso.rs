@@ -7,7 +7,7 @@ mod flow;
 pub(crate) mod forged;
 mod refresh;
 
-use portico::manager::simulator::{Simulator, SimulatorData, SimulatorOptions};
+use portico::simulator::{Simulator, SimulatorData, SimulatorOptions};
 use serde_json::Value;
 
 use crate::support::managers::listener;

@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use portico::manager::simulator::Simulator;
+use portico::simulator::Simulator;
 use portico::store::{Change, SESSION_FRESH_FOR};
 
 use crate::support::managers::{start_master, start_slave};

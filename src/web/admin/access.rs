@@ -3,8 +3,6 @@
 //! `/admin`), the stricter lockout of admin sign-in, and the guard in front of every admin route.
 
 use std::future::{Ready, ready};
-use std::sync::Arc;
-use std::time::Duration;
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
@@ -14,59 +12,10 @@ use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
-use crate::clock::SharedClock;
-use crate::config::{Duration as ConfigDuration, LoginProtectionSettings, Settings};
-use crate::crypto::{Keys, token_matches};
-use crate::federation::LoginProtection;
-use crate::startup::AppState;
-use crate::store::{KvStore, Session, SessionId, SessionStore};
+use crate::crypto::token_matches;
+use crate::state::AppState;
+use crate::store::{Session, SessionId};
 use crate::web::WebError;
-
-/// Key namespace of admin sessions (after `redis.key_prefix`); portal sessions are `session:`.
-pub const ADMIN_SESSION_PREFIX: &str = "admin_session:";
-/// Admin sessions end after this long without a request (or `session.idle_timeout` if shorter).
-pub const ADMIN_IDLE_TIMEOUT: Duration = Duration::from_secs(15 * 60);
-/// …and this long after sign-in at the latest (or `session.absolute_timeout` if shorter).
-pub const ADMIN_ABSOLUTE_TIMEOUT: Duration = Duration::from_secs(8 * 3600);
-
-/// The admin sign-in lockout: stricter than the consumers' and always on, per name and per
-/// client address.
-pub fn admin_limits() -> LoginProtectionSettings {
-    LoginProtectionSettings {
-        enabled: true,
-        max_failures: 3,
-        window: ConfigDuration::from_secs(15 * 60),
-        lock_duration: ConfigDuration::from_secs(30 * 60),
-        lock_by_ip: true,
-        max_failures_per_ip: 10,
-    }
-}
-
-/// What the admin area needs besides the shared state: its sessions and its lockout.
-pub struct AdminAccess {
-    pub sessions: SessionStore,
-    pub protection: LoginProtection,
-    pub limits: LoginProtectionSettings,
-}
-
-impl AdminAccess {
-    pub fn new(kv: KvStore, keys: Arc<Keys>, clock: SharedClock, settings: &Settings) -> Self {
-        let idle = ADMIN_IDLE_TIMEOUT.min(settings.session.idle_timeout.get());
-        let absolute = ADMIN_ABSOLUTE_TIMEOUT.min(settings.session.absolute_timeout.get());
-        Self {
-            sessions: SessionStore::namespaced(
-                kv.clone(),
-                keys.clone(),
-                idle,
-                absolute,
-                clock.clone(),
-                ADMIN_SESSION_PREFIX,
-            ),
-            protection: LoginProtection::new(kv, keys, clock, "admin"),
-            limits: admin_limits(),
-        }
-    }
-}
 
 /// A one-time message shown on the next admin page (after a redirect).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -180,7 +129,7 @@ impl FromRequest for Admin {
 /// Paths under `/admin` that need no admin session: the sign-in form, and the return from a
 /// credential provider (authenticated by its one-use consent; see `consent.rs`).
 fn is_public(path: &str) -> bool {
-    path == "/admin/login" || path == crate::identity::connections::CALLBACK_PATH
+    path == "/admin/login" || path == crate::credentials::CALLBACK_PATH
 }
 
 /// A second layer against cross-site forms besides the CSRF token: browsers say where an unsafe

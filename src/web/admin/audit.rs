@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use super::access::Admin;
 use super::page::{Shell, db_error, render};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::sql::AuditEntry;
 use crate::web::WebError;
 

@@ -10,10 +10,11 @@ use askama::Template;
 use super::access::Admin;
 use super::page::{Shell, render};
 use super::slaves::{CsrfForm, Owner, gone, owner, path_id};
+use crate::credentials::Caller;
+use crate::domain::Role;
 use crate::federation::{ServiceCredential, stored_endpoint};
-use crate::identity::Caller;
-use crate::manager::{ManagerClient, ManagerEndpoint, ManagerError, Role};
-use crate::startup::AppState;
+use crate::manager::{ManagerClient, ManagerEndpoint, ManagerError};
+use crate::state::AppState;
 use crate::web::WebError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -18,8 +18,8 @@ use super::access::Admin;
 use super::credentials::path_connection;
 use super::page::{audit, client_address, render};
 use crate::config::Grant;
-use crate::identity::connections::{CALLBACK_PATH, ConsentError};
-use crate::startup::AppState;
+use crate::credentials::{CALLBACK_PATH, ConsentError};
+use crate::state::AppState;
 use crate::web::WebError;
 
 fn cookie_name(state: &AppState) -> String {
@@ -66,9 +66,8 @@ pub async fn connect(
         ip.as_deref(),
     )
     .await;
-    let ttl = CookieDuration::seconds(
-        i64::try_from(crate::identity::connections::CONSENT_TTL.as_secs()).unwrap_or(600),
-    );
+    let ttl =
+        CookieDuration::seconds(i64::try_from(crate::credentials::CONSENT_TTL.as_secs()).unwrap_or(600));
     Ok(HttpResponse::SeeOther()
         .insert_header((header::LOCATION, started.authorize_url.as_str()))
         .cookie(browser_cookie(&state, started.browser_nonce, ttl))

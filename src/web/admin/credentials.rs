@@ -10,10 +10,10 @@ use super::access::{Admin, Flash, flash};
 use super::page::{Shell, ago, audit, client_address, render, see_other};
 use super::slaves::CsrfForm;
 use crate::config::Grant;
+use crate::credentials::{Connection, Connections};
+use crate::credentials::{ConnectionState, describe_policy};
 use crate::federation::ServiceCredential;
-use crate::identity::connections::{ConnectionState, describe_policy};
-use crate::identity::{Connection, Connections};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::web::WebError;
 
 /// One connection on the page.

@@ -8,8 +8,9 @@ use serde::Deserialize;
 
 use super::access::{Admin, Flash, flash};
 use super::page::{Shell, ago, audit, client_address, render, see_other};
-use crate::federation::{CACHE_PREFIX, Environment, ManagerHealth};
-use crate::startup::AppState;
+use crate::federation::{Environment, ManagerHealth};
+use crate::state::AppState;
+use crate::store::CACHE_PREFIX;
 use crate::store::Change;
 use crate::web::WebError;
 

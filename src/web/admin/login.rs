@@ -18,7 +18,7 @@ use super::access::{
 use super::page::{audit, see_other};
 use crate::crypto::random_token;
 use crate::federation::Locked;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::sql::AdminName;
 use crate::web::WebError;
 use crate::web::client_ip::client_ip;

@@ -17,7 +17,7 @@ mod slaves;
 
 use actix_web::{middleware, web};
 
-pub use access::{ADMIN_SESSION_PREFIX, AdminAccess, admin_limits};
+pub use crate::state::{ADMIN_SESSION_PREFIX, AdminAccess, admin_limits};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(

@@ -4,7 +4,7 @@
 use actix_web::HttpRequest;
 
 use super::access::{Admin, Flash, take_flash};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::DatabaseError;
 use crate::store::sql::NewAuditEntry;
 use crate::web::WebError;

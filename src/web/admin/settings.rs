@@ -14,7 +14,7 @@ use super::access::{Admin, Flash, flash};
 use super::page::{Shell, audit, client_address, db_error, render, see_other};
 use crate::domain::LoginFailurePolicy;
 use crate::federation::RuntimeSettings;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::{Change, SettingsOverrides, setting_keys as keys};
 use crate::web::WebError;
 

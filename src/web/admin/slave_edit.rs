@@ -14,7 +14,7 @@ use super::page::{Shell, ago, audit, client_address, db_error, render, see_other
 use super::slave_form::{FieldErrors, SlaveForm, SlaveInput, check};
 use super::slaves::{Owner, apply_slaves, audit_view, gone, owner, path_id, read_only, timeout_text};
 use crate::domain::EnvironmentId;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::{DatabaseError, Saved, SlaveRow};
 use crate::web::WebError;
 

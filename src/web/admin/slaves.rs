@@ -14,7 +14,7 @@ use super::page::{Shell, ago, audit, client_address, db_error, render, see_other
 use crate::config::SlaveSettings;
 use crate::domain::{EnvironmentId, TlsMode};
 use crate::federation::ManagerHealth;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::{Change, SlaveRow};
 use crate::web::WebError;
 

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::portal::{self, JoinedEnvironment, Shell, manager_status, render, see_other};
 use crate::federation::{Notice, PortalSession};
 use crate::manager::{Application, ManagerError, NewApplication};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::Session;
 use crate::web::WebError;
 use crate::web::session::{SignedIn, check_csrf};

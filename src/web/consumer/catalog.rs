@@ -14,7 +14,7 @@ use crate::catalog::definition::{self, Operation};
 use crate::catalog::{Catalog, CatalogCache};
 use crate::federation::PortalSession;
 use crate::manager::{DiscoveredApi, ManagerError};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::Session;
 use crate::web::WebError;
 use crate::web::session::SignedIn;
@@ -228,7 +228,13 @@ async fn catalog(
     joined: &JoinedEnvironment,
 ) -> Result<Catalog, ManagerError> {
     cache
-        .apis(&joined.env, &joined.organization_id, session.user.role, joined.creds(), joined.is_service())
+        .apis(
+            &joined.env.client,
+            &joined.organization_id,
+            session.user.role,
+            joined.creds(),
+            joined.is_service(),
+        )
         .await
 }
 

@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::portal::{self, Shell, ago, render, see_other};
 use crate::federation::{Credential, EnvironmentLink, JoinFailure, ManagerHealth, Notice, SignInError};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::web::WebError;
 use crate::web::client_ip::client_ip;
 use crate::web::session::{self, SignedIn, check_csrf};
@@ -168,7 +168,7 @@ pub async fn connect(
     let result = match (&state.identity, session.data.sso.is_some()) {
         // Signed in through the identity provider: no password, the sign-in's credential.
         (Some(identity), true) => {
-            identity.keep_fresh(&state.sessions, &mut session).await?;
+            crate::federation::keep_fresh(identity, &state.sessions, &mut session).await?;
             let token = session.data.sso.as_ref().map(|t| t.access_token.clone()).unwrap_or_default();
             let credential = match identity.manager_auth() {
                 crate::config::ManagerAuthMode::Bearer => Credential::Bearer { token: &token },

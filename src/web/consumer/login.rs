@@ -13,7 +13,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use crate::federation::{EnvironmentFailure, JoinFailure, SignInError, sign_out};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::sql::NewAuditEntry;
 use crate::web::WebError;
 use crate::web::client_ip::client_ip;

@@ -16,7 +16,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/login", web::post().to(login::login))
         .route("/logout", web::post().to(login::logout))
         .route("/login/oidc", web::get().to(sso::start))
-        .route(crate::identity::oidc::CALLBACK_PATH, web::get().to(sso::callback))
+        .route(crate::sso::CALLBACK_PATH, web::get().to(sso::callback))
         .route("/environments", web::get().to(environments::environments))
         .route("/environments/select", web::post().to(environments::select))
         .route("/environments/{id}/connect", web::post().to(environments::connect))

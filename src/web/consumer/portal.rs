@@ -9,14 +9,15 @@ use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use askama::Template;
 
+use crate::credentials::Caller;
 use crate::domain::EnvironmentId;
+use crate::domain::SessionUser;
 use crate::federation::{
-    Environment, EnvironmentLink, JoinFailure, ManagerAccess, Notice, PortalSession, ServiceAuth, SessionUser,
+    Environment, EnvironmentLink, JoinFailure, ManagerAccess, Notice, PortalSession, ServiceAuth,
 };
-use crate::identity::Caller;
 use crate::manager::{ManagerCredentials, ManagerError, ManagerSession};
 
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::Session;
 use crate::web::WebError;
 
@@ -161,7 +162,7 @@ pub async fn joined(
 ) -> Result<Result<JoinedEnvironment, HttpResponse>, WebError> {
     let env = environment(state, raw)?;
     if let Some(identity) = &state.identity {
-        identity.keep_fresh(&state.sessions, session).await.map_err(WebError::from)?;
+        crate::federation::keep_fresh(identity, &state.sessions, session).await.map_err(WebError::from)?;
     }
     match session.data.link(env.id()) {
         Some(EnvironmentLink::Joined { manager, organization_id }) => {

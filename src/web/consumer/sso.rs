@@ -13,8 +13,8 @@ use serde::Deserialize;
 use super::login::{FailureView, audit, failure_detail};
 use crate::config::ManagerAuthMode;
 use crate::federation::{Credential, JoinFailure, SignInError};
-use crate::identity::oidc::{Callback, Identity, OidcError};
-use crate::startup::AppState;
+use crate::sso::{Callback, Identity, OidcError};
+use crate::state::AppState;
 use crate::web::session::{self, local_path, removal_cookie, session_cookie};
 use crate::web::{WebError, current_request_id};
 

@@ -65,11 +65,11 @@ impl From<StoreError> for RouteError {
     }
 }
 
-impl From<crate::identity::OidcError> for RouteError {
+impl From<crate::sso::OidcError> for RouteError {
     /// A failed token refresh: the provider no longer vouches for the user (401: sign in
     /// again), or it could not be asked.
-    fn from(e: crate::identity::OidcError) -> Self {
-        use crate::identity::OidcError;
+    fn from(e: crate::sso::OidcError) -> Self {
+        use crate::sso::OidcError;
         match e {
             OidcError::Store(_) => RouteError::StoreUnavailable,
             OidcError::TokenRefused(_) | OidcError::UnknownState => RouteError::SignedOut,

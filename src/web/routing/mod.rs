@@ -21,9 +21,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::crypto::token_matches;
 use crate::domain::EnvironmentId;
-use crate::federation::{Environment, EnvironmentLink, JoinFailure, PortalSession};
+use crate::federation::{self, Environment, EnvironmentLink, JoinFailure, PortalSession};
 use crate::manager::{ForwardPath, ForwardRequest, PathRefusal};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::Session;
 use crate::web::client_ip::client_ip;
 use crate::web::{RouteLabel, session};
@@ -129,9 +129,11 @@ async fn forward(
         }
     }
     // (The session is shared with the in-process copies: it is copied only when it changes.)
-    if let Some(identity) = state.identity.as_ref().filter(|identity| identity.refresh_due(&session)) {
+    if let Some(identity) =
+        state.identity.as_ref().filter(|identity| federation::refresh_due(identity, &session))
+    {
         let mut fresh = Session::clone(&session);
-        identity.keep_fresh(&state.sessions, &mut fresh).await.map_err(RouteError::from)?;
+        federation::keep_fresh(identity, &state.sessions, &mut fresh).await.map_err(RouteError::from)?;
         session = Arc::new(fresh);
     }
     let credentials = match session.data.link(env.id()) {

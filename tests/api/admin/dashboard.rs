@@ -10,7 +10,7 @@ crate::on_both_databases!(the_dashboard_shows_managers_with_live_health_sessions
 struct Fixture {
     app: TestApp,
     _redis: RedisServer,
-    _managers: Vec<portico::manager::simulator::Simulator>,
+    _managers: Vec<portico::simulator::Simulator>,
 }
 
 /// A master, `prod-eu` up, `staging` down (nothing listens), a private Redis; the consumer

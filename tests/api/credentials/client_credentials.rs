@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use portico::identity::Caller;
+use portico::credentials::Caller;
 
 use super::{bearer, bearer_calls, provider, slave};
 use crate::admin::{builder, csrf, item, page, signed_in};

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use portico::identity::Caller;
+use portico::credentials::Caller;
 
 use super::{bearer, provider, slave};
 use crate::admin::{ADMIN, PASSWORD, audit_actions, item, page, signed_in};

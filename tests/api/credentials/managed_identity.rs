@@ -2,7 +2,7 @@
 //! of the managed identity (local instance-metadata endpoint following the documented format),
 //! asked for its resource, system- or user-assigned.
 
-use portico::identity::Caller;
+use portico::credentials::Caller;
 
 use super::{bearer, bearer_calls, slave};
 use crate::admin::{builder, csrf, signed_in};

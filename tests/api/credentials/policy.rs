@@ -2,8 +2,8 @@
 //! refused before any request leaves Portico, with a message that says why; the admin sees the
 //! refusal on the connection and in the audit log. Portico's own calls are not restricted.
 
-use portico::identity::{Caller, CredentialError};
-use portico::manager::Role;
+use portico::credentials::{Caller, CredentialError};
+use portico::domain::Role;
 
 use super::{bearer, provider, slave};
 use crate::admin::{audit_actions, builder, item, page, signed_in};

@@ -2,7 +2,7 @@
 //! the page, forms validated, manager errors explained; and pages of environments that are not
 //! joined or do not exist.
 
-use portico::manager::simulator::{Failure, FaultRule, Operation, Simulator};
+use portico::simulator::{Failure, FaultRule, Operation, Simulator};
 
 use super::{application_names, fixture};
 use crate::support::location;

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use futures_util::future::join_all;
-use portico::manager::simulator::{Failure, Operation};
+use portico::simulator::{Failure, Operation};
 
 use super::{api_names, catalog_fetches, environment_entry, fixture};
 

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use portico::manager::simulator::{Failure, FaultRule, Operation};
+use portico::simulator::{Failure, FaultRule, Operation};
 
 use super::{environment_entry, fixture, fixture_with};
 use crate::support::location;

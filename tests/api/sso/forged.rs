@@ -192,7 +192,7 @@ async fn sso_refuses_forged_id_tokens_with_a_clear_page_each_counted_in_the_audi
     // The provider rotates to key b: once the refetch interval has passed, a token signed with
     // it is accepted (the keys are fetched again for the unknown key id).
     fake.lock().unwrap().keys.push(key_b.jwk());
-    clock.advance(portico::identity::KEY_REFETCH_INTERVAL + Duration::from_secs(1));
+    clock.advance(portico::sso::KEY_REFETCH_INTERVAL + Duration::from_secs(1));
     let path = attempt(&app, &fake, &|n: &str| es256(&key_b, "b", &claims(n))).await;
     let answer = app.get(&path).await;
     assert_eq!(answer.status(), 303, "{}", answer.text().await.unwrap());

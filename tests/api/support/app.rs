@@ -6,7 +6,8 @@ use std::net::SocketAddr;
 
 use actix_web::web;
 use portico::clock::ManualClock;
-use portico::startup::{AppState, Application};
+use portico::startup::Application;
+use portico::state::AppState;
 
 use super::RedisServer;
 use super::redis::{RedisConfig, Topology};

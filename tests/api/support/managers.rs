@@ -4,8 +4,8 @@ use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
 
 use portico::domain::{EnvironmentId, TlsMode};
-use portico::manager::simulator::{Simulator, SimulatorData, SimulatorOptions};
 use portico::manager::{ManagerClient, ManagerEndpoint};
+use portico::simulator::{Simulator, SimulatorData, SimulatorOptions};
 use secrecy::SecretString;
 use url::Url;
 
@@ -69,13 +69,13 @@ pub async fn silent_server() -> (SocketAddr, tokio::task::JoinHandle<()>) {
 
 /// What a simulator received, less the portal's background health probes, which arrive
 /// whenever the monitor's interval says so.
-pub fn requests_without_probes(sim: &Simulator) -> Vec<portico::manager::simulator::RecordedRequest> {
+pub fn requests_without_probes(sim: &Simulator) -> Vec<portico::simulator::RecordedRequest> {
     sim.requests().into_iter().filter(|r| !is_health_probe(r)).collect()
 }
 
 /// A health probe: `GET /appinfo` without credentials, or `GET /currentuser` with the manager's
 /// service credential (never with a session cookie).
-pub fn is_health_probe(r: &portico::manager::simulator::RecordedRequest) -> bool {
+pub fn is_health_probe(r: &portico::simulator::RecordedRequest) -> bool {
     let unauthenticated = !r.headers.contains_key("cookie") && !r.headers.contains_key("authorization");
     r.method == "GET"
         && ((r.path.ends_with("/appinfo") && unauthenticated)

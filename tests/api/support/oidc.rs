@@ -104,8 +104,8 @@ impl OidcProvider {
     }
 
     /// What a simulated manager needs to accept this provider's access tokens.
-    pub fn bearer_options(&self) -> portico::manager::simulator::BearerOptions {
-        portico::manager::simulator::BearerOptions {
+    pub fn bearer_options(&self) -> portico::simulator::BearerOptions {
+        portico::simulator::BearerOptions {
             issuer: self.issuer.clone(),
             audience: RESOURCE.to_owned(),
             username_claim: "preferred_username".to_owned(),

@@ -23,6 +23,7 @@ use crate::store::KvStore;
 pub use error::OidcError;
 pub use login::{Callback, Finished, Started};
 pub use provider::KEY_REFETCH_INTERVAL;
+pub use types::SsoTokens;
 
 /// The route the provider sends the browser back to.
 pub const CALLBACK_PATH: &str = "/auth/callback";

@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use super::data::{SimApi, SimApplication, SimOrganization, SimUser, SimulatorData};
-use crate::manager::Role;
+use crate::domain::Role;
 
 /// The demo's users and passwords, for printing: `(login name, password, organization)`.
 pub const DEMO_USERS: &[(&str, &str, &str)] = &[

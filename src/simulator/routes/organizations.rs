@@ -10,7 +10,7 @@ use super::super::faults::Operation;
 use super::super::state::SimState;
 use super::super::views;
 use super::guard;
-use crate::manager::Role;
+use crate::domain::Role;
 
 /// Only API administrators see every organization; everyone else sees their own.
 fn visible(caller: &Caller, organization: &SimOrganization) -> bool {

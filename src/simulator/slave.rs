@@ -58,7 +58,7 @@ pub(crate) fn shadow(
     login_name: &str,
     name: &str,
     email: Option<String>,
-    role: crate::manager::Role,
+    role: crate::domain::Role,
     organization: &str,
 ) -> Result<SimUser, Refusal> {
     let mut data = state.data();

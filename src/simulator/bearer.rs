@@ -16,7 +16,7 @@ use super::data::SimUser;
 use super::slave;
 use super::state::SimState;
 use super::views::Refusal;
-use crate::identity::oidc::types::{ACCEPTED_ALGORITHMS, Claims, Metadata, Token};
+use crate::sso::types::{ACCEPTED_ALGORITHMS, Claims, Metadata, Token};
 
 /// Which provider's tokens the simulator accepts.
 #[derive(Debug, Clone)]
@@ -120,7 +120,7 @@ impl BearerAuth {
             .ok_or_else(|| Refusal::new(StatusCode::FORBIDDEN, "The token names no organization"))?;
         let name = self.claim(&claims, "name").unwrap_or_else(|| login.clone());
         let email = self.claim(&claims, "email");
-        slave::shadow(state, &login, &name, email, crate::manager::Role::User, &organization)
+        slave::shadow(state, &login, &name, email, crate::domain::Role::User, &organization)
     }
 }
 

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::manager::Role;
+use crate::domain::Role;
 
 /// Users, organizations, APIs and applications a simulator starts with (JSON data file).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

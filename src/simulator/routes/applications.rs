@@ -11,7 +11,7 @@ use super::super::faults::Operation;
 use super::super::state::SimState;
 use super::super::views;
 use super::guard;
-use crate::manager::Role;
+use crate::domain::Role;
 
 pub(super) async fn list(req: HttpRequest, state: web::Data<SimState>) -> HttpResponse {
     let caller = match guard(&req, &state, Operation::Applications).await {

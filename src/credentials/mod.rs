@@ -29,7 +29,7 @@ use crate::clock::SharedClock;
 use crate::config::{AccessPolicy, Grant, Settings};
 use crate::crypto::Keys;
 use crate::domain::CredentialId;
-use crate::manager::Role;
+use crate::domain::Role;
 use crate::secrets::{LiveSecret, Secrets};
 use crate::store::{Database, DatabaseError, KvStore};
 
@@ -57,7 +57,7 @@ pub enum CredentialError {
     #[error("connection \"{0}\": its state cannot be read or saved ({1})")]
     Store(CredentialId, String),
     #[error("managed identity: {0}")]
-    Identity(#[from] crate::identity::IdentityError),
+    Identity(#[from] crate::managed_identity::IdentityError),
 }
 
 /// What every connection shares.

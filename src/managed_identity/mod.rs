@@ -1,4 +1,5 @@
-//! Access tokens from the service's managed identity.
+//! Portico's own identity in the cloud: access tokens from the service's managed identity (for
+//! Key Vault and managers), and the retrying of calls to identity and secret endpoints.
 //!
 //! Two documented wire protocols: the instance metadata service (a `GET` on
 //! `…/metadata/identity/oauth2/token` with `Metadata: true`, `api-version`, `resource` and, for a
@@ -9,6 +10,8 @@
 //! request per key is in flight at a time. Throttling and transient answers (404 and 410 while
 //! the endpoint starts, 429, 5xx) are retried with backoff.
 
+pub(crate) mod retry;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -17,9 +20,9 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use url::Url;
 
-use super::retry::{Attempt, with_retries};
 use crate::clock::SharedClock;
 use crate::config::IdentitySettings;
+use retry::{Attempt, with_retries};
 
 /// Renew this long before expiry (or at half the token's life, when that is shorter).
 const RENEW_BEFORE: Duration = Duration::from_secs(5 * 60);
@@ -129,10 +132,10 @@ impl ManagedIdentity {
                 }
             };
             match request.send().await {
-                Err(e) => Attempt::Retry(IdentityError::Unreachable(super::retry::transport_error(&e))),
+                Err(e) => Attempt::Retry(IdentityError::Unreachable(retry::transport_error(&e))),
                 Ok(res) => {
                     let status = res.status();
-                    let retry_after = super::retry::retry_after(&res);
+                    let retry_after = retry::retry_after(&res);
                     let body = res.bytes().await.unwrap_or_default();
                     if status.is_success() {
                         return Attempt::Done(body);
@@ -141,7 +144,7 @@ impl ManagedIdentity {
                         IdentityError::Refused { status: status.as_u16(), message: describe_error(&body) };
                     // 404 and 410: the endpoint is starting or being updated (documented as retryable).
                     let starting = matches!(status.as_u16(), 404 | 410);
-                    if starting || super::retry::is_transient(status) {
+                    if starting || retry::is_transient(status) {
                         Attempt::RetryAfter(error, retry_after)
                     } else {
                         Attempt::Fail(error)

@@ -10,7 +10,7 @@ use super::super::faults::Operation;
 use super::super::state::SimState;
 use super::super::views;
 use super::guard;
-use crate::manager::Role;
+use crate::domain::Role;
 
 fn visible(caller: &Caller, api: &SimApi) -> bool {
     caller.user.role == Role::Admin || api.organizations.contains(&caller.user.organization_id)

@@ -4,8 +4,8 @@
 use super::OidcError;
 use super::types::Claims;
 use crate::config::OidcSettings;
-use crate::federation::SessionUser;
-use crate::manager::Role;
+use crate::domain::Role;
+use crate::domain::SessionUser;
 
 /// A claim as text: a string, or a list holding exactly one string.
 fn text(claims: &Claims, name: &str) -> Option<String> {

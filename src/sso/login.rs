@@ -14,11 +14,12 @@ use openidconnect::{
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use super::SsoTokens;
 use super::error::token_reason;
 use super::types::{ACCEPTED_ALGORITHMS, Claims, OidcClient, Token, TokenResponse};
 use super::{Identity, OidcError, claims};
 use crate::crypto::random_token;
-use crate::federation::{SessionUser, SsoTokens};
+use crate::domain::SessionUser;
 
 /// How long a started sign-in may take at the provider.
 const PENDING_TTL: Duration = Duration::from_secs(10 * 60);

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::{Caller, Connection, CredentialError};
 use crate::config::AccessPolicy;
-use crate::manager::Role;
+use crate::domain::Role;
 use crate::store::sql::NewAuditEntry;
 
 const RECORD_EVERY: Duration = Duration::from_secs(5 * 60);

@@ -100,3 +100,21 @@ pub const ACCEPTED_ALGORITHMS: [CoreJwsSigningAlgorithm; 9] = [
     CoreJwsSigningAlgorithm::EcdsaP384Sha384,
     CoreJwsSigningAlgorithm::EdDsa,
 ];
+
+/// The identity provider's tokens of one portal session (kept sealed with the session).
+#[derive(Clone, Serialize, Deserialize)]
+pub struct SsoTokens {
+    pub access_token: String,
+    pub refresh_token: Option<String>,
+    /// When the access token expires (ms since the epoch, Portico's clock); `None` when the
+    /// provider did not say.
+    pub expires_at_ms: Option<i64>,
+    /// The ID token, sent back as `id_token_hint` when signing out at the provider.
+    pub id_token: String,
+}
+
+impl std::fmt::Debug for SsoTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SsoTokens").field("expires_at_ms", &self.expires_at_ms).finish_non_exhaustive()
+    }
+}

@@ -169,7 +169,7 @@ impl Connection {
             }
             RequestTokenError::Request(e) => {
                 let reason = match e {
-                    HttpClientError::Reqwest(e) => crate::identity::retry::transport_error(&e),
+                    HttpClientError::Reqwest(e) => crate::managed_identity::retry::transport_error(&e),
                     other => other.to_string(),
                 };
                 CredentialError::Unreachable { connection, reason }
