@@ -1,5 +1,5 @@
-//! `portico demo`: a master and two slaves simulated locally, the embedded store, a temporary
-//! database, and the portal in front of them.
+//! `portico demo`: a master and two slaves simulated locally (and a third environment that is
+//! down), the embedded store, a temporary database, and the portal in front of them.
 
 use std::net::{SocketAddr, TcpListener};
 
@@ -14,6 +14,8 @@ pub async fn run(listen: SocketAddr) -> anyhow::Result<()> {
     let master = start_simulator(SimulatorData::demo_master(), None).await?;
     let eu = start_simulator(SimulatorData::demo_slave("eu"), Some(master.url.clone())).await?;
     let staging = start_simulator(SimulatorData::demo_slave("staging"), Some(master.url.clone())).await?;
+    // An environment that is down, so the picker shows what an unavailable one looks like.
+    let archive = closed_address().context("cannot find a free port for the environment that is down")?;
     let dir = tempfile::tempdir().context("cannot create a temporary folder for the demo database")?;
     let config = format!(
         r#"
@@ -26,6 +28,10 @@ url = "sqlite://{db}"
 
 [federation]
 label = "Environment"
+
+[log]
+# One line per request only when it fails: the banner below stays readable.
+level = "info,portico::web::middleware=warn"
 
 [master]
 name = "Main"
@@ -40,6 +46,12 @@ url = "{eu}"
 id = "staging"
 name = "Staging"
 url = "{staging}"
+
+[[slaves]]
+id = "archive"
+name = "Archive (down)"
+url = "http://{archive}"
+timeout = "1s"
 "#,
         db = dir.path().join("portico.db").display(),
         master = master.url,
@@ -60,11 +72,16 @@ url = "{staging}"
     app.state().db.create_admin(&admin_name, &admin_hash).await?;
     println!();
     println!("Portico demo is running at http://{}", app.address());
-    println!("  managers: master {} · Production EU {} · Staging {}", master.url, eu.url, staging.url);
-    println!("  sign in as alice / alice-password (Acme) or bob / bob-password (Globex)");
     println!(
-        "  also: dave (must change his password), carol (disabled), frank (organization missing on the slaves)"
+        "  managers: master {} · Production EU {} · Staging {} · Archive http://{archive} (down)",
+        master.url, eu.url, staging.url
     );
+    println!("  sign in as:");
+    println!("    alice / alice-password   (Acme: every environment)");
+    println!("    bob / bob-password       (Globex)");
+    println!("    dave / dave-password     (must change his password first: refused with the reason)");
+    println!("    carol / carol-password   (disabled: refused)");
+    println!("    frank / frank-password   (Initech, which exists on the master only: the slaves say so)");
     println!("  admin area: http://{}/admin as {DEMO_ADMIN} / {DEMO_ADMIN_PASSWORD}", app.address());
     println!("  Ctrl+C stops everything; the demo database is deleted on exit");
     println!();
@@ -80,4 +97,9 @@ async fn start_simulator(data: SimulatorData, master: Option<url::Url>) -> anyho
         None => SimulatorOptions::master(data),
     };
     Simulator::start(listener, options).await.context("cannot start a simulated manager")
+}
+
+/// An address where nothing listens (a port just released).
+fn closed_address() -> std::io::Result<SocketAddr> {
+    TcpListener::bind("127.0.0.1:0")?.local_addr()
 }

@@ -136,3 +136,75 @@ fn migrate_then_admin_accounts_from_stdin() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).contains("admin names are"), "{}", text(&out));
 }
+
+/// `portico demo` kills its child on drop.
+struct Demo(std::process::Child);
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_offers_every_sign_in_and_shows_an_environment_that_is_down() {
+    use std::io::BufRead;
+    let port = crate::support::free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_portico"))
+        .args(["demo", "--listen", &format!("127.0.0.1:{port}")])
+        .env_remove("PORTICO_CONFIG")
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("portico demo");
+    let stdout = child.stdout.take().unwrap();
+    let demo = Demo(child);
+    let banner = tokio::task::spawn_blocking(move || {
+        let mut lines = Vec::new();
+        for line in std::io::BufReader::new(stdout).lines() {
+            let line = line.unwrap();
+            let done = line.contains("Ctrl+C");
+            lines.push(line);
+            if done {
+                break;
+            }
+        }
+        lines.join("\n")
+    })
+    .await
+    .unwrap();
+    for offered in [
+        "alice / alice-password",
+        "bob / bob-password",
+        "dave / dave-password",
+        "carol / carol-password",
+        "frank / frank-password",
+    ] {
+        assert!(banner.contains(offered), "the banner offers {offered}:\n{banner}");
+    }
+    assert!(banner.contains("admin-password"), "{banner}");
+
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let form = browser.get(format!("{base}/login")).send().await.unwrap().text().await.unwrap();
+    let token = crate::support::csrf_in(&form).unwrap();
+    let signed_in = browser
+        .post(format!("{base}/login"))
+        .form(&[("username", "alice"), ("password", "alice-password"), ("csrf_token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), 303);
+    let picker = browser.get(format!("{base}/environments")).send().await.unwrap().text().await.unwrap();
+    let start =
+        picker.find("id=\"env-archive\"").unwrap_or_else(|| panic!("the archive is listed:\n{picker}"));
+    let entry = &picker[start..start + picker[start..].find("</li>").unwrap()];
+    assert!(entry.contains("unavailable"), "shown as unavailable: {entry}");
+    drop(demo);
+}

@@ -43,9 +43,14 @@ async fn secret_state(app: &TestApp, check: impl Fn(&Value) -> bool) -> Value {
 }
 
 /// Probes the managers now and returns the status the master answered the probe with.
+/// What the manager answered the probe made now. Only requests made since then, and finished,
+/// count: the background monitor's own probe may still be in flight from before.
 async fn probe_status(app: &TestApp, master: &Simulator) -> Option<u16> {
+    let before = master.requests().len();
     app.state.health.probe_all(&app.state.environments, &app.state.clock).await;
-    master.requests().iter().rev().find(|r| r.path.ends_with("/currentuser")).and_then(|r| r.status)
+    let probes: Vec<_> =
+        master.requests().into_iter().skip(before).filter(|r| r.path.ends_with("/currentuser")).collect();
+    probes.iter().rev().find_map(|r| r.status)
 }
 
 #[tokio::test]
