@@ -8,15 +8,17 @@
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+
+use super::sentinel::{SentinelPool, master_may_have_changed};
 use std::time::Duration;
 
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::cluster_async::ClusterConnection;
-use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
+use redis::sentinel::{SentinelClientBuilder, SentinelServerType};
 use redis::{
-    AsyncConnectionConfig, Client, Cmd, ConnectionAddr, ErrorKind, Pipeline, RedisError, RedisFuture,
-    RedisResult, ServerErrorKind, TlsCertificates, TlsMode, Value,
+    Client, Cmd, ConnectionAddr, ErrorKind, Pipeline, RedisError, RedisFuture, RedisResult, TlsCertificates,
+    TlsMode, Value,
 };
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::OnceCell;
@@ -281,7 +283,7 @@ impl Topology {
     }
 }
 
-fn no_connection() -> RedisError {
+pub(super) fn no_connection() -> RedisError {
     RedisError::from((ErrorKind::Client, "no Redis connection"))
 }
 
@@ -293,67 +295,6 @@ fn address(url: &Url) -> RedisResult<ConnectionAddr> {
         "rediss" => ConnectionAddr::TcpTls { host: host.to_owned(), port, insecure: false, tls_params: None },
         _ => ConnectionAddr::Tcp(host.to_owned(), port),
     })
-}
-
-/// Connections to the master of a Sentinel group, each replaced (after asking the sentinels
-/// again) once it fails in a way that says the master may have changed.
-pub(super) struct SentinelPool {
-    master_name: String,
-    nodes: Vec<Url>,
-    sentinel: tokio::sync::Mutex<SentinelClient>,
-    /// Each connection with the generation it was made in.
-    slots: Vec<Mutex<Option<(u64, MultiplexedConnection)>>>,
-    generation: AtomicU64,
-    master: Mutex<Option<String>>,
-}
-
-impl SentinelPool {
-    async fn master_client(&self) -> RedisResult<Client> {
-        let mut sentinel = self.sentinel.lock().await;
-        let client = tokio::time::timeout(CONNECT_TIMEOUT + RESPONSE_TIMEOUT, sentinel.async_get_client())
-            .await
-            .map_err(|_| RedisError::from((ErrorKind::Io, "no answer from the sentinels in time")))??;
-        if let Ok(mut master) = self.master.lock() {
-            *master = Some(client.get_connection_info().addr().to_string());
-        }
-        Ok(client)
-    }
-
-    async fn connection(self: &Arc<Self>, i: usize) -> RedisResult<Conn> {
-        let slot = self.slots.get(i % self.slots.len().max(1)).ok_or_else(no_connection)?;
-        let held = slot.lock().ok().and_then(|held| held.clone());
-        if let Some((generation, connection)) = held {
-            return Ok(Conn::Sentinel { connection, pool: self.clone(), slot: i, generation });
-        }
-        let client = self.master_client().await?;
-        let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(CONNECT_TIMEOUT))
-            .set_response_timeout(Some(RESPONSE_TIMEOUT));
-        let connection = client.get_multiplexed_async_connection_with_config(&config).await?;
-        let generation = self.generation.fetch_add(1, Ordering::Relaxed);
-        if let Ok(mut held) = slot.lock() {
-            *held = Some((generation, connection.clone()));
-        }
-        Ok(Conn::Sentinel { connection, pool: self.clone(), slot: i, generation })
-    }
-
-    /// Forgets connection `slot` if it is still the one of `generation`.
-    fn forget(&self, slot: usize, generation: u64) {
-        if let Some(Ok(mut held)) = self.slots.get(slot).map(Mutex::lock)
-            && held.as_ref().is_some_and(|(g, _)| *g == generation)
-        {
-            *held = None;
-        }
-    }
-}
-
-/// Whether an error says the node may no longer be the master (gone, or demoted).
-fn master_may_have_changed(e: &RedisError) -> bool {
-    e.is_io_error()
-        || e.is_connection_dropped()
-        || e.is_connection_refusal()
-        || e.is_timeout()
-        || matches!(e.kind(), ErrorKind::Server(ServerErrorKind::ReadOnly | ServerErrorKind::MasterDown))
 }
 
 /// One connection, whatever the form; commands are sent through [`ConnectionLike`].
