@@ -14,6 +14,7 @@ mod session;
 mod signin;
 mod signout;
 mod tokens;
+mod usage;
 
 pub use environments::{Environment, EnvironmentError, EnvironmentSet, Environments, stored_endpoint};
 pub use health::{HealthMonitor, ManagerHealth, MonitorTask, PROBE_INTERVAL};
@@ -27,3 +28,4 @@ pub use session::{EnvironmentLink, ManagerAccess, Notice, PortalSession};
 pub use signin::{EnvironmentFailure, Federation, SignInError, SignInRules, SignedIn};
 pub use signout::sign_out;
 pub use tokens::{keep_fresh, refresh_due};
+pub use usage::{session_ended, start_session};

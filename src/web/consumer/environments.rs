@@ -170,12 +170,8 @@ pub async fn connect(
         (Some(identity), true) => {
             crate::federation::keep_fresh(identity, &state.sessions, &mut session).await?;
             let token = session.data.sso.as_ref().map(|t| t.access_token.clone()).unwrap_or_default();
-            let credential = match identity.manager_auth() {
-                crate::config::ManagerAuthMode::Bearer => Credential::Bearer { token: &token },
-                crate::config::ManagerAuthMode::Service => {
-                    Credential::Service { username: &session.data.user.login_name }
-                }
-            };
+            let credential =
+                Credential::single_sign_on(identity.manager_auth(), &token, &session.data.user.login_name);
             state.federation.rejoin(&env, &session.data, credential).await
         }
         _ => {

@@ -240,10 +240,9 @@ pub async fn login(
 
     audit("signin.success", serde_json::json!({ "unavailable": failure_detail(&signed_in.failures) })).await;
     // A brand-new session id: whatever session cookie the browser had before is not reused.
-    if let Some(old) = session::load(&req, &state).await? {
-        state.sessions.destroy(&old.id).await?;
-    }
-    let session = state.sessions.create(signed_in.session).await?;
+    let previous = session::load(&req, &state).await?.map(|old| old.id);
+    let session =
+        crate::federation::start_session(&state.sessions, previous.as_ref(), signed_in.session).await?;
     Ok(HttpResponse::SeeOther()
         .insert_header((header::LOCATION, return_to.as_deref().unwrap_or("/")))
         .cookie(session_cookie(&state, &session.id))

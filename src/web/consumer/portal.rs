@@ -193,10 +193,8 @@ pub async fn session_ended(
     session: &mut Session<PortalSession>,
     env: &Environment,
 ) -> Result<HttpResponse, WebError> {
-    let reason = JoinFailure::SessionEnded;
-    session.data.links.insert(env.id().clone(), EnvironmentLink::Unavailable { reason: reason.clone() });
-    state.sessions.save(session).await?;
-    not_joined(state, session, env, &reason).await
+    crate::federation::session_ended(&state.sessions, session, env.id()).await?;
+    not_joined(state, session, env, &JoinFailure::SessionEnded).await
 }
 
 #[derive(Template)]

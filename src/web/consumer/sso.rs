@@ -11,7 +11,6 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::login::{FailureView, audit, failure_detail};
-use crate::config::ManagerAuthMode;
 use crate::federation::{Credential, JoinFailure, SignInError};
 use crate::sso::{Callback, Identity, OidcError};
 use crate::state::AppState;
@@ -87,10 +86,8 @@ pub async fn callback(
         Err(e) => return Ok(failed(&req, &state, identity, e, None).await),
     };
     let username = finished.user.login_name.clone();
-    let credential = match identity.manager_auth() {
-        ManagerAuthMode::Bearer => Credential::Bearer { token: &finished.tokens.access_token },
-        ManagerAuthMode::Service => Credential::Service { username: &username },
-    };
+    let credential =
+        Credential::single_sign_on(identity.manager_auth(), &finished.tokens.access_token, &username);
     let policy = state.sign_in_rules().policy;
     let result = state
         .federation
@@ -113,10 +110,9 @@ pub async fn callback(
     )
     .await;
     signed_in.session.sso = Some(finished.tokens);
-    if let Some(old) = session::load(&req, &state).await? {
-        state.sessions.destroy(&old.id).await?;
-    }
-    let session = state.sessions.create(signed_in.session).await?;
+    let previous = session::load(&req, &state).await?.map(|old| old.id);
+    let session =
+        crate::federation::start_session(&state.sessions, previous.as_ref(), signed_in.session).await?;
     Ok(HttpResponse::SeeOther()
         .insert_header((header::LOCATION, finished.return_to.as_deref().unwrap_or("/")))
         .cookie(session_cookie(&state, &session.id))

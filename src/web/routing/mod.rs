@@ -21,7 +21,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::crypto::token_matches;
 use crate::domain::EnvironmentId;
-use crate::federation::{self, Environment, EnvironmentLink, JoinFailure, PortalSession};
+use crate::federation::{self, Environment, EnvironmentLink, PortalSession};
 use crate::manager::{ForwardPath, ForwardRequest, PathRefusal};
 use crate::state::AppState;
 use crate::store::Session;
@@ -163,11 +163,7 @@ async fn forward(
         // The manager ended the user's session there: the environment needs reconnecting. The
         // manager's own 401 still goes back to the caller.
         let mut session = Session::clone(&session);
-        session
-            .data
-            .links
-            .insert(env.id().clone(), EnvironmentLink::Unavailable { reason: JoinFailure::SessionEnded });
-        if let Err(e) = state.sessions.save(&session).await {
+        if let Err(e) = federation::session_ended(&state.sessions, &mut session, env.id()).await {
             tracing::warn!(environment = %env.id(), error = %e, "could not mark the environment as ended");
         }
     }
