@@ -69,7 +69,7 @@ timeout = "1s"
     let admin_hash = crate::password::hash(secrecy::SecretString::from(DEMO_ADMIN_PASSWORD)).await?;
     let admin_name = crate::store::sql::AdminName::parse(DEMO_ADMIN)
         .map_err(|_| anyhow::anyhow!("the demo admin name is not valid"))?;
-    app.state().db.create_admin(&admin_name, &admin_hash).await?;
+    app.state().db().create_admin(&admin_name, &admin_hash).await?;
     println!();
     println!("Portico demo is running at http://{}", app.address());
     println!(

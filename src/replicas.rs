@@ -26,7 +26,7 @@ impl Drop for Follower {
 }
 
 pub fn follow(state: web::Data<AppState>) -> Follower {
-    let mut changes = state.changes.subscribe();
+    let mut changes = state.changes().subscribe();
     let task = tokio::spawn(async move {
         let mut reconcile = tokio::time::interval(RECONCILE_EVERY);
         reconcile.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

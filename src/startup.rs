@@ -4,7 +4,7 @@
 //! demo start the real server in-process and read the bound address.
 
 use std::net::{SocketAddr, TcpListener};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, middleware, web};
@@ -18,12 +18,12 @@ use crate::credentials::Connections;
 use crate::crypto::Keys;
 use crate::federation::{
     Environments, Federation, HealthMonitor, LoginProtection, MonitorTask, OrganizationCache, PROBE_INTERVAL,
-    Preferences, RuntimeSettings, ServiceCredentials,
+    Preferences, ServiceCredentials,
 };
 use crate::replicas::{Follower, follow};
 use crate::secrets::Secrets;
 use crate::sso::Identity;
-use crate::state::{AdminAccess, AppState};
+use crate::state::{AdminAccess, AppState, Parts};
 use crate::store::{
     Change, ChangeBus, Database, KvStore, MemoryStore, RedisStore, RedisTarget, SessionStore, TargetForm,
 };
@@ -127,8 +127,7 @@ impl Application {
         let admin = AdminAccess::new(kv.clone(), keys.clone(), clock.clone(), &settings);
         let health = HealthMonitor::new();
         let health_checks = health.start(environments.clone(), clock.clone(), PROBE_INTERVAL);
-        let runtime = RwLock::new(Arc::new(RuntimeSettings::resolve(&settings, Default::default())));
-        let state = web::Data::new(AppState {
+        let state = web::Data::new(AppState::new(Parts {
             settings: Arc::new(settings),
             kv,
             db,
@@ -141,18 +140,17 @@ impl Application {
             clock,
             identity,
             changes,
-            runtime,
             secrets,
             connections,
             admin,
-        });
+        }));
         // What admins saved (slaves, settings) is in force before the first request.
         state.apply(&Change::Resync).await.context("cannot read the saved slaves and settings")?;
         let follower = follow(state.clone());
-        let tls = match &state.settings.server.tls {
-            Some(tls) => {
-                Some(ServerTls::load(tls, &state.secrets).await.context("cannot set up HTTPS (server.tls)")?)
-            }
+        let tls = match &state.settings().server.tls {
+            Some(tls) => Some(
+                ServerTls::load(tls, state.secrets()).await.context("cannot set up HTTPS (server.tls)")?,
+            ),
             None => None,
         };
         let refresher = tls.as_ref().map(|t| TaskGuard(t.refresher.clone()));
@@ -264,14 +262,14 @@ fn http_server(
     state: web::Data<AppState>,
     tls: Option<rustls::ServerConfig>,
 ) -> anyhow::Result<Server> {
-    let https = state.settings.server.public_url.scheme() == "https";
+    let https = state.settings().server.public_url.scheme() == "https";
     // Signing out may lead the browser on to the identity provider.
-    let form_origin = state.identity.as_ref().map(|identity| identity.origin());
-    let workers = match state.settings.server.workers {
+    let form_origin = state.identity().map(|identity| identity.origin());
+    let workers = match state.settings().server.workers {
         0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
         n => n,
     };
-    let body_timeout = crate::web::body_deadline::BodyTimeout(state.settings.server.body_timeout.get());
+    let body_timeout = crate::web::body_deadline::BodyTimeout(state.settings().server.body_timeout.get());
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())

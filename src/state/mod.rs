@@ -19,8 +19,29 @@ pub use admin::{
     ADMIN_ABSOLUTE_TIMEOUT, ADMIN_IDLE_TIMEOUT, ADMIN_SESSION_PREFIX, AdminAccess, admin_limits,
 };
 
-/// What every request handler shares.
+/// What every request handler shares. Its parts are reached through accessors, and the live
+/// settings through [`AppState::runtime`]; `startup` builds it from [`Parts`].
 pub struct AppState {
+    settings: Arc<Settings>,
+    kv: KvStore,
+    db: Database,
+    environments: Environments,
+    keys: Arc<Keys>,
+    sessions: SessionStore,
+    federation: Federation,
+    health: HealthMonitor,
+    catalog: CatalogCache,
+    clock: SharedClock,
+    identity: Option<Arc<Identity>>,
+    changes: ChangeBus,
+    secrets: Secrets,
+    connections: Connections,
+    runtime: LiveSettings,
+    admin: AdminAccess,
+}
+
+/// Everything an [`AppState`] is made of, as the composition root assembles it.
+pub struct Parts {
     pub settings: Arc<Settings>,
     pub kv: KvStore,
     pub db: Database,
@@ -40,13 +61,143 @@ pub struct AppState {
     pub secrets: Secrets,
     /// OAuth2 credential connections (`[[credentials]]`).
     pub connections: Connections,
-    /// The federation settings in force (see [`AppState::runtime`]).
-    pub(crate) runtime: RwLock<Arc<RuntimeSettings>>,
     /// Admin sessions and the admin sign-in lockout.
     pub admin: AdminAccess,
 }
 
+/// The federation settings in force (the config file with the admins' overrides), replaced as
+/// a whole when an admin saves: a reader always sees one consistent version.
+pub struct LiveSettings(RwLock<Arc<RuntimeSettings>>);
+
+impl LiveSettings {
+    pub fn new(settings: RuntimeSettings) -> Self {
+        Self(RwLock::new(Arc::new(settings)))
+    }
+
+    pub fn get(&self) -> Arc<RuntimeSettings> {
+        match self.0.read() {
+            Ok(r) => r.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    fn replace(&self, settings: Arc<RuntimeSettings>) {
+        match self.0.write() {
+            Ok(mut r) => *r = settings,
+            Err(poisoned) => *poisoned.into_inner() = settings,
+        }
+    }
+}
+
 impl AppState {
+    /// The state of `parts`, with the file's settings in force until the saved ones are applied
+    /// ([`Change::Resync`]).
+    pub fn new(parts: Parts) -> Self {
+        let runtime = LiveSettings::new(RuntimeSettings::resolve(&parts.settings, Default::default()));
+        let Parts {
+            settings,
+            kv,
+            db,
+            environments,
+            keys,
+            sessions,
+            federation,
+            health,
+            catalog,
+            clock,
+            identity,
+            changes,
+            secrets,
+            connections,
+            admin,
+        } = parts;
+        Self {
+            settings,
+            kv,
+            db,
+            environments,
+            keys,
+            sessions,
+            federation,
+            health,
+            catalog,
+            clock,
+            identity,
+            changes,
+            secrets,
+            connections,
+            runtime,
+            admin,
+        }
+    }
+
+    /// The settings of the config file.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub fn kv(&self) -> &KvStore {
+        &self.kv
+    }
+
+    pub fn db(&self) -> &Database {
+        &self.db
+    }
+
+    pub fn environments(&self) -> &Environments {
+        &self.environments
+    }
+
+    pub fn keys(&self) -> &Arc<Keys> {
+        &self.keys
+    }
+
+    /// The portal sessions.
+    pub fn sessions(&self) -> &SessionStore {
+        &self.sessions
+    }
+
+    pub fn federation(&self) -> &Federation {
+        &self.federation
+    }
+
+    /// The last health probe of every manager.
+    pub fn health(&self) -> &HealthMonitor {
+        &self.health
+    }
+
+    pub fn catalog(&self) -> &CatalogCache {
+        &self.catalog
+    }
+
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
+    /// Single sign-on, when `[oidc]` is configured.
+    pub fn identity(&self) -> Option<&Arc<Identity>> {
+        self.identity.as_ref()
+    }
+
+    /// Change notifications to and from the other replicas.
+    pub fn changes(&self) -> &ChangeBus {
+        &self.changes
+    }
+
+    pub fn secrets(&self) -> &Secrets {
+        &self.secrets
+    }
+
+    /// OAuth2 credential connections.
+    pub fn connections(&self) -> &Connections {
+        &self.connections
+    }
+
+    /// Admin sessions and the admin sign-in lockout.
+    pub fn admin(&self) -> &AdminAccess {
+        &self.admin
+    }
+
     /// The sign-in rules in force now.
     pub fn sign_in_rules(&self) -> SignInRules {
         let runtime = self.runtime();
@@ -57,15 +208,10 @@ impl AppState {
     pub fn is_https(&self) -> bool {
         self.settings.server.public_url.scheme() == "https"
     }
-}
 
-impl AppState {
     /// The federation settings in force now (config file + admin overrides).
     pub fn runtime(&self) -> Arc<RuntimeSettings> {
-        match self.runtime.read() {
-            Ok(r) => r.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        self.runtime.get()
     }
 
     /// After a successful write: applies `change` on this replica now, then tells the others.
@@ -117,10 +263,7 @@ impl AppState {
         let runtime = Arc::new(RuntimeSettings::resolve(&self.settings, overrides));
         self.catalog.set_ttl(runtime.catalog_ttl);
         self.federation.organizations().set_ttl(runtime.organization_ttl);
-        match self.runtime.write() {
-            Ok(mut r) => *r = runtime,
-            Err(poisoned) => *poisoned.into_inner() = runtime,
-        }
+        self.runtime.replace(runtime);
         tracing::info!("settings reloaded");
         Ok(())
     }

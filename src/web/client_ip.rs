@@ -8,8 +8,37 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use actix_web::HttpRequest;
+use std::future::{Ready, ready};
+
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest, web};
 use ipnet::IpNet;
+
+use crate::state::AppState;
+
+/// A handler argument: the client's address as Portico trusts it (see the module comment), or
+/// `None` when it cannot be known.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddress(pub Option<IpAddr>);
+
+impl ClientAddress {
+    /// As text, for the audit log.
+    pub fn text(&self) -> Option<String> {
+        self.0.map(|ip| ip.to_string())
+    }
+}
+
+impl FromRequest for ClientAddress {
+    type Error = std::convert::Infallible;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let proxies = req
+            .app_data::<web::Data<AppState>>()
+            .map(|state| state.settings().server.trusted_proxies.as_slice());
+        ready(Ok(ClientAddress(client_ip(req, proxies.unwrap_or_default()))))
+    }
+}
 
 pub fn client_ip(req: &HttpRequest, trusted_proxies: &[IpNet]) -> Option<IpAddr> {
     let peer = req.peer_addr()?.ip();

@@ -74,18 +74,18 @@ fn check<E: std::fmt::Display>(kind: &'static str, started: Instant, result: Res
 /// Ready: the session store and the database answer. 503 with the failing part otherwise.
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let kv_started = Instant::now();
-    let kv = state.kv.ping();
+    let kv = state.kv().ping();
     let db_started = Instant::now();
-    let db = state.db.ping();
-    let (kv, db, nodes) = futures_util::future::join3(kv, db, state.kv.nodes()).await;
+    let db = state.db().ping();
+    let (kv, db, nodes) = futures_util::future::join3(kv, db, state.kv().nodes()).await;
     let checks = Checks {
-        session_store: check(state.kv.kind(), kv_started, kv),
-        database: check(state.db.backend().as_str(), db_started, db),
+        session_store: check(state.kv().kind(), kv_started, kv),
+        database: check(state.db().backend().as_str(), db_started, db),
         redis: nodes.map(|(topology, nodes)| RedisTopology { topology, nodes }),
     };
     let ready = checks.session_store.error.is_none() && checks.database.error.is_none();
     let secrets = state
-        .secrets
+        .secrets()
         .statuses()
         .into_iter()
         .map(|s| SecretCheck {
@@ -108,7 +108,7 @@ pub fn configure_metrics(cfg: &mut web::ServiceConfig) {
 /// Prometheus text exposition on the public listener (404 when `metrics.enabled` is false, or
 /// when the metrics have a listener of their own).
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    let metrics = &state.settings.metrics;
+    let metrics = &state.settings().metrics;
     if !metrics.enabled || metrics.listen.is_some() {
         return HttpResponse::NotFound().finish();
     }
@@ -116,7 +116,7 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
 }
 
 async fn exposition(state: web::Data<AppState>) -> HttpResponse {
-    if let (Some(m), Ok(n)) = (crate::metrics::metrics(), state.sessions.count().await) {
+    if let (Some(m), Ok(n)) = (crate::metrics::metrics(), state.sessions().count().await) {
         m.sessions.set(i64::try_from(n).unwrap_or(i64::MAX));
     }
     HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(crate::metrics::render())

@@ -19,7 +19,7 @@ use crate::store::{Session, SessionId};
 
 /// The session cookie's name: `__Host-` prefixed over https.
 pub fn cookie_name(state: &AppState) -> String {
-    let base = &state.settings.session.cookie_name;
+    let base = &state.settings().session.cookie_name;
     if state.is_https() { format!("__Host-{base}") } else { base.clone() }
 }
 
@@ -46,7 +46,7 @@ pub async fn load(req: &HttpRequest, state: &AppState) -> Result<Option<Session<
     let Some(id) = session_id(req, state) else {
         return Ok(None);
     };
-    Ok(state.sessions.load::<PortalSession>(&id).await?)
+    Ok(state.sessions().load::<PortalSession>(&id).await?)
 }
 
 /// [`load`] for a request that only reads the session (a routed API call): no copy is made.
@@ -57,7 +57,7 @@ pub async fn load_shared(
     let Some(id) = session_id(req, state) else {
         return Ok(None);
     };
-    Ok(state.sessions.load_shared::<PortalSession>(&id).await?)
+    Ok(state.sessions().load_shared::<PortalSession>(&id).await?)
 }
 
 /// The session cookie's id. Read straight from the `Cookie` headers (the first cookie with the
@@ -65,7 +65,7 @@ pub async fn load_shared(
 /// is measurable. A session id never needs decoding, and anything else is not one.
 fn session_id(req: &HttpRequest, state: &AppState) -> Option<SessionId> {
     let headers = req.headers().get_all(actix_web::http::header::COOKIE).filter_map(|h| h.to_str().ok());
-    session_id_in(headers, &state.settings.session.cookie_name, state.is_https())
+    session_id_in(headers, &state.settings().session.cookie_name, state.is_https())
 }
 
 /// [`session_id`] from the `Cookie` header values: the cookie named `base` (`__Host-{base}` over
@@ -166,13 +166,13 @@ pub struct LoginForm {
 /// random nonce for a `SameSite=Strict` cookie, and its keyed tag for the form's `csrf_token`.
 pub fn pre_session_pair(state: &AppState) -> (String, String) {
     let nonce = random_token(32);
-    let tag = state.keys.csrf_tag(nonce.as_bytes());
+    let tag = state.keys().csrf_tag(nonce.as_bytes());
     (nonce, tag)
 }
 
 /// Whether the nonce in cookie `cookie_name` matches the form's `csrf_token`.
 pub fn pre_session_matches(req: &HttpRequest, state: &AppState, cookie_name: &str, csrf_token: &str) -> bool {
-    req.cookie(cookie_name).is_some_and(|n| state.keys.csrf_matches(n.value().as_bytes(), csrf_token))
+    req.cookie(cookie_name).is_some_and(|n| state.keys().csrf_matches(n.value().as_bytes(), csrf_token))
 }
 
 #[cfg(test)]

@@ -63,7 +63,7 @@ pub async fn csrf(app: &TestApp) -> String {
 
 /// The audit log's actions, newest first, as `(actor, action, target)`.
 pub async fn audit_actions(app: &TestApp) -> Vec<(String, String, Option<String>)> {
-    let entries = app.state.db.audit_page(None, 500).await.unwrap();
+    let entries = app.state.db().audit_page(None, 500).await.unwrap();
     entries.into_iter().map(|e| (e.actor, e.action, e.target)).collect()
 }
 

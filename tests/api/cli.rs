@@ -150,9 +150,9 @@ impl Drop for Demo {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_offers_every_sign_in_and_shows_an_environment_that_is_down() {
     use std::io::BufRead;
-    let port = crate::support::free_port();
+    // Port 0: the banner says which port the portal took (no other process can have it).
     let mut child = Command::new(env!("CARGO_BIN_EXE_portico"))
-        .args(["demo", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["demo", "--listen", "127.0.0.1:0"])
         .env_remove("PORTICO_CONFIG")
         .env_remove("RUST_LOG")
         .stdout(Stdio::piped())
@@ -191,7 +191,12 @@ async fn the_demo_offers_every_sign_in_and_shows_an_environment_that_is_down() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
+    let base = banner
+        .lines()
+        .find_map(|line| line.strip_prefix("Portico demo is running at "))
+        .unwrap_or_else(|| panic!("the banner says where:\n{banner}"))
+        .trim()
+        .to_owned();
     let form = browser.get(format!("{base}/login")).send().await.unwrap().text().await.unwrap();
     let token = crate::support::csrf_in(&form).unwrap();
     let signed_in = browser

@@ -124,8 +124,8 @@ async fn portal_through(proxy: &PrismProxy) -> Result<(), String> {
         ))
         .spawn()
         .await;
-    app.state.health.probe_all(&app.state.environments, &app.state.clock).await;
-    let health = app.state.health.snapshot();
+    app.state.health().probe_all(app.state.environments(), app.state.clock()).await;
+    let health = app.state.health().snapshot();
     if health.len() != 2 || !health.values().all(|h| h.up) {
         return Err(format!("every manager answers the probe: {health:?}"));
     }

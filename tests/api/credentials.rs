@@ -42,7 +42,7 @@ pub fn slave(id: &str, url: &str, auth: &str, enabled: bool) -> String {
 
 /// The bearer token a service call to `env` would carry now, on behalf of `caller`.
 pub async fn bearer(app: &TestApp, env: &str, caller: Caller<'_>) -> Result<String, CredentialError> {
-    let env = app.state.environments.get(&EnvironmentId::parse(env).unwrap()).expect("environment");
+    let env = app.state.environments().get(&EnvironmentId::parse(env).unwrap()).expect("environment");
     let service = env.service.clone().expect("a service credential");
     match service.authorize(caller).await? {
         ServiceAuth::Bearer(token) => Ok(token.expose_secret().to_owned()),

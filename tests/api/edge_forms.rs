@@ -20,7 +20,7 @@ const REJECTED_CALLBACKS: &str = "portico_oidc_callbacks_rejected_total{reason=\
 
 /// Every audit entry, newest first, as (action, actor, detail).
 async fn audit_rows(app: &TestApp) -> Vec<(String, String, Value)> {
-    let entries = app.state.db.audit_page(None, 500).await.expect("audit log");
+    let entries = app.state.db().audit_page(None, 500).await.expect("audit log");
     entries
         .into_iter()
         .map(|e| {

@@ -109,7 +109,7 @@ async fn readyz_follows_redis_down_and_back_without_a_restart() {
 #[tokio::test]
 async fn readyz_reports_a_database_that_is_gone() {
     let app = TestAppBuilder::new(NOWHERE).spawn().await;
-    app.state.db.close().await;
+    app.state.db().close().await;
     let (status, body) = readiness(&app).await;
     assert_eq!(status, 503);
     assert_eq!(body["checks"]["database"]["status"], "down");

@@ -37,10 +37,10 @@ async fn the_health_probe_reads_appinfo_or_uses_the_service_credential() {
         ))
         .spawn()
         .await;
-    app.state.health.probe_all(&app.state.environments, &app.state.clock).await;
+    app.state.health().probe_all(app.state.environments(), app.state.clock()).await;
 
     for id in ["master", "prod-eu", "svc"] {
-        let health = app.state.health.get(&EnvironmentId::parse(id).unwrap()).expect("probed");
+        let health = app.state.health().get(&EnvironmentId::parse(id).unwrap()).expect("probed");
         assert!(health.up && health.latency.is_some() && health.last_error.is_none(), "{id}: {health:?}");
     }
     for sim in [&master, &eu] {

@@ -288,9 +288,9 @@ async fn without_a_current_environment_or_a_joined_one_the_answer_is_409() {
 
     // A session whose current environment is not set (the sign-in always sets one).
     let id = SessionId::parse(&cookie).unwrap();
-    let mut session = f.app.state.sessions.load::<PortalSession>(&id).await.unwrap().unwrap();
+    let mut session = f.app.state.sessions().load::<PortalSession>(&id).await.unwrap().unwrap();
     session.data.current = None;
-    f.app.state.sessions.save(&session).await.unwrap();
+    f.app.state.sessions().save(&session).await.unwrap();
     let message = error_message(call(&f.app, "GET", &format!("{API}/discovery/apis"), None).await, 409).await;
     assert!(message.contains("No environment is selected"), "{message}");
     let res = call(&f.app, "GET", "/environments/prod-eu/manager/discovery/apis", None).await;

@@ -47,7 +47,7 @@ async fn secret_state(app: &TestApp, check: impl Fn(&Value) -> bool) -> Value {
 /// count: the background monitor's own probe may still be in flight from before.
 async fn probe_status(app: &TestApp, master: &Simulator) -> Option<u16> {
     let before = master.requests().len();
-    app.state.health.probe_all(&app.state.environments, &app.state.clock).await;
+    app.state.health().probe_all(app.state.environments(), app.state.clock()).await;
     let probes: Vec<_> =
         master.requests().into_iter().skip(before).filter(|r| r.path.ends_with("/currentuser")).collect();
     probes.iter().rev().find_map(|r| r.status)

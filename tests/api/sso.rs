@@ -52,7 +52,7 @@ pub async fn single_sign_on(app: &TestApp, login: &str) -> reqwest::Response {
 
 /// The audit entries with `action`, newest first, as (actor, detail JSON).
 pub async fn audit(app: &TestApp, action: &str) -> Vec<(String, Value)> {
-    let entries = app.state.db.audit_page(None, 200).await.expect("audit log");
+    let entries = app.state.db().audit_page(None, 200).await.expect("audit log");
     entries
         .into_iter()
         .filter(|e| e.action == action)

@@ -81,11 +81,11 @@ async fn routed(app: &TestApp, cookie: &str) -> reqwest::Response {
 /// A change published by `from` reaches `to`'s subscribers (retrying while `to` subscribes);
 /// returns how long the last publication took to arrive.
 async fn bus_carries(from: &TestApp, to: &TestApp, within: Duration) -> Duration {
-    let mut received = to.state.changes.subscribe();
+    let mut received = to.state.changes().subscribe();
     let deadline = Instant::now() + within;
     loop {
         let sent = Instant::now();
-        from.state.changes.publish(Change::CachesPurged).await.expect("publish");
+        from.state.changes().publish(Change::CachesPurged).await.expect("publish");
         let wait = tokio::time::timeout(Duration::from_millis(500), async {
             loop {
                 match received.recv().await {
@@ -108,9 +108,9 @@ crate::on_every_topology!(everything_kept_in_redis_works, |topology: Topology| a
     // Sessions: made on one replica, served by the other; counted without a scan.
     let cookie = session_cookie(&r.a, "alice").await;
     assert_eq!(routed(&r.b, &cookie).await.status(), 200, "the other replica serves the session");
-    assert_eq!(r.a.state.sessions.count().await.unwrap(), 1);
+    assert_eq!(r.a.state.sessions().count().await.unwrap(), 1);
     let _again = session_cookie(&r.b, "alice").await;
-    assert_eq!(r.b.state.sessions.count().await.unwrap(), 2);
+    assert_eq!(r.b.state.sessions().count().await.unwrap(), 2);
 
     // Nothing personal in clear, whatever node holds it.
     let dump = topology.dump();
@@ -130,7 +130,7 @@ crate::on_every_topology!(everything_kept_in_redis_works, |topology: Topology| a
     let catalog = reqwest::Client::new().get(r.a.url("/environments/master/apis")).header("cookie", &cookie);
     assert_eq!(catalog.send().await.unwrap().status(), 200);
     assert!(topology.dump().iter().any(|(k, _)| k.contains(":cache:catalog:")), "the catalog is cached");
-    assert!(r.a.state.catalog.purge().await.unwrap() >= 1);
+    assert!(r.a.state.catalog().purge().await.unwrap() >= 1);
     assert!(!topology.dump().iter().any(|(k, _)| k.contains(":cache:catalog:")), "and purged everywhere");
 
     // The change bus, both ways.
@@ -154,7 +154,7 @@ crate::on_every_topology!(everything_kept_in_redis_works, |topology: Topology| a
         .unwrap();
     assert_eq!(res.status(), 303);
     assert_eq!(routed(&r.b, &cookie).await.status(), 401, "refused on the other replica at once");
-    assert_eq!(r.a.state.sessions.count().await.unwrap(), 1);
+    assert_eq!(r.a.state.sessions().count().await.unwrap(), 1);
 
     // /readyz names the topology and its nodes, never a secret.
     let ready = r.a.get("/readyz").await;

@@ -53,12 +53,12 @@ pub fn actor(username: &str) -> String {
 
 /// The admin session cookie's name (a plain name: `__Host-` cookies cannot have a path).
 pub fn cookie_name(state: &AppState) -> String {
-    format!("{}_admin", state.settings.session.cookie_name)
+    format!("{}_admin", state.settings().session.cookie_name)
 }
 
 /// The cookie of the sign-in form's anti-forgery nonce.
 pub fn login_cookie_name(state: &AppState) -> String {
-    format!("{}_admin_login", state.settings.session.cookie_name)
+    format!("{}_admin_login", state.settings().session.cookie_name)
 }
 
 fn cookie(state: &AppState, name: String, value: String) -> Cookie<'static> {
@@ -95,7 +95,7 @@ pub async fn load(req: &HttpRequest, state: &AppState) -> Result<Option<Session<
     let Some(id) = SessionId::parse(cookie.value()) else {
         return Ok(None);
     };
-    Ok(state.admin.sessions.load::<AdminSession>(&id).await?)
+    Ok(state.admin().sessions.load::<AdminSession>(&id).await?)
 }
 
 /// A handler argument: the signed-in admin, put in place by [`guard`].
@@ -185,7 +185,7 @@ pub fn admin_return_to(raw: Option<&str>) -> Option<String> {
 pub async fn flash(state: &AppState, admin: &Admin, flash: Flash) -> Result<(), WebError> {
     let mut session = admin.0.clone();
     session.data.flash = Some(flash);
-    state.admin.sessions.save(&session).await?;
+    state.admin().sessions.save(&session).await?;
     Ok(())
 }
 
@@ -196,6 +196,6 @@ pub async fn take_flash(state: &AppState, admin: &Admin) -> Result<Option<Flash>
     };
     let mut session = admin.0.clone();
     session.data.flash = None;
-    state.admin.sessions.save(&session).await?;
+    state.admin().sessions.save(&session).await?;
     Ok(Some(flash))
 }

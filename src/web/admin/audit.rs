@@ -61,7 +61,7 @@ pub async fn audit_log(
         return Err(WebError::BadRequest("That is not a page of the audit log.".to_owned()));
     }
     // One more than a page: whether an older page exists, without counting the table.
-    let mut rows = state.db.audit_page(before, PAGE_SIZE + 1).await.map_err(db_error)?;
+    let mut rows = state.db().audit_page(before, PAGE_SIZE + 1).await.map_err(db_error)?;
     let more = rows.len() > PAGE_SIZE as usize;
     rows.truncate(PAGE_SIZE as usize);
     let older = more.then(|| rows.last().map(|r| r.id.clone())).flatten();

@@ -72,11 +72,11 @@ pub async fn test(
 ) -> Result<HttpResponse, WebError> {
     admin.check_csrf(&posted.csrf_token)?;
     let id = path_id(&path)?;
-    let default_timeout = state.settings.federation.timeout.get();
+    let default_timeout = state.settings().federation.timeout.get();
     let (endpoint, service) = match owner(&state, &id).await? {
         // The config file's managers: as they run, with their (live) service credential.
         Owner::Master(_) | Owner::Config(_) => {
-            let Some(env) = state.environments.get(&id) else { return gone(&state, &admin, &id).await };
+            let Some(env) = state.environments().get(&id) else { return gone(&state, &admin, &id).await };
             (env.client.endpoint().clone(), env.service.clone())
         }
         // A stored slave is tested as saved, even when disabled or not in force.

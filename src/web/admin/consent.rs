@@ -23,7 +23,7 @@ use crate::state::AppState;
 use crate::web::WebError;
 
 fn cookie_name(state: &AppState) -> String {
-    format!("{}_consent", state.settings.session.cookie_name)
+    format!("{}_consent", state.settings().session.cookie_name)
 }
 
 fn browser_cookie(state: &AppState, value: String, max_age: CookieDuration) -> Cookie<'static> {
@@ -44,7 +44,7 @@ pub async fn connect(
     admin: Admin,
     path: web::Path<String>,
 ) -> Result<HttpResponse, WebError> {
-    let connection = path_connection(&state.connections, &path)?;
+    let connection = path_connection(state.connections(), &path)?;
     if connection.grant != Grant::AuthorizationCode {
         return Err(WebError::BadRequest(format!(
             "Connection “{}” uses client credentials: it needs no consent.",
@@ -52,7 +52,7 @@ pub async fn connect(
         )));
     }
     let started = state
-        .connections
+        .connections()
         .start_consent(&connection, &admin.actor())
         .await
         .map_err(|e| WebError::Unexpected(e.into()))?;
@@ -114,7 +114,7 @@ pub async fn callback(
         (None, None) => Err("the provider sent neither a code nor an error".to_owned()),
     };
     let nonce = req.cookie(&cookie_name(&state)).map(|c| c.value().to_owned());
-    let result = state.connections.finish_consent(consent_state, nonce.as_deref(), outcome).await;
+    let result = state.connections().finish_consent(consent_state, nonce.as_deref(), outcome).await;
     let ip = client_address(&req, &state);
     let (status, page) = match result {
         Ok((connection, admin)) => {

@@ -45,9 +45,9 @@ struct CredentialsPage {
 }
 
 async fn view(state: &AppState, connection: &Connection) -> ConnectionView {
-    let now = state.clock.now();
+    let now = state.clock().now();
     let managers = state
-        .environments
+        .environments()
         .snapshot()
         .all()
         .filter(|env| matches!(&env.service, Some(ServiceCredential::Connection(c)) if c.id == connection.id))
@@ -93,7 +93,7 @@ async fn view(state: &AppState, connection: &Connection) -> ConnectionView {
 
 pub async fn list(state: web::Data<AppState>, admin: Admin) -> Result<HttpResponse, WebError> {
     let mut connections = Vec::new();
-    for connection in state.connections.all() {
+    for connection in state.connections().all() {
         connections.push(view(&state, connection).await);
     }
     let page = CredentialsPage { shell: Shell::new(&state, &admin, "credentials").await?, connections };
@@ -113,7 +113,7 @@ pub async fn disconnect(
     posted: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, WebError> {
     admin.check_csrf(&posted.csrf_token)?;
-    let connection = path_connection(&state.connections, &path)?;
+    let connection = path_connection(state.connections(), &path)?;
     connection.disconnect().await.map_err(|e| WebError::Unexpected(e.into()))?;
     let ip = client_address(&req, &state);
     audit(

@@ -33,8 +33,8 @@ pub struct ManagerView {
 
 impl ManagerView {
     pub fn new(state: &AppState, env: &Environment) -> Self {
-        let health = env.enabled.then(|| state.health.get(env.id())).flatten();
-        let now = state.clock.now();
+        let health = env.enabled.then(|| state.health().get(env.id())).flatten();
+        let now = state.clock().now();
         let since = |t| ago(now, t);
         let status = match (&health, env.enabled) {
             (_, false) => "disabled",
@@ -95,22 +95,22 @@ fn count(result: Result<u64, crate::store::StoreError>) -> Option<u64> {
 }
 
 pub async fn dashboard(state: web::Data<AppState>, admin: Admin) -> Result<HttpResponse, WebError> {
-    let managers = state.environments.snapshot().all().map(|env| ManagerView::new(&state, env)).collect();
-    let cache = state.catalog.figures();
+    let managers = state.environments().snapshot().all().map(|env| ManagerView::new(&state, env)).collect();
+    let cache = state.catalog().figures();
     let reads = cache.hits + cache.misses;
     let figures = Figures {
-        sessions: count(state.sessions.count().await),
-        admin_sessions: count(state.admin.sessions.count().await),
-        cache_entries: count(state.kv.count_prefix(CACHE_PREFIX).await),
+        sessions: count(state.sessions().count().await),
+        admin_sessions: count(state.admin().sessions.count().await),
+        cache_entries: count(state.kv().count_prefix(CACHE_PREFIX).await),
         hits: cache.hits,
         misses: cache.misses,
         stale: cache.stale,
         fills: cache.fills,
         hit_ratio: (reads > 0).then(|| format!("{} %", cache.hits * 100 / reads)),
     };
-    let now = state.clock.now();
+    let now = state.clock().now();
     let secrets = state
-        .secrets
+        .secrets()
         .statuses()
         .into_iter()
         .map(|s| SecretView {
@@ -140,7 +140,7 @@ pub async fn purge(
     posted: web::Form<PurgeForm>,
 ) -> Result<HttpResponse, WebError> {
     admin.check_csrf(&posted.csrf_token)?;
-    let removed = state.catalog.purge().await?;
+    let removed = state.catalog().purge().await?;
     if let Err(e) = state.changed(Change::CachesPurged).await {
         tracing::warn!(error = %e, "the other replicas were not told about the purge");
     }

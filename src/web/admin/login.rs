@@ -21,7 +21,7 @@ use crate::federation::Locked;
 use crate::state::AppState;
 use crate::store::sql::AdminName;
 use crate::web::WebError;
-use crate::web::client_ip::client_ip;
+use crate::web::client_ip::ClientAddress;
 use crate::web::session::{LoginForm, LoginQuery, pre_session_matches, pre_session_pair};
 
 #[derive(Template)]
@@ -71,6 +71,7 @@ fn retry_after(res: &mut HttpResponse, d: Duration) {
 pub async fn login(
     req: HttpRequest,
     state: web::Data<AppState>,
+    address: ClientAddress,
     posted: web::Form<LoginForm>,
 ) -> Result<HttpResponse, WebError> {
     let posted = posted.into_inner();
@@ -91,18 +92,20 @@ pub async fn login(
         return form(&state, StatusCode::BAD_REQUEST, page("Enter your admin name and password.".to_owned()));
     }
 
-    let ip = client_ip(&req, &state.settings.server.trusted_proxies);
-    let ip_text = ip.map(|i| i.to_string());
+    let ip = address.0;
+    let ip_text = address.text();
     let who = access::actor(&username);
-    let limits = &state.admin.limits;
-    let attempt = match state.admin.protection.admit(limits, &username, ip).await? {
+    let limits = &state.admin().limits;
+    let attempt = match state.admin().protection.admit(limits, &username, ip).await? {
         Ok(attempt) => attempt,
         Err(locked) => return refuse_locked(&state, &who, ip_text.as_deref(), page, locked).await,
     };
 
     // A name that cannot exist is verified against the dummy hash, like an unknown one.
     let stored = match AdminName::parse(&username) {
-        Ok(name) => state.db.admin_password_hash(&name).await.map_err(|e| WebError::Unexpected(e.into()))?,
+        Ok(name) => {
+            state.db().admin_password_hash(&name).await.map_err(|e| WebError::Unexpected(e.into()))?
+        }
         Err(_) => None,
     };
     if !crate::password::verify(password, stored).await {
@@ -118,10 +121,10 @@ pub async fn login(
     audit(&state, &who, "admin.signin.success", None, None, ip_text.as_deref()).await;
     // A new session id at every sign-in: an id planted before it is never promoted.
     if let Some(old) = access::load(&req, &state).await? {
-        state.admin.sessions.destroy(&old.id).await?;
+        state.admin().sessions.destroy(&old.id).await?;
     }
     let session = state
-        .admin
+        .admin()
         .sessions
         .create(AdminSession { username, csrf_token: random_token(32), flash: None })
         .await?;
@@ -157,14 +160,14 @@ pub struct LogoutForm {
 }
 
 pub async fn logout(
-    req: HttpRequest,
     state: web::Data<AppState>,
     admin: Admin,
+    address: ClientAddress,
     posted: web::Form<LogoutForm>,
 ) -> Result<HttpResponse, WebError> {
     admin.check_csrf(&posted.csrf_token)?;
-    state.admin.sessions.destroy(&admin.0.id).await?;
-    let ip = client_ip(&req, &state.settings.server.trusted_proxies).map(|i| i.to_string());
+    state.admin().sessions.destroy(&admin.0.id).await?;
+    let ip = address.text();
     audit(&state, &admin.actor(), "admin.signout", None, None, ip.as_deref()).await;
     Ok(HttpResponse::SeeOther()
         .insert_header((header::LOCATION, "/admin/login"))

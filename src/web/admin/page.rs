@@ -40,7 +40,7 @@ pub fn db_error(e: DatabaseError) -> WebError {
 
 /// The client address for the audit log.
 pub fn client_address(req: &HttpRequest, state: &AppState) -> Option<String> {
-    client_ip(req, &state.settings.server.trusted_proxies).map(|ip| ip.to_string())
+    client_ip(req, &state.settings().server.trusted_proxies).map(|ip| ip.to_string())
 }
 
 /// Appends to the audit log. What it records has already happened, so a log that cannot be
@@ -54,7 +54,7 @@ pub async fn audit(
     client_ip: Option<&str>,
 ) {
     let entry = NewAuditEntry { actor, action, target, detail, client_ip };
-    if let Err(e) = state.db.audit(entry).await {
+    if let Err(e) = state.db().audit(entry).await {
         tracing::warn!(error = %e, action, "audit log unavailable");
     }
 }

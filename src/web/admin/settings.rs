@@ -148,7 +148,7 @@ const POLICIES: [(&str, &str); 3] = [
 ];
 
 fn file_values(state: &AppState) -> Values {
-    Values::of(&RuntimeSettings::resolve(&state.settings, SettingsOverrides::default()))
+    Values::of(&RuntimeSettings::resolve(state.settings(), SettingsOverrides::default()))
 }
 
 async fn page(
@@ -202,7 +202,7 @@ pub async fn save(
         return Ok(see_other("/admin/settings"));
     }
     let overrides = wanted.overrides_over(&file_values(&state));
-    state.db.save_overrides(&overrides, &admin.actor()).await.map_err(db_error)?;
+    state.db().save_overrides(&overrides, &admin.actor()).await.map_err(db_error)?;
     if let Err(e) = state.changed(Change::Settings).await {
         tracing::warn!(error = %e, "saved settings are not in force on this replica yet");
     }

@@ -61,7 +61,7 @@ async fn form_page(
         form: SlaveForm { csrf_token: String::new(), ..form },
         errors,
         conflict,
-        default_timeout: humantime::format_duration(state.settings.federation.timeout.get()).to_string(),
+        default_timeout: humantime::format_duration(state.settings().federation.timeout.get()).to_string(),
         tls_modes: TLS_MODES,
     };
     render(status, &page)
@@ -120,7 +120,7 @@ pub async fn create(
             return form_page(&state, &admin, StatusCode::BAD_REQUEST, None, form, *errors, None).await;
         }
     };
-    let saved = match state.db.insert_slave(&row(input, 1), &admin.actor()).await {
+    let saved = match state.db().insert_slave(&row(input, 1), &admin.actor()).await {
         Ok(saved) => saved,
         // Another admin added the same id a moment ago.
         Err(DatabaseError::Conflict(_)) => {
@@ -190,11 +190,11 @@ pub async fn update(
             .await?;
         return Ok(see_other("/admin/slaves"));
     }
-    match state.db.update_slave(&wanted, &admin.actor()).await.map_err(db_error)? {
+    match state.db().update_slave(&wanted, &admin.actor()).await.map_err(db_error)? {
         Saved::Saved(_) => {}
         Saved::NotFound => return gone(&state, &admin, &id).await,
         Saved::Conflict => {
-            let Some(latest) = state.db.get_slave(&id).await.map_err(db_error)? else {
+            let Some(latest) = state.db().get_slave(&id).await.map_err(db_error)? else {
                 return gone(&state, &admin, &id).await;
             };
             let conflict = conflict_view(&state, &latest, &wanted);
@@ -234,7 +234,7 @@ fn conflict_view(state: &AppState, latest: &SlaveRow, wanted: &SlaveRow) -> Conf
     differs("Required", yes_no(latest.required), yes_no(wanted.required));
     ConflictView {
         by: latest.updated_by.strip_prefix("admin:").unwrap_or(&latest.updated_by).to_owned(),
-        when: ago(state.clock.now(), at),
+        when: ago(state.clock().now(), at),
         stored,
     }
 }

@@ -30,13 +30,13 @@ pub enum Owner {
 }
 
 pub async fn owner(state: &AppState, id: &EnvironmentId) -> Result<Owner, WebError> {
-    if &state.settings.master.id == id {
-        return Ok(Owner::Master(state.settings.master.name.clone()));
+    if &state.settings().master.id == id {
+        return Ok(Owner::Master(state.settings().master.name.clone()));
     }
-    if let Some(slave) = state.settings.slaves.iter().find(|s| &s.id == id) {
+    if let Some(slave) = state.settings().slaves.iter().find(|s| &s.id == id) {
         return Ok(Owner::Config(slave.clone()));
     }
-    Ok(state.db.get_slave(id).await.map_err(db_error)?.map_or(Owner::Unknown, Owner::Stored))
+    Ok(state.db().get_slave(id).await.map_err(db_error)?.map_or(Owner::Unknown, Owner::Stored))
 }
 
 /// A path's id; anything that cannot be an id is a page that does not exist.
@@ -143,7 +143,7 @@ struct SlavesPage {
 }
 
 fn health(state: &AppState, id: &EnvironmentId, enabled: bool) -> (&'static str, String) {
-    match (enabled, state.health.get(id)) {
+    match (enabled, state.health().get(id)) {
         (false, _) => ("disabled", "disabled".to_owned()),
         (true, None) => ("unknown", "not checked yet".to_owned()),
         (true, Some(h @ ManagerHealth { up: true, .. })) => {
@@ -186,10 +186,10 @@ fn address(url: &url::Url, base_path: &str) -> String {
 }
 
 pub async fn list(state: web::Data<AppState>, admin: Admin) -> Result<HttpResponse, WebError> {
-    let stored = state.db.list_slaves().await.map_err(db_error)?;
-    let now = state.clock.now();
+    let stored = state.db().list_slaves().await.map_err(db_error)?;
+    let now = state.clock().now();
     let mut slaves: Vec<SlaveItem> = state
-        .settings
+        .settings()
         .slaves
         .iter()
         .map(|s| {
@@ -233,7 +233,7 @@ pub async fn delete(
         Owner::Unknown => return gone(&state, &admin, &id).await,
         provisioned => return read_only(&state, &admin, &provisioned).await,
     };
-    if !state.db.delete_slave(&id).await.map_err(db_error)? {
+    if !state.db().delete_slave(&id).await.map_err(db_error)? {
         return gone(&state, &admin, &id).await;
     }
     apply_slaves(&state).await;

@@ -111,7 +111,7 @@ pub async fn create_application(
                 success: true,
                 text: format!("Application “{}” created on {}.", created.name, joined.env.name()),
             });
-            state.sessions.save(&session).await?;
+            state.sessions().save(&session).await?;
             Ok(see_other(&format!("/environments/{}/applications", joined.env.id())))
         }
         Err(ManagerError::SessionExpired) => portal::session_ended(&state, &mut session, &joined.env).await,

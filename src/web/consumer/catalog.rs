@@ -73,7 +73,7 @@ pub async fn apis(
     };
     let q: String = query.q.as_deref().unwrap_or("").trim().chars().take(MAX_QUERY_CHARS).collect();
     let notice = portal::take_notice(&state, &mut session).await?;
-    let result = catalog(&state.catalog, &session.data, &joined).await;
+    let result = catalog(state.catalog(), &session.data, &joined).await;
     let shell = Shell::new(&state, &session.data, Some(&joined.env), "apis", notice);
     let mut page = ApisPage {
         shell,
@@ -96,7 +96,7 @@ pub async fn apis(
             return render(manager_status(&e), &page);
         }
     };
-    let now = state.clock.now();
+    let now = state.clock().now();
     let needle = page.q.to_lowercase();
     page.total = catalog.apis.len();
     page.updated = ago(now, catalog.fetched_at);
@@ -161,7 +161,7 @@ pub async fn api(
         Ok(joined) => joined,
         Err(page) => return Ok(page),
     };
-    let catalog = match catalog(&state.catalog, &session.data, &joined).await {
+    let catalog = match catalog(state.catalog(), &session.data, &joined).await {
         Ok(catalog) => catalog,
         Err(ManagerError::SessionExpired) => {
             return portal::session_ended(&state, &mut session, &joined.env).await;
@@ -172,7 +172,7 @@ pub async fn api(
         return Err(WebError::NotFound);
     };
     let notice = portal::take_notice(&state, &mut session).await?;
-    let now = state.clock.now();
+    let now = state.clock().now();
     let mut page = ApiPage {
         shell: Shell::new(&state, &session.data, Some(&joined.env), "apis", notice),
         env_id: joined.env.id().to_string(),

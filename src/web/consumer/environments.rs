@@ -61,9 +61,9 @@ pub async fn environments(state: web::Data<AppState>, signed_in: SignedIn) -> Re
     let mut session = signed_in.0;
     let notice = portal::take_notice(&state, &mut session).await?;
     let data = &session.data;
-    let now = state.clock.now();
+    let now = state.clock().now();
     let environments = state
-        .environments
+        .environments()
         .snapshot()
         .all()
         .filter(|env| env.enabled)
@@ -79,7 +79,7 @@ pub async fn environments(state: web::Data<AppState>, signed_in: SignedIn) -> Re
                     Some(EnvironmentLink::Joined { .. }) => String::new(),
                     None => JoinFailure::NotJoined.to_string(),
                 },
-                health: state.health.get(env.id()).map(|h| health_view(&h, now)),
+                health: state.health().get(env.id()).map(|h| health_view(&h, now)),
             }
         })
         .collect();
@@ -122,8 +122,8 @@ pub async fn select(
     match session.data.link(&id) {
         Some(EnvironmentLink::Joined { .. }) => {
             session.data.current = Some(id.clone());
-            state.sessions.save(&session).await?;
-            state.federation.preferences().remember(&session.data.user.login_name, &id).await;
+            state.sessions().save(&session).await?;
+            state.federation().preferences().remember(&session.data.user.login_name, &id).await;
             Ok(see_other(&format!("/environments/{id}/apis")))
         }
         link => {
@@ -138,7 +138,7 @@ pub async fn select(
                     env.name()
                 ),
             });
-            state.sessions.save(&session).await?;
+            state.sessions().save(&session).await?;
             Ok(see_other("/environments"))
         }
     }
@@ -165,19 +165,19 @@ pub async fn connect(
     check_csrf(&session.data, &form.csrf_token)?;
     let env = portal::environment(&state, &path.into_inner())?;
     let id = env.id().clone();
-    let result = match (&state.identity, session.data.sso.is_some()) {
+    let result = match (&state.identity(), session.data.sso.is_some()) {
         // Signed in through the identity provider: no password, the sign-in's credential.
         (Some(identity), true) => {
-            crate::federation::keep_fresh(identity, &state.sessions, &mut session).await?;
+            crate::federation::keep_fresh(identity, state.sessions(), &mut session).await?;
             let token = session.data.sso.as_ref().map(|t| t.access_token.clone()).unwrap_or_default();
             let credential =
                 Credential::single_sign_on(identity.manager_auth(), &token, &session.data.user.login_name);
-            state.federation.rejoin(&env, &session.data, credential).await
+            state.federation().rejoin(&env, &session.data, credential).await
         }
         _ => {
             let password = SecretString::from(form.password);
-            let ip = client_ip(&req, &state.settings.server.trusted_proxies);
-            state.federation.reconnect(&env, &state.sign_in_rules(), &session.data, &password, ip).await
+            let ip = client_ip(&req, &state.settings().server.trusted_proxies);
+            state.federation().reconnect(&env, &state.sign_in_rules(), &session.data, &password, ip).await
         }
     };
     let notice = match result {
@@ -204,6 +204,6 @@ pub async fn connect(
         }
     };
     session.data.notice = Some(notice);
-    state.sessions.save(&session).await?;
+    state.sessions().save(&session).await?;
     Ok(see_other("/environments"))
 }

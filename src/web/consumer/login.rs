@@ -16,7 +16,7 @@ use crate::federation::{EnvironmentFailure, JoinFailure, SignInError, sign_out};
 use crate::state::AppState;
 use crate::store::sql::NewAuditEntry;
 use crate::web::WebError;
-use crate::web::client_ip::client_ip;
+use crate::web::client_ip::ClientAddress;
 use crate::web::session::{
     self, LoginForm, LoginQuery, check_csrf, local_path, removal_cookie, session_cookie,
 };
@@ -49,7 +49,7 @@ pub(super) async fn audit(
     detail: serde_json::Value,
 ) {
     let entry = NewAuditEntry { actor, action, target: None, detail: Some(detail), client_ip };
-    if let Err(e) = state.db.audit(entry).await {
+    if let Err(e) = state.db().audit(entry).await {
         tracing::warn!(error = %e, "audit log unavailable");
     }
 }
@@ -60,7 +60,7 @@ fn login_cookie_name(state: &AppState) -> String {
 
 /// Renders the form with a fresh anti-forgery pair (cookie + tag).
 fn form_response(state: &AppState, status: actix_web::http::StatusCode, mut page: LoginPage) -> HttpResponse {
-    if let Some(identity) = &state.identity {
+    if let Some(identity) = &state.identity() {
         page.sso = Some(identity.display_name().to_owned());
         page.password = identity.password_login();
     }
@@ -120,9 +120,10 @@ fn locked_message(d: Duration) -> String {
 pub async fn login(
     req: HttpRequest,
     state: web::Data<AppState>,
+    address: ClientAddress,
     form: web::Form<LoginForm>,
 ) -> Result<HttpResponse, WebError> {
-    if state.identity.as_ref().is_some_and(|identity| !identity.password_login()) {
+    if state.identity().is_some_and(|identity| !identity.password_login()) {
         return Err(WebError::NotFound);
     }
     let form = form.into_inner();
@@ -159,11 +160,11 @@ pub async fn login(
         ));
     }
 
-    let ip = client_ip(&req, &state.settings.server.trusted_proxies);
-    let ip_text = ip.map(|i| i.to_string());
+    let ip = address.0;
+    let ip_text = address.text();
     let rules = state.sign_in_rules();
     let result =
-        state.federation.sign_in(&state.environments.snapshot(), &rules, &username, &password, ip).await;
+        state.federation().sign_in(&state.environments().snapshot(), &rules, &username, &password, ip).await;
     drop(password);
 
     crate::metrics::count(|m| &m.sign_ins, &[sign_in_outcome(&result)]);
@@ -242,7 +243,7 @@ pub async fn login(
     // A brand-new session id: whatever session cookie the browser had before is not reused.
     let previous = session::load(&req, &state).await?.map(|old| old.id);
     let session =
-        crate::federation::start_session(&state.sessions, previous.as_ref(), signed_in.session).await?;
+        crate::federation::start_session(state.sessions(), previous.as_ref(), signed_in.session).await?;
     Ok(HttpResponse::SeeOther()
         .insert_header((header::LOCATION, return_to.as_deref().unwrap_or("/")))
         .cookie(session_cookie(&state, &session.id))
@@ -275,10 +276,10 @@ pub async fn logout(
         return Ok(see_other("/login"));
     };
     check_csrf(&session.data, &form.csrf_token)?;
-    state.sessions.destroy(&session.id).await?;
-    sign_out(&state.environments.snapshot(), &session.data).await;
+    state.sessions().destroy(&session.id).await?;
+    sign_out(&state.environments().snapshot(), &session.data).await;
     let mut next = "/login".to_owned();
-    if let (Some(identity), Some(tokens)) = (&state.identity, &session.data.sso)
+    if let (Some(identity), Some(tokens)) = (&state.identity(), &session.data.sso)
         && let Some(url) = identity.end_session_url(&tokens.id_token).await
     {
         next = url.to_string();

@@ -64,7 +64,7 @@ impl Shell {
         let selected =
             page_env.map(|e| e.id().clone()).filter(|id| joined(id)).or_else(|| session.current.clone());
         let switcher = state
-            .environments
+            .environments()
             .snapshot()
             .all()
             .filter(|e| e.enabled)
@@ -97,7 +97,7 @@ pub async fn take_notice(
 ) -> Result<Option<Notice>, WebError> {
     let notice = session.data.notice.take();
     if notice.is_some() {
-        state.sessions.save(session).await?;
+        state.sessions().save(session).await?;
     }
     Ok(notice)
 }
@@ -105,7 +105,7 @@ pub async fn take_notice(
 /// The enabled environment named by a path segment; anything else is a 404.
 pub fn environment(state: &AppState, raw: &str) -> Result<Arc<Environment>, WebError> {
     let id = EnvironmentId::parse(raw).map_err(|_| WebError::NotFound)?;
-    state.environments.get(&id).filter(|e| e.enabled).ok_or(WebError::NotFound)
+    state.environments().get(&id).filter(|e| e.enabled).ok_or(WebError::NotFound)
 }
 
 /// The user's place in an environment they are joined to.
@@ -161,8 +161,8 @@ pub async fn joined(
     raw: &str,
 ) -> Result<Result<JoinedEnvironment, HttpResponse>, WebError> {
     let env = environment(state, raw)?;
-    if let Some(identity) = &state.identity {
-        crate::federation::keep_fresh(identity, &state.sessions, session).await.map_err(WebError::from)?;
+    if let Some(identity) = &state.identity() {
+        crate::federation::keep_fresh(identity, state.sessions(), session).await.map_err(WebError::from)?;
     }
     match session.data.link(env.id()) {
         Some(EnvironmentLink::Joined { manager, organization_id }) => {
@@ -193,7 +193,7 @@ pub async fn session_ended(
     session: &mut Session<PortalSession>,
     env: &Environment,
 ) -> Result<HttpResponse, WebError> {
-    crate::federation::session_ended(&state.sessions, session, env.id()).await?;
+    crate::federation::session_ended(state.sessions(), session, env.id()).await?;
     not_joined(state, session, env, &JoinFailure::SessionEnded).await
 }
 

@@ -40,7 +40,7 @@ fn binding_cookie_name(state: &AppState) -> String {
 }
 
 fn identity(state: &AppState) -> Result<&Identity, WebError> {
-    state.identity.as_deref().ok_or(WebError::NotFound)
+    state.identity().map(|identity| &**identity).ok_or(WebError::NotFound)
 }
 
 /// `GET /login/oidc`: to the provider.
@@ -90,11 +90,11 @@ pub async fn callback(
         Credential::single_sign_on(identity.manager_auth(), &finished.tokens.access_token, &username);
     let policy = state.sign_in_rules().policy;
     let result = state
-        .federation
-        .sign_in_external(&state.environments.snapshot(), policy, finished.user.clone(), credential)
+        .federation()
+        .sign_in_external(&state.environments().snapshot(), policy, finished.user.clone(), credential)
         .await;
-    let ip =
-        crate::web::client_ip::client_ip(&req, &state.settings.server.trusted_proxies).map(|i| i.to_string());
+    let ip = crate::web::client_ip::client_ip(&req, &state.settings().server.trusted_proxies)
+        .map(|i| i.to_string());
     let mut signed_in = match result {
         Ok(signed_in) => signed_in,
         Err(SignInError::Store(e)) => return Err(e.into()),
@@ -112,7 +112,7 @@ pub async fn callback(
     signed_in.session.sso = Some(finished.tokens);
     let previous = session::load(&req, &state).await?.map(|old| old.id);
     let session =
-        crate::federation::start_session(&state.sessions, previous.as_ref(), signed_in.session).await?;
+        crate::federation::start_session(state.sessions(), previous.as_ref(), signed_in.session).await?;
     Ok(HttpResponse::SeeOther()
         .insert_header((header::LOCATION, finished.return_to.as_deref().unwrap_or("/")))
         .cookie(session_cookie(&state, &session.id))
@@ -139,8 +139,8 @@ async fn failed(
         OidcError::ProviderUnavailable(_) | OidcError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
     };
     crate::metrics::count(|m| &m.sign_ins, &[sso_outcome(&error)]);
-    let ip =
-        crate::web::client_ip::client_ip(req, &state.settings.server.trusted_proxies).map(|i| i.to_string());
+    let ip = crate::web::client_ip::client_ip(req, &state.settings().server.trusted_proxies)
+        .map(|i| i.to_string());
     let mut detail = serde_json::json!({ "method": "oidc", "reason": error.kind() });
     if let Some(d) = error.detail() {
         detail["detail"] = serde_json::json!(d);

@@ -63,7 +63,7 @@ async fn current(
         .data
         .current
         .as_ref()
-        .and_then(|id| state.environments.get(id))
+        .and_then(|id| state.environments().get(id))
         .filter(|env| env.enabled)
         .ok_or(RouteError::NoCurrentEnvironment)?;
     let tail = req.uri().path().strip_prefix(API_PREFIX).unwrap_or_default().to_owned();
@@ -81,7 +81,7 @@ async fn named(
     let raw_id = req.match_info().get("id").unwrap_or_default();
     let env = EnvironmentId::parse(raw_id)
         .ok()
-        .and_then(|id| state.environments.get(&id))
+        .and_then(|id| state.environments().get(&id))
         .filter(|env| env.enabled)
         .ok_or(RouteError::UnknownEnvironment)?;
     // A valid id is plain ASCII, so it appears in the raw path exactly as matched.
@@ -129,11 +129,9 @@ async fn forward(
         }
     }
     // (The session is shared with the in-process copies: it is copied only when it changes.)
-    if let Some(identity) =
-        state.identity.as_ref().filter(|identity| federation::refresh_due(identity, &session))
-    {
+    if let Some(identity) = state.identity().filter(|identity| federation::refresh_due(identity, &session)) {
         let mut fresh = Session::clone(&session);
-        federation::keep_fresh(identity, &state.sessions, &mut fresh).await.map_err(RouteError::from)?;
+        federation::keep_fresh(identity, state.sessions(), &mut fresh).await.map_err(RouteError::from)?;
         session = Arc::new(fresh);
     }
     let credentials = match session.data.link(env.id()) {
@@ -144,7 +142,7 @@ async fn forward(
     };
     let method = reqwest::Method::from_bytes(req.method().as_str().as_bytes())
         .map_err(|_| RouteError::MethodNotAllowed(req.method().to_string()))?;
-    let client = client_ip(&req, &state.settings.server.trusted_proxies);
+    let client = client_ip(&req, &state.settings().server.trusted_proxies);
     let request = ForwardRequest {
         method,
         path: &path,
@@ -163,7 +161,7 @@ async fn forward(
         // The manager ended the user's session there: the environment needs reconnecting. The
         // manager's own 401 still goes back to the caller.
         let mut session = Session::clone(&session);
-        if let Err(e) = federation::session_ended(&state.sessions, &mut session, env.id()).await {
+        if let Err(e) = federation::session_ended(state.sessions(), &mut session, env.id()).await {
             tracing::warn!(environment = %env.id(), error = %e, "could not mark the environment as ended");
         }
     }

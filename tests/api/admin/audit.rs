@@ -19,7 +19,7 @@ async fn the_audit_log_pages_newest_first_and_shows_what_changed(db: TestDatabas
             detail: None,
             client_ip: None,
         };
-        app.state.db.audit(entry).await.unwrap();
+        app.state.db().audit(entry).await.unwrap();
     }
     let detail = serde_json::json!({
         "before": { "name": "Staging", "enabled": true, "timeout": "5s" },
@@ -32,7 +32,7 @@ async fn the_audit_log_pages_newest_first_and_shows_what_changed(db: TestDatabas
         detail: Some(detail),
         client_ip: Some("192.0.2.7"),
     };
-    app.state.db.audit(entry).await.unwrap();
+    app.state.db().audit(entry).await.unwrap();
 
     let first = page(&app, "/admin/audit").await;
     let rows = first.matches("<td class=\"when\">").count();

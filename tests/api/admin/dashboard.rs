@@ -29,7 +29,7 @@ async fn fixture(test: &str, db: &TestDatabase) -> Option<Fixture> {
     for _ in 0..2 {
         assert_eq!(app.get("/environments/master/apis").await.status(), 200);
     }
-    let health = app.state.health.clone();
+    let health = app.state.health().clone();
     eventually("every manager probed", async || {
         ["master", "prod-eu", "staging"].iter().all(|id| health.get(&id.parse().unwrap()).is_some())
     })
@@ -73,16 +73,16 @@ async fn the_dashboard_shows_managers_with_live_health_sessions_and_cache_figure
     let token = csrf(app).await;
     let res = app.post_form("/admin/cache/purge", &[("csrf_token", &token)]).await;
     assert_eq!((res.status().as_u16(), location(&res)), (303, "/admin".to_owned()));
-    assert_eq!(app.state.kv.count_prefix("cache:").await.unwrap(), 0);
+    assert_eq!(app.state.kv().count_prefix("cache:").await.unwrap(), 0);
     let after = page(app, "/admin").await;
     let flash = format!("Caches purged: {entries} entries removed.");
     assert!(after.contains(&flash), "{flash} in {after}");
     assert_eq!(text_of(&after, "figure-cache-entries"), "0");
     assert!(!page(app, "/admin").await.contains("Caches purged"), "the message is shown once");
-    let entry = &app.state.db.audit_page(None, 1).await.unwrap()[0];
+    let entry = &app.state.db().audit_page(None, 1).await.unwrap()[0];
     assert_eq!((entry.actor.as_str(), entry.action.as_str()), ("admin:root", "cache.purge"));
     assert_eq!(entry.detail.as_deref(), Some(format!("{{\"removed_entries\":{entries}}}").as_str()));
     // The consumer reads the catalog from the manager again.
     assert_eq!(app.get("/environments/master/apis").await.status(), 200);
-    assert_eq!(app.state.catalog.figures().misses, 2);
+    assert_eq!(app.state.catalog().figures().misses, 2);
 }

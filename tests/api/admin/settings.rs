@@ -99,15 +99,15 @@ async fn saved_settings_override_the_file_say_so_and_take_effect(db: TestDatabas
     let runtime = app.state.runtime();
     assert_eq!((runtime.label.as_str(), runtime.policy.as_str()), ("Stage", "all"));
     assert_eq!(runtime.login_protection.max_failures, 3);
-    assert_eq!(app.state.catalog.ttl(), std::time::Duration::from_secs(60));
-    let stored = app.state.db.load_overrides().await.unwrap();
+    assert_eq!(app.state.catalog().ttl(), std::time::Duration::from_secs(60));
+    let stored = app.state.db().load_overrides().await.unwrap();
     assert_eq!(stored.label.as_deref(), Some("Stage"));
     assert_eq!(stored.window, None, "values equal to the file's are not stored");
     let res = app.sign_in("alice", "alice-password").await;
     assert_eq!(res.status(), 503, "the all policy needs staging, which is down");
     assert!(res.text().await.unwrap().contains("Staging"));
 
-    let entry = &app.state.db.audit_page(None, 10).await.unwrap();
+    let entry = &app.state.db().audit_page(None, 10).await.unwrap();
     let entry = entry.iter().find(|e| e.action == "settings.update").unwrap();
     let detail: serde_json::Value = serde_json::from_str(entry.detail.as_deref().unwrap()).unwrap();
     assert_eq!(
@@ -125,7 +125,7 @@ async fn saved_settings_override_the_file_say_so_and_take_effect(db: TestDatabas
     assert_eq!(res.status(), 303);
     let form = page(&app, "/admin/settings").await;
     assert_eq!(source(&form, "label"), "From the config file.");
-    assert_eq!(app.state.db.load_overrides().await.unwrap().label, None);
+    assert_eq!(app.state.db().load_overrides().await.unwrap().label, None);
     assert_eq!(app.state.runtime().label, "Region");
     let res =
         save(&app, &[("login_failure_policy", "all"), ("max_failures", "3"), ("catalog_ttl", "1m")]).await;
@@ -165,7 +165,7 @@ async fn bad_settings_get_messages_and_nothing_is_saved(db: TestDatabase) {
     assert_eq!(error("catalog-ttl"), "Use a duration between 1s and 7 days.");
     assert!(form.contains("id=\"window\" name=\"window\" type=\"text\" value=\"soon\""), "typed values kept");
     assert!(form.contains("aria-describedby=\"window-source window-error\" aria-invalid=\"true\""));
-    assert_eq!(app.state.db.load_overrides().await.unwrap(), Default::default());
-    assert!(app.state.db.audit_page(None, 10).await.unwrap().iter().all(|e| e.action != "settings.update"));
+    assert_eq!(app.state.db().load_overrides().await.unwrap(), Default::default());
+    assert!(app.state.db().audit_page(None, 10).await.unwrap().iter().all(|e| e.action != "settings.update"));
     app.stop().await;
 }

@@ -48,8 +48,8 @@ async fn signing_in_and_out(db: TestDatabase) {
     }
     assert!(!session.contains("Secure"), "plain http here");
     assert!(!session.contains("Max-Age"), "a browser-session cookie");
-    assert_eq!(app.state.kv.count_prefix("admin_session:").await.unwrap(), 1, "sealed in the store");
-    assert_eq!(app.state.kv.count_prefix("session:").await.unwrap(), 0, "not a portal session");
+    assert_eq!(app.state.kv().count_prefix("admin_session:").await.unwrap(), 1, "sealed in the store");
+    assert_eq!(app.state.kv().count_prefix("session:").await.unwrap(), 0, "not a portal session");
 
     let dashboard = page(&app, "/admin").await;
     assert!(dashboard.contains("root · admin"), "{dashboard}");
@@ -63,7 +63,7 @@ async fn signing_in_and_out(db: TestDatabase) {
     assert!(
         set_cookies(&res).iter().any(|c| c.starts_with("portico_session_admin=;") && c.contains("Max-Age=0"))
     );
-    assert_eq!(app.state.kv.count_prefix("admin_session:").await.unwrap(), 0, "the session is gone");
+    assert_eq!(app.state.kv().count_prefix("admin_session:").await.unwrap(), 0, "the session is gone");
     assert_eq!(app.get("/admin").await.status(), 303, "signed out again");
 
     let actions = audit_actions(&app).await;
@@ -118,7 +118,7 @@ async fn wrong_passwords_and_unknown_names_get_one_answer_and_lock_the_name(db: 
             "admin.signin.failure",
         ]
     );
-    let entries = app.state.db.audit_page(None, 50).await.unwrap();
+    let entries = app.state.db().audit_page(None, 50).await.unwrap();
     assert!(entries.iter().all(|e| e.client_ip.as_deref() == Some("127.0.0.1")), "with the address");
     assert!(entries.iter().any(|e| e.actor == "admin:nobody"), "what was typed is recorded");
     assert!(!crate::support::logs::text().contains("still not it"), "passwords never logged");

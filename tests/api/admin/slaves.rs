@@ -38,11 +38,11 @@ async fn added_slaves_are_listed_editable_and_in_force_at_once(db: TestDatabase)
     let res = add_slave(&app, &fields).await;
     assert_eq!((res.status().as_u16(), location(&res)), (303, "/admin/slaves".to_owned()));
 
-    let env = app.state.environments.get(&id("prod-us")).expect("in force without a restart");
+    let env = app.state.environments().get(&id("prod-us")).expect("in force without a restart");
     assert_eq!(env.name(), "Production US");
     assert!(env.enabled && env.required && !env.provisioned);
     assert_eq!(env.client.endpoint().timeout, std::time::Duration::from_secs(3));
-    let stored = app.state.db.get_slave(&id("prod-us")).await.unwrap().expect("stored");
+    let stored = app.state.db().get_slave(&id("prod-us")).await.unwrap().expect("stored");
     assert_eq!((stored.version, stored.updated_by.as_str()), (1, "admin:root"));
     assert_eq!(stored.base_path, "/api/portal/v1.3", "the default base path");
 
@@ -71,7 +71,7 @@ async fn added_slaves_are_listed_editable_and_in_force_at_once(db: TestDatabase)
     let picker = page(&app, "/environments").await;
     assert!(picker.contains("id=\"env-prod-us\""), "{picker}");
 
-    let created = app.state.db.audit_page(None, 10).await.unwrap();
+    let created = app.state.db().audit_page(None, 10).await.unwrap();
     let created = created.iter().find(|e| e.action == "slave.create").expect("audited");
     assert_eq!((created.actor.as_str(), created.target.as_deref()), ("admin:root", Some("prod-us")));
     let detail: serde_json::Value = serde_json::from_str(created.detail.as_deref().unwrap()).unwrap();
@@ -102,7 +102,7 @@ async fn config_slaves_and_the_master_are_read_only(db: TestDatabase) {
     assert!(res.text().await.unwrap().contains("There is no slave manager “nope”"));
     assert_eq!(app.get("/admin/slaves/Not%20An%20Id/edit").await.status(), 404);
 
-    assert_eq!(app.state.environments.get(&id("staging")).unwrap().name(), "Staging", "unchanged");
+    assert_eq!(app.state.environments().get(&id("staging")).unwrap().name(), "Staging", "unchanged");
     let actions: Vec<String> = audit_actions(&app).await.into_iter().map(|(_, a, _)| a).collect();
     assert_eq!(actions, ["admin.signin.success"], "refusals change nothing");
     app.stop().await;
@@ -185,7 +185,7 @@ async fn every_bad_field_gets_its_message_and_nothing_is_saved(db: TestDatabase)
         assert_eq!(field_error(&res.text().await.unwrap(), &field.replace('_', "-")), message);
     }
     let stored: Vec<String> =
-        app.state.db.list_slaves().await.unwrap().into_iter().map(|s| s.id.to_string()).collect();
+        app.state.db().list_slaves().await.unwrap().into_iter().map(|s| s.id.to_string()).collect();
     assert_eq!(stored, ["eu"], "only the valid form was saved");
     app.stop().await;
 }
@@ -230,7 +230,7 @@ async fn a_second_admin_saving_first_makes_the_stale_save_a_conflict(db: TestDat
     assert!(conflict.contains("<li>Timeout: <strong>default</strong></li>"), "{conflict}");
     assert!(conflict.contains("value=\"5s\""), "the admin's own values are kept");
     assert_eq!(version_in(&conflict), "2", "saving again is a decision over version 2");
-    let stored = app.state.db.get_slave(&id("prod-us")).await.unwrap().unwrap();
+    let stored = app.state.db().get_slave(&id("prod-us")).await.unwrap().unwrap();
     assert_eq!((stored.name.as_str(), stored.timeout, stored.version), ("Production US (ops)", None, 2));
 
     // Saving again from the conflict page replaces version 2 deliberately.
@@ -238,10 +238,10 @@ async fn a_second_admin_saving_first_makes_the_stale_save_a_conflict(db: TestDat
     again.retain(|(f, _)| *f != "version");
     again.push(("version", "2"));
     assert_eq!(app.post_form("/admin/slaves/prod-us", &again).await.status(), 303);
-    let stored = app.state.db.get_slave(&id("prod-us")).await.unwrap().unwrap();
+    let stored = app.state.db().get_slave(&id("prod-us")).await.unwrap().unwrap();
     assert_eq!((stored.name.as_str(), stored.version), ("Production US", 3));
     assert_eq!(stored.timeout, Some(std::time::Duration::from_secs(5)));
-    assert_eq!(app.state.environments.get(&id("prod-us")).unwrap().client.endpoint().timeout.as_secs(), 5);
+    assert_eq!(app.state.environments().get(&id("prod-us")).unwrap().client.endpoint().timeout.as_secs(), 5);
     let list = page(&app, "/admin/slaves").await;
     assert!(list.contains("Slave manager “Production US” (prod-us) saved."));
 
@@ -251,11 +251,11 @@ async fn a_second_admin_saving_first_makes_the_stale_save_a_conflict(db: TestDat
     same.push(("version", "3"));
     assert_eq!(app.post_form("/admin/slaves/prod-us", &same).await.status(), 303);
     assert!(page(&app, "/admin/slaves").await.contains("Nothing to save: “Production US” is unchanged."));
-    assert_eq!(app.state.db.get_slave(&id("prod-us")).await.unwrap().unwrap().version, 3);
+    assert_eq!(app.state.db().get_slave(&id("prod-us")).await.unwrap().unwrap().version, 3);
 
     let updates: Vec<_> = app
         .state
-        .db
+        .db()
         .audit_page(None, 50)
         .await
         .unwrap()
@@ -292,7 +292,7 @@ async fn disabling_and_deleting_take_the_slave_away(db: TestDatabase) {
     fields.retain(|(f, _)| *f != "enabled");
     fields.extend([("csrf_token", token.as_str()), ("version", "1")]);
     assert_eq!(app.post_form("/admin/slaves/prod-us", &fields).await.status(), 303);
-    assert!(!app.state.environments.get(&id("prod-us")).unwrap().enabled, "disabled at once");
+    assert!(!app.state.environments().get(&id("prod-us")).unwrap().enabled, "disabled at once");
     assert!(
         item(&page(&app, "/admin/slaves").await, "slave-prod-us")
             .contains("<span class=\"badge\">disabled</span>")
@@ -302,14 +302,14 @@ async fn disabling_and_deleting_take_the_slave_away(db: TestDatabase) {
 
     let res = app.post_form("/admin/slaves/prod-us/delete", &[("csrf_token", &token)]).await;
     assert_eq!((res.status().as_u16(), location(&res)), (303, "/admin/slaves".to_owned()));
-    assert!(app.state.environments.get(&id("prod-us")).is_none(), "gone at once");
-    assert!(app.state.db.get_slave(&id("prod-us")).await.unwrap().is_none());
+    assert!(app.state.environments().get(&id("prod-us")).is_none(), "gone at once");
+    assert!(app.state.db().get_slave(&id("prod-us")).await.unwrap().is_none());
     let list = page(&app, "/admin/slaves").await;
     assert!(list.contains("Slave manager “Production US” (prod-us) deleted."));
     assert!(!list.contains("id=\"slave-prod-us\""));
     let res = app.post_form("/admin/slaves/prod-us/delete", &[("csrf_token", &token)]).await;
     assert_eq!(res.status(), 404, "deleting twice");
-    let deleted = &app.state.db.audit_page(None, 10).await.unwrap();
+    let deleted = &app.state.db().audit_page(None, 10).await.unwrap();
     let deleted = deleted.iter().find(|e| e.action == "slave.delete").unwrap();
     let detail: serde_json::Value = serde_json::from_str(deleted.detail.as_deref().unwrap()).unwrap();
     assert_eq!(detail["before"]["enabled"], false);

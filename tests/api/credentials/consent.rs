@@ -102,7 +102,7 @@ async fn an_admin_consents_and_the_connection_survives_a_restart(db: TestDatabas
         "{actions:?}"
     );
     // Sealed at rest: no token in clear in the database.
-    let row = app.state.db.connection_state("reports").await.unwrap().unwrap();
+    let row = app.state.db().connection_state("reports").await.unwrap().unwrap();
     let stored = format!("{:?} {:?}", row.refresh_token, row.access_token);
     assert!(!stored.contains("refresh-") && !stored.contains(&token), "{stored}");
 

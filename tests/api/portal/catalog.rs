@@ -47,12 +47,12 @@ async fn the_catalog_is_cached_per_environment_and_organization_until_its_ttl() 
     assert!(keys.iter().all(|k| !k.contains("org-acme") && !k.contains("org-globex")), "hashed: {keys:?}");
 
     // Purge: every cache entry goes, and the next page fills it again.
-    let purged = f.app.state.catalog.purge().await.unwrap();
+    let purged = f.app.state.catalog().purge().await.unwrap();
     assert!(purged >= 2, "{purged}");
     assert!(f.keys_with(":cache:").is_empty(), "{:?}", f.keys_with(":cache:"));
     f.page("/environments/prod-eu/apis").await;
     assert_eq!(catalog_fetches(&f.eu), 4);
-    let figures = f.app.state.catalog.figures();
+    let figures = f.app.state.catalog().figures();
     assert_eq!((figures.fills, figures.hits), (4, 2), "{figures:?}");
 }
 
@@ -76,7 +76,7 @@ async fn fifty_concurrent_misses_fill_the_catalog_once() {
         assert_eq!(api_names(page), ["EU VAT", "EU Weather"]);
     }
     assert_eq!(catalog_fetches(&f.eu), 1, "one fill for 50 concurrent misses");
-    assert_eq!(f.app.state.catalog.figures().fills, 1);
+    assert_eq!(f.app.state.catalog().figures().fills, 1);
 }
 
 #[tokio::test]
@@ -100,7 +100,7 @@ async fn a_manager_that_is_down_shows_the_last_catalog_with_a_notice() {
     assert!(api.contains("The API list is the last one"), "{api}");
 
     // Without a copy kept there is nothing to show but the problem.
-    f.app.state.catalog.purge().await.unwrap();
+    f.app.state.catalog().purge().await.unwrap();
     let (status, page) = f.page("/environments/prod-eu/apis").await;
     assert_eq!(status, 503);
     assert!(

@@ -20,7 +20,7 @@ async fn the_picker_shows_states_reasons_health_and_the_current_environment() {
     // prod-eu does not know the account this time; "gone" refuses connections.
     f.eu.faults().add(FaultRule::new(Operation::Login).failure(Failure::Status { status: 401 }).times(1));
     f.sign_in("alice").await;
-    f.app.state.health.probe_all(&f.app.state.environments, &f.app.state.clock).await;
+    f.app.state.health().probe_all(f.app.state.environments(), f.app.state.clock()).await;
 
     let (status, page) = f.page("/environments").await;
     assert_eq!(status, 200);
@@ -55,11 +55,15 @@ async fn the_health_monitor_probes_at_start_and_sees_a_manager_go_down() {
     let Some(f) = fixture("the_health_monitor_probes_at_start").await else { return };
     // The first round runs when the application starts, without waiting for an interval.
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while f.app.state.health.snapshot().len() < 3 {
-        assert!(std::time::Instant::now() < deadline, "no first probe: {:?}", f.app.state.health.snapshot());
+    while f.app.state.health().snapshot().len() < 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no first probe: {:?}",
+            f.app.state.health().snapshot()
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let before = f.app.state.health.snapshot();
+    let before = f.app.state.health().snapshot();
     assert!(before.values().all(|h| h.up && h.latency.is_some() && h.last_error.is_none()), "{before:?}");
     let probes = f.eu.requests().iter().filter(|r| crate::support::managers::is_health_probe(r)).count();
     assert_eq!(probes, 1, "one unauthenticated probe");
@@ -72,8 +76,8 @@ async fn the_health_monitor_probes_at_start_and_sees_a_manager_go_down() {
     // probes see the manager gone (bounded).
     let mut health = None;
     for _ in 0..20 {
-        app.state.health.probe_all(&app.state.environments, &app.state.clock).await;
-        let now = app.state.health.get(&id).unwrap();
+        app.state.health().probe_all(app.state.environments(), app.state.clock()).await;
+        let now = app.state.health().get(&id).unwrap();
         if !now.up {
             health = Some(now);
             break;
@@ -91,8 +95,8 @@ async fn the_health_monitor_probes_at_start_and_sees_a_manager_go_down() {
             || r.ends_with("the connection was closed")),
         "{health:?}"
     );
-    assert_eq!(health.checked_at, app.state.clock.now(), "stamped with the application's clock");
-    assert!(app.state.health.get(&portico::domain::EnvironmentId::master()).unwrap().up);
+    assert_eq!(health.checked_at, app.state.clock().now(), "stamped with the application's clock");
+    assert!(app.state.health().get(&portico::domain::EnvironmentId::master()).unwrap().up);
 }
 
 #[tokio::test]

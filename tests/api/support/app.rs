@@ -192,7 +192,7 @@ impl TestAppBuilder {
             let hash = portico::password::hash(secrecy::SecretString::from(password.clone()))
                 .await
                 .expect("admin password hashes");
-            state.db.create_admin(&name, &hash).await.expect("admin account created");
+            state.db().create_admin(&name, &hash).await.expect("admin account created");
         }
         let handle = app.handle();
         tokio::spawn(app.run_until_stopped());
