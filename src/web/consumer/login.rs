@@ -12,7 +12,7 @@ use askama::Template;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use crate::federation::{EnvironmentFailure, JoinFailure, SignInError, sign_out};
+use crate::federation::{EnvironmentFailure, JoinFailure, Locked, SignInError, sign_out};
 use crate::state::AppState;
 use crate::store::sql::NewAuditEntry;
 use crate::web::WebError;
@@ -143,60 +143,68 @@ pub async fn login(
         sso: None,
         password: true,
     };
-    if username.is_empty() || username.len() > 255 || username.chars().any(char::is_control) {
-        let status = actix_web::http::StatusCode::BAD_REQUEST;
-        return Ok(form_response(
-            &state,
-            status,
-            page("Enter your username and password.".to_owned(), vec![]),
-        ));
-    }
-    if secrecy::ExposeSecret::expose_secret(&password).is_empty() {
-        let status = actix_web::http::StatusCode::BAD_REQUEST;
-        return Ok(form_response(
-            &state,
-            status,
-            page("Enter your username and password.".to_owned(), vec![]),
-        ));
+    let typed_well = !username.is_empty() && username.len() <= 255 && !username.chars().any(char::is_control);
+    if !typed_well || secrecy::ExposeSecret::expose_secret(&password).is_empty() {
+        let page = page("Enter your username and password.".to_owned(), vec![]);
+        return Ok(form_response(&state, actix_web::http::StatusCode::BAD_REQUEST, page));
     }
 
-    let ip = address.0;
     let ip_text = address.text();
     let rules = state.sign_in_rules();
-    let result =
-        state.federation().sign_in(&state.environments().snapshot(), &rules, &username, &password, ip).await;
+    let environments = state.environments().snapshot();
+    let result = state.federation().sign_in(&environments, &rules, &username, &password, address.0).await;
     drop(password);
 
     crate::metrics::count(|m| &m.sign_ins, &[sign_in_outcome(&result)]);
+    let signed_in = match result {
+        Ok(signed_in) => signed_in,
+        Err(error) => return refused(&state, error, &username, ip_text.as_deref(), page).await,
+    };
     let audit = |action: &'static str, detail: serde_json::Value| {
         let state = state.clone();
         let username = username.clone();
         let ip_text = ip_text.clone();
         async move { audit(&state, &username, ip_text.as_deref(), action, detail).await }
     };
+    audit("signin.success", serde_json::json!({ "unavailable": failure_detail(&signed_in.failures) })).await;
+    // A brand-new session id: whatever session cookie the browser had before is not reused.
+    let previous = session::load(&req, &state).await?.map(|old| old.id);
+    let session =
+        crate::federation::start_session(state.sessions(), previous.as_ref(), signed_in.session).await?;
+    Ok(HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, return_to.as_deref().unwrap_or("/")))
+        .cookie(session_cookie(&state, &session.id))
+        .cookie(removal_cookie(&state, login_cookie_name(&state)))
+        .finish())
+}
 
+/// The page for a sign-in that did not succeed, audited: locked (429 with `Retry-After`),
+/// refused (with the reason), the master down or the policy not met (503).
+async fn refused(
+    state: &AppState,
+    error: SignInError,
+    username: &str,
+    ip: Option<&str>,
+    page: impl Fn(String, Vec<FailureView>) -> LoginPage,
+) -> Result<HttpResponse, WebError> {
     use actix_web::http::StatusCode;
-    let signed_in = match result {
-        Ok(signed_in) => signed_in,
-        Err(SignInError::Store(e)) => return Err(e.into()),
-        Err(SignInError::Locked(locked)) => {
-            audit("signin.locked", serde_json::json!({ "retry_after_s": locked.retry_after.as_secs() }))
-                .await;
-            let mut res = form_response(
-                &state,
-                StatusCode::TOO_MANY_REQUESTS,
-                page(locked_message(locked.retry_after), vec![]),
-            );
+    let locked_detail = |locked: Locked| serde_json::json!({ "retry_after_s": locked.retry_after.as_secs() });
+    match error {
+        SignInError::Store(e) => Err(e.into()),
+        SignInError::Locked(locked) => {
+            audit(state, username, ip, "signin.locked", locked_detail(locked)).await;
+            let page = page(locked_message(locked.retry_after), vec![]);
+            let mut res = form_response(state, StatusCode::TOO_MANY_REQUESTS, page);
             if let Ok(v) = header::HeaderValue::from_str(&locked.retry_after.as_secs().max(1).to_string()) {
                 res.headers_mut().insert(header::RETRY_AFTER, v);
             }
-            return Ok(res);
+            Ok(res)
         }
-        Err(SignInError::Refused { failure, locked }) => {
-            audit("signin.failure", serde_json::json!({ "reason": failure.kind() })).await;
+        SignInError::Refused { failure, locked } => {
+            audit(state, username, ip, "signin.failure", serde_json::json!({ "reason": failure.kind() }))
+                .await;
             if let Some(locked) = locked {
-                audit("signin.locked", serde_json::json!({ "retry_after_s": locked.retry_after.as_secs() }))
-                    .await;
+                audit(state, username, ip, "signin.locked", locked_detail(locked)).await;
             }
             let (status, message) = match &failure {
                 JoinFailure::WrongCredentials => {
@@ -211,44 +219,27 @@ pub async fn login(
                 }
                 other => (StatusCode::FORBIDDEN, format!("Sign-in refused: {other}.")),
             };
-            return Ok(form_response(&state, status, page(message, vec![])));
+            Ok(form_response(state, status, page(message, vec![])))
         }
-        Err(SignInError::MasterUnavailable(reason)) => {
-            audit(
-                "signin.failure",
-                serde_json::json!({ "reason": "master_unavailable", "detail": reason.kind() }),
-            )
-            .await;
+        SignInError::MasterUnavailable(reason) => {
+            let detail = serde_json::json!({ "reason": "master_unavailable", "detail": reason.kind() });
+            audit(state, username, ip, "signin.failure", detail).await;
             let message =
                 format!("The master manager is unavailable ({reason}). Please try again in a moment.");
-            return Ok(form_response(&state, StatusCode::SERVICE_UNAVAILABLE, page(message, vec![])));
+            Ok(form_response(state, StatusCode::SERVICE_UNAVAILABLE, page(message, vec![])))
         }
-        Err(SignInError::PolicyNotMet { failures }) => {
-            audit(
-                "signin.failure",
-                serde_json::json!({ "reason": "policy", "environments": failure_detail(&failures) }),
-            )
-            .await;
+        SignInError::PolicyNotMet { failures } => {
+            let detail = serde_json::json!({ "reason": "policy", "environments": failure_detail(&failures) });
+            audit(state, username, ip, "signin.failure", detail).await;
             let views = failures
                 .iter()
                 .map(|f| FailureView { name: f.name.clone(), reason: f.reason.to_string() })
                 .collect();
             let message =
                 "You could not be signed in because these environments could not be joined:".to_owned();
-            return Ok(form_response(&state, StatusCode::SERVICE_UNAVAILABLE, page(message, views)));
+            Ok(form_response(state, StatusCode::SERVICE_UNAVAILABLE, page(message, views)))
         }
-    };
-
-    audit("signin.success", serde_json::json!({ "unavailable": failure_detail(&signed_in.failures) })).await;
-    // A brand-new session id: whatever session cookie the browser had before is not reused.
-    let previous = session::load(&req, &state).await?.map(|old| old.id);
-    let session =
-        crate::federation::start_session(state.sessions(), previous.as_ref(), signed_in.session).await?;
-    Ok(HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, return_to.as_deref().unwrap_or("/")))
-        .cookie(session_cookie(&state, &session.id))
-        .cookie(removal_cookie(&state, login_cookie_name(&state)))
-        .finish())
+    }
 }
 
 pub(super) fn failure_detail(failures: &[EnvironmentFailure]) -> serde_json::Value {
