@@ -65,85 +65,12 @@ impl Application {
             KvStore::Redis(redis) => Some(TaskGuard(redis.start_keeper())),
             KvStore::Memory(_) => None,
         };
-        let db_url = secrets.resolve(&settings.database.url).await.context("database.url")?;
-        let db = Database::connect(&db_url, settings.database.max_connections)
-            .await
-            .context("cannot open the database (database.url)")?;
-        let applied = db.migrate().await.context("cannot apply database migrations")?;
-        if applied > 0 {
-            tracing::info!(applied, backend = db.backend().as_str(), "database migrations applied");
-        }
-        let session_secret = match &settings.session.secret {
-            Some(secret) => secrets.resolve(secret).await.context("session.secret")?,
-            None => {
-                tracing::warn!(
-                    "session.secret is not set: using a random key; sessions end when Portico restarts"
-                );
-                let random: [u8; 32] = rand::random();
-                SecretString::from(crate::crypto::hex(&random))
-            }
-        };
-        let listener = TcpListener::bind(settings.server.listen)
-            .with_context(|| format!("cannot listen on {} (server.listen)", settings.server.listen))?;
+        let db = open_database(&settings, &secrets).await?;
+        let keys = Arc::new(session_keys(&settings, &secrets).await?);
+        let (listener, metrics_listener) = bind(&settings)?;
         let address = listener.local_addr()?;
-        let metrics_listener = match settings.metrics.listen.filter(|_| settings.metrics.enabled) {
-            Some(at) => Some(
-                TcpListener::bind(at).with_context(|| format!("cannot listen on {at} (metrics.listen)"))?,
-            ),
-            None => None,
-        };
-        let keys = Arc::new(Keys::derive(&session_secret));
-        drop(session_secret);
-        let connections =
-            Connections::new(&settings, &secrets, db.clone(), kv.clone(), keys.clone(), clock.clone())
-                .await
-                .context("cannot prepare the credential connections ([[credentials]])")?;
-        let credentials = ServiceCredentials::resolve(&settings, &secrets, &connections).await?;
-        let environments =
-            Environments::from_settings(&settings, credentials).context("cannot prepare the managers")?;
-        let changes = ChangeBus::start(&kv);
-        let sessions = SessionStore::new(
-            kv.clone(),
-            keys.clone(),
-            settings.session.idle_timeout.get(),
-            settings.session.absolute_timeout.get(),
-            clock.clone(),
-            changes.clone(),
-        );
-        let federation = Federation::new(
-            LoginProtection::new(kv.clone(), keys.clone(), clock.clone(), "consumer"),
-            OrganizationCache::new(kv.clone(), keys.clone(), settings.cache.organization_ttl.get()),
-            Preferences::new(kv.clone(), keys.clone()),
-        );
-        let catalog =
-            CatalogCache::new(kv.clone(), keys.clone(), clock.clone(), settings.cache.catalog_ttl.get());
-        let client_secret = match settings.oidc.as_ref().and_then(|o| o.client_secret.as_ref()) {
-            Some(reference) => Some(secrets.resolve(reference).await.context("oidc.client_secret")?),
-            None => None,
-        };
-        let identity =
-            Identity::from_settings(&settings, client_secret, kv.clone(), keys.clone(), clock.clone())
-                .context("cannot prepare single sign-on ([oidc])")?;
-        let admin = AdminAccess::new(kv.clone(), keys.clone(), clock.clone(), &settings);
-        let health = HealthMonitor::new();
-        let health_checks = health.start(environments.clone(), clock.clone(), PROBE_INTERVAL);
-        let state = web::Data::new(AppState::new(Parts {
-            settings: Arc::new(settings),
-            kv,
-            db,
-            environments,
-            keys,
-            sessions,
-            federation,
-            health,
-            catalog,
-            clock,
-            identity,
-            changes,
-            secrets,
-            connections,
-            admin,
-        }));
+        let (parts, health_checks) = assemble(settings, secrets, kv, db, keys, clock).await?;
+        let state = web::Data::new(AppState::new(parts));
         // What admins saved (slaves, settings) is in force before the first request.
         state.apply(&Change::Resync).await.context("cannot read the saved slaves and settings")?;
         let follower = follow(state.clone());
@@ -202,6 +129,110 @@ impl Application {
     pub fn handle(&self) -> actix_web::dev::ServerHandle {
         self.server.handle()
     }
+}
+
+/// The database, migrated.
+async fn open_database(settings: &Settings, secrets: &Secrets) -> anyhow::Result<Database> {
+    let url = secrets.resolve(&settings.database.url).await.context("database.url")?;
+    let db = Database::connect(&url, settings.database.max_connections)
+        .await
+        .context("cannot open the database (database.url)")?;
+    let applied = db.migrate().await.context("cannot apply database migrations")?;
+    if applied > 0 {
+        tracing::info!(applied, backend = db.backend().as_str(), "database migrations applied");
+    }
+    Ok(db)
+}
+
+/// The keys derived from `session.secret` (a random one, with a warning, when it is not set).
+async fn session_keys(settings: &Settings, secrets: &Secrets) -> anyhow::Result<Keys> {
+    let secret = match &settings.session.secret {
+        Some(secret) => secrets.resolve(secret).await.context("session.secret")?,
+        None => {
+            tracing::warn!(
+                "session.secret is not set: using a random key; sessions end when Portico restarts"
+            );
+            let random: [u8; 32] = rand::random();
+            SecretString::from(crate::crypto::hex(&random))
+        }
+    };
+    Ok(Keys::derive(&secret))
+}
+
+/// The public listener and, with `metrics.listen`, the metrics one.
+fn bind(settings: &Settings) -> anyhow::Result<(TcpListener, Option<TcpListener>)> {
+    let listen = settings.server.listen;
+    let public =
+        TcpListener::bind(listen).with_context(|| format!("cannot listen on {listen} (server.listen)"))?;
+    let metrics = match settings.metrics.listen.filter(|_| settings.metrics.enabled) {
+        Some(at) => {
+            Some(TcpListener::bind(at).with_context(|| format!("cannot listen on {at} (metrics.listen)"))?)
+        }
+        None => None,
+    };
+    Ok((public, metrics))
+}
+
+/// Everything the shared state is made of, and the health monitor's task.
+async fn assemble(
+    settings: Settings,
+    secrets: Secrets,
+    kv: KvStore,
+    db: Database,
+    keys: Arc<Keys>,
+    clock: SharedClock,
+) -> anyhow::Result<(Parts, MonitorTask)> {
+    let connections =
+        Connections::new(&settings, &secrets, db.clone(), kv.clone(), keys.clone(), clock.clone())
+            .await
+            .context("cannot prepare the credential connections ([[credentials]])")?;
+    let credentials = ServiceCredentials::resolve(&settings, &secrets, &connections).await?;
+    let environments =
+        Environments::from_settings(&settings, credentials).context("cannot prepare the managers")?;
+    let changes = ChangeBus::start(&kv);
+    let session = &settings.session;
+    let sessions = SessionStore::new(
+        kv.clone(),
+        keys.clone(),
+        session.idle_timeout.get(),
+        session.absolute_timeout.get(),
+        clock.clone(),
+        changes.clone(),
+    );
+    let federation = Federation::new(
+        LoginProtection::new(kv.clone(), keys.clone(), clock.clone(), "consumer"),
+        OrganizationCache::new(kv.clone(), keys.clone(), settings.cache.organization_ttl.get()),
+        Preferences::new(kv.clone(), keys.clone()),
+    );
+    let catalog =
+        CatalogCache::new(kv.clone(), keys.clone(), clock.clone(), settings.cache.catalog_ttl.get());
+    let client_secret = match settings.oidc.as_ref().and_then(|o| o.client_secret.as_ref()) {
+        Some(reference) => Some(secrets.resolve(reference).await.context("oidc.client_secret")?),
+        None => None,
+    };
+    let identity = Identity::from_settings(&settings, client_secret, kv.clone(), keys.clone(), clock.clone())
+        .context("cannot prepare single sign-on ([oidc])")?;
+    let admin = AdminAccess::new(kv.clone(), keys.clone(), clock.clone(), &settings);
+    let health = HealthMonitor::new();
+    let health_checks = health.start(environments.clone(), clock.clone(), PROBE_INTERVAL);
+    let parts = Parts {
+        settings: Arc::new(settings),
+        kv,
+        db,
+        environments,
+        keys,
+        sessions,
+        federation,
+        health,
+        catalog,
+        clock,
+        identity,
+        changes,
+        secrets,
+        connections,
+        admin,
+    };
+    Ok((parts, health_checks))
 }
 
 async fn key_value_store(settings: &Settings, secrets: &Secrets) -> anyhow::Result<KvStore> {

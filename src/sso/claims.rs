@@ -2,6 +2,7 @@
 //! organization name (`org_claim`), which maps the user onto every environment.
 
 use super::OidcError;
+use super::error::{ClaimProblem, MAX_CLAIM_BYTES};
 use super::types::Claims;
 use crate::config::OidcSettings;
 use crate::domain::Role;
@@ -25,19 +26,37 @@ fn text(claims: &Claims, name: &str) -> Option<String> {
     from_map.or_else(standard).map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
 }
 
-fn usable(value: &str) -> bool {
-    value.len() <= 255 && !value.chars().any(char::is_control)
+/// What is wrong with a claim's value, if anything.
+fn problem(value: &str) -> Option<ClaimProblem> {
+    if value.len() > MAX_CLAIM_BYTES {
+        Some(ClaimProblem::TooLong)
+    } else if value.chars().any(char::is_control) {
+        Some(ClaimProblem::ControlCharacters)
+    } else {
+        None
+    }
+}
+
+/// A claim the user cannot be signed in without; absent and unusable are told apart, so that the
+/// person (and the audit log) learns what to ask the provider's administrator to fix.
+fn required(claims: &Claims, claim: &str, what: &'static str) -> Result<String, OidcError> {
+    let value =
+        text(claims, claim).ok_or_else(|| OidcError::MissingClaim { what, claim: claim.to_owned() })?;
+    match problem(&value) {
+        None => Ok(value),
+        Some(problem) => Err(OidcError::UnusableClaim { what, claim: claim.to_owned(), problem }),
+    }
+}
+
+/// A claim the user can do without: left out when unusable.
+fn optional(claims: &Claims, claim: &str) -> Option<String> {
+    text(claims, claim).filter(|v| problem(v).is_none())
 }
 
 pub fn user(settings: &OidcSettings, claims: &Claims) -> Result<SessionUser, OidcError> {
-    let missing = |what, claim: &str| OidcError::MissingClaim { what, claim: claim.to_owned() };
-    let login_name = text(claims, &settings.username_claim)
-        .filter(|v| usable(v))
-        .ok_or_else(|| missing("username", &settings.username_claim))?;
-    let organization = text(claims, &settings.org_claim)
-        .filter(|v| usable(v))
-        .ok_or_else(|| missing("organization", &settings.org_claim))?;
-    let name = text(claims, "name").filter(|v| usable(v)).unwrap_or_else(|| login_name.clone());
-    let email = text(claims, "email").filter(|v| usable(v));
+    let login_name = required(claims, &settings.username_claim, "username")?;
+    let organization = required(claims, &settings.org_claim, "organization")?;
+    let name = optional(claims, "name").unwrap_or_else(|| login_name.clone());
+    let email = optional(claims, "email");
     Ok(SessionUser { login_name, name, email, role: Role::User, organization })
 }

@@ -26,6 +26,9 @@ pub enum OidcError {
     /// A claim Portico needs is absent.
     #[error("your account at the identity provider has no {what} (claim \"{claim}\")")]
     MissingClaim { what: &'static str, claim: String },
+    /// A claim Portico needs is there, but its value cannot be used.
+    #[error("your {what} at the identity provider (claim \"{claim}\") {problem}")]
+    UnusableClaim { what: &'static str, claim: String, problem: ClaimProblem },
     /// The session store could not keep or give back the sign-in state.
     #[error("the session store is unavailable")]
     Store(String),
@@ -42,6 +45,7 @@ impl OidcError {
             OidcError::TokenRefused(_) => "token_refused",
             OidcError::InvalidToken(_) => "invalid_token",
             OidcError::MissingClaim { .. } => "missing_claim",
+            OidcError::UnusableClaim { problem, .. } => problem.kind(),
             OidcError::Store(_) => "store_unavailable",
         }
     }
@@ -51,8 +55,33 @@ impl OidcError {
         match self {
             OidcError::InvalidToken(reason) => Some(reason),
             OidcError::Provider { error, .. } => Some(error),
-            OidcError::MissingClaim { claim, .. } => Some(claim),
+            OidcError::MissingClaim { claim, .. } | OidcError::UnusableClaim { claim, .. } => Some(claim),
             _ => None,
+        }
+    }
+}
+
+/// Why the value of a claim Portico needs cannot be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ClaimProblem {
+    /// Longer than [`MAX_CLAIM_BYTES`].
+    #[error("is longer than {MAX_CLAIM_BYTES} bytes")]
+    TooLong,
+    /// Control characters would reach log lines and the managers' records.
+    #[error("contains control characters")]
+    ControlCharacters,
+}
+
+/// The longest value of a claim Portico uses (username, organization, name, email): it bounds
+/// what a provider puts into sessions, pages, the audit log and the managers' requests.
+pub const MAX_CLAIM_BYTES: usize = 255;
+
+impl ClaimProblem {
+    /// The reason word of the audit log.
+    pub fn kind(self) -> &'static str {
+        match self {
+            ClaimProblem::TooLong => "claim_too_long",
+            ClaimProblem::ControlCharacters => "claim_control_characters",
         }
     }
 }

@@ -5,16 +5,18 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, TimeDelta, Utc};
-use openidconnect::core::{CoreAuthenticationFlow, CoreJsonWebKey};
+use chrono::{DateTime, Utc};
+use openidconnect::core::{CoreAuthenticationFlow, CoreJsonWebKey, CoreTokenType};
 use openidconnect::{
-    AuthorizationCode, CsrfToken, IdTokenVerifier, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
-    PkceCodeVerifier, RequestTokenError, Scope, SignatureVerificationError,
+    AuthorizationCode, CsrfToken, EmptyExtraTokenFields, IdTokenVerifier, Nonce, OAuth2TokenResponse,
+    PkceCodeChallenge, PkceCodeVerifier, RequestTokenError, Scope, SignatureVerificationError,
+    StandardTokenResponse,
 };
 use serde::{Deserialize, Serialize};
 use url::Url;
 
 use super::SsoTokens;
+use super::checks::{SKEW, portico_checks};
 use super::error::token_reason;
 use super::types::{ACCEPTED_ALGORITHMS, Claims, OidcClient, Token, TokenResponse};
 use super::{Identity, OidcError, claims};
@@ -23,8 +25,6 @@ use crate::domain::SessionUser;
 
 /// How long a started sign-in may take at the provider.
 const PENDING_TTL: Duration = Duration::from_secs(10 * 60);
-/// Clock difference tolerated between Portico and the provider on `exp` and `iat`.
-const SKEW: TimeDelta = TimeDelta::seconds(60);
 
 /// A started sign-in: where to send the browser, and the value of the cookie that ties the
 /// callback to this browser.
@@ -164,9 +164,21 @@ impl Identity {
         Ok(self.keys.open(key.as_bytes(), &sealed).and_then(|plain| serde_json::from_slice(&plain).ok()))
     }
 
-    /// The ID token's claims when it passes every check; a key id not seen yet makes Portico
-    /// fetch the provider's keys again once (key rotation) before refusing.
+    /// The ID token's claims when it passes every check: the crate's, then Portico's own.
     async fn verify(&self, client: OidcClient, token: &Token, nonce: &Nonce) -> Result<Claims, OidcError> {
+        let claims = self.verified_by_the_crate(client, token, nonce).await?;
+        portico_checks(&claims, self.provider.client_id(), DateTime::<Utc>::from(self.clock.now()))?;
+        Ok(claims)
+    }
+
+    /// The claims `openidconnect` accepts; a key id not seen yet makes Portico fetch the
+    /// provider's keys again once (key rotation) before refusing.
+    async fn verified_by_the_crate(
+        &self,
+        client: OidcClient,
+        token: &Token,
+        nonce: &Nonce,
+    ) -> Result<Claims, OidcError> {
         match token.claims(&self.verifier(&client), nonce) {
             Ok(claims) => return Ok(claims.clone()),
             Err(openidconnect::ClaimsVerificationError::SignatureVerification(
@@ -181,21 +193,15 @@ impl Identity {
         token.claims(&self.verifier(&client), nonce).cloned().map_err(|e| refused(&e))
     }
 
+    /// The crate's verifier; `iat` is left to [`portico_checks`], so that a token issued in the
+    /// future is not reported as `expired`.
     fn verifier<'a>(&self, client: &'a OidcClient) -> IdTokenVerifier<'a, CoreJsonWebKey> {
         let clock = self.clock.clone();
-        let iat_clock = self.clock.clone();
         client
             .id_token_verifier()
             .set_allowed_algs(ACCEPTED_ALGORITHMS)
             // `exp` is compared with a clock set back by the skew tolerated.
             .set_time_fn(move || DateTime::<Utc>::from(clock.now()) - SKEW)
-            .set_issue_time_verifier_fn(move |iat| {
-                if iat > DateTime::<Utc>::from(iat_clock.now()) + SKEW {
-                    Err("issued in the future".to_owned())
-                } else {
-                    Ok(())
-                }
-            })
     }
 
     /// The tokens to keep from a token response; the refresh token and ID token of `previous`
@@ -240,6 +246,10 @@ pub(super) fn token_error<RE: std::error::Error + 'static>(
             tracing::warn!(error = %e, "identity provider token endpoint unreachable");
             OidcError::ProviderUnavailable("token endpoint".into())
         }
+        RequestTokenError::Parse(e, body) if only_the_id_token_is_unreadable(&body) => {
+            tracing::warn!(error = %e, reason = "malformed", "ID token refused");
+            OidcError::InvalidToken("malformed")
+        }
         RequestTokenError::Parse(e, _) => {
             tracing::warn!(error = %e, "identity provider token answer unreadable");
             OidcError::ProviderUnavailable("token answer".into())
@@ -249,4 +259,12 @@ pub(super) fn token_error<RE: std::error::Error + 'static>(
             OidcError::ProviderUnavailable("token endpoint".into())
         }
     }
+}
+
+/// Whether a token answer that could not be read is a complete OAuth 2.0 answer, so that only
+/// its `id_token` (the one field beyond OAuth 2.0 that Portico reads) failed: not a JWT, or
+/// without a claim every ID token has, such as `iss`. The provider did answer; what it vouched
+/// with cannot be trusted, which is a refused token and not an outage of the provider.
+fn only_the_id_token_is_unreadable(body: &[u8]) -> bool {
+    serde_json::from_slice::<StandardTokenResponse<EmptyExtraTokenFields, CoreTokenType>>(body).is_ok()
 }

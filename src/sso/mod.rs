@@ -1,8 +1,10 @@
 //! Single sign-on through an external OpenID Connect provider (SPEC §3.2) — the
 //! relying party (authorization code with PKCE, `state` and `nonce` kept server-side for one
-//! use, full ID token validation by `openidconnect`), the mapping of claims to the portal user,
-//! and the refresh of the user's access token under a lock shared by every replica.
+//! use, full ID token validation by `openidconnect`, and `azp` and `iat` by Portico), the mapping
+//! of claims to the portal user, and the refresh of the user's access token under a lock shared
+//! by every replica.
 
+mod checks;
 mod claims;
 mod error;
 mod login;
@@ -20,7 +22,7 @@ use crate::config::{ManagerAuthMode, OidcSettings, Settings};
 use crate::crypto::Keys;
 use crate::store::KvStore;
 
-pub use error::OidcError;
+pub use error::{ClaimProblem, OidcError};
 pub use login::{Callback, Finished, Started};
 pub use provider::KEY_REFETCH_INTERVAL;
 pub use types::SsoTokens;

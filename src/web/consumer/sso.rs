@@ -132,7 +132,9 @@ async fn failed(
         return anonymous_callback(identity);
     }
     let status = match &error {
-        OidcError::Provider { .. } | OidcError::MissingClaim { .. } => StatusCode::FORBIDDEN,
+        OidcError::Provider { .. } | OidcError::MissingClaim { .. } | OidcError::UnusableClaim { .. } => {
+            StatusCode::FORBIDDEN
+        }
         OidcError::MissingParameters | OidcError::UnknownState => StatusCode::BAD_REQUEST,
         OidcError::InvalidToken(_) => StatusCode::UNAUTHORIZED,
         OidcError::TokenRefused(_) => StatusCode::BAD_GATEWAY,
@@ -267,6 +269,7 @@ fn sso_outcome(error: &OidcError) -> &'static str {
         OidcError::TokenRefused(_) => "sso_token_refused",
         OidcError::InvalidToken(_) => "sso_invalid_token",
         OidcError::MissingClaim { .. } => "sso_missing_claim",
+        OidcError::UnusableClaim { .. } => "sso_unusable_claim",
         OidcError::Store(_) => "sso_store_unavailable",
     }
 }
