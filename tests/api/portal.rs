@@ -8,67 +8,23 @@ mod applications;
 mod catalog;
 mod picker;
 
-use portico::clock::ManualClock;
 use portico::simulator::Simulator;
 
-use crate::support::managers::{start_master, start_slave};
-use crate::support::{RedisServer, TestApp, TestAppBuilder};
+use crate::support::TestAppBuilder;
 
 /// A master, slaves `prod-eu` (flavour eu) and `staging`, a private Redis and the app.
-pub struct Fixture {
-    pub app: TestApp,
-    pub master: Simulator,
-    pub eu: Simulator,
-    pub staging: Simulator,
-    pub redis: RedisServer,
-    pub clock: ManualClock,
-}
+/// The shared federation fixture, with the portal tests' helpers.
+pub use crate::support::Federation as Fixture;
 
 pub async fn fixture(test: &str) -> Option<Fixture> {
-    fixture_with(test, |b| b).await
+    Fixture::start(test).await
 }
 
 pub async fn fixture_with(
     test: &str,
     adjust: impl FnOnce(TestAppBuilder) -> TestAppBuilder,
 ) -> Option<Fixture> {
-    let redis = RedisServer::start(test)?;
-    let master = start_master().await;
-    let eu = start_slave("eu", &master.url).await;
-    let staging = start_slave("staging", &master.url).await;
-    let builder = TestAppBuilder::new(master.url.as_str())
-        .redis(&redis)
-        .slave("prod-eu", "Production EU", eu.url.as_str())
-        .slave("staging", "Staging", staging.url.as_str())
-        .timeouts("1s", "1s");
-    let builder = adjust(builder);
-    let clock = builder.clock();
-    let app = builder.spawn().await;
-    Some(Fixture { app, master, eu, staging, redis, clock })
-}
-
-impl Fixture {
-    /// Signs in and checks it worked.
-    pub async fn sign_in(&self, user: &str) {
-        let res = self.app.sign_in(user, &format!("{user}-password")).await;
-        assert_eq!(res.status(), 303, "{user} signs in");
-    }
-
-    /// A page's status and text.
-    pub async fn page(&self, path: &str) -> (u16, String) {
-        let res = self.app.get(path).await;
-        (res.status().as_u16(), res.text().await.unwrap())
-    }
-
-    /// The signed-in user's CSRF token (from the picker).
-    pub async fn token(&self) -> String {
-        self.app.csrf_token("/environments").await
-    }
-
-    /// Redis keys that contain `part`.
-    pub fn keys_with(&self, part: &str) -> Vec<String> {
-        self.redis.dump().into_iter().map(|(k, _)| k).filter(|k| k.contains(part)).collect()
-    }
+    Fixture::start_with(test, adjust).await
 }
 
 /// How many `GET /discovery/apis` a simulator received.

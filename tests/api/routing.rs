@@ -6,41 +6,21 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use portico::clock::ManualClock;
 use portico::federation::PortalSession;
 use portico::simulator::{Failure, FaultRule, Operation, Simulator, pattern_byte};
 use portico::store::{SESSION_FRESH_FOR, SessionId};
 use reqwest::Method;
 use sha2::{Digest, Sha256};
 
-use crate::support::managers::{start_master, start_slave};
 use crate::support::{RedisServer, TestApp, TestAppBuilder, logs, set_cookies};
 
 const API: &str = "/api/portal/v1.3";
 const MIB: usize = 1024 * 1024;
 
-struct Fixture {
-    app: TestApp,
-    master: Simulator,
-    eu: Simulator,
-    staging: Simulator,
-    redis: RedisServer,
-    clock: ManualClock,
-}
+use crate::support::Federation as Fixture;
 
 async fn fixture(test: &str) -> Option<Fixture> {
-    let redis = RedisServer::start(test)?;
-    let master = start_master().await;
-    let eu = start_slave("eu", &master.url).await;
-    let staging = start_slave("staging", &master.url).await;
-    let builder = TestAppBuilder::new(master.url.as_str())
-        .redis(&redis)
-        .slave("prod-eu", "Production EU", eu.url.as_str())
-        .slave("staging", "Staging", staging.url.as_str())
-        .timeouts("1s", "1s");
-    let clock = builder.clock();
-    let app = builder.spawn().await;
-    Some(Fixture { app, master, eu, staging, redis, clock })
+    Fixture::start(test).await
 }
 
 /// Signs in and returns the portal session's cookie value and its CSRF token.

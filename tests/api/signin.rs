@@ -6,17 +6,11 @@ use std::time::Duration;
 
 use portico::simulator::{Failure, FaultRule, Operation, Simulator};
 
-use crate::support::managers::{requests_without_probes, start_master, start_slave};
+use crate::support::managers::{requests_without_probes, start_master};
 use crate::support::{RedisServer, TestApp, TestAppBuilder, location, set_cookies};
 
 /// A master, slaves `prod-eu` (flavour eu) and `staging`, a private Redis and the app.
-struct Fixture {
-    app: TestApp,
-    master: Simulator,
-    slaves: Vec<Simulator>,
-    redis: RedisServer,
-    clock: portico::clock::ManualClock,
-}
+use crate::support::Federation as Fixture;
 
 async fn fixture(test: &str, extra: &str) -> Option<Fixture> {
     fixture_with(test, extra, |b| b).await
@@ -27,20 +21,7 @@ async fn fixture_with(
     extra: &str,
     adjust: impl FnOnce(TestAppBuilder) -> TestAppBuilder,
 ) -> Option<Fixture> {
-    let redis = RedisServer::start(test)?;
-    let master = start_master().await;
-    let eu = start_slave("eu", &master.url).await;
-    let staging = start_slave("staging", &master.url).await;
-    let builder = TestAppBuilder::new(master.url.as_str())
-        .redis(&redis)
-        .slave("prod-eu", "Production EU", eu.url.as_str())
-        .slave("staging", "Staging", staging.url.as_str())
-        .timeouts("1s", "1s")
-        .toml(extra);
-    let builder = adjust(builder);
-    let clock = builder.clock();
-    let app = builder.spawn().await;
-    Some(Fixture { app, master, slaves: vec![eu, staging], redis, clock })
+    Fixture::start_with(test, |b| adjust(b.toml(extra))).await
 }
 
 async fn environments_page(app: &TestApp) -> String {
@@ -81,7 +62,7 @@ async fn master_policy_signs_in_everywhere_with_a_fresh_session_cookie() {
         assert!(environment_entry(&page, id).contains("connected"), "{id}:\n{page}");
     }
     assert!(environment_entry(&page, "master").contains("current"));
-    for sim in std::iter::once(&f.master).chain(&f.slaves) {
+    for sim in std::iter::once(&f.master).chain(f.slaves()) {
         assert_eq!(sim.open_sessions(), vec!["alice".to_owned()], "one open session per manager");
     }
 }
@@ -93,7 +74,7 @@ async fn a_wrong_password_is_refused_at_the_master_and_no_slave_is_contacted() {
     assert_eq!(res.status(), 401);
     assert!(set_cookies(&res).iter().all(|c| !c.starts_with("portico_session=")));
     assert!(res.text().await.unwrap().contains("Wrong username or password"));
-    assert!(f.slaves.iter().all(|s| logins(s) == 0), "slaves untouched");
+    assert!(f.slaves().iter().all(|s| logins(s) == 0), "slaves untouched");
     assert_eq!(f.app.get("/environments").await.status(), 303, "still signed out");
 }
 
@@ -129,8 +110,8 @@ async fn a_password_change_required_on_the_master_is_explained() {
 async fn under_master_policy_failed_slaves_are_listed_with_their_reasons() {
     let Some(f) = fixture("under_master_policy_failed_slaves", "").await else { return };
     // prod-eu: the user is unknown there; staging: too slow.
-    f.slaves[0].faults().add(FaultRule::new(Operation::Login).failure(Failure::Status { status: 401 }));
-    f.slaves[1].faults().delay(Operation::Login, Duration::from_millis(1500));
+    f.eu.faults().add(FaultRule::new(Operation::Login).failure(Failure::Status { status: 401 }));
+    f.staging.faults().delay(Operation::Login, Duration::from_millis(1500));
     let res = f.app.sign_in("alice", "alice-password").await;
     assert_eq!(res.status(), 303);
     let page = environments_page(&f.app).await;
@@ -179,15 +160,15 @@ async fn policy_all_refuses_and_leaves_no_session_open_anywhere() {
     else {
         return;
     };
-    f.slaves[1].faults().fail(Operation::Login, Failure::Status { status: 500 });
+    f.staging.faults().fail(Operation::Login, Failure::Status { status: 500 });
     let res = f.app.sign_in("alice", "alice-password").await;
     assert_eq!(res.status(), 503);
     assert!(set_cookies(&res).iter().all(|c| !c.starts_with("portico_session=")));
     let body = res.text().await.unwrap();
     assert!(body.contains("Staging") && body.contains("server error 500"), "{body}");
     assert!(f.master.open_sessions().is_empty(), "master session closed");
-    assert!(f.slaves[0].open_sessions().is_empty(), "prod-eu session closed");
-    assert!(logins(&f.slaves[0]) == 1, "prod-eu had been joined");
+    assert!(f.eu.open_sessions().is_empty(), "prod-eu session closed");
+    assert!(logins(&f.eu) == 1, "prod-eu had been joined");
 }
 
 #[tokio::test]
@@ -217,7 +198,7 @@ async fn a_required_slave_decides_under_the_master_policy() {
     let body = res.text().await.unwrap();
     assert!(body.contains("Core") && body.contains("connection refused"), "{body}");
     assert!(f.master.open_sessions().is_empty());
-    assert!(f.slaves.iter().all(|s| s.open_sessions().is_empty()));
+    assert!(f.slaves().iter().all(|s| s.open_sessions().is_empty()));
 }
 
 #[tokio::test]
@@ -225,7 +206,7 @@ async fn policy_any_accepts_one_manager_and_refuses_none() {
     let Some(f) = fixture("policy_any", "[federation]\nlogin_failure_policy = \"any\"\n").await else {
         return;
     };
-    for s in &f.slaves {
+    for s in f.slaves() {
         s.faults().fail(Operation::Login, Failure::Status { status: 502 });
     }
     assert_eq!(f.app.sign_in("alice", "alice-password").await.status(), 303, "the master alone is enough");
@@ -234,18 +215,18 @@ async fn policy_any_accepts_one_manager_and_refuses_none() {
     f.master.faults().fail(Operation::Login, Failure::Status { status: 503 });
     let res = f.app.sign_in("alice", "alice-password").await;
     assert_eq!(res.status(), 503);
-    assert!(f.slaves.iter().all(|s| s.open_sessions().is_empty()));
+    assert!(f.slaves().iter().all(|s| s.open_sessions().is_empty()));
 }
 
 #[tokio::test]
 async fn slaves_are_joined_concurrently() {
     let Some(f) = fixture("slaves_are_joined_concurrently", "").await else { return };
-    for s in &f.slaves {
+    for s in f.slaves() {
         s.faults().delay(Operation::Login, Duration::from_millis(300));
     }
     assert_eq!(f.app.sign_in("alice", "alice-password").await.status(), 303);
-    let eu = f.slaves[0].requests().into_iter().find(|r| r.path.ends_with("/login")).unwrap();
-    let staging = f.slaves[1].requests().into_iter().find(|r| r.path.ends_with("/login")).unwrap();
+    let eu = f.eu.requests().into_iter().find(|r| r.path.ends_with("/login")).unwrap();
+    let staging = f.staging.requests().into_iter().find(|r| r.path.ends_with("/login")).unwrap();
     assert!(eu.overlaps(&staging), "the two slave logins were served at the same time");
 }
 
@@ -373,7 +354,7 @@ async fn neither_the_password_nor_a_manager_cookie_is_in_redis_or_the_logs() {
         .find_map(|c| c.strip_prefix("portico_session=").map(|v| v.split(';').next().unwrap().to_owned()))
         .unwrap();
     let manager_cookies: Vec<String> =
-        std::iter::once(&f.master).chain(&f.slaves).flat_map(|s| s.session_cookies()).collect();
+        std::iter::once(&f.master).chain(f.slaves()).flat_map(|s| s.session_cookies()).collect();
     assert_eq!(manager_cookies.len(), 3);
     let dump = f.redis.dump();
     assert!(!dump.is_empty());
@@ -477,13 +458,13 @@ async fn the_idle_timeout_ends_an_unused_session() {
 async fn sign_out_ends_every_manager_session_even_with_a_manager_down() {
     let Some(f) = fixture("sign_out_ends_every_manager_session", "").await else { return };
     assert_eq!(f.app.sign_in("alice", "alice-password").await.status(), 303);
-    f.slaves[1].faults().fail(Operation::Logout, Failure::Hang);
+    f.staging.faults().fail(Operation::Logout, Failure::Hang);
     let res = f.app.sign_out().await;
     assert_eq!(res.status(), 303);
     assert_eq!(location(&res), "/login");
     assert!(set_cookies(&res).iter().any(|c| c.starts_with("portico_session=;") || c.contains("Max-Age=0")));
     assert!(f.master.open_sessions().is_empty());
-    assert!(f.slaves[0].open_sessions().is_empty());
+    assert!(f.eu.open_sessions().is_empty());
     assert_eq!(f.app.get("/environments").await.status(), 303, "signed out locally whatever staging does");
     assert!(f.redis.dump().iter().all(|(k, _)| !k.contains(":session:")));
 }
@@ -537,10 +518,10 @@ async fn return_to_is_honoured_for_local_paths_only() {
 #[tokio::test]
 async fn an_unavailable_environment_can_be_reconnected_with_the_password() {
     let Some(f) = fixture("an_unavailable_environment_can_be_reconnected", "").await else { return };
-    f.slaves[0].faults().fail(Operation::Login, Failure::Status { status: 503 });
+    f.eu.faults().fail(Operation::Login, Failure::Status { status: 503 });
     assert_eq!(f.app.sign_in("alice", "alice-password").await.status(), 303);
     assert!(environment_entry(&environments_page(&f.app).await, "prod-eu").contains("server error 503"));
-    f.slaves[0].faults().clear();
+    f.eu.faults().clear();
 
     let token = f.app.csrf_token("/environments").await;
     let res = f
@@ -559,7 +540,7 @@ async fn an_unavailable_environment_can_be_reconnected_with_the_password() {
     let page = environments_page(&f.app).await;
     assert!(page.contains("Connected to Production EU"), "{page}");
     assert!(environment_entry(&page, "prod-eu").contains("connected"));
-    assert_eq!(f.slaves[0].open_sessions(), vec!["alice".to_owned()]);
+    assert_eq!(f.eu.open_sessions(), vec!["alice".to_owned()]);
     let res =
         f.app.post_form("/environments/nowhere/connect", &[("password", "x"), ("csrf_token", &token)]).await;
     assert_eq!(res.status(), 404);

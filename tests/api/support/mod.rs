@@ -8,6 +8,7 @@ pub mod app;
 pub mod azure;
 pub mod browser;
 pub mod databases;
+pub mod federation;
 pub mod logs;
 pub mod managers;
 pub mod oauth;
@@ -20,6 +21,7 @@ pub mod tls_server;
 
 pub use app::{TestApp, TestAppBuilder, csrf_in, location, set_cookies};
 pub use databases::TestDatabase;
+pub use federation::Federation;
 pub use postgres::TestPostgres;
 pub use redis::{RedisCluster, RedisSentinel, RedisServer, Topology, TopologyKind};
 
