@@ -60,3 +60,52 @@ pub fn user(settings: &OidcSettings, claims: &Claims) -> Result<SessionUser, Oid
     let email = optional(claims, "email");
     Ok(SessionUser { login_name, name, email, role: Role::User, organization })
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+    use openidconnect::{IssuerUrl, StandardClaims, SubjectIdentifier};
+
+    use super::*;
+    use crate::sso::types::AllClaims;
+
+    fn claims(extra: serde_json::Value) -> Claims {
+        let serde_json::Value::Object(claims) = extra else { panic!("an object") };
+        Claims::new(
+            IssuerUrl::new("https://idp.example".to_owned()).unwrap(),
+            vec![],
+            Utc::now(),
+            Utc::now(),
+            StandardClaims::new(SubjectIdentifier::new("alice".to_owned())),
+            AllClaims { claims },
+        )
+    }
+
+    #[test]
+    fn a_claim_that_is_there_but_unusable_is_not_reported_missing() {
+        let long = "a".repeat(MAX_CLAIM_BYTES + 1);
+        let c = claims(
+            serde_json::json!({ "org": "Ac\u{7}me", "preferred_username": long, "name": "\u{1b}[31m" }),
+        );
+        let unusable =
+            |claim: &str, problem| OidcError::UnusableClaim { what: "x", claim: claim.to_owned(), problem };
+        assert_eq!(
+            required(&c, "preferred_username", "x"),
+            Err(unusable("preferred_username", ClaimProblem::TooLong))
+        );
+        assert_eq!(required(&c, "org", "x"), Err(unusable("org", ClaimProblem::ControlCharacters)));
+        assert_eq!(
+            required(&c, "group", "x"),
+            Err(OidcError::MissingClaim { what: "x", claim: "group".to_owned() })
+        );
+        assert_eq!(
+            required(&claims(serde_json::json!({ "org": "a".repeat(MAX_CLAIM_BYTES) })), "org", "x")
+                .map(|v| v.len()),
+            Ok(MAX_CLAIM_BYTES)
+        );
+        // An optional claim that cannot be used is left out instead of refusing the sign-in.
+        assert_eq!(optional(&c, "name"), None);
+        assert_eq!(unusable("org", ClaimProblem::TooLong).kind(), "claim_too_long");
+        assert_eq!(unusable("org", ClaimProblem::ControlCharacters).kind(), "claim_control_characters");
+    }
+}

@@ -268,3 +268,19 @@ pub(super) fn token_error<RE: std::error::Error + 'static>(
 fn only_the_id_token_is_unreadable(body: &[u8]) -> bool {
     serde_json::from_slice::<StandardTokenResponse<EmptyExtraTokenFields, CoreTokenType>>(body).is_ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::only_the_id_token_is_unreadable;
+
+    #[test]
+    fn an_unreadable_id_token_is_told_apart_from_an_unreadable_answer() {
+        let answer = |id_token: &str| {
+            serde_json::json!({ "access_token": "a", "token_type": "Bearer", "id_token": id_token })
+                .to_string()
+        };
+        assert!(only_the_id_token_is_unreadable(answer("not-a-jwt").as_bytes()));
+        assert!(!only_the_id_token_is_unreadable(br#"{"token_type":"Bearer","id_token":"x"}"#));
+        assert!(!only_the_id_token_is_unreadable(b"<html>Bad gateway</html>"));
+    }
+}

@@ -6,6 +6,7 @@
 mod flow;
 pub(crate) mod forged;
 mod refresh;
+mod refusals;
 
 use portico::simulator::{Simulator, SimulatorData, SimulatorOptions};
 use serde_json::Value;

@@ -45,6 +45,8 @@ pub(crate) struct Fake {
     pub(crate) issuer: String,
     pub(crate) keys: Vec<Value>,
     pub(crate) id_token: Option<String>,
+    /// The token endpoint's whole answer, instead of one carrying `id_token`.
+    pub(crate) token_answer: Option<Value>,
 }
 
 pub(crate) fn jwt(header: &Value, claims: &Value, sign: impl Fn(&[u8]) -> Vec<u8>) -> String {
@@ -91,10 +93,12 @@ pub(crate) async fn start_fake(fake: Arc<Mutex<Fake>>) -> String {
             .route(
                 "/token",
                 web::post().to(|f: web::Data<Mutex<Fake>>| async move {
-                    let id_token = f.lock().unwrap().id_token.clone();
-                    HttpResponse::Ok()
-                        .json(json!({ "access_token": "opaque-access-token", "token_type": "Bearer",
-                        "expires_in": 300, "id_token": id_token }))
+                    let fake = f.lock().unwrap();
+                    let answer = fake.token_answer.clone().unwrap_or_else(|| {
+                        json!({ "access_token": "opaque-access-token", "token_type": "Bearer",
+                                "expires_in": 300, "id_token": fake.id_token })
+                    });
+                    HttpResponse::Ok().json(answer)
                 }),
             )
     })
@@ -108,7 +112,7 @@ pub(crate) async fn start_fake(fake: Arc<Mutex<Fake>>) -> String {
 }
 
 /// Builds an ID token from the nonce Portico sent.
-type Forge<'a> = Box<dyn Fn(&str) -> String + 'a>;
+pub(crate) type Forge<'a> = Box<dyn Fn(&str) -> String + 'a>;
 
 /// Starts a sign-in, lets `token` build the ID token from the nonce Portico sent, and gives the
 /// callback with the state Portico sent.
