@@ -70,21 +70,24 @@ timeout = "1s"
     let admin_name = crate::store::sql::AdminName::parse(DEMO_ADMIN)
         .map_err(|_| anyhow::anyhow!("the demo admin name is not valid"))?;
     app.state().db().create_admin(&admin_name, &admin_hash).await?;
-    println!();
-    println!("Portico demo is running at http://{}", app.address());
-    println!(
-        "  managers: master {} · Production EU {} · Staging {} · Archive http://{archive} (down)",
+    let address = app.address();
+    let banner = format!(
+        "\nPortico demo is running at http://{address}\n\
+         \x20 managers: master {} · Production EU {} · Staging {} · Archive http://{archive} (down)\n\
+         \x20 sign in as:\n\
+         \x20   alice / alice-password   (Acme: every environment)\n\
+         \x20   bob / bob-password       (Globex)\n\
+         \x20   dave / dave-password     (must change his password first: refused with the reason)\n\
+         \x20   carol / carol-password   (disabled: refused)\n\
+         \x20   frank / frank-password   (Initech, which exists on the master only: the slaves say so)\n\
+         \x20 admin area: http://{address}/admin as {DEMO_ADMIN} / {DEMO_ADMIN_PASSWORD}\n\
+         \x20 Ctrl+C stops everything; the demo database is deleted on exit\n\n",
         master.url, eu.url, staging.url
     );
-    println!("  sign in as:");
-    println!("    alice / alice-password   (Acme: every environment)");
-    println!("    bob / bob-password       (Globex)");
-    println!("    dave / dave-password     (must change his password first: refused with the reason)");
-    println!("    carol / carol-password   (disabled: refused)");
-    println!("    frank / frank-password   (Initech, which exists on the master only: the slaves say so)");
-    println!("  admin area: http://{}/admin as {DEMO_ADMIN} / {DEMO_ADMIN_PASSWORD}", app.address());
-    println!("  Ctrl+C stops everything; the demo database is deleted on exit");
-    println!();
+    // Written, not printed: a closed standard output (`portico demo | head`) must not stop it.
+    let mut out = std::io::stdout();
+    let _ =
+        std::io::Write::write_all(&mut out, banner.as_bytes()).and_then(|()| std::io::Write::flush(&mut out));
     app.run_until_stopped().await?;
     drop(dir);
     Ok(())

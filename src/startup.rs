@@ -18,7 +18,7 @@ use crate::credentials::Connections;
 use crate::crypto::Keys;
 use crate::federation::{
     Environments, Federation, HealthMonitor, LoginProtection, MonitorTask, OrganizationCache, PROBE_INTERVAL,
-    Preferences, ServiceCredentials,
+    Preferences, ServiceCredentials, UserSessions,
 };
 use crate::replicas::{Follower, follow};
 use crate::secrets::Secrets;
@@ -203,6 +203,7 @@ async fn assemble(
         LoginProtection::new(kv.clone(), keys.clone(), clock.clone(), "consumer"),
         OrganizationCache::new(kv.clone(), keys.clone(), settings.cache.organization_ttl.get()),
         Preferences::new(kv.clone(), keys.clone()),
+        UserSessions::new(kv.clone(), keys.clone()),
     );
     let catalog =
         CatalogCache::new(kv.clone(), keys.clone(), clock.clone(), settings.cache.catalog_ttl.get());

@@ -130,6 +130,8 @@ pub struct SessionSettings {
     pub idle_timeout: Duration,
     pub absolute_timeout: Duration,
     pub cookie_name: String,
+    /// At most this many sessions per user: a sign-in past it ends their oldest. Absent: no cap.
+    pub max_per_user: Option<usize>,
 }
 
 impl Default for SessionSettings {
@@ -139,6 +141,7 @@ impl Default for SessionSettings {
             idle_timeout: Duration::from_secs(30 * 60),
             absolute_timeout: Duration::from_secs(12 * 3600),
             cookie_name: "portico_session".to_owned(),
+            max_per_user: None,
         }
     }
 }

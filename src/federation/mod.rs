@@ -15,6 +15,7 @@ mod signin;
 mod signout;
 mod tokens;
 mod usage;
+mod user_sessions;
 
 pub use environments::{Environment, EnvironmentError, EnvironmentSet, Environments, stored_endpoint};
 pub use health::{HealthMonitor, ManagerHealth, MonitorTask, PROBE_INTERVAL};
@@ -28,4 +29,5 @@ pub use session::{EnvironmentLink, ManagerAccess, Notice, PortalSession};
 pub use signin::{EnvironmentFailure, Federation, SignInError, SignInRules, SignedIn};
 pub use signout::sign_out;
 pub use tokens::{keep_fresh, refresh_due};
-pub use usage::{session_ended, start_session};
+pub use usage::{end_session, session_ended, start_session};
+pub use user_sessions::{ClientFacts, SignInMethod, UserSession, UserSessions};

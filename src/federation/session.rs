@@ -56,6 +56,9 @@ pub struct PortalSession {
     /// Signed in through the identity provider: its tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sso: Option<SsoTokens>,
+    /// How and from where it was started, for its user's list of sessions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<super::ClientFacts>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -15,6 +15,7 @@ use super::policy::{self, JoinResult};
 use super::preference::Preferences;
 use super::protection::{Locked, LoginProtection};
 use super::signout::close_all;
+use super::user_sessions::UserSessions;
 use super::{Environment, EnvironmentLink, EnvironmentSet, JoinFailure, PortalSession};
 use crate::config::LoginProtectionSettings;
 use crate::crypto::random_token;
@@ -65,11 +66,22 @@ pub struct Federation {
     protection: LoginProtection,
     cache: OrganizationCache,
     preferences: Preferences,
+    users: UserSessions,
 }
 
 impl Federation {
-    pub fn new(protection: LoginProtection, cache: OrganizationCache, preferences: Preferences) -> Self {
-        Self { protection, cache, preferences }
+    pub fn new(
+        protection: LoginProtection,
+        cache: OrganizationCache,
+        preferences: Preferences,
+        users: UserSessions,
+    ) -> Self {
+        Self { protection, cache, preferences, users }
+    }
+
+    /// Each user's sessions.
+    pub fn user_sessions(&self) -> &UserSessions {
+        &self.users
     }
 
     pub fn protection(&self) -> &LoginProtection {
@@ -240,8 +252,15 @@ impl Federation {
             .filter(|id| joined(id))
             .or_else(|| environments.master().map(|m| m.id().clone()).filter(|id| joined(id)))
             .or_else(|| links.iter().find(|(_, l)| l.is_joined()).map(|(id, _)| id.clone()));
-        let session =
-            PortalSession { user, csrf_token: random_token(32), current, links, notice: None, sso: None };
+        let session = PortalSession {
+            user,
+            csrf_token: random_token(32),
+            current,
+            links,
+            notice: None,
+            sso: None,
+            client: None,
+        };
         Ok(SignedIn { session, failures })
     }
 

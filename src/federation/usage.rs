@@ -2,7 +2,7 @@
 //! manager, what a manager's 401 means for the portal session, and the portal session a sign-in
 //! starts. Decided here once, so the web layer only parses, calls and renders.
 
-use super::{Credential, EnvironmentLink, JoinFailure, PortalSession};
+use super::{Credential, EnvironmentLink, EnvironmentSet, JoinFailure, PortalSession, UserSessions};
 use crate::config::ManagerAuthMode;
 use crate::domain::EnvironmentId;
 use crate::store::{Session, SessionId, SessionStore, StoreError};
@@ -31,14 +31,40 @@ pub async fn session_ended(
 }
 
 /// The portal session of a successful sign-in, under a brand-new id: whatever session the
-/// browser had before is ended, so an id planted before the sign-in is never promoted.
+/// browser had before is ended, so an id planted before the sign-in is never promoted. The
+/// session joins its user's list, and with a cap on sessions per user (`session.max_per_user`)
+/// the oldest beyond it end.
 pub async fn start_session(
     sessions: &SessionStore,
+    users: &UserSessions,
+    environments: &EnvironmentSet,
     previous: Option<&SessionId>,
     signed_in: PortalSession,
+    max_per_user: Option<usize>,
 ) -> Result<Session<PortalSession>, StoreError> {
     if let Some(previous) = previous {
         sessions.destroy(previous).await?;
     }
-    sessions.create(signed_in).await
+    let login_name = signed_in.user.login_name.clone();
+    let session = sessions.create(signed_in).await?;
+    let reference = sessions.reference(&session.id);
+    users.add(&login_name, &reference, session.created_at).await?;
+    if let Some(max) = max_per_user {
+        users.cap(sessions, environments, &login_name, &reference, max).await?;
+    }
+    Ok(session)
+}
+
+/// Signs a session out: it ends on every replica, leaves its user's list, and its manager
+/// sessions are ended (concurrently, each bounded by its timeout).
+pub async fn end_session(
+    sessions: &SessionStore,
+    users: &UserSessions,
+    environments: &EnvironmentSet,
+    session: &Session<PortalSession>,
+) -> Result<(), StoreError> {
+    sessions.destroy(&session.id).await?;
+    users.remove(&session.data.user.login_name, &sessions.reference(&session.id)).await?;
+    super::sign_out(environments, &session.data).await;
+    Ok(())
 }

@@ -11,10 +11,14 @@ use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::credentials::Connections;
 use crate::crypto::Keys;
-use crate::federation::{Environments, Federation, HealthMonitor, RuntimeSettings, SignInRules};
+use crate::federation::{
+    Environments, Federation, HealthMonitor, PortalSession, RuntimeSettings, SignInRules,
+};
 use crate::secrets::Secrets;
 use crate::sso::Identity;
-use crate::store::{Change, ChangeBus, Database, DatabaseError, KvStore, SessionStore};
+use crate::store::{
+    Change, ChangeBus, Database, DatabaseError, KvStore, Session, SessionId, SessionStore, StoreError,
+};
 pub use admin::{
     ADMIN_ABSOLUTE_TIMEOUT, ADMIN_IDLE_TIMEOUT, ADMIN_SESSION_PREFIX, AdminAccess, admin_limits,
 };
@@ -196,6 +200,31 @@ impl AppState {
     /// Admin sessions and the admin sign-in lockout.
     pub fn admin(&self) -> &AdminAccess {
         &self.admin
+    }
+
+    /// The portal session of a successful sign-in (see [`crate::federation::start_session`]):
+    /// a fresh id, the user's list of sessions, the cap on sessions per user.
+    pub async fn start_session(
+        &self,
+        previous: Option<&SessionId>,
+        signed_in: PortalSession,
+    ) -> Result<Session<PortalSession>, StoreError> {
+        let environments = self.environments.snapshot();
+        let users = self.federation.user_sessions();
+        let cap = self.settings.session.max_per_user;
+        crate::federation::start_session(&self.sessions, users, &environments, previous, signed_in, cap).await
+    }
+
+    /// Signs `session` out everywhere (see [`crate::federation::end_session`]).
+    pub async fn end_session(&self, session: &Session<PortalSession>) -> Result<(), StoreError> {
+        let environments = self.environments.snapshot();
+        crate::federation::end_session(
+            &self.sessions,
+            self.federation.user_sessions(),
+            &environments,
+            session,
+        )
+        .await
     }
 
     /// The sign-in rules in force now.

@@ -150,6 +150,16 @@ impl KvStore {
         dispatch!(self, s => s.index_remove(index, member).await)
     }
 
+    /// Every member of `index` with its score, lowest score first.
+    pub async fn index_members(&self, index: &str) -> Result<Vec<(String, i64)>, StoreError> {
+        dispatch!(self, s => s.index_members(index).await)
+    }
+
+    /// One member's score, when it is in `index`.
+    pub async fn index_score(&self, index: &str, member: &str) -> Result<Option<i64>, StoreError> {
+        dispatch!(self, s => s.index_score(index, member).await)
+    }
+
     /// The members of `index` still live at `now_ms`; those past their time are dropped.
     pub async fn index_count(&self, index: &str, now_ms: i64) -> Result<u64, StoreError> {
         dispatch!(self, s => s.index_count(index, now_ms).await)

@@ -200,6 +200,18 @@ impl MemoryStore {
         Ok(())
     }
 
+    pub async fn index_members(&self, index: &str) -> Result<Vec<(String, i64)>, StoreError> {
+        let indexes = self.indexes()?;
+        let mut members: Vec<(String, i64)> =
+            indexes.get(index).map(|m| m.iter().map(|(k, v)| (k.clone(), *v)).collect()).unwrap_or_default();
+        members.sort_by_key(|(member, score)| (*score, member.clone()));
+        Ok(members)
+    }
+
+    pub async fn index_score(&self, index: &str, member: &str) -> Result<Option<i64>, StoreError> {
+        Ok(self.indexes()?.get(index).and_then(|m| m.get(member).copied()))
+    }
+
     pub async fn index_count(&self, index: &str, now_ms: i64) -> Result<u64, StoreError> {
         let mut indexes = self.indexes()?;
         let Some(members) = indexes.get_mut(index) else { return Ok(0) };

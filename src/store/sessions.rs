@@ -53,6 +53,14 @@ struct Envelope<T> {
     data: T,
 }
 
+/// A session read by its reference ([`SessionStore::peek`]).
+#[derive(Debug, Clone)]
+pub struct Peeked<T> {
+    pub created_at: i64,
+    pub last_seen_ms: i64,
+    pub data: T,
+}
+
 /// A loaded session.
 #[derive(Debug, Clone)]
 pub struct Session<T> {
@@ -266,9 +274,49 @@ impl SessionStore {
         Ok(Some(session))
     }
 
+    /// A handle of the session that may be shown and posted back (the keyed hash it is stored
+    /// under): it names the session without being usable as its cookie.
+    pub fn reference(&self, id: &SessionId) -> String {
+        self.keys.lookup_hash(self.domain, id.0.as_bytes())
+    }
+
+    /// The key of a reference, when it has the shape of one (it may come from a URL).
+    fn reference_key(&self, reference: &str) -> Option<String> {
+        let well_formed = reference.len() == 32 && reference.bytes().all(|b| b.is_ascii_hexdigit());
+        well_formed.then(|| format!("{}{}", self.prefix, reference))
+    }
+
+    /// A session by its reference, read without sliding its idle timeout (a listing is not the
+    /// user's activity): when it started, when it was last seen (to within a minute), its data.
+    pub async fn peek<T: DeserializeOwned>(&self, reference: &str) -> Result<Option<Peeked<T>>, StoreError> {
+        let Some(key) = self.reference_key(reference) else { return Ok(None) };
+        let Some(sealed) = self.kv.get(&key).await? else { return Ok(None) };
+        let Some(plain) = self.keys.open(key.as_bytes(), &sealed) else { return Ok(None) };
+        let Ok(envelope) = serde_json::from_slice::<Envelope<T>>(&plain) else { return Ok(None) };
+        if self.ttl(envelope.created_at).is_none() {
+            return Ok(None);
+        }
+        let idle = i64::try_from(self.idle.as_millis()).unwrap_or(i64::MAX);
+        let expires = self.kv.index_score(&self.index_key(), &key).await?;
+        let last_seen_ms =
+            expires.map_or(envelope.created_at, |at| at.saturating_sub(idle).max(envelope.created_at));
+        Ok(Some(Peeked { created_at: envelope.created_at, last_seen_ms, data: envelope.data }))
+    }
+
+    /// Ends the session with this reference on every replica (see [`SessionStore::destroy`]).
+    pub async fn destroy_reference(&self, reference: &str) -> Result<(), StoreError> {
+        match self.reference_key(reference) {
+            Some(key) => self.destroy_key(key).await,
+            None => Ok(()),
+        }
+    }
+
     /// Ends a session on every replica: no request is served with it after this returns.
     pub async fn destroy(&self, id: &SessionId) -> Result<(), StoreError> {
-        let key = self.key(id);
+        self.destroy_key(self.key(id)).await
+    }
+
+    async fn destroy_key(&self, key: String) -> Result<(), StoreError> {
         self.forget(&key);
         let deleted = self.kv.delete(&key).await;
         self.forget(&key);

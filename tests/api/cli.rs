@@ -156,25 +156,37 @@ async fn the_demo_offers_every_sign_in_and_shows_an_environment_that_is_down() {
         .env_remove("PORTICO_CONFIG")
         .env_remove("RUST_LOG")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("portico demo");
     let stdout = child.stdout.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
     let demo = Demo(child);
-    let banner = tokio::task::spawn_blocking(move || {
+    let (errors_sender, errors) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut std::io::BufReader::new(stderr), &mut text);
+        let _ = errors_sender.send(text);
+    });
+    // Standard output is read to its end in the background: a demo writing to a closed pipe is
+    // not what this test is about.
+    let (sender, banner) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
         let mut lines = Vec::new();
+        let mut sender = Some(sender);
         for line in std::io::BufReader::new(stdout).lines() {
-            let line = line.unwrap();
+            let Ok(line) = line else { break };
             let done = line.contains("Ctrl+C");
             lines.push(line);
-            if done {
-                break;
+            if done && let Some(sender) = sender.take() {
+                let _ = sender.send(lines.join("\n"));
             }
         }
-        lines.join("\n")
-    })
-    .await
-    .unwrap();
+    });
+    let Ok(Ok(banner)) = tokio::time::timeout(std::time::Duration::from_secs(60), banner).await else {
+        let errors = errors.recv_timeout(std::time::Duration::from_secs(5)).unwrap_or_default();
+        panic!("the demo printed no banner; it said:\n{errors}");
+    };
     for offered in [
         "alice / alice-password",
         "bob / bob-password",

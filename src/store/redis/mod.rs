@@ -289,6 +289,16 @@ impl RedisStore {
         Ok(())
     }
 
+    pub async fn index_members(&self, index: &str) -> Result<Vec<(String, i64)>, StoreError> {
+        let mut c = self.conn().await?;
+        c.zrange_withscores(self.key(index), 0, -1).await.map_err(unavailable)
+    }
+
+    pub async fn index_score(&self, index: &str, member: &str) -> Result<Option<i64>, StoreError> {
+        let mut c = self.conn().await?;
+        c.zscore(self.key(index), member).await.map_err(unavailable)
+    }
+
     pub async fn index_count(&self, index: &str, now_ms: i64) -> Result<u64, StoreError> {
         let mut c = self.conn().await?;
         let index = self.key(index);

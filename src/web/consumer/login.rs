@@ -12,7 +12,7 @@ use askama::Template;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use crate::federation::{EnvironmentFailure, JoinFailure, Locked, SignInError, sign_out};
+use crate::federation::{ClientFacts, EnvironmentFailure, JoinFailure, Locked, SignInError, SignInMethod};
 use crate::state::AppState;
 use crate::store::sql::NewAuditEntry;
 use crate::web::WebError;
@@ -169,8 +169,9 @@ pub async fn login(
     audit("signin.success", serde_json::json!({ "unavailable": failure_detail(&signed_in.failures) })).await;
     // A brand-new session id: whatever session cookie the browser had before is not reused.
     let previous = session::load(&req, &state).await?.map(|old| old.id);
-    let session =
-        crate::federation::start_session(state.sessions(), previous.as_ref(), signed_in.session).await?;
+    let mut data = signed_in.session;
+    data.client = Some(ClientFacts::describe(SignInMethod::Password, user_agent(&req), address.0));
+    let session = state.start_session(previous.as_ref(), data).await?;
     Ok(HttpResponse::SeeOther()
         .insert_header((header::LOCATION, return_to.as_deref().unwrap_or("/")))
         .cookie(session_cookie(&state, &session.id))
@@ -242,6 +243,11 @@ async fn refused(
     }
 }
 
+/// The request's `User-Agent`, when it is text.
+pub(super) fn user_agent(req: &HttpRequest) -> Option<&str> {
+    req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok())
+}
+
 pub(super) fn failure_detail(failures: &[EnvironmentFailure]) -> serde_json::Value {
     failures
         .iter()
@@ -267,8 +273,7 @@ pub async fn logout(
         return Ok(see_other("/login"));
     };
     check_csrf(&session.data, &form.csrf_token)?;
-    state.sessions().destroy(&session.id).await?;
-    sign_out(&state.environments().snapshot(), &session.data).await;
+    state.end_session(&session).await?;
     let mut next = "/login".to_owned();
     if let (Some(identity), Some(tokens)) = (&state.identity(), &session.data.sso)
         && let Some(url) = identity.end_session_url(&tokens.id_token).await

@@ -1,6 +1,7 @@
 //! Consumer pages: sign-in and sign-out, the environment picker, and per environment the API
-//! catalog and the applications.
+//! catalog and the applications, and the user's own sessions.
 
+mod account;
 mod applications;
 mod catalog;
 mod environments;
@@ -23,5 +24,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/environments/{id}/apis", web::get().to(catalog::apis))
         .route("/environments/{id}/apis/{api_id}", web::get().to(catalog::api))
         .route("/environments/{id}/applications", web::get().to(applications::applications))
-        .route("/environments/{id}/applications", web::post().to(applications::create_application));
+        .route("/environments/{id}/applications", web::post().to(applications::create_application))
+        .route("/account/sessions", web::get().to(account::sessions))
+        .route("/account/sessions/end-others", web::post().to(account::end_others))
+        .route("/account/sessions/{sid}/end", web::post().to(account::end));
 }

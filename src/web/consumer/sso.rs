@@ -11,9 +11,11 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::login::{FailureView, audit, failure_detail};
+use crate::federation::{ClientFacts, SignInMethod};
 use crate::federation::{Credential, JoinFailure, SignInError};
 use crate::sso::{Callback, Identity, OidcError};
 use crate::state::AppState;
+use crate::web::client_ip::ClientAddress;
 use crate::web::session::{self, local_path, removal_cookie, session_cookie};
 use crate::web::{WebError, current_request_id};
 
@@ -77,6 +79,7 @@ pub async fn start(
 pub async fn callback(
     req: HttpRequest,
     state: web::Data<AppState>,
+    address: ClientAddress,
     query: web::Query<Callback>,
 ) -> Result<HttpResponse, WebError> {
     let identity = identity(&state)?;
@@ -93,8 +96,7 @@ pub async fn callback(
         .federation()
         .sign_in_external(&state.environments().snapshot(), policy, finished.user.clone(), credential)
         .await;
-    let ip = crate::web::client_ip::client_ip(&req, &state.settings().server.trusted_proxies)
-        .map(|i| i.to_string());
+    let ip = address.text();
     let mut signed_in = match result {
         Ok(signed_in) => signed_in,
         Err(SignInError::Store(e)) => return Err(e.into()),
@@ -111,8 +113,9 @@ pub async fn callback(
     .await;
     signed_in.session.sso = Some(finished.tokens);
     let previous = session::load(&req, &state).await?.map(|old| old.id);
-    let session =
-        crate::federation::start_session(state.sessions(), previous.as_ref(), signed_in.session).await?;
+    signed_in.session.client =
+        Some(ClientFacts::describe(SignInMethod::SingleSignOn, super::login::user_agent(&req), address.0));
+    let session = state.start_session(previous.as_ref(), signed_in.session).await?;
     Ok(HttpResponse::SeeOther()
         .insert_header((header::LOCATION, finished.return_to.as_deref().unwrap_or("/")))
         .cookie(session_cookie(&state, &session.id))

@@ -104,6 +104,12 @@ impl TestAppBuilder {
         self
     }
 
+    /// Runs the app on `clock` (replicas that share one move together).
+    pub fn with_clock(mut self, clock: ManualClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
     /// The clock the app runs on; tests move it instead of sleeping.
     pub fn clock(&self) -> ManualClock {
         self.clock.clone()
