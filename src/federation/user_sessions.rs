@@ -177,6 +177,20 @@ impl UserSessions {
         Ok(others.len())
     }
 
+    /// Ends every session of the user (an admin's revocation); how many ended.
+    pub async fn end_all(
+        &self,
+        sessions: &SessionStore,
+        environments: &EnvironmentSet,
+        login_name: &str,
+    ) -> Result<usize, StoreError> {
+        let all = self.list(sessions, login_name).await?;
+        for session in &all {
+            self.end_listed(sessions, environments, login_name, session).await?;
+        }
+        Ok(all.len())
+    }
+
     /// With a cap of `max` sessions per user, ends the oldest beyond it (keeping `keep`, the new
     /// one).
     pub async fn cap(

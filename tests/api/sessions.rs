@@ -27,6 +27,7 @@ async fn replicas(test: &str, cap: Option<&str>) -> Option<Replicas> {
     let builder = || {
         let b = TestAppBuilder::new(master.url.as_str())
             .redis(&redis)
+            .admin("root", "root-password-123")
             .slave("prod-eu", "Production EU", eu.url.as_str())
             .timeouts("1s", "1s");
         match cap {
@@ -172,4 +173,39 @@ async fn a_cap_on_sessions_per_user_ends_the_oldest() {
     assert_eq!(page(&first, &r.b, "/environments").await.0, 303, "the oldest ended, on every replica");
     assert_eq!(page(&second, &r.b, "/environments").await.0, 200);
     assert_eq!(references(&page(&third, &r.a, "/account/sessions").await.1).len(), 2);
+}
+
+#[tokio::test]
+async fn an_admin_sees_a_users_sessions_and_ends_them_all_everywhere() {
+    let Some(r) = replicas("admin_ends_sessions", None).await else { return };
+    let on_a = browser(&r.a, "alice", "curl/a").await;
+    r.clock.advance(Duration::from_secs(1));
+    let on_b = browser(&r.b, "alice", "curl/b").await;
+    let bob = browser(&r.a, "bob", "curl/bob").await;
+
+    assert_eq!(r.a.admin_sign_in("root", "root-password-123").await.status(), 303);
+    let (status, listed) = {
+        let res = r.a.get("/admin/sessions?user=alice").await;
+        (res.status().as_u16(), res.text().await.unwrap())
+    };
+    assert_eq!(status, 200);
+    assert_eq!(listed.matches("<tr><td>").count(), 2, "alice's two sessions:\n{listed}");
+    assert!(listed.contains("curl") && listed.contains("Main, Production EU"), "{listed}");
+
+    let token = csrf_in(&listed).unwrap();
+    let res =
+        r.a.post_form("/admin/sessions/end", &[("user", "alice"), ("csrf_token", token.as_str())]).await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(page(&on_a, &r.a, "/environments").await.0, 303, "ended on this replica");
+    assert_eq!(page(&on_b, &r.b, "/environments").await.0, 303, "and on the other");
+    assert_eq!(page(&bob, &r.b, "/environments").await.0, 200, "another user is untouched");
+    let after = r.a.get("/admin/sessions?user=alice").await.text().await.unwrap();
+    assert!(after.contains("alice&#39;s 2 sessions were ended."), "{after}");
+    let audit = r.a.get("/admin/audit").await.text().await.unwrap();
+    assert!(audit.contains("sessions.end_all"), "audited:\n{audit}");
+
+    // Without the form's token, nothing ends.
+    let res = r.a.post_form("/admin/sessions/end", &[("user", "bob")]).await;
+    assert_eq!(res.status(), 403);
+    assert_eq!(page(&bob, &r.b, "/environments").await.0, 200);
 }

@@ -10,6 +10,7 @@ mod credentials;
 mod dashboard;
 mod login;
 mod page;
+mod sessions;
 mod settings;
 mod slave_edit;
 mod slave_form;
@@ -42,6 +43,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/credentials/{id}/disconnect", web::post().to(credentials::disconnect))
             .route("/settings", web::get().to(settings::settings_form))
             .route("/settings", web::post().to(settings::save))
-            .route("/audit", web::get().to(audit::audit_log)),
+            .route("/audit", web::get().to(audit::audit_log))
+            .route("/sessions", web::get().to(sessions::sessions))
+            .route("/sessions/end", web::post().to(sessions::end)),
     );
 }
