@@ -7,8 +7,10 @@ mod check_credentials;
 mod credentials;
 mod duration;
 mod file;
+mod identity;
 mod load;
 mod overrides;
+mod redis;
 mod report;
 mod secret;
 mod settings;
@@ -23,7 +25,9 @@ mod tests;
 
 pub use credentials::{AccessPolicy, ConnectionSettings, CredentialProviderSettings, Grant};
 pub use duration::Duration;
+pub use identity::*;
 pub use load::{ConfigProblem, ConfigReport, Severity, load, load_from_sources};
+pub use redis::*;
 pub use secret::{DEFAULT_REFRESH, KeyVaultRef, SecretError, SecretRef, VaultRef};
 pub use settings::*;
 

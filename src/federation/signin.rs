@@ -149,6 +149,23 @@ impl Federation {
     /// the user's organization name when known before joining (from the identity provider);
     /// otherwise the master's answer gives it. `known` is the user when the identity provider
     /// described them.
+    /// The environment picked last time when it was joined, else the master, else the first
+    /// joined one.
+    async fn current_environment(
+        &self,
+        environments: &EnvironmentSet,
+        login_name: &str,
+        links: &BTreeMap<EnvironmentId, EnvironmentLink>,
+    ) -> Option<EnvironmentId> {
+        let joined = |id: &EnvironmentId| links.get(id).is_some_and(EnvironmentLink::is_joined);
+        self.preferences
+            .recall(login_name)
+            .await
+            .filter(|id| joined(id))
+            .or_else(|| environments.master().map(|m| m.id().clone()).filter(|id| joined(id)))
+            .or_else(|| links.iter().find(|(_, l)| l.is_joined()).map(|(id, _)| id.clone()))
+    }
+
     async fn federate(
         &self,
         environments: &EnvironmentSet,
@@ -195,63 +212,30 @@ impl Federation {
                 joined: r.is_ok(),
             })
             .collect();
-        let failures: Vec<EnvironmentFailure> = results
-            .iter()
-            .filter_map(|(env, r)| {
-                r.as_ref().err().map(|e| EnvironmentFailure {
-                    id: env.id().clone(),
-                    name: env.name().to_owned(),
-                    reason: JoinFailure::from_error(e, on_master(env)),
-                })
-            })
-            .collect();
+        let failures = failures_of(&results, credential.is_password());
 
         if !policy::accepts(policy, &decision) {
             close_all(results.iter().filter_map(|(env, r)| r.as_ref().ok().map(|j| (env.as_ref(), j)))).await;
             return Err(SignInError::PolicyNotMet { failures });
         }
 
-        let first_joined = results.iter().find_map(|(_, r)| r.as_ref().ok());
-        let manager_user = first_joined.and_then(|j| j.user.as_ref());
-        let user = match (known, first_joined) {
-            (Some(mut user), Some(_)) => {
-                // The managers decide the role; the provider decides who the user is.
-                user.role = manager_user.map(|u| u.role).unwrap_or(user.role);
-                user
-            }
-            (None, Some(j)) => {
-                let u = manager_user.ok_or(SignInError::MasterUnavailable(JoinFailure::Unavailable))?;
-                SessionUser {
-                    login_name: u.login_name.clone(),
-                    name: u.name.clone(),
-                    email: u.email.clone(),
-                    role: u.role,
-                    organization: j.organization_name.clone(),
-                }
-            }
-            (_, None) => return Err(SignInError::MasterUnavailable(JoinFailure::Unavailable)),
-        };
+        let user = portal_user(known, &results)?;
 
-        let mut links = BTreeMap::new();
-        for (env, result) in results {
-            let link = match result {
-                Ok(j) => EnvironmentLink::Joined { manager: j.access, organization_id: j.organization_id },
-                Err(e) => {
-                    EnvironmentLink::Unavailable { reason: JoinFailure::from_error(&e, on_master(env)) }
-                }
-            };
-            links.insert(env.id().clone(), link);
-        }
-        // The environment picked last time when it was joined, else the master, else the first
-        // joined one.
-        let joined = |id: &EnvironmentId| links.get(id).is_some_and(EnvironmentLink::is_joined);
-        let current = self
-            .preferences
-            .recall(&user.login_name)
-            .await
-            .filter(|id| joined(id))
-            .or_else(|| environments.master().map(|m| m.id().clone()).filter(|id| joined(id)))
-            .or_else(|| links.iter().find(|(_, l)| l.is_joined()).map(|(id, _)| id.clone()));
+        let links: BTreeMap<EnvironmentId, EnvironmentLink> = results
+            .into_iter()
+            .map(|(env, result)| {
+                let link = match result {
+                    Ok(j) => {
+                        EnvironmentLink::Joined { manager: j.access, organization_id: j.organization_id }
+                    }
+                    Err(e) => {
+                        EnvironmentLink::Unavailable { reason: JoinFailure::from_error(&e, on_master(env)) }
+                    }
+                };
+                (env.id().clone(), link)
+            })
+            .collect();
+        let current = self.current_environment(environments, &user.login_name, &links).await;
         let session = PortalSession {
             user,
             csrf_token: random_token(32),
@@ -314,4 +298,50 @@ impl Federation {
             }
         }
     }
+}
+
+/// Who signed in: the user the identity provider vouched for (with the role the managers give
+/// them), or the one the first joined manager describes.
+fn portal_user(
+    known: Option<SessionUser>,
+    results: &[(&Arc<Environment>, Result<Joined, ManagerError>)],
+) -> Result<SessionUser, SignInError> {
+    let first_joined = results.iter().find_map(|(_, r)| r.as_ref().ok());
+    let manager_user = first_joined.and_then(|j| j.user.as_ref());
+    match (known, first_joined) {
+        (Some(mut user), Some(_)) => {
+            // The managers decide the role; the provider decides who the user is.
+            user.role = manager_user.map(|u| u.role).unwrap_or(user.role);
+            Ok(user)
+        }
+        (None, Some(j)) => {
+            let u = manager_user.ok_or(SignInError::MasterUnavailable(JoinFailure::Unavailable))?;
+            Ok(SessionUser {
+                login_name: u.login_name.clone(),
+                name: u.name.clone(),
+                email: u.email.clone(),
+                role: u.role,
+                organization: j.organization_name.clone(),
+            })
+        }
+        (_, None) => Err(SignInError::MasterUnavailable(JoinFailure::Unavailable)),
+    }
+}
+
+/// The environments that could not be joined, each with why (a master's 401 means a wrong
+/// password only when a password was sent).
+fn failures_of(
+    results: &[(&Arc<Environment>, Result<Joined, ManagerError>)],
+    password: bool,
+) -> Vec<EnvironmentFailure> {
+    results
+        .iter()
+        .filter_map(|(env, r)| {
+            r.as_ref().err().map(|e| EnvironmentFailure {
+                id: env.id().clone(),
+                name: env.name().to_owned(),
+                reason: JoinFailure::from_error(e, env.is_master && password),
+            })
+        })
+        .collect()
 }

@@ -166,28 +166,32 @@ async fn run(endpoint: ManagerEndpoint, service: Option<ServiceCredential>) -> V
         }
     }
     checks.push(api_version(&client, &base_path, service.as_ref()).await);
-    checks.push(match &service {
-        None => Check::new("Service credential", Outcome::Skipped, "none set for this manager"),
-        Some(service) => {
-            let what = service.describe();
-            match service.authorize(Caller::Portico).await {
-                Err(e) => Check::new("Service credential", Outcome::Failed, format!("{what}: {e}")),
-                Ok(auth) => match client.credential_user(auth.credentials()).await {
-                    Ok(user) => {
-                        let role = match user.role {
-                            Role::User => "user",
-                            Role::Oadmin => "organization administrator",
-                            Role::Admin => "API administrator",
-                        };
-                        let text = format!("accepted: {what} is known there as {} ({role})", user.login_name);
-                        Check::new("Service credential", Outcome::Passed, text)
-                    }
-                    Err(e) => Check::new("Service credential", Outcome::Failed, format!("{what}: {e}")),
-                },
-            }
-        }
-    });
+    checks.push(service_check(&client, service.as_ref()).await);
     checks
+}
+
+/// Whom the manager takes the service credential for, when one is set.
+async fn service_check(client: &ManagerClient, service: Option<&ServiceCredential>) -> Check {
+    let Some(service) = service else {
+        return Check::new("Service credential", Outcome::Skipped, "none set for this manager");
+    };
+    let what = service.describe();
+    let auth = match service.authorize(Caller::Portico).await {
+        Ok(auth) => auth,
+        Err(e) => return Check::new("Service credential", Outcome::Failed, format!("{what}: {e}")),
+    };
+    match client.credential_user(auth.credentials()).await {
+        Ok(user) => {
+            let role = match user.role {
+                Role::User => "user",
+                Role::Oadmin => "organization administrator",
+                Role::Admin => "API administrator",
+            };
+            let text = format!("accepted: {what} is known there as {} ({role})", user.login_name);
+            Check::new("Service credential", Outcome::Passed, text)
+        }
+        Err(e) => Check::new("Service credential", Outcome::Failed, format!("{what}: {e}")),
+    }
 }
 
 /// `GET /appinfo`; a manager that wants credentials for it is asked again with the service
