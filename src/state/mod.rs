@@ -26,22 +26,8 @@ pub use admin::{
 /// What every request handler shares. Its parts are reached through accessors, and the live
 /// settings through [`AppState::runtime`]; `startup` builds it from [`Parts`].
 pub struct AppState {
-    settings: Arc<Settings>,
-    kv: KvStore,
-    db: Database,
-    environments: Environments,
-    keys: Arc<Keys>,
-    sessions: SessionStore,
-    federation: Federation,
-    health: HealthMonitor,
-    catalog: CatalogCache,
-    clock: SharedClock,
-    identity: Option<Arc<Identity>>,
-    changes: ChangeBus,
-    secrets: Secrets,
-    connections: Connections,
+    parts: Parts,
     runtime: LiveSettings,
-    admin: AdminAccess,
 }
 
 /// Everything an [`AppState`] is made of, as the composition root assembles it.
@@ -98,108 +84,74 @@ impl AppState {
     /// ([`Change::Resync`]).
     pub fn new(parts: Parts) -> Self {
         let runtime = LiveSettings::new(RuntimeSettings::resolve(&parts.settings, Default::default()));
-        let Parts {
-            settings,
-            kv,
-            db,
-            environments,
-            keys,
-            sessions,
-            federation,
-            health,
-            catalog,
-            clock,
-            identity,
-            changes,
-            secrets,
-            connections,
-            admin,
-        } = parts;
-        Self {
-            settings,
-            kv,
-            db,
-            environments,
-            keys,
-            sessions,
-            federation,
-            health,
-            catalog,
-            clock,
-            identity,
-            changes,
-            secrets,
-            connections,
-            runtime,
-            admin,
-        }
+        Self { parts, runtime }
     }
 
     /// The settings of the config file.
     pub fn settings(&self) -> &Settings {
-        &self.settings
+        &self.parts.settings
     }
 
     pub fn kv(&self) -> &KvStore {
-        &self.kv
+        &self.parts.kv
     }
 
     pub fn db(&self) -> &Database {
-        &self.db
+        &self.parts.db
     }
 
     pub fn environments(&self) -> &Environments {
-        &self.environments
+        &self.parts.environments
     }
 
     pub fn keys(&self) -> &Arc<Keys> {
-        &self.keys
+        &self.parts.keys
     }
 
     /// The portal sessions.
     pub fn sessions(&self) -> &SessionStore {
-        &self.sessions
+        &self.parts.sessions
     }
 
     pub fn federation(&self) -> &Federation {
-        &self.federation
+        &self.parts.federation
     }
 
     /// The last health probe of every manager.
     pub fn health(&self) -> &HealthMonitor {
-        &self.health
+        &self.parts.health
     }
 
     pub fn catalog(&self) -> &CatalogCache {
-        &self.catalog
+        &self.parts.catalog
     }
 
     pub fn clock(&self) -> &SharedClock {
-        &self.clock
+        &self.parts.clock
     }
 
     /// Single sign-on, when `[oidc]` is configured.
     pub fn identity(&self) -> Option<&Arc<Identity>> {
-        self.identity.as_ref()
+        self.parts.identity.as_ref()
     }
 
     /// Change notifications to and from the other replicas.
     pub fn changes(&self) -> &ChangeBus {
-        &self.changes
+        &self.parts.changes
     }
 
     pub fn secrets(&self) -> &Secrets {
-        &self.secrets
+        &self.parts.secrets
     }
 
     /// OAuth2 credential connections.
     pub fn connections(&self) -> &Connections {
-        &self.connections
+        &self.parts.connections
     }
 
     /// Admin sessions and the admin sign-in lockout.
     pub fn admin(&self) -> &AdminAccess {
-        &self.admin
+        &self.parts.admin
     }
 
     /// The portal session of a successful sign-in (see [`crate::federation::start_session`]):
@@ -209,18 +161,19 @@ impl AppState {
         previous: Option<&SessionId>,
         signed_in: PortalSession,
     ) -> Result<Session<PortalSession>, StoreError> {
-        let environments = self.environments.snapshot();
-        let users = self.federation.user_sessions();
-        let cap = self.settings.session.max_per_user;
-        crate::federation::start_session(&self.sessions, users, &environments, previous, signed_in, cap).await
+        let environments = self.parts.environments.snapshot();
+        let users = self.parts.federation.user_sessions();
+        let cap = self.parts.settings.session.max_per_user;
+        crate::federation::start_session(&self.parts.sessions, users, &environments, previous, signed_in, cap)
+            .await
     }
 
     /// Signs `session` out everywhere (see [`crate::federation::end_session`]).
     pub async fn end_session(&self, session: &Session<PortalSession>) -> Result<(), StoreError> {
-        let environments = self.environments.snapshot();
+        let environments = self.parts.environments.snapshot();
         crate::federation::end_session(
-            &self.sessions,
-            self.federation.user_sessions(),
+            &self.parts.sessions,
+            self.parts.federation.user_sessions(),
             &environments,
             session,
         )
@@ -235,7 +188,7 @@ impl AppState {
 
     /// `https` public URL: secure cookies, `__Host-` names, HSTS.
     pub fn is_https(&self) -> bool {
-        self.settings.server.public_url.scheme() == "https"
+        self.parts.settings.server.public_url.scheme() == "https"
     }
 
     /// The federation settings in force now (config file + admin overrides).
@@ -248,7 +201,7 @@ impl AppState {
     /// reconcile within ten seconds (`replicas::RECONCILE_EVERY`).
     pub async fn changed(&self, change: Change) -> Result<(), DatabaseError> {
         self.apply(&change).await?;
-        if let Err(e) = self.changes.publish(change).await {
+        if let Err(e) = self.parts.changes.publish(change).await {
             tracing::warn!(error = %e, "other replicas will see the change at their next reconciliation");
         }
         Ok(())
@@ -269,29 +222,29 @@ impl AppState {
     }
 
     async fn reload_slaves(&self) -> Result<(), DatabaseError> {
-        let stored = self.db.list_slaves().await?;
-        let changed = self.environments.reload(&self.settings, &stored).map_err(|e| {
+        let stored = self.parts.db.list_slaves().await?;
+        let changed = self.parts.environments.reload(&self.parts.settings, &stored).map_err(|e| {
             // Only the master or a config slave can fail here, and they built at start.
             DatabaseError::Query(e.to_string())
         })?;
         if changed {
             tracing::info!(slaves = stored.len(), "environments reloaded");
-            let health = self.health.clone();
-            let environments = self.environments.clone();
-            let clock = self.clock.clone();
+            let health = self.parts.health.clone();
+            let environments = self.parts.environments.clone();
+            let clock = self.parts.clock.clone();
             tokio::spawn(async move { health.reprobe(&environments, &clock).await });
         }
         Ok(())
     }
 
     async fn reload_settings(&self) -> Result<(), DatabaseError> {
-        let overrides = self.db.load_overrides().await?;
+        let overrides = self.parts.db.load_overrides().await?;
         if overrides == self.runtime().overrides {
             return Ok(());
         }
-        let runtime = Arc::new(RuntimeSettings::resolve(&self.settings, overrides));
-        self.catalog.set_ttl(runtime.catalog_ttl);
-        self.federation.organizations().set_ttl(runtime.organization_ttl);
+        let runtime = Arc::new(RuntimeSettings::resolve(&self.parts.settings, overrides));
+        self.parts.catalog.set_ttl(runtime.catalog_ttl);
+        self.parts.federation.organizations().set_ttl(runtime.organization_ttl);
         self.runtime.replace(runtime);
         tracing::info!("settings reloaded");
         Ok(())

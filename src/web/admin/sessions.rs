@@ -2,8 +2,6 @@
 //! own page), and `POST /admin/sessions/end` (field `user`): end all of them, with their manager
 //! sessions, on every replica at once. Audited.
 
-use std::time::{Duration, UNIX_EPOCH};
-
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
@@ -11,10 +9,9 @@ use serde::Deserialize;
 
 use super::access::{Admin, Flash, flash};
 use super::page::{Shell, audit, client_address, render, see_other};
-use crate::federation::{EnvironmentLink, SignInMethod, UserSession};
 use crate::state::AppState;
 use crate::web::WebError;
-use crate::web::consumer::portal::clock_time;
+use crate::web::consumer::account::{SessionFacts, facts};
 
 #[derive(Deserialize)]
 pub struct UserQuery {
@@ -30,55 +27,18 @@ pub struct EndForm {
     csrf_token: String,
 }
 
-pub struct SessionRow {
-    pub started: String,
-    pub last_seen: String,
-    pub method: &'static str,
-    pub client: String,
-    pub environments: String,
-}
-
 #[derive(Template)]
 #[template(path = "admin/sessions.html")]
 struct SessionsPage {
     shell: Shell,
     user: String,
-    sessions: Vec<SessionRow>,
+    sessions: Vec<SessionFacts>,
 }
 
 /// A login name as typed in the form: trimmed, bounded, printable.
 fn login_name(raw: &str) -> Option<String> {
     let name = raw.trim();
     (!name.is_empty() && name.len() <= 255 && !name.chars().any(char::is_control)).then(|| name.to_owned())
-}
-
-fn row(state: &AppState, session: &UserSession) -> SessionRow {
-    let now = state.clock().now();
-    let at = |ms: i64| UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0));
-    let client = session.data.client.as_ref();
-    let environments: Vec<String> = session
-        .data
-        .links
-        .iter()
-        .filter(|(_, link)| matches!(link, EnvironmentLink::Joined { .. }))
-        .filter_map(|(id, _)| state.environments().get(id).map(|env| env.name().to_owned()))
-        .collect();
-    SessionRow {
-        started: clock_time(now, at(session.created_at)),
-        last_seen: clock_time(now, at(session.last_seen_ms)),
-        method: match client.map(|c| c.method) {
-            Some(SignInMethod::SingleSignOn) => "single sign-on",
-            Some(SignInMethod::Password) => "password",
-            None => "unknown",
-        },
-        client: client
-            .map(|c| match &c.network {
-                Some(network) => format!("{} · {network}", c.agent),
-                None => c.agent.clone(),
-            })
-            .unwrap_or_else(|| "an unknown client".to_owned()),
-        environments: if environments.is_empty() { "none".to_owned() } else { environments.join(", ") },
-    }
 }
 
 pub async fn sessions(
@@ -91,7 +51,7 @@ pub async fn sessions(
         Vec::new()
     } else {
         let listed = state.federation().user_sessions().list(state.sessions(), &user).await?;
-        listed.iter().map(|s| row(&state, s)).collect()
+        listed.iter().map(|s| facts(&state, s)).collect()
     };
     let shell = Shell::new(&state, &admin, "sessions").await?;
     render(StatusCode::OK, &SessionsPage { shell, user, sessions })

@@ -16,13 +16,18 @@ use crate::state::AppState;
 use crate::web::WebError;
 use crate::web::session::{SignedIn, check_csrf};
 
+/// What a user (and an admin) sees of one session.
+pub(in crate::web) struct SessionFacts {
+    pub started: String,
+    pub last_seen: String,
+    pub method: &'static str,
+    pub client: String,
+    pub environments: String,
+}
+
 struct SessionView {
     reference: String,
-    started: String,
-    last_seen: String,
-    method: &'static str,
-    client: String,
-    environments: String,
+    facts: SessionFacts,
     this_one: bool,
 }
 
@@ -44,7 +49,8 @@ fn at(ms: i64) -> std::time::SystemTime {
     UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0))
 }
 
-fn view(state: &AppState, session: &UserSession, current: &str) -> SessionView {
+/// The facts of `session` as pages show them.
+pub(in crate::web) fn facts(state: &AppState, session: &UserSession) -> SessionFacts {
     let now = state.clock().now();
     let data = &session.data;
     let client = data.client.as_ref();
@@ -55,8 +61,7 @@ fn view(state: &AppState, session: &UserSession, current: &str) -> SessionView {
         .filter_map(|(id, _)| state.environments().get(id).map(|env| env.name().to_owned()))
         .collect::<Vec<_>>()
         .join(", ");
-    SessionView {
-        reference: session.reference.clone(),
+    SessionFacts {
         started: clock_time(now, at(session.created_at)),
         last_seen: clock_time(now, at(session.last_seen_ms)),
         method: match client.map(|c| c.method) {
@@ -72,6 +77,13 @@ fn view(state: &AppState, session: &UserSession, current: &str) -> SessionView {
             None => "an unknown client".to_owned(),
         },
         environments: if environments.is_empty() { "none".to_owned() } else { environments },
+    }
+}
+
+fn view(state: &AppState, session: &UserSession, current: &str) -> SessionView {
+    SessionView {
+        reference: session.reference.clone(),
+        facts: facts(state, session),
         this_one: session.reference == current,
     }
 }

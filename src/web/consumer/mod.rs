@@ -1,7 +1,7 @@
 //! Consumer pages: sign-in and sign-out, the environment picker, and per environment the API
 //! catalog and the applications, and the user's own sessions.
 
-mod account;
+pub(in crate::web) mod account;
 mod applications;
 mod catalog;
 mod environments;
