@@ -72,6 +72,21 @@ impl JoinFailure {
 
     /// The environment did not answer properly (as opposed to a decision about this user);
     /// such failures are retried by reconnecting and do not count against login protection.
+    /// Whether connecting again (with the password, or the provider's token) can change this:
+    /// a session that ended or was never made, an account a slave did not accept, or a manager
+    /// that was unavailable — never a disabled account, a missing organization, a refusal or a
+    /// password that must be changed first.
+    pub fn reconnecting_can_help(&self) -> bool {
+        self.is_unavailability()
+            || matches!(
+                self,
+                JoinFailure::WrongCredentials
+                    | JoinFailure::AccountUnknown
+                    | JoinFailure::NotJoined
+                    | JoinFailure::SessionEnded
+            )
+    }
+
     pub fn is_unavailability(&self) -> bool {
         matches!(
             self,

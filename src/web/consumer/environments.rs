@@ -42,6 +42,8 @@ struct EnvironmentView {
     current: bool,
     joined: bool,
     reason: String,
+    /// Connecting again can help: the reason allows it and the manager is not down now.
+    reconnectable: bool,
     /// `None` before the first probe.
     health: Option<HealthView>,
 }
@@ -69,6 +71,14 @@ pub async fn environments(state: web::Data<AppState>, signed_in: SignedIn) -> Re
         .filter(|env| env.enabled)
         .map(|env| {
             let link = data.link(env.id());
+            let health = state.health().get(env.id());
+            let down_now = health.as_ref().is_some_and(|h| !h.up);
+            let reconnectable = !down_now
+                && match link {
+                    Some(EnvironmentLink::Unavailable { reason }) => reason.reconnecting_can_help(),
+                    Some(EnvironmentLink::Joined { .. }) => false,
+                    None => true,
+                };
             EnvironmentView {
                 id: env.id().to_string(),
                 name: env.name().to_owned(),
@@ -79,7 +89,8 @@ pub async fn environments(state: web::Data<AppState>, signed_in: SignedIn) -> Re
                     Some(EnvironmentLink::Joined { .. }) => String::new(),
                     None => JoinFailure::NotJoined.to_string(),
                 },
-                health: state.health().get(env.id()).map(|h| health_view(&h, now)),
+                reconnectable,
+                health: health.map(|h| health_view(&h, now)),
             }
         })
         .collect();

@@ -44,6 +44,7 @@ async fn the_picker_shows_states_reasons_health_and_the_current_environment() {
     let gone = environment_entry(&page, "gone");
     assert!(gone.contains(">unavailable<") && gone.contains("connection refused"), "{gone}");
     assert!(gone.contains("health down") && gone.contains("Health: down · connection refused"), "{gone}");
+    assert!(!gone.contains("/connect"), "no password form for a manager that is down: {gone}");
 
     // The header's switcher offers the joined environments; the others are shown disabled.
     assert!(page.contains("<option value=\"master\" selected>Main</option>"), "{page}");
@@ -175,4 +176,27 @@ async fn the_choice_is_remembered_for_the_next_sign_in_under_a_hashed_key() {
     f.eu.faults().fail(Operation::Login, Failure::Status { status: 503 });
     f.sign_in("alice").await;
     assert_eq!(location(&f.app.get("/").await), "/environments/master/apis");
+}
+
+#[tokio::test]
+async fn a_password_is_asked_only_where_it_can_help() {
+    let Some(f) = fixture("a_password_only_where_it_helps").await else { return };
+    // frank's organization, Initech, exists on the master only.
+    f.sign_in("frank").await;
+    let page = f.page("/environments").await.1;
+    for id in ["prod-eu", "staging"] {
+        let entry = environment_entry(&page, id);
+        assert!(entry.contains(">unavailable<") && entry.contains("Initech"), "{entry}");
+        assert!(!entry.contains("/connect"), "a password cannot create an organization: {entry}");
+    }
+    // A session the manager ended: connecting again helps, the form is there.
+    assert_eq!(f.master.end_sessions("frank"), 1);
+    let routed = f.app.get("/api/portal/v1.3/discovery/apis").await;
+    assert_eq!(routed.status(), 401);
+    let page = f.page("/environments").await.1;
+    let master = environment_entry(&page, "master");
+    assert!(
+        master.contains("your session there has ended") && master.contains("/environments/master/connect"),
+        "{master}"
+    );
 }
