@@ -677,6 +677,10 @@ class Lab:
         wait_ready(self.procs, proc, port, "/__simulator/health")
         return port
 
+    def pid(self, name):
+        """The pid of the running process started as `name` (e.g. "master", the master simulator)."""
+        return next(p.pid for p in self.procs.running if p.bench_name == name)
+
     def ensure_slaves(self, count):
         while len(self.slaves) < count:
             master = f"http://127.0.0.1:{self.master_port}"
@@ -702,9 +706,10 @@ class Lab:
         return cookies[SIM_COOKIE]
 
     @contextlib.contextmanager
-    def portico(self, slave_count, topology=None, name=None):
+    def portico(self, slave_count, topology=None, name=None, master_url=None):
         """`portico serve` with the master and the first `slave_count` slaves, on a flushed Redis:
-        the lab's own server, or `topology` (then it must also be ready: /readyz)."""
+        the lab's own server, or `topology` (then it must also be ready: /readyz). `master_url`
+        replaces the master simulator's address in `[master] url` (routing: a front before it)."""
         topology = topology or self.single
         for master in topology.masters():
             if query(master, "FLUSHALL") != "OK":
@@ -716,7 +721,7 @@ class Lab:
             "[session]", 'secret = { env = "PORTICO_SESSION_SECRET" }',
             "[redis]", *topology.toml(),
             "[database]", f'url = "sqlite://{self.workdir}/{name}.db"',
-            "[master]", f'url = "http://127.0.0.1:{self.master_port}"',
+            "[master]", f'url = "{master_url or f"http://127.0.0.1:{self.master_port}"}"',
             "[log]", 'level = "info"',
         ]
         for i, slave_port in enumerate(self.ensure_slaves(slave_count), 1):
@@ -879,54 +884,185 @@ def bench_signin(lab, args):
     return {"login_delay_ms": LOGIN_DELAY_MS, "results": results}, text
 
 
+ROUTING_CASES = (("fast", "fast (nginx, fixed body)"), ("simulator", "simulated master"))
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+ENDLESS_KEEPALIVE = 1_000_000  # no connection closed after N requests (nginx closes after 1,000 by default)
+
+
 def bench_routing(lab, args):
+    try:
+        return routing(lab, args)
+    finally:  # the nginx instances serve this benchmark only
+        for proc in [p for p in lab.procs.running if p.bench_name in ("nginx", "nginx-upstream")]:
+            lab.procs.stop(proc)
+
+
+def routing(lab, args):
+    """Routed calls through Portico and through nginx `proxy_pass`, against two upstreams: the
+    fast one (a second nginx answering the routed path with a fixed body, the rest proxied to the
+    simulated master, so that sign-in still goes to the simulator) and the simulated master itself.
+    Paired rounds, interleaved; the ratios are of the medians."""
     sim_session = lab.manager_session()
-    nginx_port = start_nginx(lab, sim_session)
-    direct = http_call(lab.master_port, "GET", ROUTED, headers={"Cookie": f"{SIM_COOKIE}={sim_session}"})
-    via_nginx = http_call(nginx_port, "GET", ROUTED)
-    if direct[0] != 200 or via_nginx[2] != direct[2]:
-        raise BenchError(f"reference check failed: direct {direct[0]}, via nginx {via_nginx[0]}")
-    result, rows = {"path": ROUTED, "wrk": " ".join(WRK)}, []
-    with lab.portico(1) as (port, pid):
-        _, cookie = timed_sign_ins(port, 1)
-        status, _, body = http_call(port, "GET", ROUTED, headers={"Cookie": cookie})
-        portico_ok = status == 200 and same_json(body, direct[2])
-        if status == 404:
-            result["portico"] = "routing endpoint not available (404)"
-        elif not portico_ok:
-            result["portico"] = f"routing answered {status}, not the manager's answer: not measured"
-        runs = [("direct", "direct to the manager (context)", lab.master_port, f"{SIM_COOKIE}={sim_session}"),
-                ("nginx", "nginx proxy_pass (reference)", nginx_port, None),
-                ("portico", "Portico", port, cookie)]
-        for key, name, target, hdr in runs:
-            if key == "portico" and not portico_ok:
-                rows.append([name, None, None, None, None, result["portico"]])
+    sim_cookie = f"{SIM_COOKIE}={sim_session}"
+    status, _, body = http_call(lab.master_port, "GET", ROUTED, headers={"Cookie": sim_cookie})
+    if status != 200:
+        raise BenchError(f"GET {ROUTED} on the master simulator answered {status}")
+    front_port, front_workers = start_front(lab, body)
+    nginx_ports, nginx_workers = start_nginx(lab, sim_session, {"fast": front_port, "simulator": lab.master_port})
+    upstreams = {"fast": (f"http://127.0.0.1:{front_port}", front_port, None, front_workers),
+                 "simulator": (f"http://127.0.0.1:{lab.master_port}", lab.master_port, sim_cookie, [lab.pid("master")])}
+    for case, (_, port, cookie, _) in upstreams.items():
+        direct = http_call(port, "GET", ROUTED, headers={"Cookie": cookie} if cookie else {})
+        via_nginx = http_call(nginx_ports[case], "GET", ROUTED)
+        if direct[0] != 200 or direct[2] != body or via_nginx[2] != body:
+            raise BenchError(f"reference check failed ({case} upstream): direct {direct[0]}, via nginx {via_nginx[0]}, "
+                             f"same body as the simulator's: {direct[2] == body} / {via_nginx[2] == body}")
+    settings = ["-t2", "-c32", f"-d{args.routing_seconds}s"]
+    load_start = loadavg()
+    result = {"path": ROUTED, "wrk": " ".join(settings), "warmup": " ".join(WARMUP_WRK),
+              "rounds": args.routing_rounds, "body_bytes": len(body), "cases": {}}
+    rows, ratio_rows = [], []
+    for case, title in ROUTING_CASES:
+        print(f"   {case} upstream …", file=sys.stderr, flush=True)
+        master_url, port, cookie, pids = upstreams[case]
+        data = routing_case(lab, args, case, master_url, body, (nginx_ports[case], nginx_workers),
+                            (port, cookie, pids), settings)
+        result["cases"][case] = data
+        for key, name in (("portico", "Portico"), ("nginx", "nginx proxy_pass"), ("direct", "direct (context)")):
+            r = data[key]
+            if not isinstance(r, dict):
+                rows.append([title, name, None, None, None, None, None, None, None, r])
                 continue
-            lab.sim(lab.master_port, "DELETE", "requests")  # the simulator's request log grows per call
-            url = f"http://127.0.0.1:{target}{ROUTED}"
-            wrk(url, hdr, WARMUP_WRK)
-            before = lab.redis.command_calls()
-            run = wrk(url, hdr)
-            delta = command_delta(before, lab.redis.command_calls())
-            run["redis_cmds_per_request"] = round(sum(delta.values()) / max(run["requests"], 1), 3)
-            run["redis_cmds_by_name"] = {k: round(v / max(run["requests"], 1), 3) for k, v in delta.items()}
-            result[key] = run
-            rows.append([name, run["rps"], run["p50_ms"], run["p99_ms"], run["redis_cmds_per_request"],
-                         f"{run['non_2xx']} non-2xx" + (f", socket errors {run['socket_errors']}" if run["socket_errors"] else "")])
-    lab.sim(lab.master_port, "DELETE", "requests")
-    if isinstance(result.get("portico"), dict):
-        result["throughput_ratio"] = round(result["portico"]["rps"] / result["nginx"]["rps"], 3)
-        verdict = f"**Portico / nginx throughput: {result['throughput_ratio']:.2f}** (target ≥ 0.70)."
+            notes = f"{r['non_2xx']} non-2xx" + (f", socket errors {r['socket_errors']}" if r["socket_errors"] else "")
+            rows.append([title, name, f"{r['rps']:,.0f}", " / ".join(f"{x:,.0f}" for x in r["rps_rounds"]), r["p50_ms"],
+                         r["p99_ms"], r["cpu_us_per_request"], " / ".join(f"{x:.1f}" for x in r["cpu_rounds"]),
+                         r["redis_cmds_per_request"], notes])
+        if "throughput_ratio" in data:
+            ratio_rows.append([title, f"{data['throughput_ratio']:.2f}", f"{data['cpu_ratio']:.2f}",
+                               f"{data['p99_diff_ms']:+.2f}"])
+        else:
+            ratio_rows.append([title, None, None, None])
+    fast = result["cases"]["fast"]
+    if "throughput_ratio" in fast:
+        result["throughput_ratio"], result["cpu_ratio"] = fast["throughput_ratio"], fast["cpu_ratio"]
+        verdict = (f"**Fast upstream: Portico / nginx throughput {fast['throughput_ratio']:.2f}, CPU per request "
+                   f"{fast['cpu_ratio']:.2f}, p99 {fast['p99_diff_ms']:+.2f} ms** (goal: throughput ≥ 1.0 with p99 "
+                   f"≤ nginx's + 0.5 ms; 0.9 at the least).")
     else:
-        verdict = f"**Portico: {result['portico']}** — only the nginx reference was measured."
-    text = (f"`GET {ROUTED}` as `{USER}` to the master simulator, `wrk {' '.join(WRK)}` after a "
-            f"`{' '.join(WARMUP_WRK)}` warm-up: through Portico (session cookie) and through nginx "
-            f"`proxy_pass` that adds the manager session cookie itself (upstream keep-alive); the direct "
-            f"run shows what the simulated manager serves alone on this machine. "
-            f"Redis commands are `INFO commandstats` totals over the measured run / requests.\n\n"
-            + table(["through", "req/s", "p50 ms", "p99 ms", "Redis cmds / req", "notes"], rows)
+        verdict = f"**Portico: {fast['portico']}** — only the nginx reference was measured."
+    rounds = args.routing_rounds
+    text = (f"`GET {ROUTED}` as `{USER}`, `wrk {' '.join(settings)}` per proxy and round after a "
+            f"`{' '.join(WARMUP_WRK)}` warm-up, {rounds} paired rounds with the order alternating "
+            f"(Portico then nginx, nginx then Portico, …): through Portico (session cookie) and through nginx "
+            f"`proxy_pass` that adds the manager session cookie itself (upstream keep-alive). Two upstreams, "
+            f"each with its own Portico (`[master] url`) and nginx server: the *fast* one is a second nginx "
+            f"that answers the routed GET with the simulator's body ({len(body):,} bytes) from a `return 200` "
+            f"and proxies everything else (sign-in, /currentuser, …) to the simulated master, so that the "
+            f"proxy and not the upstream is the bottleneck; the *simulated master* is the manager simulator "
+            f"itself. The direct row is one run straight to the upstream (context: what it serves alone). "
+            f"req/s, p50 and p99 are medians of the rounds (each round's req/s in \"rounds\"); CPU is user+sys "
+            f"from `/proc/PID/stat` over each measured run ÷ its requests, the median of the rounds (Portico: "
+            f"its process; nginx: the sum of its workers; direct: the upstream's, the front nginx's workers or "
+            f"the simulator). Redis commands are `INFO commandstats` totals over the runs ÷ requests. The "
+            f"ratios are of the medians. Load average {load_start} at the start of this benchmark, "
+            f"{loadavg()} at its end.\n\n"
+            + table(["upstream", "through", "req/s", "rounds", "p50 ms", "p99 ms", "CPU µs / req",
+                     "CPU µs / req, rounds", "Redis cmds / req", "notes"], rows)
+            + "\n\n"
+            + table(["upstream", "Portico / nginx req/s", "Portico / nginx CPU µs / req", "p99 Portico − nginx ms"],
+                    ratio_rows)
             + "\n\n" + verdict)
+    result["loadavg"] = [load_start, loadavg()]
     return result, text
+
+
+def routing_case(lab, args, case, master_url, body, nginx, upstream, settings):
+    """One upstream: Portico pointed at it and the nginx reference in paired, interleaved rounds,
+    then one run straight to the upstream."""
+    nginx_port, nginx_pids = nginx
+    upstream_port, upstream_cookie, upstream_pids = upstream
+    data = {}
+    with lab.portico(1, master_url=master_url, name=f"portico-{case}") as (port, pid):
+        _, cookie = timed_sign_ins(port, 1)
+        lab.sim(lab.master_port, "DELETE", "requests")
+        status, _, answer = http_call(port, "GET", ROUTED, headers={"Cookie": cookie})
+        # The routed call must reach the upstream of this case: the simulator sees it only in its own.
+        at_simulator = any(r["method"] == "GET" and r["path"].endswith(ROUTED.removeprefix(BASE_PATH))
+                           for r in lab.sim(lab.master_port, "GET", "requests"))
+        if status == 200 and at_simulator != (case == "simulator"):
+            raise BenchError(f"{case} upstream: Portico's routed call {'reached' if at_simulator else 'missed'} the simulator")
+        proxies = [("nginx", nginx_port, None, nginx_pids)]
+        if status == 200 and same_json(answer, body):
+            proxies.insert(0, ("portico", port, cookie, [pid]))
+        elif status == 404:
+            data["portico"] = "routing endpoint not available (404)"
+        else:
+            data["portico"] = f"routing answered {status}, not the manager's answer: not measured"
+        for _, target, hdr, _ in proxies:
+            wrk(f"http://127.0.0.1:{target}{ROUTED}", hdr, WARMUP_WRK)
+        runs = {key: [] for key, *_ in proxies}
+        for i in range(args.routing_rounds):
+            for key, target, hdr, pids in (proxies if i % 2 == 0 else proxies[::-1]):
+                runs[key].append(measured_wrk(lab, f"http://127.0.0.1:{target}{ROUTED}", hdr, pids, settings))
+    direct_url = f"http://127.0.0.1:{upstream_port}{ROUTED}"
+    wrk(direct_url, upstream_cookie, ["-t2", "-c32", "-d1s"])
+    runs["direct"] = [measured_wrk(lab, direct_url, upstream_cookie, upstream_pids, settings)]
+    lab.sim(lab.master_port, "DELETE", "requests")
+    for key, rounds in runs.items():
+        data[key] = combined(rounds)
+    if isinstance(data.get("portico"), dict):
+        p, n = data["portico"], data["nginx"]
+        data["throughput_ratio"] = round(p["rps"] / n["rps"], 3)
+        data["cpu_ratio"] = round(p["cpu_us_per_request"] / n["cpu_us_per_request"], 3)
+        data["p99_diff_ms"] = round(p["p99_ms"] - n["p99_ms"], 3)
+    return data
+
+
+def measured_wrk(lab, url, cookie, pids, settings):
+    """One wrk run with the CPU time (user+sys) of `pids` and Portico's Redis commands over it."""
+    lab.sim(lab.master_port, "DELETE", "requests")  # the simulator's request log grows per call
+    before = lab.redis.command_calls()
+    ticks = cpu_ticks(pids)
+    run = wrk(url, cookie, settings)
+    cpu_s = (cpu_ticks(pids) - ticks) / CLOCK_TICKS
+    delta = command_delta(before, lab.redis.command_calls())
+    run["cpu_s"] = round(cpu_s, 2)
+    run["cpu_us_per_request"] = round(cpu_s * 1e6 / max(run["requests"], 1), 2)
+    run["redis_cmds"] = sum(delta.values())
+    return run
+
+
+def combined(rounds):
+    """The rounds of one proxy: medians of req/s, p50, p99 and CPU µs/request, every round kept."""
+    med = lambda key: round(statistics.median(r[key] for r in rounds), 3)
+    requests = sum(r["requests"] for r in rounds)
+    return {"rps": round(statistics.median(r["rps"] for r in rounds), 2), "rps_rounds": [r["rps"] for r in rounds],
+            "p50_ms": med("p50_ms"), "p99_ms": med("p99_ms"), "p99_worst_ms": max(r["p99_ms"] for r in rounds),
+            "cpu_us_per_request": med("cpu_us_per_request"), "cpu_rounds": [r["cpu_us_per_request"] for r in rounds],
+            "requests": requests, "non_2xx": sum(r["non_2xx"] for r in rounds),
+            "socket_errors": "; ".join(r["socket_errors"] for r in rounds if r["socket_errors"]) or None,
+            "redis_cmds_per_request": round(sum(r["redis_cmds"] for r in rounds) / max(requests, 1), 3)}
+
+
+def cpu_ticks(pids):
+    """utime + stime (clock ticks) of `pids`, summed: fields 14 and 15 of /proc/PID/stat, which for
+    a process cover all its threads."""
+    total = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total
+
+
+def child_pids(pid):
+    kids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError), open(f"/proc/{entry}/stat") as f:
+                if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                    kids.append(int(entry))
+    return kids
 
 
 def same_json(a, b):
@@ -936,10 +1072,17 @@ def same_json(a, b):
         return False
 
 
-def start_nginx(lab, sim_session):
-    conf_dir = os.path.join(lab.workdir, "nginx")
+def nginx_string(text):
+    """`text` as a single-quoted nginx string: `\\` and `'` escaped, and `$` (which nginx would
+    read as a variable) written as `${dollar}`, a variable holding "$" (see `start_front`)."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'").replace("$", "${dollar}") + "'"
+
+
+def start_nginx_process(lab, name, http_conf, health_port):
+    """An nginx of its own (master and workers) in the foreground: the master is ours to stop and
+    its workers are the processes whose CPU is counted. Returns the worker pids."""
+    conf_dir = os.path.join(lab.workdir, name)
     os.makedirs(os.path.join(conf_dir, "tmp"), exist_ok=True)
-    port = free_port()
     user = "user root;" if os.geteuid() == 0 else ""  # the workers read this private folder
     conf = f"""{user}
 daemon off;
@@ -948,28 +1091,66 @@ pid {conf_dir}/nginx.pid;
 error_log {conf_dir}/error.log warn;
 events {{ worker_connections 1024; }}
 http {{
-  access_log {conf_dir}/access.log;
   client_body_temp_path {conf_dir}/tmp/body; proxy_temp_path {conf_dir}/tmp/proxy;
   fastcgi_temp_path {conf_dir}/tmp/fastcgi; uwsgi_temp_path {conf_dir}/tmp/uwsgi; scgi_temp_path {conf_dir}/tmp/scgi;
-  upstream manager {{ server 127.0.0.1:{lab.master_port}; keepalive 32; }}
+  keepalive_requests {ENDLESS_KEEPALIVE};
+{http_conf}
+}}
+"""
+    path = os.path.join(conf_dir, "nginx.conf")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(conf)
+    proc = lab.procs.start(name, ["nginx", "-p", conf_dir, "-c", path, "-e", f"{conf_dir}/error.log"])
+    wait_ready(lab.procs, proc, health_port, "/nginx-health")
+    workers = wait_for(5, lambda: f"{name}'s worker processes", lambda: child_pids(proc.pid))
+    return workers
+
+
+def start_front(lab, body):
+    """The fast upstream: an nginx that answers `GET ROUTED` with `body` itself and proxies
+    everything else (the sign-in's calls, other methods on that path) to the master simulator.
+    No access log: it stands for an upstream that costs as little as possible."""
+    port = free_port()
+    proxy = (f"proxy_pass http://manager; proxy_http_version 1.1; proxy_set_header Connection \"\"; "
+             f"proxy_set_header Host $http_host;")
+    conf = f"""  access_log off;
+  geo $dollar {{ default "$"; }}
+  upstream manager {{ server 127.0.0.1:{lab.master_port}; keepalive 32; keepalive_requests {ENDLESS_KEEPALIVE}; }}
   server {{
     listen 127.0.0.1:{port};
+    location = /nginx-health {{ return 200 "ok"; }}
+    location = {ROUTED} {{
+      error_page 418 = @manager;
+      if ($request_method != GET) {{ return 418; }}
+      default_type application/json;
+      return 200 {nginx_string(body.decode())};
+    }}
+    location / {{ {proxy} }}
+    location @manager {{ {proxy} }}
+  }}"""
+    return port, start_nginx_process(lab, "nginx-upstream", conf, port)
+
+
+def start_nginx(lab, sim_session, upstreams):
+    """The reference: nginx `proxy_pass` with upstream keep-alive, adding the manager session
+    cookie itself, one server (port) per upstream in one nginx. Returns ({case: port}, workers)."""
+    conf_dir = os.path.join(lab.workdir, "nginx")
+    ports = {case: free_port() for case in upstreams}
+    conf = [f"  access_log {conf_dir}/access.log;"]
+    for case, upstream_port in upstreams.items():
+        conf.append(f"""  upstream {case} {{ server 127.0.0.1:{upstream_port}; keepalive 32; keepalive_requests {ENDLESS_KEEPALIVE}; }}
+  server {{
+    listen 127.0.0.1:{ports[case]};
     location /nginx-health {{ return 200 "ok"; }}
     location {BASE_PATH}/ {{
-      proxy_pass http://manager;
+      proxy_pass http://{case};
       proxy_http_version 1.1;
       proxy_set_header Connection "";
       proxy_set_header Cookie "{SIM_COOKIE}={sim_session}";
     }}
-  }}
-}}
-"""
-    path = os.path.join(conf_dir, "nginx.conf")
-    with open(path, "w") as f:
-        f.write(conf)
-    proc = lab.procs.start("nginx", ["nginx", "-p", conf_dir, "-c", path, "-e", f"{conf_dir}/error.log"])
-    wait_ready(lab.procs, proc, port, "/nginx-health")
-    return port
+  }}""")
+    first = next(iter(ports.values()))
+    return ports, start_nginx_process(lab, "nginx", "\n".join(conf), first)
 
 
 def bench_memory(lab, args):
@@ -1386,6 +1567,10 @@ def main():
     parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds of the topologies benchmark")
     parser.add_argument("--topology-seconds", type=int, default=3,
                         help="seconds of wrk per topology and round (topologies)")
+    parser.add_argument("--routing-rounds", type=int, default=3,
+                        help="paired rounds (Portico, nginx) per upstream (routing)")
+    parser.add_argument("--routing-seconds", type=int, default=5,
+                        help="seconds of wrk per proxy and round (routing)")
     args = parser.parse_args()
     chosen = args.benches or list(DEFAULT_BENCHES)
     if "all" in chosen:
