@@ -557,15 +557,7 @@ async fn a_session_the_manager_ended_passes_its_401_and_asks_for_reconnecting() 
 
 /// Every command the Redis server has run, by name.
 fn command_counts(redis: &RedisServer) -> BTreeMap<String, u64> {
-    let info: String = redis::cmd("INFO").arg("commandstats").query(&mut redis.client()).unwrap();
-    info.lines()
-        .filter_map(|line| line.strip_prefix("cmdstat_"))
-        .filter_map(|line| {
-            let (name, stats) = line.split_once(':')?;
-            let calls = stats.split(',').find_map(|s| s.strip_prefix("calls="))?.parse().ok()?;
-            Some((name.to_owned(), calls))
-        })
-        .collect()
+    redis.commands()
 }
 
 /// The Redis commands run since `before`, by name (without the test's own INFO, nor the PINGs
