@@ -218,18 +218,30 @@ async fn pre_session(app: &TestApp, path: &str) -> (String, String) {
 }
 
 async fn post_sign_in(app: &TestApp, path: &str, pair: &(String, String), user: &str, password: &str) -> u16 {
-    reqwest::Client::builder()
+    post_sign_in_via(app, path, pair, user, password, None).await
+}
+
+/// A sign-in form posted without a cookie jar, optionally through a proxy that says
+/// `X-Forwarded-For: {forwarded_for}`; the status.
+async fn post_sign_in_via(
+    app: &TestApp,
+    path: &str,
+    pair: &(String, String),
+    user: &str,
+    password: &str,
+    forwarded_for: Option<&str>,
+) -> u16 {
+    let mut request = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()
         .post(app.url(path))
         .header("cookie", &pair.0)
-        .form(&[("username", user), ("password", password), ("csrf_token", pair.1.as_str())])
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
+        .form(&[("username", user), ("password", password), ("csrf_token", pair.1.as_str())]);
+    if let Some(address) = forwarded_for {
+        request = request.header("x-forwarded-for", address);
+    }
+    request.send().await.unwrap().status().as_u16()
 }
 
 #[tokio::test]
@@ -421,19 +433,7 @@ async fn forwarding_headers_a_caller_sends_never_reach_the_manager() {
 
 async fn wrong_password_from(app: &TestApp, xff: &str, user: &str) -> u16 {
     let pair = pre_session(app, "/login").await;
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-        .post(app.url("/login"))
-        .header("cookie", &pair.0)
-        .header("x-forwarded-for", xff)
-        .form(&[("username", user), ("password", "wrong"), ("csrf_token", pair.1.as_str())])
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
+    post_sign_in_via(app, "/login", &pair, user, "wrong", Some(xff)).await
 }
 
 #[tokio::test]

@@ -5,11 +5,10 @@
 
 use std::sync::{Arc, Mutex};
 
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use serde_json::{Value, json};
 
 use crate::sso::forged::{Fake, Key, attempt, es256, now, start_fake};
-use crate::support::managers::{listener, requests_without_probes, start_master, start_slave};
+use crate::support::managers::{refusing_manager, requests_without_probes, start_master, start_slave};
 use crate::support::{RedisServer, TestApp, TestAppBuilder};
 
 /// The fixed page of a callback without a state Portico issued.
@@ -254,36 +253,6 @@ async fn every_admin_form_without_its_csrf_token_is_refused_with_403() {
 }
 
 // ---- Finding 14: what a manager's 403 says ---------------------------------------------------
-
-/// A manager that refuses everyone: `POST …/login` and `GET …/currentuser` answer 403 with
-/// `body` (as `content_type`); anything else is 404. Returns its URL.
-async fn refusing_manager(body: String, content_type: &'static str) -> String {
-    let listener = listener();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let server = HttpServer::new(move || {
-        let body = body.clone();
-        App::new().default_service(web::to(move |req: HttpRequest| {
-            let body = body.clone();
-            async move {
-                let path = req.path();
-                let refused =
-                    (req.method() == "POST" && path.ends_with("/login")) || path.ends_with("/currentuser");
-                if refused {
-                    HttpResponse::Forbidden().content_type(content_type).body(body)
-                } else {
-                    HttpResponse::NotFound().finish()
-                }
-            }
-        }))
-    })
-    .workers(1)
-    .disable_signals()
-    .listen(listener)
-    .unwrap()
-    .run();
-    tokio::spawn(server);
-    url
-}
 
 fn error_object(message: &str) -> String {
     json!({ "errors": [{ "code": 403, "message": message }] }).to_string()

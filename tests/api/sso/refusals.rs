@@ -6,12 +6,11 @@
 
 use std::sync::{Arc, Mutex};
 
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use serde_json::{Value, json};
 
 use super::audit;
 use super::forged::{Fake, Forge, Key, attempt, es256, now, start_fake};
-use crate::support::managers::{listener, start_master};
+use crate::support::managers::{refusing_manager_json, start_master};
 use crate::support::{TestApp, TestAppBuilder};
 
 /// An app whose identity provider is the fake one, the issuer, and the key it signs with.
@@ -238,34 +237,6 @@ async fn sso_gives_a_future_issue_time_and_an_unusable_claim_reasons_of_their_ow
     signed.app.stop().await;
 }
 
-/// A manager that refuses everyone: `POST …/login` and `GET …/currentuser` answer 403 with
-/// `body`; anything else is 404. Returns its URL.
-async fn refusing_manager(body: Value) -> String {
-    let listener = listener();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let server = HttpServer::new(move || {
-        let body = body.to_string();
-        App::new().default_service(web::to(move |req: HttpRequest| {
-            let body = body.clone();
-            async move {
-                let login = req.method() == "POST" && req.path().ends_with("/login");
-                if login || req.path().ends_with("/currentuser") {
-                    HttpResponse::Forbidden().content_type("application/json").body(body)
-                } else {
-                    HttpResponse::NotFound().finish()
-                }
-            }
-        }))
-    })
-    .workers(1)
-    .disable_signals()
-    .listen(listener)
-    .unwrap()
-    .run();
-    tokio::spawn(server);
-    url
-}
-
 /// Finding 4: in `bearer` mode the master's 403 is read from its answer by the one reading the
 /// password flow uses (`manager/refusal.rs`): a missing organization says so, a disabled account
 /// only when the manager says that.
@@ -293,7 +264,7 @@ async fn in_bearer_mode_a_masters_403_says_what_the_master_answered() {
         ),
     ];
     for (body, page_says, reason) in answers {
-        let master = refusing_manager(body.clone()).await;
+        let master = refusing_manager_json(body.clone()).await;
         let signed = Signed::start("bearer", &master).await;
         let refused_before = sign_ins(&signed.app, "sso_refused").await;
         let answer = signed.sign_in_with(|_| {}).await;

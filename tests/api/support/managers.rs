@@ -3,6 +3,7 @@
 use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
 
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use portico::domain::{EnvironmentId, TlsMode};
 use portico::manager::{ManagerClient, ManagerEndpoint};
 use portico::simulator::{Simulator, SimulatorData, SimulatorOptions};
@@ -80,4 +81,39 @@ pub fn is_health_probe(r: &portico::simulator::RecordedRequest) -> bool {
     r.method == "GET"
         && ((r.path.ends_with("/appinfo") && unauthenticated)
             || (r.path.ends_with("/currentuser") && r.headers.contains_key("authorization")))
+}
+
+/// A manager that refuses everyone: `POST …/login` and `GET …/currentuser` answer 403 with
+/// `body` (as `content_type`); anything else is 404. Returns its URL.
+pub async fn refusing_manager(body: String, content_type: &'static str) -> String {
+    let listener = listener();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let server = HttpServer::new(move || {
+        let body = body.clone();
+        App::new().default_service(web::to(move |req: HttpRequest| {
+            let body = body.clone();
+            async move {
+                let path = req.path();
+                let refused =
+                    (req.method() == "POST" && path.ends_with("/login")) || path.ends_with("/currentuser");
+                if refused {
+                    HttpResponse::Forbidden().content_type(content_type).body(body)
+                } else {
+                    HttpResponse::NotFound().finish()
+                }
+            }
+        }))
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)
+    .unwrap()
+    .run();
+    tokio::spawn(server);
+    url
+}
+
+/// [`refusing_manager`] answering a JSON body.
+pub async fn refusing_manager_json(body: serde_json::Value) -> String {
+    refusing_manager(body.to_string(), "application/json").await
 }
