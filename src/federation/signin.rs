@@ -84,10 +84,6 @@ impl Federation {
         &self.users
     }
 
-    pub fn protection(&self) -> &LoginProtection {
-        &self.protection
-    }
-
     /// The environment each consumer last picked.
     pub fn organizations(&self) -> &OrganizationCache {
         &self.cache
