@@ -505,7 +505,7 @@ async fn a_manager_that_fails_gives_502_or_504_in_the_managers_error_shape() {
     assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
 
     let Fixture { app, master, .. } = f;
-    master.stop().await;
+    let _refusing = crate::support::managers::stop_refusing(master).await;
     let message = error_message(call(&app, "GET", &format!("{API}/discovery/apis"), None).await, 502).await;
     assert!(message.starts_with("Main is unavailable: "), "{message}");
     assert!(!message.contains("127.0.0.1"), "no internals: {message}");

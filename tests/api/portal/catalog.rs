@@ -113,7 +113,7 @@ async fn a_manager_that_is_down_shows_the_last_catalog_with_a_notice() {
     f.eu.faults().clear();
     assert_eq!(f.page("/environments/prod-eu/apis").await.0, 200, "refilled");
     f.clock.advance(TTL * 2);
-    f.eu.stop().await;
+    let _refusing = crate::support::managers::stop_refusing(f.eu).await;
     let res = f.app.get("/environments/prod-eu/apis").await;
     let (status, page) = (res.status().as_u16(), res.text().await.unwrap());
     assert_eq!(status, 200);

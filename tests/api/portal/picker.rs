@@ -70,7 +70,7 @@ async fn the_health_monitor_probes_at_start_and_sees_a_manager_go_down() {
     assert_eq!(probes, 1, "one unauthenticated probe");
 
     f.clock.advance(Duration::from_secs(60));
-    f.eu.stop().await;
+    let _refusing = crate::support::managers::stop_refusing(f.eu).await;
     let app = &f.app;
     let id = portico::domain::EnvironmentId::parse("prod-eu").unwrap();
     // A keep-alive connection opened before the stop can still carry one answer; the next

@@ -117,3 +117,17 @@ pub async fn refusing_manager(body: String, content_type: &'static str) -> Strin
 pub async fn refusing_manager_json(body: serde_json::Value) -> String {
     refusing_manager(body.to_string(), "application/json").await
 }
+
+/// Stops `sim` and keeps its port refusing connections (bound, not listening) until the returned
+/// socket is dropped: a test that expects "connection refused" must not meet a server another
+/// test started on the freed port.
+pub async fn stop_refusing(sim: Simulator) -> socket2::Socket {
+    let host = sim.url.host_str().unwrap_or("127.0.0.1").to_owned();
+    let port = sim.url.port().expect("a simulator's port");
+    sim.stop().await;
+    let address: SocketAddr = format!("{host}:{port}").parse().expect("the simulator's address");
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("a socket");
+    socket.set_reuse_address(true).expect("SO_REUSEADDR");
+    socket.bind(&address.into()).expect("hold the stopped simulator's port");
+    socket
+}
