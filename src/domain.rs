@@ -29,6 +29,31 @@ pub struct SessionUser {
     pub organization: String,
 }
 
+/// One manager: the environment it serves, where it is and how to reach it, and its place in the
+/// federation. Every source of managers converts to this at its edge: the config file's
+/// `[master]` and `[[slaves]]` (`config`), a slave stored from the admin UI (`store`), the admin
+/// form (`web::admin`); the manager client is built from it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ManagerDefinition {
+    pub id: EnvironmentId,
+    /// Name consumers see.
+    pub name: String,
+    /// Scheme, host, port (no path).
+    pub url: url::Url,
+    /// e.g. `/api/portal/v1.3`.
+    pub base_path: String,
+    pub tls_mode: TlsMode,
+    /// PEM of extra trusted roots.
+    pub ca_pem: Option<String>,
+    /// `None`: the federation's default (`federation.timeout`).
+    pub timeout: Option<std::time::Duration>,
+    /// Offered to consumers (the master always is).
+    pub enabled: bool,
+    /// Under the `master` policy, sign-in fails when a required slave cannot be joined (the
+    /// master always is).
+    pub required: bool,
+}
+
 /// Identifier of a manager environment (`master`, `prod-eu`, …): 1–64 characters of lowercase
 /// ASCII letters, digits, `-` and `_`, starting with a letter or digit. Safe in URLs, Redis keys
 /// and HTML without escaping surprises.

@@ -110,7 +110,7 @@ impl CatalogCache {
         let scope = format!("{organization_id}\0{role}");
         format!(
             "{CACHE_PREFIX}catalog:{}:{}",
-            manager.endpoint().id,
+            manager.definition().id,
             self.inner.keys.lookup_hash("catalog", scope.as_bytes())
         )
     }

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use url::Url;
 
 use super::{CredentialProviderSettings, Duration, IdentitySettings, OidcSettings, RedisSettings, SecretRef};
-use crate::domain::{CredentialId, EnvironmentId, LoginFailurePolicy, TlsMode};
+use crate::domain::{CredentialId, EnvironmentId, LoginFailurePolicy, ManagerDefinition, TlsMode};
 
 /// The whole configuration file. Every section has embedded defaults except `[master]`.
 #[derive(Debug, Clone, Deserialize)]
@@ -233,6 +233,62 @@ pub struct SlaveSettings {
 
 pub(super) fn yes() -> bool {
     true
+}
+
+impl MasterSettings {
+    /// The master as a [`ManagerDefinition`] (enabled and required, as the master always is),
+    /// with its CA file read.
+    pub fn definition(&self) -> Result<ManagerDefinition, CaFileError> {
+        Ok(ManagerDefinition {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            url: self.url.clone(),
+            base_path: self.base_path.clone(),
+            tls_mode: self.tls_mode,
+            ca_pem: read_ca(self.ca_file.as_deref())?,
+            timeout: self.timeout.map(|t| t.get()),
+            enabled: true,
+            required: true,
+        })
+    }
+}
+
+impl SlaveSettings {
+    /// The slave as a [`ManagerDefinition`], with its CA file read.
+    pub fn definition(&self) -> Result<ManagerDefinition, CaFileError> {
+        Ok(self.definition_with_ca(read_ca(self.ca_file.as_deref())?))
+    }
+
+    /// The slave as a [`ManagerDefinition`] with `ca_pem` for its CA (for views that do not
+    /// show it, `None`).
+    pub fn definition_with_ca(&self, ca_pem: Option<String>) -> ManagerDefinition {
+        ManagerDefinition {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            url: self.url.clone(),
+            base_path: self.base_path.clone(),
+            tls_mode: self.tls_mode,
+            ca_pem,
+            timeout: self.timeout.map(|t| t.get()),
+            enabled: self.enabled,
+            required: self.required,
+        }
+    }
+}
+
+/// A manager's `ca_file` could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read CA file {path}: {kind}")]
+pub struct CaFileError {
+    pub path: String,
+    pub kind: std::io::ErrorKind,
+}
+
+fn read_ca(path: Option<&std::path::Path>) -> Result<Option<String>, CaFileError> {
+    path.map(|p| {
+        std::fs::read_to_string(p).map_err(|e| CaFileError { path: p.display().to_string(), kind: e.kind() })
+    })
+    .transpose()
 }
 
 /// A manager's service credential.

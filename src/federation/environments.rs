@@ -4,18 +4,18 @@
 use std::sync::{Arc, RwLock};
 
 use super::service::{ServiceCredential, ServiceCredentials};
-use crate::config::{MasterSettings, Settings, SlaveSettings};
-use crate::domain::EnvironmentId;
-use crate::manager::{ManagerClient, ManagerEndpoint, ManagerError};
+use std::time::Duration;
+
+use crate::config::Settings;
+use crate::domain::{EnvironmentId, ManagerDefinition};
+use crate::manager::{ManagerClient, ManagerError};
 use crate::store::SlaveRow;
 
-/// One manager as the portal sees it.
+/// One manager as the portal sees it: its client (built from its [`ManagerDefinition`]) and
+/// where the definition came from.
 pub struct Environment {
     pub client: ManagerClient,
     pub is_master: bool,
-    pub enabled: bool,
-    /// Under the `master` policy, sign-in fails when a required slave cannot be joined.
-    pub required: bool,
     /// Defined in the config file (read-only in the admin UI).
     pub provisioned: bool,
     /// The stored version of a slave added in the admin UI.
@@ -25,19 +25,34 @@ pub struct Environment {
 }
 
 impl Environment {
+    pub fn definition(&self) -> &ManagerDefinition {
+        self.client.definition()
+    }
+
     pub fn id(&self) -> &EnvironmentId {
-        &self.client.endpoint().id
+        &self.definition().id
     }
 
     pub fn name(&self) -> &str {
-        &self.client.endpoint().name
+        &self.definition().name
+    }
+
+    /// Offered to consumers.
+    pub fn enabled(&self) -> bool {
+        self.definition().enabled
+    }
+
+    /// Under the `master` policy, sign-in fails when a required slave cannot be joined.
+    pub fn required(&self) -> bool {
+        self.definition().required
     }
 
     /// Same manager, same way of reaching it, same role: its client can be kept.
     fn same_definition(&self, other: &Environment) -> bool {
-        self.client.endpoint() == other.client.endpoint()
-            && (self.is_master, self.enabled, self.required, self.provisioned, self.version)
-                == (other.is_master, other.enabled, other.required, other.provisioned, other.version)
+        self.definition() == other.definition()
+            && self.client.timeout() == other.client.timeout()
+            && (self.is_master, self.provisioned, self.version)
+                == (other.is_master, other.provisioned, other.version)
             && self.service == other.service
     }
 }
@@ -71,7 +86,7 @@ impl EnvironmentSet {
 
     /// Enabled slaves, in order.
     pub fn slaves(&self) -> impl Iterator<Item = &Arc<Environment>> {
-        self.list.iter().filter(|e| !e.is_master && e.enabled)
+        self.list.iter().filter(|e| !e.is_master && e.enabled())
     }
 }
 
@@ -137,23 +152,28 @@ impl Environments {
             let kept = previous.and_then(|p| p.get(env.id())).filter(|old| old.same_definition(&env));
             Ok(kept.cloned().unwrap_or_else(|| Arc::new(env)))
         };
-        let mut master = master(&settings.master, default_timeout)?;
-        master.service = credentials.get(master.id());
-        let mut list = vec![reuse(master)?];
-        for slave in &settings.slaves {
-            let mut env = slave_env(slave, default_timeout)?;
+        let file_managers = std::iter::once((true, settings.master.definition(), &settings.master.id))
+            .chain(settings.slaves.iter().map(|s| (false, s.definition(), &s.id)));
+        let mut list = Vec::new();
+        for (is_master, definition, id) in file_managers {
+            let definition = definition.map_err(|e| EnvironmentError {
+                id: id.clone(),
+                source: ManagerError::Config(e.to_string()),
+            })?;
+            let mut env = environment(definition, default_timeout, is_master, None)?;
             env.service = credentials.get(env.id());
             list.push(reuse(env)?);
         }
         for row in stored {
-            if list.iter().any(|e| e.id() == &row.id) {
-                tracing::warn!(id = %row.id, "a slave added in the admin UI has the id of a configured environment; the config file wins");
+            let id = &row.manager.id;
+            if list.iter().any(|e| e.id() == id) {
+                tracing::warn!(%id, "a slave added in the admin UI has the id of a configured environment; the config file wins");
                 continue;
             }
-            match stored_env(row, default_timeout) {
+            match environment(row.manager.clone(), default_timeout, false, Some(row.version)) {
                 Ok(env) => list.push(reuse(env)?),
                 Err(e) => {
-                    tracing::warn!(id = %row.id, error = %e.source, "cannot prepare a stored slave; it is left out")
+                    tracing::warn!(%id, error = %e.source, "cannot prepare a stored slave; it is left out")
                 }
             }
         }
@@ -161,87 +181,16 @@ impl Environments {
     }
 }
 
-fn read_ca(id: &EnvironmentId, path: Option<&std::path::Path>) -> Result<Option<String>, EnvironmentError> {
-    path.map(|p| {
-        std::fs::read_to_string(p).map_err(|e| EnvironmentError {
-            id: id.clone(),
-            source: ManagerError::Config(format!("cannot read CA file {}: {}", p.display(), e.kind())),
-        })
-    })
-    .transpose()
-}
-
-fn client(endpoint: ManagerEndpoint) -> Result<ManagerClient, EnvironmentError> {
-    let id = endpoint.id.clone();
-    ManagerClient::new(endpoint).map_err(|source| EnvironmentError { id, source })
-}
-
-fn master(m: &MasterSettings, default_timeout: std::time::Duration) -> Result<Environment, EnvironmentError> {
-    let endpoint = ManagerEndpoint {
-        id: m.id.clone(),
-        name: m.name.clone(),
-        url: m.url.clone(),
-        base_path: m.base_path.clone(),
-        tls_mode: m.tls_mode,
-        ca_pem: read_ca(&m.id, m.ca_file.as_deref())?,
-        timeout: m.timeout.map(|t| t.get()).unwrap_or(default_timeout),
-    };
-    Ok(Environment {
-        client: client(endpoint)?,
-        is_master: true,
-        enabled: true,
-        required: true,
-        provisioned: true,
-        version: None,
-        service: None,
-    })
-}
-
-fn slave_env(
-    s: &SlaveSettings,
-    default_timeout: std::time::Duration,
+/// The environment of `definition`: from the config file when `version` is `None`, else a slave
+/// stored from the admin UI at that version.
+fn environment(
+    definition: ManagerDefinition,
+    default_timeout: Duration,
+    is_master: bool,
+    version: Option<i64>,
 ) -> Result<Environment, EnvironmentError> {
-    let endpoint = ManagerEndpoint {
-        id: s.id.clone(),
-        name: s.name.clone(),
-        url: s.url.clone(),
-        base_path: s.base_path.clone(),
-        tls_mode: s.tls_mode,
-        ca_pem: read_ca(&s.id, s.ca_file.as_deref())?,
-        timeout: s.timeout.map(|t| t.get()).unwrap_or(default_timeout),
-    };
-    Ok(Environment {
-        client: client(endpoint)?,
-        is_master: false,
-        enabled: s.enabled,
-        required: s.required,
-        provisioned: true,
-        version: None,
-        service: None,
-    })
-}
-
-/// How to reach a slave saved in the admin UI (`default_timeout`: `federation.timeout`).
-pub fn stored_endpoint(row: &SlaveRow, default_timeout: std::time::Duration) -> ManagerEndpoint {
-    ManagerEndpoint {
-        id: row.id.clone(),
-        name: row.name.clone(),
-        url: row.url.clone(),
-        base_path: row.base_path.clone(),
-        tls_mode: row.tls_mode,
-        ca_pem: row.ca_pem.clone(),
-        timeout: row.timeout.unwrap_or(default_timeout),
-    }
-}
-
-fn stored_env(row: &SlaveRow, default_timeout: std::time::Duration) -> Result<Environment, EnvironmentError> {
-    Ok(Environment {
-        client: client(stored_endpoint(row, default_timeout))?,
-        is_master: false,
-        enabled: row.enabled,
-        required: row.required,
-        provisioned: false,
-        version: Some(row.version),
-        service: None,
-    })
+    let id = definition.id.clone();
+    let client =
+        ManagerClient::new(definition, default_timeout).map_err(|source| EnvironmentError { id, source })?;
+    Ok(Environment { client, is_master, provisioned: version.is_none(), version, service: None })
 }

@@ -82,7 +82,7 @@ impl HealthMonitor {
     /// records the results. Changes of state are logged; steady states are not.
     pub async fn probe_all(&self, environments: &Environments, clock: &SharedClock) {
         let targets: Vec<Arc<Environment>> =
-            environments.snapshot().all().filter(|e| e.enabled).cloned().collect();
+            environments.snapshot().all().filter(|e| e.enabled()).cloned().collect();
         self.probe(targets, clock).await;
     }
 
@@ -90,8 +90,8 @@ impl HealthMonitor {
     /// the rest at once (a slave just added or edited shows its health straight away).
     pub async fn reprobe(&self, environments: &Environments, clock: &SharedClock) {
         let set = environments.snapshot();
-        self.write().retain(|id, _| set.get(id).is_some_and(|e| e.enabled));
-        self.probe(set.all().filter(|e| e.enabled).cloned().collect(), clock).await;
+        self.write().retain(|id, _| set.get(id).is_some_and(|e| e.enabled()));
+        self.probe(set.all().filter(|e| e.enabled()).cloned().collect(), clock).await;
     }
 
     async fn probe(&self, targets: Vec<Arc<Environment>>, clock: &SharedClock) {

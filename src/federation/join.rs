@@ -180,7 +180,7 @@ pub async fn join(
     credential: Credential<'_>,
     organization: Option<&str>,
 ) -> Result<Joined, ManagerError> {
-    let timeout = env.client.endpoint().timeout;
+    let timeout = env.client.timeout();
     let joining = async {
         match credential {
             Credential::Password { username, password } => {

@@ -1,6 +1,7 @@
 //! Federation: the environments, and joining a consumer to them — sign-in with the
 //! login-failure policy and login protection, reconnecting, sign-out.
 
+mod access;
 mod environments;
 mod health;
 mod join;
@@ -17,7 +18,8 @@ mod tokens;
 mod usage;
 mod user_sessions;
 
-pub use environments::{Environment, EnvironmentError, EnvironmentSet, Environments, stored_endpoint};
+pub use access::PageAccess;
+pub use environments::{Environment, EnvironmentError, EnvironmentSet, Environments};
 pub use health::{HealthMonitor, ManagerHealth, MonitorTask, PROBE_INTERVAL};
 pub use join::{Credential, OrganizationCache, service_error};
 pub use outcome::JoinFailure;

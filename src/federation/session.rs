@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::JoinFailure;
 use crate::domain::{EnvironmentId, SessionUser};
-use crate::manager::{ManagerCredentials, ManagerSession};
+use crate::manager::ManagerSession;
 use crate::sso::SsoTokens;
 
 /// How Portico acts as the user on one joined environment.
@@ -78,20 +78,5 @@ impl PortalSession {
             EnvironmentLink::Joined { manager: ManagerAccess::Session(session), .. } => Some((id, session)),
             _ => None,
         })
-    }
-
-    /// The credentials of the user's own calls to a joined environment (routing): the manager
-    /// session, or the access token. `None` when not joined, and for the service credential,
-    /// which is never lent to a caller's raw calls since its answers cannot be scoped.
-    pub fn credentials(&self, id: &EnvironmentId) -> Option<ManagerCredentials<'_>> {
-        match self.links.get(id)? {
-            EnvironmentLink::Joined { manager: ManagerAccess::Session(session), .. } => {
-                Some(ManagerCredentials::Session(session))
-            }
-            EnvironmentLink::Joined { manager: ManagerAccess::Bearer, .. } => {
-                self.sso.as_ref().map(|t| ManagerCredentials::Bearer(&t.access_token))
-            }
-            _ => None,
-        }
     }
 }

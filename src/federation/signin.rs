@@ -204,7 +204,7 @@ impl Federation {
             .iter()
             .map(|(env, r)| JoinResult {
                 is_master: env.is_master,
-                required: env.required,
+                required: env.required(),
                 joined: r.is_ok(),
             })
             .collect();

@@ -10,11 +10,13 @@ use secrecy::{ExposeSecret, SecretString};
 use tracing::instrument;
 use url::Url;
 
+use crate::domain::ManagerDefinition;
+
 use super::pool::ForwardPool;
 use super::session::{CSRF_HEADER, csrf_token, session_cookie};
 use super::{
-    AppInfo, Application, DiscoveredApi, ManagerCredentials, ManagerEndpoint, ManagerError, ManagerSession,
-    NewApplication, Organization, User, classify, refusal, tls,
+    AppInfo, Application, DiscoveredApi, ManagerCredentials, ManagerError, ManagerSession, NewApplication,
+    Organization, User, classify, refusal, tls,
 };
 
 /// What Portico says it is in `User-Agent` (routed calls keep the caller's).
@@ -23,7 +25,9 @@ pub(super) const USER_AGENT_VALUE: &str = concat!("portico/", env!("CARGO_PKG_VE
 /// The client for one manager.
 #[derive(Clone)]
 pub struct ManagerClient {
-    endpoint: ManagerEndpoint,
+    definition: ManagerDefinition,
+    /// Of every call (the definition's, or the federation's default).
+    timeout: Duration,
     http: reqwest::Client,
     /// Routed calls' connections ([`super::pool`]).
     forwarding: Arc<ForwardPool>,
@@ -33,40 +37,49 @@ pub struct ManagerClient {
 
 impl std::fmt::Debug for ManagerClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ManagerClient").field("endpoint", &self.endpoint).finish()
+        f.debug_struct("ManagerClient").field("definition", &self.definition).finish()
     }
 }
 
 impl ManagerClient {
-    pub fn new(endpoint: ManagerEndpoint) -> Result<Self, ManagerError> {
-        if !matches!(endpoint.url.scheme(), "http" | "https") || endpoint.url.host().is_none() {
+    /// The client of the manager `definition` describes; `default_timeout` applies when the
+    /// definition sets none.
+    pub fn new(definition: ManagerDefinition, default_timeout: Duration) -> Result<Self, ManagerError> {
+        let timeout = definition.timeout.unwrap_or(default_timeout);
+        if !matches!(definition.url.scheme(), "http" | "https") || definition.url.host().is_none() {
             return Err(ManagerError::Config("the manager URL must be http(s)://host[:port]".into()));
         }
-        if !endpoint.base_path.starts_with('/') {
+        if !definition.base_path.starts_with('/') {
             return Err(ManagerError::Config("the base path must start with '/'".into()));
         }
-        let tls = tls::client_config(endpoint.tls_mode, endpoint.ca_pem.as_deref())?;
-        let forwarding = ForwardPool::new(tls.clone(), endpoint.timeout);
+        let tls = tls::client_config(definition.tls_mode, definition.ca_pem.as_deref())?;
+        let forwarding = ForwardPool::new(tls.clone(), timeout);
         let http = reqwest::Client::builder()
             // A redirect is an answer (303 is how login succeeds), never something to follow,
             // and cookies only ever come from and go into a ManagerSession.
             .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(endpoint.timeout)
+            .connect_timeout(timeout)
             .user_agent(USER_AGENT_VALUE)
             .use_preconfigured_tls(tls)
             .build()
             .map_err(|_| ManagerError::Config("the HTTP client could not be built".into()))?;
         let forward_base = format!(
             "{}{}",
-            endpoint.url.origin().ascii_serialization(),
-            endpoint.base_path.trim_end_matches('/')
+            definition.url.origin().ascii_serialization(),
+            definition.base_path.trim_end_matches('/')
         )
         .into();
-        Ok(Self { endpoint, http, forwarding, forward_base })
+        Ok(Self { definition, timeout, http, forwarding, forward_base })
     }
 
-    pub fn endpoint(&self) -> &ManagerEndpoint {
-        &self.endpoint
+    /// The definition this client was built from.
+    pub fn definition(&self) -> &ManagerDefinition {
+        &self.definition
+    }
+
+    /// How long a call may take.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     pub(super) fn forward_pool(&self) -> &Arc<ForwardPool> {
@@ -78,7 +91,7 @@ impl ManagerClient {
     }
 
     /// `POST /login`: 303 → a new session.
-    #[instrument(skip(self, password), fields(manager = %self.endpoint.id))]
+    #[instrument(skip(self, password), fields(manager = %self.definition.id))]
     pub async fn login(
         &self,
         username: &str,
@@ -99,7 +112,7 @@ impl ManagerClient {
     }
 
     /// `GET /currentuser`; stores the `CSRF-Token` answer header in the session.
-    #[instrument(skip_all, fields(manager = %self.endpoint.id))]
+    #[instrument(skip_all, fields(manager = %self.definition.id))]
     pub async fn current_user(&self, session: &mut ManagerSession) -> Result<User, ManagerError> {
         let request = self.authorized(Method::GET, &["currentuser"], ManagerCredentials::Session(session));
         let response = self.send(request).await?;
@@ -111,7 +124,7 @@ impl ManagerClient {
 
     /// `GET /currentuser` as the holder of `creds` (a bearer token, a service credential): a 403
     /// is read like a refused login's (a missing organization, a disabled account).
-    #[instrument(skip_all, fields(manager = %self.endpoint.id))]
+    #[instrument(skip_all, fields(manager = %self.definition.id))]
     pub async fn current_user_as(&self, creds: ManagerCredentials<'_>) -> Result<User, ManagerError> {
         let response = self.send(self.authorized(Method::GET, &["currentuser"], creds)).await?;
         if response.status() == StatusCode::FORBIDDEN {
@@ -121,7 +134,7 @@ impl ManagerClient {
     }
 
     /// `GET /organizations/{id}`.
-    #[instrument(skip(self, creds), fields(manager = %self.endpoint.id))]
+    #[instrument(skip(self, creds), fields(manager = %self.definition.id))]
     pub async fn organization(
         &self,
         creds: ManagerCredentials<'_>,
@@ -132,7 +145,7 @@ impl ManagerClient {
     }
 
     /// `GET /organizations?field=name&op=eq&value=NAME`; `None` when no organization has it.
-    #[instrument(skip(self, creds), fields(manager = %self.endpoint.id))]
+    #[instrument(skip(self, creds), fields(manager = %self.definition.id))]
     pub async fn organization_by_name(
         &self,
         creds: ManagerCredentials<'_>,
@@ -152,7 +165,7 @@ impl ManagerClient {
 
     /// `GET /organizations/{id}/apis`: the ids of the APIs an organization has access to (used
     /// to scope what a service credential sees).
-    #[instrument(skip(self, creds), fields(manager = %self.endpoint.id))]
+    #[instrument(skip(self, creds), fields(manager = %self.definition.id))]
     pub async fn organization_api_ids(
         &self,
         creds: ManagerCredentials<'_>,
@@ -176,7 +189,7 @@ impl ManagerClient {
     }
 
     /// `GET /discovery/apis`: the APIs the caller's organization may see.
-    #[instrument(skip_all, fields(manager = %self.endpoint.id))]
+    #[instrument(skip_all, fields(manager = %self.definition.id))]
     pub async fn discovery_apis(
         &self,
         creds: ManagerCredentials<'_>,
@@ -186,7 +199,7 @@ impl ManagerClient {
     }
 
     /// `GET /discovery/swagger/api/id/{id}`: the API's definition document.
-    #[instrument(skip(self, creds), fields(manager = %self.endpoint.id))]
+    #[instrument(skip(self, creds), fields(manager = %self.definition.id))]
     pub async fn api_definition(
         &self,
         creds: ManagerCredentials<'_>,
@@ -197,7 +210,7 @@ impl ManagerClient {
     }
 
     /// `GET /applications`.
-    #[instrument(skip_all, fields(manager = %self.endpoint.id))]
+    #[instrument(skip_all, fields(manager = %self.definition.id))]
     pub async fn applications(
         &self,
         creds: ManagerCredentials<'_>,
@@ -207,7 +220,7 @@ impl ManagerClient {
     }
 
     /// `POST /applications` → 201 and the created application.
-    #[instrument(skip(self, creds), fields(manager = %self.endpoint.id))]
+    #[instrument(skip(self, creds), fields(manager = %self.definition.id))]
     pub async fn create_application(
         &self,
         creds: ManagerCredentials<'_>,
@@ -218,7 +231,7 @@ impl ManagerClient {
     }
 
     /// `DELETE /login`. A session the manager no longer knows counts as ended.
-    #[instrument(skip_all, fields(manager = %self.endpoint.id))]
+    #[instrument(skip_all, fields(manager = %self.definition.id))]
     pub async fn logout(&self, session: &ManagerSession) -> Result<(), ManagerError> {
         let mut session = session.clone();
         if session.csrf_token.is_none() {
@@ -242,7 +255,7 @@ impl ManagerClient {
     /// `GET /appinfo`: the manager's version and name. The swagger does not require
     /// credentials; `creds` are for a manager that does anyway (it answers 401 without them,
     /// which is [`ManagerError::SessionExpired`] here).
-    #[instrument(skip_all, fields(manager = %self.endpoint.id))]
+    #[instrument(skip_all, fields(manager = %self.definition.id))]
     pub async fn app_info(&self, creds: Option<ManagerCredentials<'_>>) -> Result<AppInfo, ManagerError> {
         let request = match creds {
             Some(creds) => self.authorized(Method::GET, &["appinfo"], creds),
@@ -251,7 +264,7 @@ impl ManagerClient {
         let response = self.send(request).await?;
         match (response.status(), creds) {
             (StatusCode::OK, _) => {
-                let body = classify::body(response, self.endpoint.timeout).await?;
+                let body = classify::body(response, self.timeout).await?;
                 classify::json(&body, "application information")
             }
             (status, Some(creds)) => Err(refused(status, creds)),
@@ -261,7 +274,7 @@ impl ManagerClient {
 
     /// `GET /currentuser` with a service credential: whom the manager takes it for (wrong
     /// credentials are [`ManagerError::WrongCredentials`]).
-    #[instrument(skip_all, fields(manager = %self.endpoint.id))]
+    #[instrument(skip_all, fields(manager = %self.definition.id))]
     pub async fn credential_user(&self, creds: ManagerCredentials<'_>) -> Result<User, ManagerError> {
         let request = self.authorized(Method::GET, &["currentuser"], creds);
         self.read_json(self.send(request).await?, StatusCode::OK, "current user", creds).await
@@ -277,7 +290,7 @@ impl ManagerClient {
     /// probe. With `creds` (the service credential) it reads `GET /currentuser` as their holder.
     /// A 401 still proves a manager answers there (one that shows `/appinfo` to signed-in
     /// callers only, or a credential it refuses, which is reported elsewhere).
-    #[instrument(skip_all, fields(manager = %self.endpoint.id))]
+    #[instrument(skip_all, fields(manager = %self.definition.id))]
     pub async fn probe(&self, creds: Option<ManagerCredentials<'_>>) -> Result<Duration, ManagerError> {
         let started = Instant::now();
         let request = match creds {
@@ -290,7 +303,7 @@ impl ManagerClient {
             StatusCode::OK if creds.is_none() => {
                 // Read to the end: a catch-all page answering 200 is not a manager, and a body
                 // read in full leaves the connection reusable for the next probe.
-                let body = classify::body(response, self.endpoint.timeout).await?;
+                let body = classify::body(response, self.timeout).await?;
                 classify::json::<AppInfo>(&body, "application information")?;
                 Ok(latency)
             }
@@ -303,10 +316,10 @@ impl ManagerClient {
 
     /// `{url}{base_path}/{segments…}`, each segment percent-encoded.
     fn url(&self, segments: &[&str]) -> Url {
-        let mut url = self.endpoint.url.clone();
+        let mut url = self.definition.url.clone();
         url.set_query(None);
         url.set_fragment(None);
-        url.set_path(self.endpoint.base_path.trim_end_matches('/'));
+        url.set_path(self.definition.base_path.trim_end_matches('/'));
         if let Ok(mut path) = url.path_segments_mut() {
             path.pop_if_empty().extend(segments);
         }
@@ -318,7 +331,7 @@ impl ManagerClient {
     fn request(&self, method: Method, segments: &[&str]) -> RequestBuilder {
         self.http
             .request(method, self.url(segments))
-            .timeout(self.endpoint.timeout)
+            .timeout(self.timeout)
             .header(reqwest::header::ACCEPT, "application/json")
     }
 
@@ -343,7 +356,7 @@ impl ManagerClient {
     }
 
     async fn send(&self, request: RequestBuilder) -> Result<reqwest::Response, ManagerError> {
-        let result = request.send().await.map_err(|e| classify::transport(&e, self.endpoint.timeout));
+        let result = request.send().await.map_err(|e| classify::transport(&e, self.timeout));
         self.count_call(&result);
         result
     }
@@ -362,7 +375,7 @@ impl ManagerClient {
             Ok(_) => "ok",
             Err(e) => e.kind(),
         };
-        crate::metrics::count(|m| &m.manager_calls, &[self.endpoint.id.as_str(), outcome]);
+        crate::metrics::count(|m| &m.manager_calls, &[self.definition.id.as_str(), outcome]);
     }
 
     async fn read_json<T: serde::de::DeserializeOwned>(
@@ -376,7 +389,7 @@ impl ManagerClient {
         if status != expected {
             return Err(refused(status, creds));
         }
-        let body = classify::body(response, self.endpoint.timeout).await?;
+        let body = classify::body(response, self.timeout).await?;
         classify::json(&body, what)
     }
 }

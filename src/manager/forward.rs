@@ -77,7 +77,7 @@ impl ManagerClient {
     /// manager chose (401 included) is an answer, not an error. Errors are the transport's:
     /// unreachable, refused, TLS, or [`ManagerError::Timeout`].
     pub async fn forward(&self, request: ForwardRequest<'_>) -> Result<ForwardedResponse, ManagerError> {
-        let timeout = self.endpoint().timeout;
+        let timeout = self.timeout();
         let unsafe_method = !matches!(request.method, Method::GET | Method::HEAD | Method::OPTIONS);
         let mut headers = request.headers;
         credential_headers(&mut headers, request.credentials, unsafe_method);

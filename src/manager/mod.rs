@@ -3,7 +3,6 @@
 
 mod classify;
 mod client;
-mod endpoint;
 mod error;
 mod forward;
 mod forward_path;
@@ -15,7 +14,6 @@ pub(crate) mod tls;
 mod upload;
 
 pub use client::ManagerClient;
-pub use endpoint::ManagerEndpoint;
 pub use error::ManagerError;
 pub use forward::{
     ForwardBody, ForwardRequest, ForwardedBody, ForwardedResponse, HopByHop, hop_by_hop, is_hop_by_hop,

@@ -38,8 +38,7 @@ pub use requests::RecordedRequest;
 pub use routes::pattern_byte;
 pub use sessions::SESSION_COOKIE;
 
-use crate::domain::{EnvironmentId, TlsMode};
-use crate::manager::ManagerEndpoint;
+use crate::domain::{EnvironmentId, ManagerDefinition, TlsMode};
 use state::SimState;
 
 /// The manager's default base path.
@@ -134,16 +133,19 @@ impl Simulator {
         &self.base_path
     }
 
-    /// An endpoint for a [`crate::manager::ManagerClient`] talking to this simulator.
-    pub fn endpoint(&self, id: EnvironmentId, timeout: Duration) -> ManagerEndpoint {
-        ManagerEndpoint {
+    /// This simulator as the manager of environment `id`, for a
+    /// [`crate::manager::ManagerClient`] (timeout: the client's default).
+    pub fn definition(&self, id: EnvironmentId) -> ManagerDefinition {
+        ManagerDefinition {
             name: id.to_string(),
             id,
             url: self.url.clone(),
             base_path: self.base_path.clone(),
             tls_mode: TlsMode::Full,
             ca_pem: None,
-            timeout,
+            timeout: None,
+            enabled: true,
+            required: false,
         }
     }
 

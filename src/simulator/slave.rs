@@ -12,8 +12,8 @@ use url::Url;
 use super::data::{SimUser, new_id};
 use super::state::SimState;
 use super::views::Refusal;
-use crate::domain::{EnvironmentId, TlsMode};
-use crate::manager::{ManagerClient, ManagerCredentials, ManagerEndpoint, ManagerError, Organization, User};
+use crate::domain::{EnvironmentId, ManagerDefinition, TlsMode};
+use crate::manager::{ManagerClient, ManagerCredentials, ManagerError, Organization, User};
 
 /// How long the slave waits for each call to its master.
 const MASTER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -27,15 +27,18 @@ pub(crate) fn master_client(master: &Url, default_base_path: &str) -> Result<Man
     };
     let mut url = master.clone();
     url.set_path("");
-    ManagerClient::new(ManagerEndpoint {
+    let definition = ManagerDefinition {
         id: EnvironmentId::master(),
         name: "master".to_owned(),
         url,
         base_path,
         tls_mode: TlsMode::Full,
         ca_pem: None,
-        timeout: MASTER_TIMEOUT,
-    })
+        timeout: None,
+        enabled: true,
+        required: true,
+    };
+    ManagerClient::new(definition, MASTER_TIMEOUT)
 }
 
 /// Authenticates `username` at the master and opens nothing locally yet: returns the local

@@ -26,10 +26,8 @@
 
 use std::time::Duration;
 
-use portico::domain::{EnvironmentId, TlsMode};
-use portico::manager::{
-    CSRF_HEADER, ManagerClient, ManagerCredentials, ManagerEndpoint, ManagerError, NewApplication,
-};
+use portico::domain::{EnvironmentId, ManagerDefinition};
+use portico::manager::{CSRF_HEADER, ManagerClient, ManagerCredentials, ManagerError, NewApplication};
 use portico::simulator::{Failure, FaultRule, Operation, Simulator};
 use serde_json::Value;
 
@@ -58,16 +56,12 @@ async fn every_client_call_conforms_to_the_swagger() {
         .await
         .expect("join")
         .unwrap_or_else(|e| panic!("{e}"));
-    let client = ManagerClient::new(ManagerEndpoint {
-        id: EnvironmentId::master(),
+    let through_prism = ManagerDefinition {
         name: "master through Prism".into(),
         url: proxy.url.clone(),
-        base_path: master.base_path().to_owned(),
-        tls_mode: TlsMode::Full,
-        ca_pem: None,
-        timeout: Duration::from_secs(30),
-    })
-    .expect("client");
+        ..master.definition(EnvironmentId::master())
+    };
+    let client = ManagerClient::new(through_prism, Duration::from_secs(30)).expect("client");
 
     let probes = probe_both_ways(&client).await;
     let outcome = drive_every_call(&client).await;

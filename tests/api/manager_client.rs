@@ -9,7 +9,7 @@ use portico::manager::{
 };
 use portico::simulator::{Failure, FaultRule, Operation};
 
-use crate::support::managers::{client, closed_port, endpoint, secret, silent_server, start_master};
+use crate::support::managers::{client, closed_port, definition, secret, silent_server, start_master};
 use crate::support::tls_server::{issued_by_test_ca, self_signed, serve};
 
 fn https(addr: std::net::SocketAddr) -> String {
@@ -17,14 +17,14 @@ fn https(addr: std::net::SocketAddr) -> String {
 }
 
 fn tls_client(url: &str, mode: TlsMode, ca_pem: Option<String>) -> ManagerClient {
-    ManagerClient::new(endpoint(url, mode, ca_pem, Duration::from_secs(5))).expect("client")
+    ManagerClient::new(definition(url, mode, ca_pem), Duration::from_secs(5)).expect("client")
 }
 
 #[tokio::test]
 async fn a_closed_port_is_connection_refused() {
     let url = format!("http://{}", closed_port());
     let client =
-        ManagerClient::new(endpoint(&url, TlsMode::Full, None, Duration::from_secs(5))).expect("client");
+        ManagerClient::new(definition(&url, TlsMode::Full, None), Duration::from_secs(5)).expect("client");
     let error = client.probe(None).await.expect_err("nothing listens");
     assert_eq!(error, ManagerError::ConnectionRefused);
     assert!(error.is_unavailable());
@@ -36,7 +36,7 @@ async fn a_closed_port_is_connection_refused() {
 async fn a_server_that_never_answers_times_out_within_the_endpoint_timeout() {
     let (addr, _server) = silent_server().await;
     let timeout = Duration::from_millis(300);
-    let client = ManagerClient::new(endpoint(&format!("http://{addr}"), TlsMode::Full, None, timeout))
+    let client = ManagerClient::new(definition(&format!("http://{addr}"), TlsMode::Full, None), timeout)
         .expect("client");
     let started = Instant::now();
     let error = client.login("alice", &secret("alice-password")).await.expect_err("no answer");
@@ -126,12 +126,10 @@ async fn routed_calls_make_the_same_tls_checks_and_failure_classes() {
 #[test]
 fn an_unusable_ca_file_is_a_configuration_error() {
     for pem in ["", "not a certificate", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"] {
-        let result = ManagerClient::new(endpoint(
-            "https://127.0.0.1:1",
-            TlsMode::Full,
-            Some(pem.to_owned()),
+        let result = ManagerClient::new(
+            definition("https://127.0.0.1:1", TlsMode::Full, Some(pem.to_owned())),
             Duration::from_secs(1),
-        ));
+        );
         assert!(matches!(result, Err(ManagerError::Config(_))), "{pem:?}");
     }
 }
@@ -228,7 +226,7 @@ async fn server_errors_and_dropped_connections_make_the_manager_unavailable() {
 
     master.faults().add(FaultRule::new(Operation::Applications).failure(Failure::Hang).times(1));
     let impatient =
-        ManagerClient::new(endpoint(master.url.as_str(), TlsMode::Full, None, Duration::from_millis(200)))
+        ManagerClient::new(definition(master.url.as_str(), TlsMode::Full, None), Duration::from_millis(200))
             .expect("client");
     assert!(matches!(impatient.applications(creds).await, Err(ManagerError::Timeout(_))));
 

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use portico::domain::{EnvironmentId, LoginFailurePolicy, TlsMode};
+use portico::domain::{EnvironmentId, LoginFailurePolicy, ManagerDefinition, TlsMode};
 use portico::simulator::Simulator;
 use portico::store::{Change, Saved, SettingsOverrides, SlaveRow};
 
@@ -38,15 +38,17 @@ async fn replicas(test: &str) -> Option<Replicas> {
 
 fn slave_row(id: &str, name: &str, url: &url::Url) -> SlaveRow {
     SlaveRow {
-        id: EnvironmentId::parse(id).unwrap(),
-        name: name.to_owned(),
-        url: url.clone(),
-        base_path: "/api/portal/v1.3".to_owned(),
-        tls_mode: TlsMode::Full,
-        ca_pem: None,
-        timeout: Some(Duration::from_secs(1)),
-        enabled: true,
-        required: false,
+        manager: ManagerDefinition {
+            id: EnvironmentId::parse(id).unwrap(),
+            name: name.to_owned(),
+            url: url.clone(),
+            base_path: "/api/portal/v1.3".to_owned(),
+            tls_mode: TlsMode::Full,
+            ca_pem: None,
+            timeout: Some(Duration::from_secs(1)),
+            enabled: true,
+            required: false,
+        },
         version: 0,
         updated_at: 0,
         updated_by: String::new(),
@@ -78,7 +80,8 @@ async fn a_slave_saved_on_one_replica_is_in_the_others_picker_within_a_second() 
     assert!(page.contains("Extra EU"), "replica b never showed the new slave:\n{page}");
 
     // Disabled on the first replica: gone from the other's picker, and from its routes.
-    let disabled = SlaveRow { enabled: false, ..saved };
+    let disabled =
+        SlaveRow { manager: ManagerDefinition { enabled: false, ..saved.manager.clone() }, ..saved };
     assert_eq!(r.a.state.db().update_slave(&disabled, "root").await.unwrap(), Saved::Saved(2));
     r.a.state.changed(Change::Slaves).await.unwrap();
     let page = picker_within_a_second(&r.b, |p| !p.contains("Extra EU")).await;

@@ -8,22 +8,12 @@ use sqlx::any::AnyRow;
 use url::Url;
 
 use super::{Database, DatabaseError, now_millis};
-use crate::domain::{EnvironmentId, TlsMode};
+use crate::domain::{EnvironmentId, ManagerDefinition};
 
-/// One slave manager as stored.
+/// One slave manager as stored: its definition and the row's version.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SlaveRow {
-    pub id: EnvironmentId,
-    pub name: String,
-    pub url: Url,
-    pub base_path: String,
-    pub tls_mode: TlsMode,
-    /// PEM of extra trusted roots.
-    pub ca_pem: Option<String>,
-    /// `None`: the federation's default timeout.
-    pub timeout: Option<Duration>,
-    pub enabled: bool,
-    pub required: bool,
+    pub manager: ManagerDefinition,
     /// 1 when created, +1 at every update.
     pub version: i64,
     pub updated_at: i64,
@@ -61,23 +51,25 @@ fn from_row(r: &AnyRow) -> Result<SlaveRow, DatabaseError> {
     let tls: String = r.try_get(4)?;
     let timeout_ms: Option<i64> = r.try_get(6)?;
     Ok(SlaveRow {
-        id: EnvironmentId::parse(&id).map_err(|e| bad_row("id", e))?,
-        name: r.try_get(1)?,
-        url: Url::parse(&url).map_err(|e| bad_row("url", e))?,
-        base_path: r.try_get(3)?,
-        tls_mode: tls.parse().map_err(|e: String| bad_row("TLS mode", e))?,
-        ca_pem: r.try_get(5)?,
-        timeout: timeout_ms.map(|ms| Duration::from_millis(u64::try_from(ms).unwrap_or(0))),
-        enabled: r.try_get::<i64, _>(7)? != 0,
-        required: r.try_get::<i64, _>(8)? != 0,
+        manager: ManagerDefinition {
+            id: EnvironmentId::parse(&id).map_err(|e| bad_row("id", e))?,
+            name: r.try_get(1)?,
+            url: Url::parse(&url).map_err(|e| bad_row("url", e))?,
+            base_path: r.try_get(3)?,
+            tls_mode: tls.parse().map_err(|e: String| bad_row("TLS mode", e))?,
+            ca_pem: r.try_get(5)?,
+            timeout: timeout_ms.map(|ms| Duration::from_millis(u64::try_from(ms).unwrap_or(0))),
+            enabled: r.try_get::<i64, _>(7)? != 0,
+            required: r.try_get::<i64, _>(8)? != 0,
+        },
         version: r.try_get(9)?,
         updated_at: r.try_get(10)?,
         updated_by: r.try_get(11)?,
     })
 }
 
-fn timeout_ms(row: &SlaveRow) -> Option<i64> {
-    row.timeout.map(|t| i64::try_from(t.as_millis()).unwrap_or(i64::MAX))
+fn timeout_ms(manager: &ManagerDefinition) -> Option<i64> {
+    manager.timeout.map(|t| i64::try_from(t.as_millis()).unwrap_or(i64::MAX))
 }
 
 impl Database {
@@ -98,6 +90,7 @@ impl Database {
     /// Adds a slave (version 1, after the others); an id that exists already is a conflict.
     pub async fn insert_slave(&self, row: &SlaveRow, actor: &str) -> Result<SlaveRow, DatabaseError> {
         let now = now_millis();
+        let m = &row.manager;
         let inserted = sqlx::query(
             "INSERT INTO slaves (id, name, url, base_path, tls_mode, ca_pem, timeout_ms, enabled, required, \
              position, version, updated_at, updated_by) \
@@ -105,44 +98,45 @@ impl Database {
              (SELECT COALESCE(MAX(position), 0) + 1 FROM slaves), 1, $10, $11) \
              ON CONFLICT (id) DO NOTHING",
         )
-        .bind(row.id.as_str())
-        .bind(&row.name)
-        .bind(row.url.as_str())
-        .bind(&row.base_path)
-        .bind(row.tls_mode.as_str())
-        .bind(row.ca_pem.as_deref())
-        .bind(timeout_ms(row))
-        .bind(i64::from(row.enabled))
-        .bind(i64::from(row.required))
+        .bind(m.id.as_str())
+        .bind(&m.name)
+        .bind(m.url.as_str())
+        .bind(&m.base_path)
+        .bind(m.tls_mode.as_str())
+        .bind(m.ca_pem.as_deref())
+        .bind(timeout_ms(m))
+        .bind(i64::from(m.enabled))
+        .bind(i64::from(m.required))
         .bind(now)
         .bind(actor)
         .execute(self.pool())
         .await?
         .rows_affected();
         if inserted == 0 {
-            return Err(DatabaseError::Conflict(format!("a slave with id {} already exists", row.id)));
+            return Err(DatabaseError::Conflict(format!("a slave with id {} already exists", m.id)));
         }
         Ok(SlaveRow { version: 1, updated_at: now, updated_by: actor.to_owned(), ..row.clone() })
     }
 
     /// Saves `row` if the stored version is still `row.version` (the one the admin edited).
     pub async fn update_slave(&self, row: &SlaveRow, actor: &str) -> Result<Saved, DatabaseError> {
+        let m = &row.manager;
         let updated = sqlx::query(
             "UPDATE slaves SET name = $1, url = $2, base_path = $3, tls_mode = $4, ca_pem = $5, \
              timeout_ms = $6, enabled = $7, required = $8, version = version + 1, updated_at = $9, \
              updated_by = $10 WHERE id = $11 AND version = $12",
         )
-        .bind(&row.name)
-        .bind(row.url.as_str())
-        .bind(&row.base_path)
-        .bind(row.tls_mode.as_str())
-        .bind(row.ca_pem.as_deref())
-        .bind(timeout_ms(row))
-        .bind(i64::from(row.enabled))
-        .bind(i64::from(row.required))
+        .bind(&m.name)
+        .bind(m.url.as_str())
+        .bind(&m.base_path)
+        .bind(m.tls_mode.as_str())
+        .bind(m.ca_pem.as_deref())
+        .bind(timeout_ms(m))
+        .bind(i64::from(m.enabled))
+        .bind(i64::from(m.required))
         .bind(now_millis())
         .bind(actor)
-        .bind(row.id.as_str())
+        .bind(m.id.as_str())
         .bind(row.version)
         .execute(self.pool())
         .await?
@@ -150,7 +144,7 @@ impl Database {
         if updated > 0 {
             return Ok(Saved::Saved(row.version + 1));
         }
-        Ok(match self.get_slave(&row.id).await? {
+        Ok(match self.get_slave(&m.id).await? {
             Some(_) => Saved::Conflict,
             None => Saved::NotFound,
         })

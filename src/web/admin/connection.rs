@@ -3,6 +3,8 @@
 //! when the config file gives one. Each check says what it found; later checks that depend on a
 //! failed one are not run.
 
+use std::time::Duration;
+
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
@@ -11,9 +13,9 @@ use super::access::Admin;
 use super::page::{Shell, render};
 use super::slaves::{CsrfForm, Owner, gone, owner, path_id};
 use crate::credentials::Caller;
-use crate::domain::Role;
-use crate::federation::{ServiceCredential, stored_endpoint};
-use crate::manager::{ManagerClient, ManagerEndpoint, ManagerError};
+use crate::domain::{ManagerDefinition, Role};
+use crate::federation::ServiceCredential;
+use crate::manager::{ManagerClient, ManagerError};
 use crate::state::AppState;
 use crate::web::WebError;
 
@@ -73,19 +75,19 @@ pub async fn test(
     admin.check_csrf(&posted.csrf_token)?;
     let id = path_id(&path)?;
     let default_timeout = state.settings().federation.timeout.get();
-    let (endpoint, service) = match owner(&state, &id).await? {
+    let (definition, service) = match owner(&state, &id).await? {
         // The config file's managers: as they run, with their (live) service credential.
         Owner::Master(_) | Owner::Config(_) => {
             let Some(env) = state.environments().get(&id) else { return gone(&state, &admin, &id).await };
-            (env.client.endpoint().clone(), env.service.clone())
+            (env.definition().clone(), env.service.clone())
         }
         // A stored slave is tested as saved, even when disabled or not in force.
-        Owner::Stored(row) => (stored_endpoint(&row, default_timeout), None),
+        Owner::Stored(row) => (row.manager, None),
         Owner::Unknown => return gone(&state, &admin, &id).await,
     };
-    let address = format!("{}{}", endpoint.url.as_str().trim_end_matches('/'), endpoint.base_path);
-    let name = endpoint.name.clone();
-    let checks = run(endpoint, service).await;
+    let address = format!("{}{}", definition.url.as_str().trim_end_matches('/'), definition.base_path);
+    let name = definition.name.clone();
+    let checks = run(definition, default_timeout, service).await;
     let page = TestPage {
         shell: Shell::new(&state, &admin, "slaves").await?,
         id: id.to_string(),
@@ -97,7 +99,11 @@ pub async fn test(
     render(StatusCode::OK, &page)
 }
 
-async fn run(endpoint: ManagerEndpoint, service: Option<ServiceCredential>) -> Vec<Check> {
+async fn run(
+    endpoint: ManagerDefinition,
+    default_timeout: Duration,
+    service: Option<ServiceCredential>,
+) -> Vec<Check> {
     let https = endpoint.url.scheme() == "https";
     let tls_mode = endpoint.tls_mode.as_str();
     let host = format!(
@@ -106,7 +112,7 @@ async fn run(endpoint: ManagerEndpoint, service: Option<ServiceCredential>) -> V
         endpoint.url.port_or_known_default().unwrap_or_default()
     );
     let base_path = endpoint.base_path.clone();
-    let client = match ManagerClient::new(endpoint) {
+    let client = match ManagerClient::new(endpoint, default_timeout) {
         Ok(client) => client,
         Err(e) => {
             return vec![

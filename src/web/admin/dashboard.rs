@@ -33,10 +33,10 @@ pub struct ManagerView {
 
 impl ManagerView {
     pub fn new(state: &AppState, env: &Environment) -> Self {
-        let health = env.enabled.then(|| state.health().get(env.id())).flatten();
+        let health = env.enabled().then(|| state.health().get(env.id())).flatten();
         let now = state.clock().now();
         let since = |t| ago(now, t);
-        let status = match (&health, env.enabled) {
+        let status = match (&health, env.enabled()) {
             (_, false) => "disabled",
             (None, true) => "unknown",
             (Some(ManagerHealth { up: true, .. }), true) => "up",
@@ -45,10 +45,10 @@ impl ManagerView {
         Self {
             id: env.id().to_string(),
             name: env.name().to_owned(),
-            url: env.client.endpoint().url.to_string(),
+            url: env.definition().url.to_string(),
             is_master: env.is_master,
             provisioned: env.provisioned,
-            enabled: env.enabled,
+            enabled: env.enabled(),
             status,
             latency: health.as_ref().filter(|h| h.up).and_then(ManagerHealth::latency_text),
             checked: health.as_ref().map(|h| since(h.checked_at)),

@@ -11,9 +11,9 @@ use serde_json::json;
 
 use super::access::{Admin, Flash, flash};
 use super::page::{Shell, ago, audit, client_address, db_error, render, see_other};
-use super::slave_form::{FieldErrors, SlaveForm, SlaveInput, check};
+use super::slave_form::{FieldErrors, SlaveForm, check};
 use super::slaves::{Owner, apply_slaves, audit_view, gone, owner, path_id, read_only, timeout_text};
-use crate::domain::EnvironmentId;
+use crate::domain::{EnvironmentId, ManagerDefinition};
 use crate::state::AppState;
 use crate::store::{DatabaseError, Saved, SlaveRow};
 use crate::web::WebError;
@@ -67,21 +67,8 @@ async fn form_page(
     render(status, &page)
 }
 
-fn row(input: SlaveInput, version: i64) -> SlaveRow {
-    SlaveRow {
-        id: input.id,
-        name: input.name,
-        url: input.url,
-        base_path: input.base_path,
-        tls_mode: input.tls_mode,
-        ca_pem: input.ca_pem,
-        timeout: input.timeout,
-        enabled: input.enabled,
-        required: input.required,
-        version,
-        updated_at: 0,
-        updated_by: String::new(),
-    }
+fn row(manager: ManagerDefinition, version: i64) -> SlaveRow {
+    SlaveRow { manager, version, updated_at: 0, updated_by: String::new() }
 }
 
 /// Why an id cannot be used for a new slave, if it cannot.
@@ -89,7 +76,7 @@ async fn id_taken(state: &AppState, id: &EnvironmentId) -> Result<Option<String>
     Ok(match owner(state, id).await? {
         Owner::Master(_) => Some("This is the master's id: choose another.".to_owned()),
         Owner::Config(_) => Some("A slave from the config file has this id: choose another.".to_owned()),
-        Owner::Stored(s) => Some(format!("“{}” has this id already: choose another.", s.name)),
+        Owner::Stored(s) => Some(format!("“{}” has this id already: choose another.", s.manager.name)),
         Owner::Unknown => None,
     })
 }
@@ -135,8 +122,9 @@ pub async fn create(
     apply_slaves(&state).await;
     let detail = json!({ "before": null, "after": audit_view(&saved) });
     let ip = client_address(&req, &state);
-    audit(&state, &admin.actor(), "slave.create", Some(saved.id.as_str()), Some(detail), ip.as_deref()).await;
-    let text = format!("Slave manager “{}” ({}) added.", saved.name, saved.id);
+    let (id, name) = (&saved.manager.id, &saved.manager.name);
+    audit(&state, &admin.actor(), "slave.create", Some(id.as_str()), Some(detail), ip.as_deref()).await;
+    let text = format!("Slave manager “{name}” ({id}) added.");
     flash(&state, &admin, Flash::ok(text)).await?;
     Ok(see_other("/admin/slaves"))
 }
@@ -186,8 +174,12 @@ pub async fn update(
     };
     let wanted = row(input, version);
     if version == current.version && audit_view(&wanted) == audit_view(&current) {
-        flash(&state, &admin, Flash::ok(format!("Nothing to save: “{}” is unchanged.", current.name)))
-            .await?;
+        flash(
+            &state,
+            &admin,
+            Flash::ok(format!("Nothing to save: “{}” is unchanged.", current.manager.name)),
+        )
+        .await?;
         return Ok(see_other("/admin/slaves"));
     }
     match state.db().update_slave(&wanted, &admin.actor()).await.map_err(db_error)? {
@@ -209,13 +201,15 @@ pub async fn update(
     let detail = json!({ "before": audit_view(&current), "after": audit_view(&wanted) });
     let ip = client_address(&req, &state);
     audit(&state, &admin.actor(), "slave.update", Some(id.as_str()), Some(detail), ip.as_deref()).await;
-    flash(&state, &admin, Flash::ok(format!("Slave manager “{}” ({id}) saved.", wanted.name))).await?;
+    flash(&state, &admin, Flash::ok(format!("Slave manager “{}” ({id}) saved.", wanted.manager.name)))
+        .await?;
     Ok(see_other("/admin/slaves"))
 }
 
-fn conflict_view(state: &AppState, latest: &SlaveRow, wanted: &SlaveRow) -> ConflictView {
+fn conflict_view(state: &AppState, latest_row: &SlaveRow, wanted: &SlaveRow) -> ConflictView {
+    let (latest, wanted) = (&latest_row.manager, &wanted.manager);
     let at =
-        std::time::UNIX_EPOCH + std::time::Duration::from_millis(latest.updated_at.max(0).unsigned_abs());
+        std::time::UNIX_EPOCH + std::time::Duration::from_millis(latest_row.updated_at.max(0).unsigned_abs());
     let mut stored = Vec::new();
     let mut differs = |field: &'static str, now: String, typed: String| {
         if now != typed {
@@ -226,14 +220,14 @@ fn conflict_view(state: &AppState, latest: &SlaveRow, wanted: &SlaveRow) -> Conf
     differs("Address", latest.url.to_string(), wanted.url.to_string());
     differs("Base path", latest.base_path.clone(), wanted.base_path.clone());
     differs("TLS mode", latest.tls_mode.as_str().to_owned(), wanted.tls_mode.as_str().to_owned());
-    let ca = |r: &SlaveRow| if r.ca_pem.is_some() { "set" } else { "none" }.to_owned();
+    let ca = |m: &ManagerDefinition| if m.ca_pem.is_some() { "set" } else { "none" }.to_owned();
     differs("CA certificates", ca(latest), ca(wanted));
     differs("Timeout", timeout_text(latest.timeout), timeout_text(wanted.timeout));
     let yes_no = |b: bool| if b { "yes" } else { "no" }.to_owned();
     differs("Enabled", yes_no(latest.enabled), yes_no(wanted.enabled));
     differs("Required", yes_no(latest.required), yes_no(wanted.required));
     ConflictView {
-        by: latest.updated_by.strip_prefix("admin:").unwrap_or(&latest.updated_by).to_owned(),
+        by: latest_row.updated_by.strip_prefix("admin:").unwrap_or(&latest_row.updated_by).to_owned(),
         when: ago(state.clock().now(), at),
         stored,
     }

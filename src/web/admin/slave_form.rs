@@ -1,4 +1,4 @@
-//! The slave manager form: what was typed, and checking it into a [`SlaveInput`] or a message
+//! The slave manager form: what was typed, and checking it into a [`ManagerDefinition`] or a message
 //! per field. Uniqueness of the id needs the registry and is checked by the handler.
 
 use std::time::Duration;
@@ -9,7 +9,7 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::config::default_base_path;
-use crate::domain::{EnvironmentId, TlsMode};
+use crate::domain::{EnvironmentId, ManagerDefinition, TlsMode};
 use crate::store::SlaveRow;
 
 pub const MAX_NAME_CHARS: usize = 100;
@@ -57,8 +57,9 @@ impl SlaveForm {
     }
 
     /// A stored slave, ready to edit.
-    pub fn from_row(row: &SlaveRow) -> Self {
+    pub fn from_row(stored: &SlaveRow) -> Self {
         let on = |b: bool| b.then(|| "on".to_owned());
+        let row = &stored.manager;
         Self {
             id: row.id.to_string(),
             name: row.name.clone(),
@@ -69,7 +70,7 @@ impl SlaveForm {
             timeout: row.timeout.map(|t| humantime::format_duration(t).to_string()).unwrap_or_default(),
             enabled: on(row.enabled),
             required: on(row.required),
-            version: row.version.to_string(),
+            version: stored.version.to_string(),
             csrf_token: String::new(),
         }
     }
@@ -101,23 +102,9 @@ impl FieldErrors {
     }
 }
 
-/// A checked form.
-#[derive(Debug, Clone)]
-pub struct SlaveInput {
-    pub id: EnvironmentId,
-    pub name: String,
-    pub url: Url,
-    pub base_path: String,
-    pub tls_mode: TlsMode,
-    pub ca_pem: Option<String>,
-    pub timeout: Option<Duration>,
-    pub enabled: bool,
-    pub required: bool,
-}
-
 /// Checks every field (all messages at once). `id` is the path's id when editing (the id of a
 /// stored slave does not change).
-pub fn check(form: &SlaveForm, id: Option<&EnvironmentId>) -> Result<SlaveInput, Box<FieldErrors>> {
+pub fn check(form: &SlaveForm, id: Option<&EnvironmentId>) -> Result<ManagerDefinition, Box<FieldErrors>> {
     let mut errors = FieldErrors::default();
     let id = match id {
         Some(id) => Some(id.clone()),
@@ -159,7 +146,7 @@ pub fn check(form: &SlaveForm, id: Option<&EnvironmentId>) -> Result<SlaveInput,
     let timeout = check_timeout(form.timeout.trim()).map_err(|e| errors.timeout = Some(e)).ok();
     match (id, url, base_path, tls_mode, timeout) {
         (Some(id), Some(url), Some(base_path), Some(tls_mode), Some(timeout)) if errors.is_empty() => {
-            Ok(SlaveInput {
+            Ok(ManagerDefinition {
                 id,
                 name: name.to_owned(),
                 url,

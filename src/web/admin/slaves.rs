@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use super::access::{Admin, Flash, flash};
 use super::page::{Shell, ago, audit, client_address, db_error, render, see_other};
 use crate::config::SlaveSettings;
-use crate::domain::{EnvironmentId, TlsMode};
+use crate::domain::{EnvironmentId, ManagerDefinition};
 use crate::federation::ManagerHealth;
 use crate::state::AppState;
 use crate::store::{Change, SlaveRow};
@@ -97,15 +97,16 @@ pub fn timeout_text(timeout: Option<std::time::Duration>) -> String {
 
 /// A stored slave as the audit log keeps it (before/after).
 pub fn audit_view(row: &SlaveRow) -> Value {
+    let m = &row.manager;
     json!({
-        "name": row.name,
-        "url": row.url.as_str(),
-        "base_path": row.base_path,
-        "tls_mode": row.tls_mode.as_str(),
-        "ca": row.ca_pem.as_deref().map(ca_summary),
-        "timeout": timeout_text(row.timeout),
-        "enabled": row.enabled,
-        "required": row.required,
+        "name": m.name,
+        "url": m.url.as_str(),
+        "base_path": m.base_path,
+        "tls_mode": m.tls_mode.as_str(),
+        "ca": m.ca_pem.as_deref().map(ca_summary),
+        "timeout": timeout_text(m.timeout),
+        "enabled": m.enabled,
+        "required": m.required,
     })
 }
 
@@ -153,26 +154,16 @@ fn health(state: &AppState, id: &EnvironmentId, enabled: bool) -> (&'static str,
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn item(
-    state: &AppState,
-    id: &EnvironmentId,
-    name: &str,
-    address: String,
-    tls_mode: TlsMode,
-    timeout: Option<std::time::Duration>,
-    (enabled, required): (bool, bool),
-    provisioned: bool,
-) -> SlaveItem {
-    let (status, health) = health(state, id, enabled);
+fn item(state: &AppState, m: &ManagerDefinition, provisioned: bool) -> SlaveItem {
+    let (status, health) = health(state, &m.id, m.enabled);
     SlaveItem {
-        id: id.to_string(),
-        name: name.to_owned(),
-        address,
-        tls_mode: tls_mode.as_str(),
-        timeout: timeout_text(timeout),
-        enabled,
-        required,
+        id: m.id.to_string(),
+        name: m.name.clone(),
+        address: format!("{}{}", m.url.as_str().trim_end_matches('/'), m.base_path),
+        tls_mode: m.tls_mode.as_str(),
+        timeout: timeout_text(m.timeout),
+        enabled: m.enabled,
+        required: m.required,
         provisioned,
         shadowed: false,
         status,
@@ -181,27 +172,13 @@ fn item(
     }
 }
 
-fn address(url: &url::Url, base_path: &str) -> String {
-    format!("{}{}", url.as_str().trim_end_matches('/'), base_path)
-}
-
 pub async fn list(state: web::Data<AppState>, admin: Admin) -> Result<HttpResponse, WebError> {
     let stored = state.db().list_slaves().await.map_err(db_error)?;
     let now = state.clock().now();
-    let mut slaves: Vec<SlaveItem> = state
-        .settings()
-        .slaves
-        .iter()
-        .map(|s| {
-            let addr = address(&s.url, &s.base_path);
-            let timeout = s.timeout.map(|t| t.get());
-            item(&state, &s.id, &s.name, addr, s.tls_mode, timeout, (s.enabled, s.required), true)
-        })
-        .collect();
+    let mut slaves: Vec<SlaveItem> =
+        state.settings().slaves.iter().map(|s| item(&state, &s.definition_with_ca(None), true)).collect();
     for row in &stored {
-        let addr = address(&row.url, &row.base_path);
-        let flags = (row.enabled, row.required);
-        let mut entry = item(&state, &row.id, &row.name, addr, row.tls_mode, row.timeout, flags, false);
+        let mut entry = item(&state, &row.manager, false);
         entry.shadowed = slaves.iter().any(|s| s.provisioned && s.id == entry.id);
         let at =
             std::time::UNIX_EPOCH + std::time::Duration::from_millis(row.updated_at.max(0).unsigned_abs());
@@ -240,6 +217,6 @@ pub async fn delete(
     let detail = json!({ "before": audit_view(&row) });
     let ip = client_address(&req, &state);
     audit(&state, &admin.actor(), "slave.delete", Some(id.as_str()), Some(detail), ip.as_deref()).await;
-    flash(&state, &admin, Flash::ok(format!("Slave manager “{}” ({id}) deleted.", row.name))).await?;
+    flash(&state, &admin, Flash::ok(format!("Slave manager “{}” ({id}) deleted.", row.manager.name))).await?;
     Ok(see_other("/admin/slaves"))
 }

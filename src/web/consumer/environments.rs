@@ -68,7 +68,7 @@ pub async fn environments(state: web::Data<AppState>, signed_in: SignedIn) -> Re
         .environments()
         .snapshot()
         .all()
-        .filter(|env| env.enabled)
+        .filter(|env| env.enabled())
         .map(|env| {
             let link = data.link(env.id());
             let health = state.health().get(env.id());

@@ -9,13 +9,9 @@ use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use askama::Template;
 
-use crate::credentials::Caller;
 use crate::domain::EnvironmentId;
-use crate::domain::SessionUser;
-use crate::federation::{
-    Environment, EnvironmentLink, JoinFailure, ManagerAccess, Notice, PortalSession, ServiceAuth,
-};
-use crate::manager::{ManagerCredentials, ManagerError, ManagerSession};
+use crate::federation::{Environment, EnvironmentLink, JoinFailure, Notice, PageAccess, PortalSession};
+use crate::manager::{ManagerCredentials, ManagerError};
 
 use crate::state::AppState;
 use crate::store::Session;
@@ -67,7 +63,7 @@ impl Shell {
             .environments()
             .snapshot()
             .all()
-            .filter(|e| e.enabled)
+            .filter(|e| e.enabled())
             .map(|e| SwitchOption {
                 id: e.id().to_string(),
                 name: e.name().to_owned(),
@@ -105,52 +101,26 @@ pub async fn take_notice(
 /// The enabled environment named by a path segment; anything else is a 404.
 pub fn environment(state: &AppState, raw: &str) -> Result<Arc<Environment>, WebError> {
     let id = EnvironmentId::parse(raw).map_err(|_| WebError::NotFound)?;
-    state.environments().get(&id).filter(|e| e.enabled).ok_or(WebError::NotFound)
+    state.environments().get(&id).filter(|e| e.enabled()).ok_or(WebError::NotFound)
 }
 
 /// The user's place in an environment they are joined to.
 pub struct JoinedEnvironment {
     pub env: Arc<Environment>,
-    access: Access,
+    access: PageAccess,
     pub organization_id: String,
-}
-
-/// How this page's calls to the manager are made.
-enum Access {
-    Session(ManagerSession),
-    Bearer(String),
-    /// The service credential's secret or token in force when the page started.
-    Service(ServiceAuth),
 }
 
 impl JoinedEnvironment {
     pub fn creds(&self) -> ManagerCredentials<'_> {
-        match &self.access {
-            Access::Session(session) => ManagerCredentials::Session(session),
-            Access::Bearer(token) => ManagerCredentials::Bearer(token),
-            Access::Service(auth) => auth.credentials(),
-        }
+        self.access.credentials()
     }
 
-    /// Calls go with the manager's service credential: Portico scopes the answers to the
+    /// Calls go with the manager's service credential: the page scopes the answers to the
     /// user's organization itself.
     pub fn is_service(&self) -> bool {
-        matches!(self.access, Access::Service(_))
+        self.access.is_service()
     }
-}
-
-/// The service credential for a page's calls on behalf of `user` (its connection's access policy
-/// is checked on every use: a policy changed since sign-in applies at once).
-async fn service_auth(env: &Environment, user: &SessionUser) -> Result<ServiceAuth, JoinFailure> {
-    let Some(service) = &env.service else {
-        return Err(JoinFailure::Unavailable);
-    };
-    let caller = Caller::User { username: &user.login_name, organization: &user.organization, role: None };
-    let error = match service.authorize(caller).await {
-        Ok(auth) => return Ok(auth),
-        Err(e) => crate::federation::service_error(env, &e),
-    };
-    Err(JoinFailure::from_error(&error, env.is_master))
 }
 
 /// The environment of a page and the user's session there, or the page to show instead: a 404
@@ -164,25 +134,9 @@ pub async fn joined(
     if let Some(identity) = &state.identity() {
         crate::federation::keep_fresh(identity, state.sessions(), session).await.map_err(WebError::from)?;
     }
-    match session.data.link(env.id()) {
-        Some(EnvironmentLink::Joined { manager, organization_id }) => {
-            let access = match manager {
-                ManagerAccess::Session(s) => Access::Session(s.clone()),
-                ManagerAccess::Bearer => Access::Bearer(
-                    session.data.sso.as_ref().map(|t| t.access_token.clone()).unwrap_or_default(),
-                ),
-                ManagerAccess::Service => match service_auth(&env, &session.data.user).await {
-                    Ok(auth) => Access::Service(auth),
-                    Err(reason) => return Ok(Err(not_joined(state, session, &env, &reason).await?)),
-                },
-            };
-            Ok(Ok(JoinedEnvironment { access, organization_id: organization_id.clone(), env }))
-        }
-        Some(EnvironmentLink::Unavailable { reason }) => {
-            let reason = reason.clone();
-            Ok(Err(not_joined(state, session, &env, &reason).await?))
-        }
-        None => Ok(Err(not_joined(state, session, &env, &JoinFailure::NotJoined).await?)),
+    match session.data.page_access(&env).await {
+        Ok((access, organization_id)) => Ok(Ok(JoinedEnvironment { access, organization_id, env })),
+        Err(reason) => Ok(Err(not_joined(state, session, &env, &reason).await?)),
     }
 }
 

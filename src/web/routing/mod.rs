@@ -64,7 +64,7 @@ async fn current(
         .current
         .as_ref()
         .and_then(|id| state.environments().get(id))
-        .filter(|env| env.enabled)
+        .filter(|env| env.enabled())
         .ok_or(RouteError::NoCurrentEnvironment)?;
     let tail = req.uri().path().strip_prefix(API_PREFIX).unwrap_or_default().to_owned();
     forward(req, payload, &state, session, env, &tail).await
@@ -82,7 +82,7 @@ async fn named(
     let env = EnvironmentId::parse(raw_id)
         .ok()
         .and_then(|id| state.environments().get(&id))
-        .filter(|env| env.enabled)
+        .filter(|env| env.enabled())
         .ok_or(RouteError::UnknownEnvironment)?;
     // A valid id is plain ASCII, so it appears in the raw path exactly as matched.
     let prefix = format!("/environments/{}/manager", env.id());

@@ -40,11 +40,11 @@ async fn added_slaves_are_listed_editable_and_in_force_at_once(db: TestDatabase)
 
     let env = app.state.environments().get(&id("prod-us")).expect("in force without a restart");
     assert_eq!(env.name(), "Production US");
-    assert!(env.enabled && env.required && !env.provisioned);
-    assert_eq!(env.client.endpoint().timeout, std::time::Duration::from_secs(3));
+    assert!(env.enabled() && env.required() && !env.provisioned);
+    assert_eq!(env.client.timeout(), std::time::Duration::from_secs(3));
     let stored = app.state.db().get_slave(&id("prod-us")).await.unwrap().expect("stored");
     assert_eq!((stored.version, stored.updated_by.as_str()), (1, "admin:root"));
-    assert_eq!(stored.base_path, "/api/portal/v1.3", "the default base path");
+    assert_eq!(stored.manager.base_path, "/api/portal/v1.3", "the default base path");
 
     let list = page(&app, "/admin/slaves").await;
     assert!(list.contains("Slave manager “Production US” (prod-us) added."), "{list}");
@@ -185,7 +185,7 @@ async fn every_bad_field_gets_its_message_and_nothing_is_saved(db: TestDatabase)
         assert_eq!(field_error(&res.text().await.unwrap(), &field.replace('_', "-")), message);
     }
     let stored: Vec<String> =
-        app.state.db().list_slaves().await.unwrap().into_iter().map(|s| s.id.to_string()).collect();
+        app.state.db().list_slaves().await.unwrap().into_iter().map(|s| s.manager.id.to_string()).collect();
     assert_eq!(stored, ["eu"], "only the valid form was saved");
     app.stop().await;
 }
@@ -231,7 +231,10 @@ async fn a_second_admin_saving_first_makes_the_stale_save_a_conflict(db: TestDat
     assert!(conflict.contains("value=\"5s\""), "the admin's own values are kept");
     assert_eq!(version_in(&conflict), "2", "saving again is a decision over version 2");
     let stored = app.state.db().get_slave(&id("prod-us")).await.unwrap().unwrap();
-    assert_eq!((stored.name.as_str(), stored.timeout, stored.version), ("Production US (ops)", None, 2));
+    assert_eq!(
+        (stored.manager.name.as_str(), stored.manager.timeout, stored.version),
+        ("Production US (ops)", None, 2)
+    );
 
     // Saving again from the conflict page replaces version 2 deliberately.
     let mut again = root_fields.clone();
@@ -239,9 +242,9 @@ async fn a_second_admin_saving_first_makes_the_stale_save_a_conflict(db: TestDat
     again.push(("version", "2"));
     assert_eq!(app.post_form("/admin/slaves/prod-us", &again).await.status(), 303);
     let stored = app.state.db().get_slave(&id("prod-us")).await.unwrap().unwrap();
-    assert_eq!((stored.name.as_str(), stored.version), ("Production US", 3));
-    assert_eq!(stored.timeout, Some(std::time::Duration::from_secs(5)));
-    assert_eq!(app.state.environments().get(&id("prod-us")).unwrap().client.endpoint().timeout.as_secs(), 5);
+    assert_eq!((stored.manager.name.as_str(), stored.version), ("Production US", 3));
+    assert_eq!(stored.manager.timeout, Some(std::time::Duration::from_secs(5)));
+    assert_eq!(app.state.environments().get(&id("prod-us")).unwrap().client.timeout().as_secs(), 5);
     let list = page(&app, "/admin/slaves").await;
     assert!(list.contains("Slave manager “Production US” (prod-us) saved."));
 
@@ -292,7 +295,7 @@ async fn disabling_and_deleting_take_the_slave_away(db: TestDatabase) {
     fields.retain(|(f, _)| *f != "enabled");
     fields.extend([("csrf_token", token.as_str()), ("version", "1")]);
     assert_eq!(app.post_form("/admin/slaves/prod-us", &fields).await.status(), 303);
-    assert!(!app.state.environments().get(&id("prod-us")).unwrap().enabled, "disabled at once");
+    assert!(!app.state.environments().get(&id("prod-us")).unwrap().enabled(), "disabled at once");
     assert!(
         item(&page(&app, "/admin/slaves").await, "slave-prod-us")
             .contains("<span class=\"badge\">disabled</span>")

@@ -4,8 +4,9 @@ use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
 
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use portico::domain::ManagerDefinition;
 use portico::domain::{EnvironmentId, TlsMode};
-use portico::manager::{ManagerClient, ManagerEndpoint};
+use portico::manager::ManagerClient;
 use portico::simulator::{Simulator, SimulatorData, SimulatorOptions};
 use secrecy::SecretString;
 use url::Url;
@@ -28,18 +29,21 @@ pub async fn start_slave(flavour: &str, master: &Url) -> Simulator {
 
 /// A client for a simulator, with a short timeout.
 pub fn client(simulator: &Simulator) -> ManagerClient {
-    ManagerClient::new(simulator.endpoint(EnvironmentId::master(), Duration::from_secs(5))).expect("client")
+    ManagerClient::new(simulator.definition(EnvironmentId::master()), Duration::from_secs(5)).expect("client")
 }
 
-pub fn endpoint(url: &str, tls_mode: TlsMode, ca_pem: Option<String>, timeout: Duration) -> ManagerEndpoint {
-    ManagerEndpoint {
+/// A manager at `url` (timeout: the client's default).
+pub fn definition(url: &str, tls_mode: TlsMode, ca_pem: Option<String>) -> ManagerDefinition {
+    ManagerDefinition {
         id: EnvironmentId::parse("under-test").expect("id"),
         name: "Under test".to_owned(),
         url: Url::parse(url).expect("url"),
         base_path: "/api/portal/v1.3".to_owned(),
         tls_mode,
         ca_pem,
-        timeout,
+        timeout: None,
+        enabled: true,
+        required: false,
     }
 }
 
