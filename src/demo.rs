@@ -17,7 +17,52 @@ pub async fn run(listen: SocketAddr) -> anyhow::Result<()> {
     // An environment that is down, so the picker shows what an unavailable one looks like.
     let archive = closed_address().context("cannot find a free port for the environment that is down")?;
     let dir = tempfile::tempdir().context("cannot create a temporary folder for the demo database")?;
-    let config = format!(
+    let db = dir.path().join("portico.db");
+    let config = demo_config(listen, &db, [&master.url, &eu.url, &staging.url], archive);
+    let report =
+        crate::config::load_from_sources(Some((std::path::Path::new("<demo>"), &config)), Vec::new());
+    let Some(settings) = report.settings else {
+        anyhow::bail!("the demo configuration is invalid:\n{}", report.render());
+    };
+    let _logs = crate::telemetry::init(&settings.log);
+    let app = crate::startup::Application::build(settings).await?;
+    // The demo's throw-away database gets one admin, so the admin area can be tried too.
+    let admin_hash = crate::password::hash(secrecy::SecretString::from(DEMO_ADMIN_PASSWORD)).await?;
+    let admin_name = crate::store::sql::AdminName::parse(DEMO_ADMIN)
+        .map_err(|_| anyhow::anyhow!("the demo admin name is not valid"))?;
+    app.state().db().create_admin(&admin_name, &admin_hash).await?;
+    let address = app.address();
+    let banner = format!(
+        "\nPortico demo is running at http://{address}\n\
+         \x20 managers: master {} · Production EU {} · Staging {} · Archive http://{archive} (down)\n\
+         \x20 sign in as:\n\
+         \x20   alice / alice-password   (Acme: every environment)\n\
+         \x20   bob / bob-password       (Globex)\n\
+         \x20   dave / dave-password     (must change his password first: refused with the reason)\n\
+         \x20   carol / carol-password   (disabled: refused)\n\
+         \x20   frank / frank-password   (Initech, which exists on the master only: the slaves say so)\n\
+         \x20 admin area: http://{address}/admin as {DEMO_ADMIN} / {DEMO_ADMIN_PASSWORD}\n\
+         \x20 Ctrl+C stops everything; the demo database is deleted on exit\n\n",
+        master.url, eu.url, staging.url
+    );
+    // Written, not printed: a closed standard output (`portico demo | head`) must not stop it.
+    let mut out = std::io::stdout();
+    let _ =
+        std::io::Write::write_all(&mut out, banner.as_bytes()).and_then(|()| std::io::Write::flush(&mut out));
+    app.run_until_stopped().await?;
+    drop(dir);
+    Ok(())
+}
+
+/// The demo's configuration: the simulated managers, one that is down, a throw-away database.
+fn demo_config(
+    listen: SocketAddr,
+    db: &std::path::Path,
+    managers: [&url::Url; 3],
+    archive: SocketAddr,
+) -> String {
+    let [master, eu, staging] = managers;
+    format!(
         r#"
 [server]
 listen = "{listen}"
@@ -53,44 +98,8 @@ name = "Archive (down)"
 url = "http://{archive}"
 timeout = "1s"
 "#,
-        db = dir.path().join("portico.db").display(),
-        master = master.url,
-        eu = eu.url,
-        staging = staging.url,
-    );
-    let report =
-        crate::config::load_from_sources(Some((std::path::Path::new("<demo>"), &config)), Vec::new());
-    let Some(settings) = report.settings else {
-        anyhow::bail!("the demo configuration is invalid:\n{}", report.render());
-    };
-    let _logs = crate::telemetry::init(&settings.log);
-    let app = crate::startup::Application::build(settings).await?;
-    // The demo's throw-away database gets one admin, so the admin area can be tried too.
-    let admin_hash = crate::password::hash(secrecy::SecretString::from(DEMO_ADMIN_PASSWORD)).await?;
-    let admin_name = crate::store::sql::AdminName::parse(DEMO_ADMIN)
-        .map_err(|_| anyhow::anyhow!("the demo admin name is not valid"))?;
-    app.state().db().create_admin(&admin_name, &admin_hash).await?;
-    let address = app.address();
-    let banner = format!(
-        "\nPortico demo is running at http://{address}\n\
-         \x20 managers: master {} · Production EU {} · Staging {} · Archive http://{archive} (down)\n\
-         \x20 sign in as:\n\
-         \x20   alice / alice-password   (Acme: every environment)\n\
-         \x20   bob / bob-password       (Globex)\n\
-         \x20   dave / dave-password     (must change his password first: refused with the reason)\n\
-         \x20   carol / carol-password   (disabled: refused)\n\
-         \x20   frank / frank-password   (Initech, which exists on the master only: the slaves say so)\n\
-         \x20 admin area: http://{address}/admin as {DEMO_ADMIN} / {DEMO_ADMIN_PASSWORD}\n\
-         \x20 Ctrl+C stops everything; the demo database is deleted on exit\n\n",
-        master.url, eu.url, staging.url
-    );
-    // Written, not printed: a closed standard output (`portico demo | head`) must not stop it.
-    let mut out = std::io::stdout();
-    let _ =
-        std::io::Write::write_all(&mut out, banner.as_bytes()).and_then(|()| std::io::Write::flush(&mut out));
-    app.run_until_stopped().await?;
-    drop(dir);
-    Ok(())
+        db = db.display(),
+    )
 }
 
 async fn start_simulator(data: SimulatorData, master: Option<url::Url>) -> anyhow::Result<Simulator> {

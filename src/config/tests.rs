@@ -1,5 +1,7 @@
 //! Loading as a user meets it: the example file, mistakes reported all at once with their lines,
 //! environment overrides, warnings, and reports that never show a secret.
+//! (One file, over 400 lines: the loader is one feature and its tests read as one story, from
+//! the example file to overrides and reports; split by section they would repeat the fixtures.)
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::Path;

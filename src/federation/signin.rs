@@ -200,17 +200,9 @@ impl Federation {
         let mut results: Vec<(&Arc<Environment>, Result<Joined, ManagerError>)> =
             vec![(master, master_result)];
         results.extend(slaves.into_iter().zip(slave_results));
-        let decision: Vec<JoinResult> = results
-            .iter()
-            .map(|(env, r)| JoinResult {
-                is_master: env.is_master,
-                required: env.required(),
-                joined: r.is_ok(),
-            })
-            .collect();
         let failures = failures_of(&results, credential.is_password());
 
-        if !policy::accepts(policy, &decision) {
+        if !policy::accepts(policy, &decisions(&results)) {
             close_all(results.iter().filter_map(|(env, r)| r.as_ref().ok().map(|j| (env.as_ref(), j)))).await;
             return Err(SignInError::PolicyNotMet { failures });
         }
@@ -322,6 +314,14 @@ fn portal_user(
         }
         (_, None) => Err(SignInError::MasterUnavailable(JoinFailure::Unavailable)),
     }
+}
+
+/// What the login-failure policy decides on: who joined, and whether they had to.
+fn decisions(results: &[(&Arc<Environment>, Result<Joined, ManagerError>)]) -> Vec<JoinResult> {
+    results
+        .iter()
+        .map(|(env, r)| JoinResult { is_master: env.is_master, required: env.required(), joined: r.is_ok() })
+        .collect()
 }
 
 /// The environments that could not be joined, each with why (a master's 401 means a wrong

@@ -2,7 +2,7 @@
 //! the manager session of each user travels in a [`ManagerSession`] value.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::header::{AUTHORIZATION, COOKIE, HeaderValue};
 use reqwest::{Method, RequestBuilder, StatusCode};
@@ -15,7 +15,7 @@ use crate::domain::ManagerDefinition;
 use super::pool::ForwardPool;
 use super::session::{CSRF_HEADER, csrf_token, session_cookie};
 use super::{
-    AppInfo, Application, DiscoveredApi, ManagerCredentials, ManagerError, ManagerSession, NewApplication,
+    Application, DiscoveredApi, ManagerCredentials, ManagerError, ManagerSession, NewApplication,
     Organization, User, classify, refusal, tls,
 };
 
@@ -252,68 +252,6 @@ impl ManagerClient {
         }
     }
 
-    /// `GET /appinfo`: the manager's version and name. The swagger does not require
-    /// credentials; `creds` are for a manager that does anyway (it answers 401 without them,
-    /// which is [`ManagerError::SessionExpired`] here).
-    #[instrument(skip_all, fields(manager = %self.definition.id))]
-    pub async fn app_info(&self, creds: Option<ManagerCredentials<'_>>) -> Result<AppInfo, ManagerError> {
-        let request = match creds {
-            Some(creds) => self.authorized(Method::GET, &["appinfo"], creds),
-            None => self.request(Method::GET, &["appinfo"]),
-        };
-        let response = self.send(request).await?;
-        match (response.status(), creds) {
-            (StatusCode::OK, _) => {
-                let body = classify::body(response, self.timeout).await?;
-                classify::json(&body, "application information")
-            }
-            (status, Some(creds)) => Err(refused(status, creds)),
-            (status, None) => Err(classify::status(status)),
-        }
-    }
-
-    /// `GET /currentuser` with a service credential: whom the manager takes it for (wrong
-    /// credentials are [`ManagerError::WrongCredentials`]).
-    #[instrument(skip_all, fields(manager = %self.definition.id))]
-    pub async fn credential_user(&self, creds: ManagerCredentials<'_>) -> Result<User, ManagerError> {
-        let request = self.authorized(Method::GET, &["currentuser"], creds);
-        self.read_json(self.send(request).await?, StatusCode::OK, "current user", creds).await
-    }
-
-    /// A cheap probe for health checks and "test connection": proves the host is reachable, its
-    /// certificate is accepted and the v1.3 API answers under the base path. Returns the
-    /// round-trip time.
-    ///
-    /// Every probe is a request the swagger allows. Without credentials it reads `GET /appinfo`,
-    /// the one read the swagger leaves unsecured: a secured operation asked without credentials
-    /// is a non-conforming request, and a failed authentication in the manager's log on every
-    /// probe. With `creds` (the service credential) it reads `GET /currentuser` as their holder.
-    /// A 401 still proves a manager answers there (one that shows `/appinfo` to signed-in
-    /// callers only, or a credential it refuses, which is reported elsewhere).
-    #[instrument(skip_all, fields(manager = %self.definition.id))]
-    pub async fn probe(&self, creds: Option<ManagerCredentials<'_>>) -> Result<Duration, ManagerError> {
-        let started = Instant::now();
-        let request = match creds {
-            Some(creds) => self.authorized(Method::GET, &["currentuser"], creds),
-            None => self.request(Method::GET, &["appinfo"]),
-        };
-        let response = self.send(request).await?;
-        let latency = started.elapsed();
-        match response.status() {
-            StatusCode::OK if creds.is_none() => {
-                // Read to the end: a catch-all page answering 200 is not a manager, and a body
-                // read in full leaves the connection reusable for the next probe.
-                let body = classify::body(response, self.timeout).await?;
-                classify::json::<AppInfo>(&body, "application information")?;
-                Ok(latency)
-            }
-            StatusCode::UNAUTHORIZED | StatusCode::OK => Ok(latency),
-            StatusCode::NOT_FOUND => Err(ManagerError::NotFound),
-            other if other.is_server_error() => Err(ManagerError::ServerError(other.as_u16())),
-            other => Err(ManagerError::UnexpectedStatus(other.as_u16())),
-        }
-    }
-
     /// `{url}{base_path}/{segments…}`, each segment percent-encoded.
     fn url(&self, segments: &[&str]) -> Url {
         let mut url = self.definition.url.clone();
@@ -328,14 +266,19 @@ impl ManagerClient {
 
     /// Portico's own calls are bounded as a whole by the manager's timeout (forwarded calls,
     /// which may carry large bodies, are bounded differently: see `forward`).
-    fn request(&self, method: Method, segments: &[&str]) -> RequestBuilder {
+    pub(super) fn request(&self, method: Method, segments: &[&str]) -> RequestBuilder {
         self.http
             .request(method, self.url(segments))
             .timeout(self.timeout)
             .header(reqwest::header::ACCEPT, "application/json")
     }
 
-    fn authorized(&self, method: Method, segments: &[&str], creds: ManagerCredentials<'_>) -> RequestBuilder {
+    pub(super) fn authorized(
+        &self,
+        method: Method,
+        segments: &[&str],
+        creds: ManagerCredentials<'_>,
+    ) -> RequestBuilder {
         let unsafe_method = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
         let request = self.request(method, segments);
         match creds {
@@ -355,7 +298,7 @@ impl ManagerClient {
         }
     }
 
-    async fn send(&self, request: RequestBuilder) -> Result<reqwest::Response, ManagerError> {
+    pub(super) async fn send(&self, request: RequestBuilder) -> Result<reqwest::Response, ManagerError> {
         let result = request.send().await.map_err(|e| classify::transport(&e, self.timeout));
         self.count_call(&result);
         result
@@ -378,7 +321,7 @@ impl ManagerClient {
         crate::metrics::count(|m| &m.manager_calls, &[self.definition.id.as_str(), outcome]);
     }
 
-    async fn read_json<T: serde::de::DeserializeOwned>(
+    pub(super) async fn read_json<T: serde::de::DeserializeOwned>(
         &self,
         response: reqwest::Response,
         expected: StatusCode,
@@ -396,7 +339,7 @@ impl ManagerClient {
 
 /// The error for a refused authenticated call: a 401 means the session (or token) has ended,
 /// but for basic credentials it means they are wrong.
-fn refused(status: StatusCode, creds: ManagerCredentials<'_>) -> ManagerError {
+pub(super) fn refused(status: StatusCode, creds: ManagerCredentials<'_>) -> ManagerError {
     match (status, creds) {
         (StatusCode::UNAUTHORIZED, ManagerCredentials::Basic { .. }) => ManagerError::WrongCredentials,
         _ => classify::status(status),

@@ -8,6 +8,7 @@ mod forward;
 mod forward_path;
 mod model;
 mod pool;
+mod probe;
 mod refusal;
 mod session;
 pub(crate) mod tls;
