@@ -1,6 +1,7 @@
 //! The API Manager v1.3 protocol: the client Portico uses to talk to every manager (the
 //! simulator that stands in for managers is `crate::simulator`).
 
+mod application;
 mod classify;
 mod client;
 mod error;
@@ -20,5 +21,8 @@ pub use forward::{
     ForwardBody, ForwardRequest, ForwardedBody, ForwardedResponse, HopByHop, hop_by_hop, is_hop_by_hop,
 };
 pub use forward_path::{ForwardPath, PathRefusal};
-pub use model::{AppInfo, Application, DiscoveredApi, NewApplication, Organization, User};
+pub use model::{
+    ApiAccess, ApiKey, AppInfo, Application, ApplicationUpdate, DiscoveredApi, NewApplication, Organization,
+    User,
+};
 pub use session::{CSRF_HEADER, ManagerCredentials, ManagerSession};

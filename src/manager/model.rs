@@ -63,6 +63,53 @@ pub struct Application {
     pub created_by: Option<String>,
     #[serde(default = "enabled")]
     pub enabled: bool,
+    /// `approved`, `pending`, … (the manager's word).
+    #[serde(default)]
+    pub state: Option<String>,
+}
+
+/// An application's API key (`APIKey`). The manager returns the secret; Portico shows it once,
+/// on the page that created it, and otherwise only its last characters.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiKey {
+    pub id: String,
+    #[serde(default)]
+    pub secret: Option<String>,
+    #[serde(default = "enabled")]
+    pub enabled: bool,
+    #[serde(default)]
+    pub created_on: Option<i64>,
+}
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiKey").field("id", &self.id).field("enabled", &self.enabled).finish_non_exhaustive()
+    }
+}
+
+/// An application's access to an API (`APIAccess`): its state is the manager's (`approved`,
+/// `pending`, …).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiAccess {
+    pub id: String,
+    pub api_id: String,
+    #[serde(default)]
+    pub state: Option<String>,
+    #[serde(default = "enabled")]
+    pub enabled: bool,
+}
+
+/// The body of `PUT /applications/{id}`: the application as it is to be (the swagger's
+/// `Application`, whose `name` and `organizationId` are required).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplicationUpdate {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub organization_id: String,
 }
 
 /// The body of `POST /applications`.

@@ -19,6 +19,12 @@ pub struct SimulatorData {
     pub apis: Vec<SimApi>,
     #[serde(default)]
     pub applications: Vec<SimApplication>,
+    /// Applications' API keys.
+    #[serde(default)]
+    pub api_keys: Vec<SimApiKey>,
+    /// Applications' access to APIs, approved or pending.
+    #[serde(default)]
+    pub api_access: Vec<SimApiAccess>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -85,6 +91,9 @@ pub struct SimApi {
     /// The document `GET /discovery/swagger/api/id/{id}` returns.
     #[serde(default)]
     pub definition: serde_json::Value,
+    /// Access requests to this API wait for an administrator's approval (`pending`).
+    #[serde(default)]
+    pub approval: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -103,6 +112,47 @@ pub struct SimApplication {
     pub enabled: bool,
     #[serde(default = "approved")]
     pub state: String,
+}
+
+/// An application's API key (`APIKey`); the secret is shown by the manager at creation and in
+/// its listings, as the v1.3 API does.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SimApiKey {
+    pub id: String,
+    pub application_id: String,
+    pub secret: String,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_by: Option<String>,
+    #[serde(default)]
+    pub created_on: i64,
+}
+
+impl std::fmt::Debug for SimApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimApiKey")
+            .field("id", &self.id)
+            .field("application_id", &self.application_id)
+            .finish()
+    }
+}
+
+/// An application's access to an API (`APIAccess`): `approved` or `pending`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SimApiAccess {
+    pub id: String,
+    pub application_id: String,
+    pub api_id: String,
+    pub state: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_by: Option<String>,
+    #[serde(default)]
+    pub created_on: i64,
+    #[serde(default = "yes")]
+    pub enabled: bool,
 }
 
 fn yes() -> bool {

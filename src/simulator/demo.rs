@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::data::{SimApi, SimApplication, SimOrganization, SimUser, SimulatorData};
+use super::data::{SimApi, SimApiAccess, SimApplication, SimOrganization, SimUser, SimulatorData};
 use crate::domain::Role;
 
 /// The demo's users and passwords, for printing: `(login name, password, organization)`.
@@ -54,13 +54,18 @@ impl SimulatorData {
             users,
             apis: vec![
                 api("m-api-petstore", "Petstore", "Pets for sale", &["m-org-acme", "m-org-globex"]),
-                api("m-api-payments", "Payments", "Take card payments", &["m-org-acme"]),
+                SimApi {
+                    approval: true,
+                    ..api("m-api-payments", "Payments", "Take card payments", &["m-org-acme"])
+                },
                 api("m-api-logistics", "Logistics", "Track parcels", &["m-org-globex"]),
             ],
             applications: vec![
                 application("m-app-acme-mobile", "Acme Mobile", "m-org-acme", "m-user-alice"),
                 application("m-app-globex-shop", "Globex Shop", "m-org-globex", "m-user-bob"),
             ],
+            api_keys: Vec::new(),
+            api_access: vec![access("m-access-acme-petstore", "m-app-acme-mobile", "m-api-petstore")],
         }
     }
 
@@ -93,6 +98,8 @@ impl SimulatorData {
             users: Vec::new(),
             apis,
             applications: vec![application(&id("app-acme-batch"), "Acme Batch", &acme, "")],
+            api_keys: Vec::new(),
+            api_access: Vec::new(),
         }
     }
 }
@@ -121,6 +128,7 @@ fn api(id: &str, name: &str, summary: &str, organizations: &[&str]) -> SimApi {
         kind: "rest".to_owned(),
         uri: None,
         organizations: organizations.iter().map(|org| (*org).to_owned()).collect(),
+        approval: false,
         definition: json!({
             "swagger": "2.0",
             "info": { "title": name, "description": summary, "version": "1.0" },
@@ -130,6 +138,19 @@ fn api(id: &str, name: &str, summary: &str, organizations: &[&str]) -> SimApi {
                                      "responses": { "200": { "description": "OK" } } } }
             }
         }),
+    }
+}
+
+/// An application's approved access to an API.
+fn access(id: &str, application_id: &str, api_id: &str) -> SimApiAccess {
+    SimApiAccess {
+        id: id.to_owned(),
+        application_id: application_id.to_owned(),
+        api_id: api_id.to_owned(),
+        state: "approved".to_owned(),
+        created_by: None,
+        created_on: 1_700_000_000_000,
+        enabled: true,
     }
 }
 

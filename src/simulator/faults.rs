@@ -19,6 +19,12 @@ pub enum Operation {
     ApiDefinition,
     Applications,
     CreateApplication,
+    /// `GET`, `PUT`, `DELETE /applications/{id}`.
+    Application,
+    /// `/applications/{id}/apikeys` and its keys.
+    ApiKeys,
+    /// `/applications/{id}/apis` and its access requests.
+    ApiAccess,
     AppInfo,
     /// `{base}/__echo/…`, the simulator's test instrument (not a manager operation).
     Echo,

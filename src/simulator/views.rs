@@ -5,7 +5,7 @@ use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use serde_json::{Map, Value, json};
 
-use super::data::{SimApi, SimApplication, SimOrganization, SimUser};
+use super::data::{SimApi, SimApiAccess, SimApiKey, SimApplication, SimOrganization, SimUser};
 
 /// Organizations are created before the simulator's data; a fixed date keeps answers stable.
 const CREATED_ON: i64 = 1_600_000_000_000;
@@ -68,6 +68,32 @@ pub(crate) fn application(application: &SimApplication) -> Value {
     view.insert("createdOn".into(), json!(application.created_on));
     view.insert("enabled".into(), json!(application.enabled));
     view.insert("state".into(), json!(application.state));
+    Value::Object(view)
+}
+
+pub(crate) fn api_key(key: &SimApiKey) -> Value {
+    let mut view = Map::new();
+    view.insert("id".into(), json!(key.id));
+    view.insert("applicationId".into(), json!(key.application_id));
+    view.insert("secret".into(), json!(key.secret));
+    view.insert("enabled".into(), json!(key.enabled));
+    if let Some(created_by) = &key.created_by {
+        view.insert("createdBy".into(), json!(created_by));
+    }
+    view.insert("createdOn".into(), json!(key.created_on));
+    Value::Object(view)
+}
+
+pub(crate) fn api_access(access: &SimApiAccess) -> Value {
+    let mut view = Map::new();
+    view.insert("id".into(), json!(access.id));
+    view.insert("apiId".into(), json!(access.api_id));
+    if let Some(created_by) = &access.created_by {
+        view.insert("createdBy".into(), json!(created_by));
+    }
+    view.insert("state".into(), json!(access.state));
+    view.insert("createdOn".into(), json!(access.created_on));
+    view.insert("enabled".into(), json!(access.enabled));
     Value::Object(view)
 }
 

@@ -132,6 +132,32 @@ async fn portal_through(proxy: &PrismProxy) -> Result<(), String> {
     Ok(())
 }
 
+/// The calls of one application's page and its changes: read, update, keys, API access, delete.
+async fn drive_one_application(
+    client: &ManagerClient,
+    creds: ManagerCredentials<'_>,
+    app: &portico::manager::Application,
+    api_id: &str,
+) -> Result<(), String> {
+    let shown = |what: &'static str| move |e: ManagerError| format!("{what}: {e} ({})", e.kind());
+    client.application(creds, &app.id).await.map_err(shown("application"))?;
+    let update = portico::manager::ApplicationUpdate {
+        id: app.id.clone(),
+        name: "Conformance app (renamed)".into(),
+        description: "updated through Prism".into(),
+        organization_id: app.organization_id.clone(),
+    };
+    client.update_application(creds, &update).await.map_err(shown("update application"))?;
+    let key = client.create_api_key(creds, &app.id).await.map_err(shown("create API key"))?;
+    client.api_keys(creds, &app.id).await.map_err(shown("API keys"))?;
+    client.delete_api_key(creds, &app.id, &key.id).await.map_err(shown("delete API key"))?;
+    let access = client.request_api_access(creds, &app.id, api_id).await.map_err(shown("request access"))?;
+    client.api_access(creds, &app.id).await.map_err(shown("API access"))?;
+    client.remove_api_access(creds, &app.id, &access.id).await.map_err(shown("remove access"))?;
+    client.delete_application(creds, &app.id).await.map_err(shown("delete application"))?;
+    Ok(())
+}
+
 /// Runs each client operation with the outcome the simulator's demo data implies.
 async fn drive_every_call(client: &ManagerClient) -> Result<(), String> {
     let check = |what: &str, ok: bool| {
@@ -184,6 +210,8 @@ async fn drive_every_call(client: &ManagerClient) -> Result<(), String> {
     check("created application", created.organization_id == org.id)?;
     let after = client.applications(creds).await.map_err(shown("applications"))?;
     check("application listed", after.len() == before.len() + 1)?;
+    let some_api = apis.first().map(|a| a.id.clone()).ok_or("bob sees no API")?;
+    drive_one_application(client, creds, &created, &some_api).await?;
 
     let password = secret("bob-password");
     let basic = ManagerCredentials::Basic { username: "bob", password: &password };

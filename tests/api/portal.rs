@@ -4,6 +4,7 @@
 //! down, search, the API page) and applications (created in the right organization on the right
 //! manager, validation, manager errors), and environments that are not joined or do not exist.
 
+mod application;
 mod applications;
 mod catalog;
 mod picker;

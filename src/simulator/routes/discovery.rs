@@ -12,7 +12,7 @@ use super::super::views;
 use super::guard;
 use crate::domain::Role;
 
-fn visible(caller: &Caller, api: &SimApi) -> bool {
+pub(super) fn visible(caller: &Caller, api: &SimApi) -> bool {
     caller.user.role == Role::Admin || api.organizations.contains(&caller.user.organization_id)
 }
 

@@ -1,6 +1,7 @@
 //! The manager API the simulator serves, under its base path.
 
 mod appinfo;
+mod application;
 mod applications;
 mod discovery;
 mod echo;
@@ -33,6 +34,15 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig, base_path: &str) {
             .route("/discovery/swagger/api/id/{id}", web::get().to(discovery::definition))
             .route("/applications", web::get().to(applications::list))
             .route("/applications", web::post().to(applications::create))
+            .route("/applications/{id}", web::get().to(application::get))
+            .route("/applications/{id}", web::put().to(application::update))
+            .route("/applications/{id}", web::delete().to(application::delete))
+            .route("/applications/{id}/apikeys", web::get().to(application::api_keys))
+            .route("/applications/{id}/apikeys", web::post().to(application::create_api_key))
+            .route("/applications/{id}/apikeys/{key_id}", web::delete().to(application::delete_api_key))
+            .route("/applications/{id}/apis", web::get().to(application::api_access))
+            .route("/applications/{id}/apis", web::post().to(application::request_access))
+            .route("/applications/{id}/apis/{access_id}", web::delete().to(application::remove_access))
             .route("/appinfo", web::get().to(appinfo::appinfo))
             // A test instrument, not part of the manager protocol (see `echo`).
             .route("/__echo", web::route().to(echo::echo))

@@ -28,6 +28,7 @@ pub struct ApplicationForm {
 }
 
 struct ApplicationView {
+    href: String,
     name: String,
     description: String,
     enabled: bool,
@@ -140,7 +141,7 @@ pub async fn create_application(
     }
 }
 
-fn validate_name(name: &str) -> Option<String> {
+pub(super) fn validate_name(name: &str) -> Option<String> {
     if name.is_empty() {
         Some("Enter a name for the application.".to_owned())
     } else if name.chars().count() > MAX_NAME_CHARS {
@@ -152,7 +153,7 @@ fn validate_name(name: &str) -> Option<String> {
     }
 }
 
-fn validate_description(description: &str) -> Option<String> {
+pub(super) fn validate_description(description: &str) -> Option<String> {
     (description.chars().count() > MAX_DESCRIPTION_CHARS)
         .then(|| format!("The description is too long: at most {MAX_DESCRIPTION_CHARS} characters."))
 }
@@ -168,9 +169,10 @@ async fn page(
     let (applications, list_problem) = match joined.env.client.applications(joined.creds()).await {
         // The service credential sees every organization's: keep the user's organization's.
         Ok(list) if joined.is_service() => {
-            (views(list.into_iter().filter(|a| a.organization_id == joined.organization_id).collect()), None)
+            let own = list.into_iter().filter(|a| a.organization_id == joined.organization_id).collect();
+            (views(joined.env.id(), own), None)
         }
-        Ok(list) => (views(list), None),
+        Ok(list) => (views(joined.env.id(), list), None),
         Err(ManagerError::SessionExpired) => return portal::session_ended(state, session, &joined.env).await,
         Err(e) => (Vec::new(), Some((manager_status(&e), e))),
     };
@@ -198,10 +200,11 @@ async fn page(
     render(status, &page)
 }
 
-fn views(mut list: Vec<Application>) -> Vec<ApplicationView> {
+fn views(env: &crate::domain::EnvironmentId, mut list: Vec<Application>) -> Vec<ApplicationView> {
     list.sort_by_key(|a| a.name.to_lowercase());
     list.into_iter()
         .map(|a| ApplicationView {
+            href: format!("/environments/{env}/applications/{}", super::catalog::encode_segment(&a.id)),
             name: a.name,
             description: a.description.unwrap_or_default(),
             enabled: a.enabled,

@@ -222,7 +222,7 @@ pub async fn api(
     render(StatusCode::OK, &page)
 }
 
-async fn catalog(
+pub(super) async fn catalog(
     cache: &CatalogCache,
     session: &PortalSession,
     joined: &JoinedEnvironment,
@@ -272,7 +272,7 @@ fn operation_view(op: Operation) -> OperationView {
 }
 
 /// A path segment with everything but the unreserved characters percent-encoded.
-fn encode_segment(raw: &str) -> String {
+pub(super) fn encode_segment(raw: &str) -> String {
     raw.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),

@@ -2,6 +2,8 @@
 //! catalog and the applications, and the user's own sessions.
 
 pub(in crate::web) mod account;
+mod application;
+mod application_changes;
 mod applications;
 mod catalog;
 mod environments;
@@ -25,6 +27,29 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/environments/{id}/apis/{api_id}", web::get().to(catalog::api))
         .route("/environments/{id}/applications", web::get().to(applications::applications))
         .route("/environments/{id}/applications", web::post().to(applications::create_application))
+        .route("/environments/{id}/applications/{app_id}", web::get().to(application::page))
+        .route("/environments/{id}/applications/{app_id}", web::post().to(application::edit))
+        .route(
+            "/environments/{id}/applications/{app_id}/delete",
+            web::get().to(application_changes::confirm_delete),
+        )
+        .route("/environments/{id}/applications/{app_id}/delete", web::post().to(application_changes::delete))
+        .route(
+            "/environments/{id}/applications/{app_id}/apikeys",
+            web::post().to(application_changes::create_key),
+        )
+        .route(
+            "/environments/{id}/applications/{app_id}/apikeys/{key_id}/delete",
+            web::post().to(application_changes::delete_key),
+        )
+        .route(
+            "/environments/{id}/applications/{app_id}/apis",
+            web::post().to(application_changes::request_access),
+        )
+        .route(
+            "/environments/{id}/applications/{app_id}/apis/{access_id}/delete",
+            web::post().to(application_changes::remove_access),
+        )
         .route("/account/sessions", web::get().to(account::sessions))
         .route("/account/sessions/end-others", web::post().to(account::end_others))
         .route("/account/sessions/{sid}/end", web::post().to(account::end));
