@@ -8,6 +8,7 @@ mod outcome;
 mod policy;
 mod preference;
 mod protection;
+mod provider_sessions;
 mod runtime;
 mod service;
 mod session;

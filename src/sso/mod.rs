@@ -25,7 +25,7 @@ use crate::store::KvStore;
 pub use error::{ClaimProblem, OidcError};
 pub use login::{Callback, Finished, Started};
 pub use provider::KEY_REFETCH_INTERVAL;
-pub use types::SsoTokens;
+pub use types::{ProviderSession, SsoTokens};
 
 /// The route the provider sends the browser back to.
 pub const CALLBACK_PATH: &str = "/auth/callback";
