@@ -1,6 +1,8 @@
 //! Federation: the environments, and joining a consumer to them — sign-in with the
-//! login-failure policy and login protection, reconnecting, sign-out.
+//! login-failure policy and login protection, reconnecting, sign-out, and the provider's
+//! back-channel logout.
 
+mod backchannel;
 mod environments;
 mod health;
 mod join;
@@ -18,6 +20,7 @@ mod tokens;
 mod usage;
 mod user_sessions;
 
+pub use backchannel::{LoggedOut, backchannel_logout};
 pub use environments::{Environment, EnvironmentError, EnvironmentSet, Environments, stored_endpoint};
 pub use health::{HealthMonitor, ManagerHealth, MonitorTask, PROBE_INTERVAL};
 pub use join::{Credential, OrganizationCache, service_error};

@@ -6,9 +6,9 @@
 
 use std::time::Duration;
 
-use super::{PortalSession, UserSessions};
-use crate::sso::ProviderSession;
-use crate::store::StoreError;
+use super::{PortalSession, UserSession, UserSessions};
+use crate::sso::{LogoutToken, ProviderSession};
+use crate::store::{SessionStore, StoreError};
 
 impl UserSessions {
     fn sid_index(&self, issuer: &str, sid: &str) -> String {
@@ -51,9 +51,51 @@ impl UserSessions {
         }
         self.kv.index_remove(&self.sub_index(&who.issuer, &who.subject), reference).await
     }
+
+    /// The live sessions a logout token names: those of its `sid` (and of its `sub` too, when it
+    /// has both), or with only a `sub`, every session of that subject. References of sessions
+    /// gone meanwhile are dropped from the index.
+    pub(super) async fn named_by(
+        &self,
+        sessions: &SessionStore,
+        token: &LogoutToken,
+    ) -> Result<Vec<UserSession>, StoreError> {
+        let index = match (&token.sid, &token.sub) {
+            (Some(sid), _) => self.sid_index(&token.issuer, sid),
+            (None, Some(sub)) => self.sub_index(&token.issuer, sub),
+            (None, None) => return Ok(Vec::new()),
+        };
+        let mut named = Vec::new();
+        for (reference, _) in self.kv.index_members(&index).await? {
+            let peeked = sessions.peek::<PortalSession>(&reference).await?;
+            let Some(peeked) = peeked.filter(|p| indexed_rightly(provider_session(&p.data), token)) else {
+                self.kv.index_remove(&index, &reference).await?;
+                continue;
+            };
+            let who = provider_session(&peeked.data);
+            let subject_matches = token.sub.as_ref().is_none_or(|sub| who.is_some_and(|w| &w.subject == sub));
+            if subject_matches {
+                let (created_at, last_seen_ms) = (peeked.created_at, peeked.last_seen_ms);
+                named.push(UserSession { reference, created_at, last_seen_ms, data: peeked.data });
+            }
+        }
+        Ok(named)
+    }
 }
 
 /// Whom the provider signed in for a session, for a single sign-on.
 fn provider_session(data: &PortalSession) -> Option<&ProviderSession> {
     data.sso.as_ref().and_then(|t| t.signed_in_as.as_ref())
+}
+
+/// Whether a session found in the index the token's lookup used is one that index names: of the
+/// token's issuer, with its `sid` (or its `sub`, looked up by `sub`). Anything else is a stale
+/// reference.
+fn indexed_rightly(who: Option<&ProviderSession>, token: &LogoutToken) -> bool {
+    let Some(who) = who.filter(|w| w.issuer == token.issuer) else { return false };
+    match (&token.sid, &token.sub) {
+        (Some(sid), _) => who.sid.as_ref() == Some(sid),
+        (None, Some(sub)) => &who.subject == sub,
+        (None, None) => false,
+    }
 }

@@ -1,8 +1,10 @@
 //! Consumer pages: sign-in and sign-out, the environment picker, and per environment the API
-//! catalog and the applications, and the user's own sessions.
+//! catalog and the applications, the user's own sessions, and the identity provider's
+//! back-channel logout.
 
 pub(in crate::web) mod account;
 mod applications;
+mod backchannel;
 mod catalog;
 mod environments;
 mod login;
@@ -18,6 +20,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/logout", web::post().to(login::logout))
         .route("/login/oidc", web::get().to(sso::start))
         .route(crate::sso::CALLBACK_PATH, web::get().to(sso::callback))
+        .service(backchannel::resource())
         .route("/environments", web::get().to(environments::environments))
         .route("/environments/select", web::post().to(environments::select))
         .route("/environments/{id}/connect", web::post().to(environments::connect))
