@@ -19,6 +19,9 @@ pub struct Metrics {
     /// Single sign-on callbacks refused before any provider text was trusted (no state Portico
     /// issued): counted, not audited one row each, so anonymous noise cannot fill the audit log.
     pub rejected_callbacks: IntCounterVec,
+    /// Back-channel logout requests by outcome (`ended`, `no_session`, `refused`, `replayed`,
+    /// `unavailable`): forged tokens are counted here and logged, not audited.
+    pub backchannel_logouts: IntCounterVec,
 }
 
 fn build() -> Result<Metrics, prometheus::Error> {
@@ -50,6 +53,13 @@ fn build() -> Result<Metrics, prometheus::Error> {
         ),
         &["reason"],
     )?;
+    let backchannel_logouts = IntCounterVec::new(
+        Opts::new(
+            "backchannel_logouts_total",
+            "Back-channel logout requests of the identity provider by outcome",
+        ),
+        &["outcome"],
+    )?;
     registry.register(Box::new(http_requests.clone()))?;
     registry.register(Box::new(http_duration.clone()))?;
     registry.register(Box::new(sign_ins.clone()))?;
@@ -57,6 +67,7 @@ fn build() -> Result<Metrics, prometheus::Error> {
     registry.register(Box::new(cache.clone()))?;
     registry.register(Box::new(sessions.clone()))?;
     registry.register(Box::new(rejected_callbacks.clone()))?;
+    registry.register(Box::new(backchannel_logouts.clone()))?;
     Ok(Metrics {
         registry,
         http_requests,
@@ -66,6 +77,7 @@ fn build() -> Result<Metrics, prometheus::Error> {
         cache,
         sessions,
         rejected_callbacks,
+        backchannel_logouts,
     })
 }
 

@@ -1,7 +1,9 @@
 //! Federation: the environments, and joining a consumer to them — sign-in with the
-//! login-failure policy and login protection, reconnecting, sign-out.
+//! login-failure policy and login protection, reconnecting, sign-out, and the provider's
+//! back-channel logout.
 
 mod access;
+mod backchannel;
 mod environments;
 mod health;
 mod join;
@@ -9,6 +11,7 @@ mod outcome;
 mod policy;
 mod preference;
 mod protection;
+mod provider_sessions;
 mod runtime;
 mod service;
 mod session;
@@ -19,6 +22,7 @@ mod usage;
 mod user_sessions;
 
 pub use access::PageAccess;
+pub use backchannel::{LoggedOut, backchannel_logout};
 pub use environments::{Environment, EnvironmentError, EnvironmentSet, Environments};
 pub use health::{HealthMonitor, ManagerHealth, MonitorTask, PROBE_INTERVAL};
 pub use join::{Credential, OrganizationCache, service_error};

@@ -32,7 +32,8 @@ pub async fn session_ended(
 
 /// The portal session of a successful sign-in, under a brand-new id: whatever session the
 /// browser had before is ended, so an id planted before the sign-in is never promoted. The
-/// session joins its user's list, and with a cap on sessions per user (`session.max_per_user`)
+/// session joins its user's list (and, for a single sign-on, the provider's names for it, which
+/// a back-channel logout looks up), and with a cap on sessions per user (`session.max_per_user`)
 /// the oldest beyond it end.
 pub async fn start_session(
     sessions: &SessionStore,
@@ -46,17 +47,22 @@ pub async fn start_session(
         sessions.destroy(previous).await?;
     }
     let login_name = signed_in.user.login_name.clone();
+    let provider_session = signed_in.sso.as_ref().and_then(|t| t.signed_in_as.clone());
     let session = sessions.create(signed_in).await?;
     let reference = sessions.reference(&session.id);
     users.add(&login_name, &reference, session.created_at).await?;
+    if let Some(who) = &provider_session {
+        let keep_for = sessions.absolute_timeout();
+        users.add_provider_session(who, &reference, session.created_at, keep_for).await?;
+    }
     if let Some(max) = max_per_user {
         users.cap(sessions, environments, &login_name, &reference, max).await?;
     }
     Ok(session)
 }
 
-/// Signs a session out: it ends on every replica, leaves its user's list, and its manager
-/// sessions are ended (concurrently, each bounded by its timeout).
+/// Signs a session out: it ends on every replica, leaves its indexes, and its manager sessions
+/// are ended (concurrently, each bounded by its timeout).
 pub async fn end_session(
     sessions: &SessionStore,
     users: &UserSessions,
@@ -64,7 +70,7 @@ pub async fn end_session(
     session: &Session<PortalSession>,
 ) -> Result<(), StoreError> {
     sessions.destroy(&session.id).await?;
-    users.remove(&session.data.user.login_name, &sessions.reference(&session.id)).await?;
+    users.ended(&session.data, &sessions.reference(&session.id)).await?;
     super::sign_out(environments, &session.data).await;
     Ok(())
 }

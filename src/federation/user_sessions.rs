@@ -92,8 +92,8 @@ pub struct UserSession {
 
 #[derive(Clone)]
 pub struct UserSessions {
-    kv: KvStore,
-    keys: Arc<Keys>,
+    pub(super) kv: KvStore,
+    pub(super) keys: Arc<Keys>,
 }
 
 impl UserSessions {
@@ -113,9 +113,11 @@ impl UserSessions {
         self.kv.index_put(&self.index(login_name), reference, created_at, false).await
     }
 
-    /// Forgets a session that ended.
-    pub async fn remove(&self, login_name: &str, reference: &str) -> Result<(), StoreError> {
-        self.kv.index_remove(&self.index(login_name), reference).await
+    /// Takes a session that ended out of every index that names it: its user's list and, for a
+    /// single sign-on, the provider's names for it.
+    pub async fn ended(&self, data: &PortalSession, reference: &str) -> Result<(), StoreError> {
+        self.kv.index_remove(&self.index(&data.user.login_name), reference).await?;
+        self.forget_provider_session(data, reference).await
     }
 
     /// The user's live sessions, oldest first; references of sessions gone meanwhile are dropped.
@@ -157,7 +159,7 @@ impl UserSessions {
         else {
             return Ok(false);
         };
-        self.end_listed(sessions, environments, login_name, &session).await?;
+        self.end_listed(sessions, environments, &session).await?;
         Ok(true)
     }
 
@@ -172,7 +174,7 @@ impl UserSessions {
         let others: Vec<UserSession> =
             self.list(sessions, login_name).await?.into_iter().filter(|s| s.reference != keep).collect();
         for session in &others {
-            self.end_listed(sessions, environments, login_name, session).await?;
+            self.end_listed(sessions, environments, session).await?;
         }
         Ok(others.len())
     }
@@ -186,7 +188,7 @@ impl UserSessions {
     ) -> Result<usize, StoreError> {
         let all = self.list(sessions, login_name).await?;
         for session in &all {
-            self.end_listed(sessions, environments, login_name, session).await?;
+            self.end_listed(sessions, environments, session).await?;
         }
         Ok(all.len())
     }
@@ -204,20 +206,21 @@ impl UserSessions {
         let listed = self.list(sessions, login_name).await?;
         let excess = listed.len().saturating_sub(max.max(1));
         for session in listed.iter().filter(|s| s.reference != keep).take(excess) {
-            self.end_listed(sessions, environments, login_name, session).await?;
+            self.end_listed(sessions, environments, session).await?;
         }
         Ok(())
     }
 
-    async fn end_listed(
+    /// Ends a listed session on every replica, takes it out of its indexes, and ends its
+    /// manager sessions (concurrently).
+    pub(super) async fn end_listed(
         &self,
         sessions: &SessionStore,
         environments: &EnvironmentSet,
-        login_name: &str,
         session: &UserSession,
     ) -> Result<(), StoreError> {
         sessions.destroy_reference(&session.reference).await?;
-        self.remove(login_name, &session.reference).await?;
+        self.ended(&session.data, &session.reference).await?;
         sign_out(environments, &session.data).await;
         Ok(())
     }

@@ -18,7 +18,7 @@ use url::Url;
 use super::SsoTokens;
 use super::checks::{SKEW, portico_checks};
 use super::error::token_reason;
-use super::types::{ACCEPTED_ALGORITHMS, Claims, OidcClient, Token, TokenResponse};
+use super::types::{ACCEPTED_ALGORITHMS, Claims, OidcClient, ProviderSession, Token, TokenResponse};
 use super::{Identity, OidcError, claims};
 use crate::crypto::random_token;
 use crate::domain::SessionUser;
@@ -133,7 +133,8 @@ impl Identity {
             response.extra_fields().id_token().ok_or(OidcError::InvalidToken("missing_id_token"))?;
         let claims = self.verify(client, id_token, &Nonce::new(pending.nonce)).await?;
         let user = claims::user(&self.settings, &claims)?;
-        let tokens = self.tokens(&response, id_token.to_string(), None);
+        let mut tokens = self.tokens(&response, id_token.to_string(), None);
+        tokens.signed_in_as = Some(provider_session(&claims));
         Ok(Finished { user, tokens, return_to: pending.return_to })
     }
 
@@ -223,7 +224,19 @@ impl Identity {
                 .or_else(|| previous.and_then(|p| p.refresh_token.clone())),
             expires_at_ms,
             id_token,
+            signed_in_as: previous.and_then(|p| p.signed_in_as.clone()),
         }
+    }
+}
+
+/// The provider's session of a verified ID token: a back-channel logout names it by `sid` or
+/// `sub` (with the issuer). `sid` is kept only as text, as the specification defines it.
+fn provider_session(claims: &Claims) -> ProviderSession {
+    let sid = claims.additional_claims().claims.get("sid").and_then(|v| v.as_str()).map(str::to_owned);
+    ProviderSession {
+        issuer: claims.issuer().as_str().to_owned(),
+        subject: claims.subject().as_str().to_owned(),
+        sid,
     }
 }
 

@@ -1,13 +1,15 @@
 //! Single sign-on through an external OpenID Connect provider (SPEC §3.2) — the
 //! relying party (authorization code with PKCE, `state` and `nonce` kept server-side for one
 //! use, full ID token validation by `openidconnect`, and `azp` and `iat` by Portico), the mapping
-//! of claims to the portal user, and the refresh of the user's access token under a lock shared
-//! by every replica.
+//! of claims to the portal user, the refresh of the user's access token under a lock shared
+//! by every replica, and the validation of the provider's back-channel logout tokens.
 
+mod backchannel;
 mod checks;
 mod claims;
 mod error;
 mod login;
+mod logout_claims;
 mod provider;
 mod refresh;
 pub(crate) mod types;
@@ -22,13 +24,16 @@ use crate::config::{ManagerAuthMode, OidcSettings, Settings};
 use crate::crypto::Keys;
 use crate::store::KvStore;
 
+pub use backchannel::{LogoutError, LogoutToken, MAX_LOGOUT_TOKEN_BYTES};
 pub use error::{ClaimProblem, OidcError};
 pub use login::{Callback, Finished, Started};
 pub use provider::KEY_REFETCH_INTERVAL;
-pub use types::SsoTokens;
+pub use types::{ProviderSession, SsoTokens};
 
 /// The route the provider sends the browser back to.
 pub const CALLBACK_PATH: &str = "/auth/callback";
+/// Where the provider posts its logout tokens (`backchannel_logout_uri`).
+pub const BACKCHANNEL_LOGOUT_PATH: &str = "/auth/backchannel-logout";
 /// Where the provider sends the browser after signing out there.
 pub const SIGNED_OUT_PATH: &str = "/login";
 
@@ -52,6 +57,10 @@ impl Identity {
         clock: SharedClock,
     ) -> anyhow::Result<Option<Arc<Self>>> {
         let Some(oidc) = &settings.oidc else { return Ok(None) };
+        // `jsonwebtoken` (logout tokens) is built with RustCrypto only; naming that provider
+        // keeps it from falling back to one that panics should another crate ever enable its
+        // second backend. An error means one is installed already.
+        let _ = jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER.install_default();
         let public = &settings.server.public_url;
         let redirect = public.join(CALLBACK_PATH)?;
         let post_logout = public.join(SIGNED_OUT_PATH)?;

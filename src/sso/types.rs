@@ -111,6 +111,27 @@ pub struct SsoTokens {
     pub expires_at_ms: Option<i64>,
     /// The ID token, sent back as `id_token_hint` when signing out at the provider.
     pub id_token: String,
+    /// Whom the provider signed in, and in which of its sessions: what a back-channel logout
+    /// names. (`None` for sessions started before Portico kept it.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed_in_as: Option<ProviderSession>,
+}
+
+/// The provider's side of a single sign-on, from the ID token: its issuer, the user's subject
+/// (`sub`) and, when the provider sends one, its session id (`sid`).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderSession {
+    pub issuer: String,
+    pub subject: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+}
+
+impl std::fmt::Debug for ProviderSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // A user id and a session id of the provider: not for logs.
+        f.debug_struct("ProviderSession").field("issuer", &self.issuer).finish_non_exhaustive()
+    }
 }
 
 impl std::fmt::Debug for SsoTokens {

@@ -12,10 +12,10 @@ use crate::config::Settings;
 use crate::credentials::Connections;
 use crate::crypto::Keys;
 use crate::federation::{
-    Environments, Federation, HealthMonitor, PortalSession, RuntimeSettings, SignInRules,
+    Environments, Federation, HealthMonitor, LoggedOut, PortalSession, RuntimeSettings, SignInRules,
 };
 use crate::secrets::Secrets;
-use crate::sso::Identity;
+use crate::sso::{Identity, LogoutError};
 use crate::store::{
     Change, ChangeBus, Database, DatabaseError, KvStore, Session, SessionId, SessionStore, StoreError,
 };
@@ -176,6 +176,25 @@ impl AppState {
             self.parts.federation.user_sessions(),
             &environments,
             session,
+        )
+        .await
+    }
+
+    /// Ends the sessions a back-channel logout token names, once it passes every check (see
+    /// [`crate::federation::backchannel_logout`]).
+    pub async fn backchannel_logout(
+        &self,
+        identity: &Identity,
+        logout_token: &str,
+    ) -> Result<LoggedOut, LogoutError> {
+        let environments = self.parts.environments.snapshot();
+        let users = self.parts.federation.user_sessions();
+        crate::federation::backchannel_logout(
+            identity,
+            &self.parts.sessions,
+            users,
+            &environments,
+            logout_token,
         )
         .await
     }

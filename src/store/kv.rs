@@ -146,6 +146,19 @@ impl KvStore {
         dispatch!(self, s => s.index_put(index, member, until_ms, only_existing).await)
     }
 
+    /// [`KvStore::index_put`] into an index of members that all end within `keep_for` (sessions
+    /// under their absolute timeout): the whole index expires `keep_for` after this write, so an
+    /// index nobody reads again does not stay behind.
+    pub async fn index_put_expiring(
+        &self,
+        index: &str,
+        member: &str,
+        until_ms: i64,
+        keep_for: Duration,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, s => s.index_put_expiring(index, member, until_ms, keep_for).await)
+    }
+
     pub async fn index_remove(&self, index: &str, member: &str) -> Result<(), StoreError> {
         dispatch!(self, s => s.index_remove(index, member).await)
     }

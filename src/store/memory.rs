@@ -15,8 +15,21 @@ pub struct MemoryStore {
     indexes: Arc<Mutex<Indexes>>,
 }
 
-/// Sorted indexes by name: member → live until (ms).
-type Indexes = HashMap<String, HashMap<String, i64>>;
+/// Sorted indexes by name.
+type Indexes = HashMap<String, Index>;
+
+/// One sorted index: member → live until (ms); the index itself may expire as a whole.
+#[derive(Default)]
+struct Index {
+    members: HashMap<String, i64>,
+    expires_at: Option<Instant>,
+}
+
+impl Index {
+    fn live(&self, now: Instant) -> bool {
+        self.expires_at.is_none_or(|t| t > now)
+    }
+}
 
 struct Entry {
     value: Vec<u8>,
@@ -174,8 +187,25 @@ impl MemoryStore {
         Ok(())
     }
 
+    /// The indexes, with those past their expiry dropped (now and then, so that a long-running
+    /// instance does not grow).
     fn indexes(&self) -> Result<MutexGuard<'_, Indexes>, StoreError> {
-        self.indexes.lock().map_err(|_| StoreError::Protocol("in-process store poisoned".to_owned()))
+        let mut indexes =
+            self.indexes.lock().map_err(|_| StoreError::Protocol("in-process store poisoned".to_owned()))?;
+        if indexes.len().is_multiple_of(256) {
+            let now = Instant::now();
+            indexes.retain(|_, index| index.live(now));
+        }
+        Ok(indexes)
+    }
+
+    /// The live index named `name`, if any.
+    fn live_index<'a>(indexes: &'a mut Indexes, name: &str) -> Option<&'a mut Index> {
+        let now = Instant::now();
+        if indexes.get(name).is_some_and(|index| !index.live(now)) {
+            indexes.remove(name);
+        }
+        indexes.get_mut(name)
     }
 
     pub async fn index_put(
@@ -186,37 +216,55 @@ impl MemoryStore {
         only_existing: bool,
     ) -> Result<(), StoreError> {
         let mut indexes = self.indexes()?;
-        let members = indexes.entry(index.to_owned()).or_default();
+        if Self::live_index(&mut indexes, index).is_none() {
+            indexes.insert(index.to_owned(), Index::default());
+        }
+        let members = &mut Self::live_index(&mut indexes, index).ok_or_else(gone)?.members;
         if !only_existing || members.contains_key(member) {
             members.insert(member.to_owned(), until_ms);
         }
         Ok(())
     }
 
+    pub async fn index_put_expiring(
+        &self,
+        index: &str,
+        member: &str,
+        until_ms: i64,
+        keep_for: Duration,
+    ) -> Result<(), StoreError> {
+        self.index_put(index, member, until_ms, false).await?;
+        let mut indexes = self.indexes()?;
+        Self::live_index(&mut indexes, index).ok_or_else(gone)?.expires_at = Some(Instant::now() + keep_for);
+        Ok(())
+    }
+
     pub async fn index_remove(&self, index: &str, member: &str) -> Result<(), StoreError> {
-        if let Some(members) = self.indexes()?.get_mut(index) {
-            members.remove(member);
+        if let Some(found) = Self::live_index(&mut *self.indexes()?, index) {
+            found.members.remove(member);
         }
         Ok(())
     }
 
     pub async fn index_members(&self, index: &str) -> Result<Vec<(String, i64)>, StoreError> {
-        let indexes = self.indexes()?;
-        let mut members: Vec<(String, i64)> =
-            indexes.get(index).map(|m| m.iter().map(|(k, v)| (k.clone(), *v)).collect()).unwrap_or_default();
+        let mut indexes = self.indexes()?;
+        let mut members: Vec<(String, i64)> = Self::live_index(&mut indexes, index)
+            .map(|found| found.members.iter().map(|(k, v)| (k.clone(), *v)).collect())
+            .unwrap_or_default();
         members.sort_by_key(|(member, score)| (*score, member.clone()));
         Ok(members)
     }
 
     pub async fn index_score(&self, index: &str, member: &str) -> Result<Option<i64>, StoreError> {
-        Ok(self.indexes()?.get(index).and_then(|m| m.get(member).copied()))
+        let mut indexes = self.indexes()?;
+        Ok(Self::live_index(&mut indexes, index).and_then(|found| found.members.get(member).copied()))
     }
 
     pub async fn index_count(&self, index: &str, now_ms: i64) -> Result<u64, StoreError> {
         let mut indexes = self.indexes()?;
-        let Some(members) = indexes.get_mut(index) else { return Ok(0) };
-        members.retain(|_, until| *until > now_ms);
-        Ok(members.len() as u64)
+        let Some(found) = Self::live_index(&mut indexes, index) else { return Ok(0) };
+        found.members.retain(|_, until| *until > now_ms);
+        Ok(found.members.len() as u64)
     }
 
     pub async fn delete_prefix(&self, prefix: &str) -> Result<u64, StoreError> {
@@ -231,6 +279,11 @@ impl MemoryStore {
         let map = self.lock()?;
         Ok(map.iter().filter(|(k, e)| k.starts_with(prefix) && e.live(now)).count() as u64)
     }
+}
+
+/// An index that was just there is not (cannot happen under the lock held).
+fn gone() -> StoreError {
+    StoreError::Protocol("in-process index vanished".to_owned())
 }
 
 fn parse_counter(key: &str, value: &[u8]) -> Result<i64, StoreError> {
@@ -264,6 +317,20 @@ mod tests {
         store.set("p:2", b"", None).await?;
         assert_eq!(store.count_prefix("p:").await?, 2);
         assert_eq!(store.delete_prefix("p:").await?, 2);
+        Ok(())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_expiring_index_goes_as_a_whole() -> Result<(), StoreError> {
+        let store = MemoryStore::new();
+        store.index_put_expiring("i", "a", 5, Duration::from_secs(60)).await?;
+        store.index_put("i", "b", 7, false).await?;
+        assert_eq!(store.index_members("i").await?, [("a".to_owned(), 5), ("b".to_owned(), 7)]);
+        tokio::time::advance(Duration::from_secs(61)).await;
+        assert_eq!(store.index_members("i").await?, []);
+        assert_eq!(store.index_score("i", "b").await?, None);
+        store.index_put("i", "c", 9, false).await?;
+        assert_eq!(store.index_members("i").await?, [("c".to_owned(), 9)], "a new index, without expiry");
         Ok(())
     }
 }

@@ -158,6 +158,11 @@ impl SessionStore {
         self.idle
     }
 
+    /// The absolute timeout: no session outlives it.
+    pub fn absolute_timeout(&self) -> Duration {
+        self.absolute
+    }
+
     /// Time left before the absolute timeout, capped by the idle timeout.
     fn ttl(&self, created_at: i64) -> Option<Duration> {
         let age = u64::try_from(self.clock.now_millis().saturating_sub(created_at)).unwrap_or(0);

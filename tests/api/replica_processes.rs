@@ -13,8 +13,9 @@ use portico::simulator::Simulator;
 
 use crate::support::{RedisServer, TestPostgres, Topology, TopologyKind, csrf_in, free_port};
 
-struct Replica {
-    base: String,
+/// A `portico serve` process (also started beside an in-process app by other tests).
+pub(crate) struct Replica {
+    pub(crate) base: String,
     child: Child,
 }
 
@@ -26,7 +27,7 @@ impl Drop for Replica {
 }
 
 impl Replica {
-    async fn start(config: &std::path::Path, port: u16) -> Self {
+    pub(crate) async fn start(config: &std::path::Path, port: u16) -> Self {
         let child = Command::new(env!("CARGO_BIN_EXE_portico"))
             .args(["serve", "--config", config.to_str().unwrap()])
             .env_remove("PORTICO_CONFIG")

@@ -1,8 +1,10 @@
 //! Single sign-on through a real OpenID provider (`oidc-provider`, SPEC §3.2): the whole flow
 //! through an HTTP client, the managers joined with the user's access token (the simulators
 //! validate it with the provider's keys), sign-out at the provider, the refresh of the access
-//! token under a lock, and every refusal as a clear page counted in the audit log.
+//! token under a lock, every refusal as a clear page counted in the audit log, and the
+//! provider's back-channel logout.
 
+mod backchannel;
 mod flow;
 pub(crate) mod forged;
 mod refresh;

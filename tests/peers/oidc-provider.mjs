@@ -7,10 +7,16 @@
 //
 // Options (all optional): redirectUris, postLogoutRedirectUris, clientId, clientSecret,
 // accessTokenTtl (seconds), refreshTokenTtl (seconds), idTokenTtl (seconds), resource (the
-// resource indicator access tokens are issued for, as JWTs).
+// resource indicator access tokens are issued for, as JWTs), backchannelLogoutUri (the client's
+// `backchannel_logout_uri`, with `backchannel_logout_session_required`: signing out at the
+// provider then posts a logout token there).
 //
 // Test-only controls (not part of OpenID Connect): GET /__test/stats → how many tokens the token
-// endpoint issued per grant type, and which refresh tokens were presented more than once.
+// endpoint issued per grant type, which refresh tokens were presented more than once, and how
+// the back-channel logout calls went; POST /__test/sign with a JSON body
+// `{"claims": {…}, "key": "provider" | "impostor", "header": {…}}` → `{"token": "…"}`: the
+// claims signed RS256 under the provider's key id, with its own key or with another key
+// ("impostor"), so a test can hand Portico logout tokens no provider would issue.
 import http from 'node:http';
 import crypto from 'node:crypto';
 import Provider from 'oidc-provider';
@@ -26,11 +32,18 @@ const USERS = {
   nora: { name: 'Nora', email: 'nora@nowhere.example' },
 };
 
-const stats = { authorization_code: 0, refresh_token: 0, reused_refresh_tokens: 0 };
+const stats = {
+  authorization_code: 0,
+  refresh_token: 0,
+  reused_refresh_tokens: 0,
+  backchannel: { success: 0, error: 0, errors: [] },
+};
 const presented = new Set();
 
 const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
 const signingKey = { ...privateKey.export({ format: 'jwk' }), kid: 'test-key-1', use: 'sig', alg: 'RS256' };
+// Another key that claims the provider's key id (POST /__test/sign with "key": "impostor").
+const impostorKey = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
 
 const server = http.createServer();
 server.listen(0, '127.0.0.1', () => {
@@ -41,6 +54,13 @@ server.listen(0, '127.0.0.1', () => {
   provider.on('grant.success', (ctx) => {
     const grant = ctx.oidc.params && ctx.oidc.params.grant_type;
     if (grant in stats) stats[grant] += 1;
+  });
+  provider.on('backchannel.success', () => {
+    stats.backchannel.success += 1;
+  });
+  provider.on('backchannel.error', (_ctx, error) => {
+    stats.backchannel.error += 1;
+    stats.backchannel.errors.push(error.message);
   });
   provider.on('grant.error', (ctx, error) => {
     process.stderr.write(`grant error: ${error.message} ${error.error_description || ''}\n`);
@@ -61,11 +81,26 @@ server.listen(0, '127.0.0.1', () => {
       ctx.body = stats;
       return;
     }
+    if (ctx.path === '/__test/sign' && ctx.method === 'POST') {
+      const chunks = [];
+      for await (const chunk of ctx.req) chunks.push(chunk);
+      const { claims, key, header } = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+      ctx.body = { token: sign(claims, key === 'impostor' ? impostorKey : privateKey, header) };
+      return;
+    }
     await next();
   });
   server.on('request', provider.callback());
   process.stdout.write(`oidc provider listening on ${issuer}\n`);
 });
+
+// A compact JWS, RS256, under the provider's key id.
+function sign(claims, key, header = {}) {
+  const encode = (value) => Buffer.from(JSON.stringify(value)).toString('base64url');
+  const input = `${encode({ alg: 'RS256', kid: signingKey.kid, typ: 'logout+jwt', ...header })}.${encode(claims)}`;
+  const signature = crypto.sign('sha256', Buffer.from(input), key).toString('base64url');
+  return `${input}.${signature}`;
+}
 
 function configuration() {
   const accessTokenTtl = options.accessTokenTtl || 300;
@@ -78,7 +113,17 @@ function configuration() {
       grant_types: ['authorization_code', 'refresh_token'],
       response_types: ['code'],
       token_endpoint_auth_method: 'client_secret_basic',
+      ...(options.backchannelLogoutUri ? {
+        backchannel_logout_uri: options.backchannelLogoutUri,
+        backchannel_logout_session_required: true,
+      } : {}),
     }],
+    // oidc-provider's outgoing calls (the back-channel logout) refuse special-use addresses,
+    // loopback included, against SSRF; the Portico under test listens on 127.0.0.1.
+    fetch: (url, fetchOptions) => {
+      const { dispatcher, ...rest } = fetchOptions;
+      return globalThis.fetch(url, rest);
+    },
     jwks: { keys: [signingKey] },
     cookies: { keys: ['portico-test-provider-cookie-key'] },
     claims: {
@@ -107,6 +152,7 @@ function configuration() {
     features: {
       devInteractions: { enabled: true },
       rpInitiatedLogout: { enabled: true },
+      backchannelLogout: { enabled: true },
       resourceIndicators: {
         enabled: true,
         defaultResource: () => RESOURCE,

@@ -283,6 +283,28 @@ impl RedisStore {
         Ok(())
     }
 
+    pub async fn index_put_expiring(
+        &self,
+        index: &str,
+        member: &str,
+        until_ms: i64,
+        keep_for: Duration,
+    ) -> Result<(), StoreError> {
+        let mut c = self.conn().await?;
+        let index = self.key(index);
+        // One key, so one slot of a Cluster: the pair runs as one transaction.
+        let (_, _): (i64, i64) = redis::pipe()
+            .atomic()
+            .zadd(&index, member, until_ms)
+            .cmd("PEXPIRE")
+            .arg(&index)
+            .arg(millis(keep_for))
+            .query_async(&mut c)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
     pub async fn index_remove(&self, index: &str, member: &str) -> Result<(), StoreError> {
         let mut c = self.conn().await?;
         let _: i64 = c.zrem(self.key(index), member).await.map_err(unavailable)?;

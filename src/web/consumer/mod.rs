@@ -1,10 +1,12 @@
 //! Consumer pages: sign-in and sign-out, the environment picker, and per environment the API
-//! catalog and the applications, and the user's own sessions.
+//! catalog and the applications, the user's own sessions, and the identity provider's
+//! back-channel logout.
 
 pub(in crate::web) mod account;
 mod application;
 mod application_changes;
 mod applications;
+mod backchannel;
 mod catalog;
 mod environments;
 mod login;
@@ -20,6 +22,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/logout", web::post().to(login::logout))
         .route("/login/oidc", web::get().to(sso::start))
         .route(crate::sso::CALLBACK_PATH, web::get().to(sso::callback))
+        .service(backchannel::resource())
         .route("/environments", web::get().to(environments::environments))
         .route("/environments/select", web::post().to(environments::select))
         .route("/environments/{id}/connect", web::post().to(environments::connect))

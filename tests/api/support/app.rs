@@ -12,6 +12,9 @@ use portico::state::AppState;
 use super::RedisServer;
 use super::redis::{RedisConfig, Topology};
 
+/// The `session.secret` of every test app (a process started beside one shares its sessions).
+pub const SESSION_SECRET: &str = "test-secret-0123456789abcdef0123456789";
+
 pub struct TestApp {
     pub address: SocketAddr,
     /// Where `/metrics` is served when `metrics.listen` gives it a listener of its own.
@@ -151,7 +154,7 @@ impl TestAppBuilder {
             .clone()
             .unwrap_or_else(|| format!("sqlite://{}", dir.join("portico.db").display()));
         let mut toml = format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\nworkers = 2\npublic_url = \"{}\"\ntrusted_proxies = [{}]\n\n[session]\nsecret = \"test-secret-0123456789abcdef0123456789\"\n\n\
+            "[server]\nlisten = \"127.0.0.1:0\"\nworkers = 2\npublic_url = \"{}\"\ntrusted_proxies = [{}]\n\n[session]\nsecret = \"{SESSION_SECRET}\"\n\n\
              [database]\nurl = \"{database}\"\n\n[master]\nurl = \"{}\"\ntimeout = \"{}\"\n\n",
             self.public_url,
             self.trusted_proxies.join(", "),

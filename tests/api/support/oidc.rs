@@ -93,6 +93,27 @@ impl OidcProvider {
             .expect("json")
     }
 
+    /// `claims` signed RS256 under the provider's key id: with its own key (`"provider"`), or with
+    /// another key (`"impostor"`) (a test-only control of the script).
+    pub async fn sign(&self, claims: &Value, key: &str) -> String {
+        self.sign_with(claims, key, &serde_json::json!({})).await
+    }
+
+    /// [`OidcProvider::sign`] with `header` over the script's (`{"kid": …}`).
+    pub async fn sign_with(&self, claims: &Value, key: &str, header: &Value) -> String {
+        let body = serde_json::json!({ "claims": claims, "key": key, "header": header });
+        let answer: Value = reqwest::Client::new()
+            .post(format!("{}/__test/sign", self.issuer()))
+            .json(&body)
+            .send()
+            .await
+            .expect("sign")
+            .json()
+            .await
+            .expect("json");
+        answer["token"].as_str().expect("a token").to_owned()
+    }
+
     /// The `[oidc]` section for a Portico using this provider.
     pub fn config(&self, manager_auth: &str) -> String {
         format!(
@@ -121,15 +142,29 @@ impl Drop for OidcProvider {
     }
 }
 
-/// A browser at the provider: follows its redirects and fills its login and consent forms as
-/// `login`, until the provider sends the browser back to the relying party. Returns that URL.
-pub async fn sign_in_at_provider(authorization_url: &str, login: &str, redirect_prefix: &str) -> Url {
-    let browser = reqwest::Client::builder()
+/// A browser at the provider (it keeps the provider's cookies, follows no redirect).
+pub fn provider_browser() -> reqwest::Client {
+    reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .cookie_store(true)
         .timeout(Duration::from_secs(10))
         .build()
-        .expect("client");
+        .expect("client")
+}
+
+/// A browser at the provider: follows its redirects and fills its login and consent forms as
+/// `login`, until the provider sends the browser back to the relying party. Returns that URL.
+pub async fn sign_in_at_provider(authorization_url: &str, login: &str, redirect_prefix: &str) -> Url {
+    sign_in_with(&provider_browser(), authorization_url, login, redirect_prefix).await
+}
+
+/// [`sign_in_at_provider`] in `browser`, which keeps the provider's session (to sign out there).
+pub async fn sign_in_with(
+    browser: &reqwest::Client,
+    authorization_url: &str,
+    login: &str,
+    redirect_prefix: &str,
+) -> Url {
     let mut next = Url::parse(authorization_url).expect("authorization URL");
     let mut form: Option<(Url, Vec<(String, String)>)> = None;
     for _ in 0..20 {
@@ -161,6 +196,25 @@ pub async fn sign_in_at_provider(authorization_url: &str, login: &str, redirect_
         form = Some((action, fields));
     }
     panic!("the provider never sent the browser back");
+}
+
+/// Signs `browser` out at the provider as a user does: its end-session page, then "Yes, sign me
+/// out" (`xsrf` and `logout=yes`), which ends every client's session there, back-channel logout
+/// included (the provider answers once its logout tokens are delivered). Returns the status.
+pub async fn sign_out_at_provider(browser: &reqwest::Client, issuer: &str) -> u16 {
+    let end = Url::parse(&format!("{issuer}/session/end")).expect("end-session URL");
+    let page = browser.get(end.clone()).send().await.expect("end-session page");
+    assert_eq!(page.status(), 200, "the provider asks to confirm");
+    let page = page.text().await.expect("page");
+    let action = attribute_after(&page, "id=\"op.logoutForm\"", "action").expect("the logout form");
+    let xsrf = attribute_after(&page, "name=\"xsrf\"", "value").expect("the form's xsrf");
+    let confirm = browser
+        .post(end.join(&action).expect("form action"))
+        .form(&[("xsrf", xsrf.as_str()), ("logout", "yes")])
+        .send()
+        .await
+        .expect("confirmation");
+    confirm.status().as_u16()
 }
 
 /// The value of `attribute="…"` in the first tag after `marker`.
