@@ -9,43 +9,18 @@
 //! drop the copy here and announce it on the change bus, so other replicas drop theirs. Admin
 //! sessions, read a few times a minute, are not copied.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use super::SessionId;
 use super::session_cache::{FRESH_FOR, SessionCache, follow};
+use super::session_index::SessionIndex;
 use super::{Change, ChangeBus, KvStore, StoreError};
 use crate::clock::SharedClock;
-use crate::crypto::{Keys, random_token};
-
-/// A session id as carried by the cookie: 32 CSPRNG bytes, base64url (256 bits).
-#[derive(Clone, PartialEq, Eq)]
-pub struct SessionId(String);
-
-impl SessionId {
-    fn generate() -> Self {
-        Self(random_token(32))
-    }
-
-    /// Accepts only what [`SessionId::generate`] produces; anything else is not a session.
-    pub fn parse(raw: &str) -> Option<Self> {
-        let ok = raw.len() == 43 && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        ok.then(|| Self(raw.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for SessionId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SessionId([redacted])")
-    }
-}
+use crate::crypto::Keys;
 
 #[derive(Serialize, Deserialize)]
 struct Envelope<T> {
@@ -82,15 +57,9 @@ pub struct SessionStore {
     domain: &'static str,
     /// The in-process copies, for the portal sessions' store.
     copies: Option<Arc<Copies>>,
-    /// When this replica last moved each session's entry in the live-session index.
-    indexed: Arc<Mutex<HashMap<String, i64>>>,
+    /// The live sessions.
+    index: SessionIndex,
 }
-
-/// How stale a session's entry in the live-session index may get before a read moves it: the
-/// count of live sessions is exact to within this much of the idle timeout.
-const INDEX_SLACK_MS: i64 = 60_000;
-/// At most this many sessions are remembered as recently indexed (then the memory starts over).
-const INDEXED_REMEMBERED: usize = 10_000;
 
 struct Copies {
     cache: Arc<SessionCache>,
@@ -123,8 +92,9 @@ impl SessionStore {
         let cache = Arc::new(SessionCache::new(FRESH_FOR.min(idle)));
         let follower = follow(cache.clone(), &changes);
         let copies = Some(Arc::new(Copies { cache, changes, follower }));
-        let indexed = Arc::default();
-        Self { kv, keys, idle, absolute, clock, prefix: SESSION_PREFIX, domain: "session", copies, indexed }
+        let (prefix, domain) = (SESSION_PREFIX, "session");
+        let index = SessionIndex::new(kv.clone(), clock.clone(), domain);
+        Self { kv, keys, idle, absolute, clock, prefix, domain, copies, index }
     }
 
     /// A store of other sessions (admin sessions) under `prefix`, with their own timeouts.
@@ -136,21 +106,12 @@ impl SessionStore {
         clock: SharedClock,
         prefix: &'static str,
     ) -> Self {
-        Self {
-            kv,
-            keys,
-            idle,
-            absolute,
-            clock,
-            prefix,
-            domain: prefix,
-            copies: None,
-            indexed: Arc::default(),
-        }
+        let index = SessionIndex::new(kv.clone(), clock.clone(), prefix);
+        Self { kv, keys, idle, absolute, clock, prefix, domain: prefix, copies: None, index }
     }
 
     fn key(&self, id: &SessionId) -> String {
-        format!("{}{}", self.prefix, self.keys.lookup_hash(self.domain, id.0.as_bytes()))
+        format!("{}{}", self.prefix, self.keys.lookup_hash(self.domain, id.as_str().as_bytes()))
     }
 
     /// The idle timeout (sliding).
@@ -195,7 +156,7 @@ impl SessionStore {
         // Again after the write: a read that overtook it must not keep the old version.
         self.forget(&key);
         written?;
-        self.index(&key, ttl, false).await?;
+        self.index.written(&key, ttl).await?;
         if announce {
             self.announce(Change::SessionChanged { key }).await;
         }
@@ -263,10 +224,8 @@ impl SessionStore {
         }
         let session =
             Arc::new(Session { id: id.clone(), created_at: envelope.created_at, data: envelope.data });
-        if let Some(ttl) = self.ttl(envelope.created_at)
-            && self.index_due(&key)
-        {
-            self.index(&key, ttl, true).await?;
+        if let Some(ttl) = self.ttl(envelope.created_at) {
+            self.index.read(&key, ttl).await?;
         }
         if let (Some(copies), Some(epoch)) = (copies, epoch) {
             copies.insert(id.as_str(), key, now, epoch, session.clone());
@@ -277,7 +236,7 @@ impl SessionStore {
     /// A handle of the session that may be shown and posted back (the keyed hash it is stored
     /// under): it names the session without being usable as its cookie.
     pub fn reference(&self, id: &SessionId) -> String {
-        self.keys.lookup_hash(self.domain, id.0.as_bytes())
+        self.keys.lookup_hash(self.domain, id.as_str().as_bytes())
     }
 
     /// The key of a reference, when it has the shape of one (it may come from a URL).
@@ -297,7 +256,7 @@ impl SessionStore {
             return Ok(None);
         }
         let idle = i64::try_from(self.idle.as_millis()).unwrap_or(i64::MAX);
-        let expires = self.kv.index_score(&self.index_key(), &key).await?;
+        let expires = self.index.expires(&key).await?;
         let last_seen_ms =
             expires.map_or(envelope.created_at, |at| at.saturating_sub(idle).max(envelope.created_at));
         Ok(Some(Peeked { created_at: envelope.created_at, last_seen_ms, data: envelope.data }))
@@ -321,37 +280,8 @@ impl SessionStore {
         let deleted = self.kv.delete(&key).await;
         self.forget(&key);
         deleted?;
-        self.kv.index_remove(&self.index_key(), &key).await?;
+        self.index.ended(&key).await?;
         self.announce(Change::SessionEnded { key }).await;
-        Ok(())
-    }
-
-    /// The sorted index of live sessions (member: the session's key; score: when it expires
-    /// unless read again), so counting them needs no scan of the keyspace.
-    fn index_key(&self) -> String {
-        format!("index:{}", self.domain.trim_end_matches(':'))
-    }
-
-    /// Whether this replica has not moved the session's index entry for a while.
-    fn index_due(&self, key: &str) -> bool {
-        let now = self.clock.now_millis();
-        self.indexed
-            .lock()
-            .map_or(true, |indexed| indexed.get(key).is_none_or(|at| now - at >= INDEX_SLACK_MS))
-    }
-
-    /// Moves the session's index entry to its new expiry; `only_existing` for reads, so that a
-    /// session is indexed only by the write that made it.
-    async fn index(&self, key: &str, ttl: Duration, only_existing: bool) -> Result<(), StoreError> {
-        let now = self.clock.now_millis();
-        let until = now.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX));
-        self.kv.index_put(&self.index_key(), key, until, only_existing).await?;
-        if let Ok(mut indexed) = self.indexed.lock() {
-            if indexed.len() >= INDEXED_REMEMBERED {
-                indexed.clear();
-            }
-            indexed.insert(key.to_owned(), now);
-        }
         Ok(())
     }
 
@@ -377,6 +307,6 @@ impl SessionStore {
 
     /// How many sessions are live (the dashboard, `/metrics`): from the index, no scan.
     pub async fn count(&self) -> Result<u64, StoreError> {
-        self.kv.index_count(&self.index_key(), self.clock.now_millis()).await
+        self.index.count().await
     }
 }
