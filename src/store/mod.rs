@@ -8,6 +8,8 @@ mod redis;
 mod session_cache;
 mod session_id;
 mod session_index;
+#[cfg(test)]
+mod session_tests;
 mod sessions;
 pub mod sql;
 

@@ -8,6 +8,23 @@
 //! timeout is refreshed in the store by the first read after the window. Writes and destroys
 //! drop the copy here and announce it on the change bus, so other replicas drop theirs. Admin
 //! sessions, read a few times a minute, are not copied.
+//!
+//! **An ended session is refused on every replica from the moment its ending answers**, with no
+//! window, whatever happens to the notifications. The argument, step by step:
+//! 1. Ending a session deletes its key in the store before the request that ended it answers
+//!    ([`SessionStore::destroy`]).
+//! 2. Nothing brings a deleted key back: a new session gets a new 256-bit id, every rewrite is
+//!    `SET … XX` (it replaces a value that exists, never creates one; a request that loaded the
+//!    session before it ended and saves it after changes nothing), and reads never write a value.
+//! 3. Every request that uses a session asks the store about its key after the request started:
+//!    either it reads it (`GETEX`), or it holds a copy and asks `EXISTS` (no value sent, nothing
+//!    decrypted), and serves the copy only when the answer is yes.
+//! 4. The store answers each key from one place, in order (a Redis node runs commands one at a
+//!    time; a key lives on one master, Sentinel and Cluster send both commands there; the
+//!    in-process store takes a lock): a question asked after the delete was acknowledged sees it.
+//!
+//! The one exception is Redis's own: replication is asynchronous, so a failover can lose an
+//! acknowledged write, a delete included, as it can lose a new session.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -129,18 +146,18 @@ impl SessionStore {
     /// Stores a new session under a new id.
     pub async fn create<T: Serialize>(&self, data: T) -> Result<Session<T>, StoreError> {
         let session = Session { id: SessionId::generate(), created_at: self.clock.now_millis(), data };
-        // A new id is in no replica's memory: nothing to announce.
         self.write(&session, false).await?;
         Ok(session)
     }
 
     /// Writes the session back (after a change), keeping its creation time. Every replica reads
-    /// the new version from its next request on.
+    /// the new version from its next request on. A session that ended meanwhile stays ended:
+    /// nothing is written.
     pub async fn save<T: Serialize>(&self, session: &Session<T>) -> Result<(), StoreError> {
         self.write(session, true).await
     }
 
-    async fn write<T: Serialize>(&self, session: &Session<T>, announce: bool) -> Result<(), StoreError> {
+    async fn write<T: Serialize>(&self, session: &Session<T>, rewrite: bool) -> Result<(), StoreError> {
         let Some(ttl) = self.ttl(session.created_at) else {
             return self.destroy(&session.id).await;
         };
@@ -152,12 +169,21 @@ impl SessionStore {
             .seal(key.as_bytes(), &plain)
             .ok_or_else(|| StoreError::Protocol("cannot seal the session".to_owned()))?;
         self.forget(&key);
-        let written = self.kv.set(&key, &sealed, Some(ttl)).await;
+        // A new id is in nobody's memory and cannot have ended; a rewrite must find the session
+        // still there (see the module comment, step 2).
+        let written = if rewrite {
+            self.kv.set_existing(&key, &sealed, ttl).await
+        } else {
+            self.kv.set(&key, &sealed, Some(ttl)).await.map(|()| true)
+        };
         // Again after the write: a read that overtook it must not keep the old version.
         self.forget(&key);
-        written?;
+        if !written? {
+            tracing::debug!("a session ended while a request was using it; its change is dropped");
+            return Ok(());
+        }
         self.index.written(&key, ttl).await?;
-        if announce {
+        if rewrite {
             self.announce(Change::SessionChanged { key }).await;
         }
         Ok(())
@@ -190,10 +216,17 @@ impl SessionStore {
     {
         // Taken before the read: the copy's window starts no later than the idle timeout it sets.
         let now = self.clock.now_millis();
-        if let Some(session) = self.cache().and_then(|c| c.get::<Session<T>>(id.as_str(), now))
-            && self.ttl(session.created_at).is_some()
+        if let Some(hit) = self.cache().and_then(|c| c.get::<Session<T>>(id.as_str(), now))
+            && self.ttl(hit.session.created_at).is_some()
         {
-            return Ok(Some(session));
+            // The copy spares the value, never the question: does the session still exist, now
+            // that this request has started? (The module comment, step 3.) When the store cannot
+            // answer, neither can the copy: 503, as for a read.
+            if self.kv.exists(&hit.key).await? {
+                return Ok(Some(hit.session));
+            }
+            self.forget(&hit.key);
+            return Ok(None);
         }
         self.read(id, now).await
     }
@@ -270,7 +303,9 @@ impl SessionStore {
         }
     }
 
-    /// Ends a session on every replica: no request is served with it after this returns.
+    /// Ends a session on every replica: no request that starts after this returns is served
+    /// with it, on any replica (the module comment says why). The announcement only frees the
+    /// other replicas' memory sooner.
     pub async fn destroy(&self, id: &SessionId) -> Result<(), StoreError> {
         self.destroy_key(self.key(id)).await
     }
@@ -296,12 +331,13 @@ impl SessionStore {
         }
     }
 
-    /// Tells the other replicas to drop their copy. When that fails they drop it at the end of
-    /// its window ([`FRESH_FOR`]) anyway.
+    /// Tells the other replicas to drop their copy. When that fails, an ended session is refused
+    /// there all the same (its key is gone), and a rewritten one is read again at the end of the
+    /// copy's window ([`FRESH_FOR`]).
     async fn announce(&self, change: Change) {
         let Some(copies) = &self.copies else { return };
         if let Err(e) = copies.changes.publish(change).await {
-            tracing::warn!(error = %e, "other replicas may serve their copy of a changed session for up to a second");
+            tracing::warn!(error = %e, "other replicas may serve the previous version of a rewritten session for up to a second");
         }
     }
 
