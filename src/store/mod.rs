@@ -19,6 +19,7 @@ pub use memory::MemoryStore;
 pub use redis::{ClusterNode, NodeStatus, RedisStore, RedisTarget, TargetForm, parse_cluster_nodes};
 pub use session_cache::FRESH_FOR as SESSION_FRESH_FOR;
 pub use session_id::SessionId;
+pub use session_index::{Grouped, Groups};
 pub use sessions::{Peeked, SESSION_PREFIX, Session, SessionStore};
 pub use sql::{Backend, Database, DatabaseError, Saved, SettingsOverrides, SlaveRow, setting_keys};
 

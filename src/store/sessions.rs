@@ -34,7 +34,7 @@ use serde::{Deserialize, Serialize};
 
 use super::SessionId;
 use super::session_cache::{FRESH_FOR, SessionCache, follow};
-use super::session_index::SessionIndex;
+use super::session_index::{Grouped, SessionIndex};
 use super::{Change, ChangeBus, KvStore, StoreError};
 use crate::clock::SharedClock;
 use crate::crypto::Keys;
@@ -43,6 +43,10 @@ use crate::crypto::Keys;
 struct Envelope<T> {
     created_at: i64,
     data: T,
+    /// The groups the data put the session in when it was written ([`Grouped`]): what ending it
+    /// takes it out of, read without knowing the data's type.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    groups: Vec<String>,
 }
 
 /// A session read by its reference ([`SessionStore::peek`]).
@@ -74,7 +78,7 @@ pub struct SessionStore {
     domain: &'static str,
     /// The in-process copies, for the portal sessions' store.
     copies: Option<Arc<Copies>>,
-    /// The live sessions.
+    /// The live sessions, in all and by group.
     index: SessionIndex,
 }
 
@@ -144,7 +148,7 @@ impl SessionStore {
     }
 
     /// Stores a new session under a new id.
-    pub async fn create<T: Serialize>(&self, data: T) -> Result<Session<T>, StoreError> {
+    pub async fn create<T: Serialize + Grouped>(&self, data: T) -> Result<Session<T>, StoreError> {
         let session = Session { id: SessionId::generate(), created_at: self.clock.now_millis(), data };
         self.write(&session, false).await?;
         Ok(session)
@@ -153,16 +157,25 @@ impl SessionStore {
     /// Writes the session back (after a change), keeping its creation time. Every replica reads
     /// the new version from its next request on. A session that ended meanwhile stays ended:
     /// nothing is written.
-    pub async fn save<T: Serialize>(&self, session: &Session<T>) -> Result<(), StoreError> {
+    pub async fn save<T: Serialize + Grouped>(&self, session: &Session<T>) -> Result<(), StoreError> {
         self.write(session, true).await
     }
 
-    async fn write<T: Serialize>(&self, session: &Session<T>, rewrite: bool) -> Result<(), StoreError> {
+    async fn write<T: Serialize + Grouped>(
+        &self,
+        session: &Session<T>,
+        rewrite: bool,
+    ) -> Result<(), StoreError> {
         let Some(ttl) = self.ttl(session.created_at) else {
             return self.destroy(&session.id).await;
         };
         let key = self.key(&session.id);
-        let envelope = Envelope { created_at: session.created_at, data: &session.data };
+        let groups = session.data.groups();
+        let envelope = Envelope {
+            created_at: session.created_at,
+            data: &session.data,
+            groups: groups.member_of.clone(),
+        };
         let plain = serde_json::to_vec(&envelope).map_err(|e| StoreError::Protocol(e.to_string()))?;
         let sealed = self
             .keys
@@ -182,7 +195,7 @@ impl SessionStore {
             tracing::debug!("a session ended while a request was using it; its change is dropped");
             return Ok(());
         }
-        self.index.written(&key, ttl).await?;
+        self.index.written(&key, ttl, &groups).await?;
         if rewrite {
             self.announce(Change::SessionChanged { key }).await;
         }
@@ -193,7 +206,7 @@ impl SessionStore {
     /// from the store slides the idle timeout in the same round trip.
     pub async fn load<T>(&self, id: &SessionId) -> Result<Option<Session<T>>, StoreError>
     where
-        T: DeserializeOwned + Clone + Send + Sync + 'static,
+        T: DeserializeOwned + Grouped + Clone + Send + Sync + 'static,
     {
         Ok(self.load_shared::<T>(id).await?.map(|session| Session::clone(&session)))
     }
@@ -203,7 +216,7 @@ impl SessionStore {
     /// lock). It refreshes the copy too.
     pub async fn load_fresh<T>(&self, id: &SessionId) -> Result<Option<Session<T>>, StoreError>
     where
-        T: DeserializeOwned + Clone + Send + Sync + 'static,
+        T: DeserializeOwned + Grouped + Clone + Send + Sync + 'static,
     {
         let read = self.read(id, self.clock.now_millis()).await?;
         Ok(read.map(|session| Session::clone(&session)))
@@ -212,7 +225,7 @@ impl SessionStore {
     /// [`SessionStore::load`] without copying the session out of the in-process copies.
     pub async fn load_shared<T>(&self, id: &SessionId) -> Result<Option<Arc<Session<T>>>, StoreError>
     where
-        T: DeserializeOwned + Send + Sync + 'static,
+        T: DeserializeOwned + Grouped + Send + Sync + 'static,
     {
         // Taken before the read: the copy's window starts no later than the idle timeout it sets.
         let now = self.clock.now_millis();
@@ -235,7 +248,7 @@ impl SessionStore {
     /// taken before the read.
     async fn read<T>(&self, id: &SessionId, now: i64) -> Result<Option<Arc<Session<T>>>, StoreError>
     where
-        T: DeserializeOwned + Send + Sync + 'static,
+        T: DeserializeOwned + Grouped + Send + Sync + 'static,
     {
         let copies = self.cache();
         let epoch = copies.map(SessionCache::epoch);
@@ -258,7 +271,7 @@ impl SessionStore {
         let session =
             Arc::new(Session { id: id.clone(), created_at: envelope.created_at, data: envelope.data });
         if let Some(ttl) = self.ttl(envelope.created_at) {
-            self.index.read(&key, ttl).await?;
+            self.index.read(&key, ttl, &session.data.groups().member_of).await?;
         }
         if let (Some(copies), Some(epoch)) = (copies, epoch) {
             copies.insert(id.as_str(), key, now, epoch, session.clone());
@@ -312,10 +325,15 @@ impl SessionStore {
 
     async fn destroy_key(&self, key: String) -> Result<(), StoreError> {
         self.forget(&key);
-        let deleted = self.kv.delete(&key).await;
+        // Deleted and read in one step: its groups say which indexes to leave.
+        let taken = self.kv.take(&key).await;
         self.forget(&key);
-        deleted?;
-        self.index.ended(&key).await?;
+        let groups = taken?
+            .and_then(|sealed| self.keys.open(key.as_bytes(), &sealed))
+            .and_then(|plain| serde_json::from_slice::<Envelope<serde::de::IgnoredAny>>(&plain).ok())
+            .map(|envelope| envelope.groups)
+            .unwrap_or_default();
+        self.index.ended(&key, &groups).await?;
         self.announce(Change::SessionEnded { key }).await;
         Ok(())
     }
@@ -344,5 +362,11 @@ impl SessionStore {
     /// How many sessions are live (the dashboard, `/metrics`): from the index, no scan.
     pub async fn count(&self) -> Result<u64, StoreError> {
         self.index.count().await
+    }
+
+    /// How many live sessions are in `group` ([`Grouped`]; for portal sessions, how many have
+    /// joined an environment): from its index, no scan.
+    pub async fn count_group(&self, group: &str) -> Result<u64, StoreError> {
+        self.index.count_group(group).await
     }
 }
