@@ -11,6 +11,7 @@ use super::JoinFailure;
 use crate::domain::{EnvironmentId, SessionUser};
 use crate::manager::ManagerSession;
 use crate::sso::SsoTokens;
+use crate::store::{Grouped, Groups};
 
 /// How Portico acts as the user on one joined environment.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -78,5 +79,18 @@ impl PortalSession {
             EnvironmentLink::Joined { manager: ManagerAccess::Session(session), .. } => Some((id, session)),
             _ => None,
         })
+    }
+}
+
+/// A portal session counts towards the environments it has joined (the dashboard's figure per
+/// environment); an environment it could not join, or whose manager ended its session, it has
+/// left.
+impl Grouped for PortalSession {
+    fn groups(&self) -> Groups {
+        let (joined, not): (Vec<_>, Vec<_>) = self.links.iter().partition(|(_, link)| link.is_joined());
+        let ids = |links: Vec<(&EnvironmentId, &EnvironmentLink)>| {
+            links.into_iter().map(|(id, _)| id.as_str().to_owned()).collect()
+        };
+        Groups { member_of: ids(joined), left: ids(not) }
     }
 }

@@ -80,6 +80,17 @@ impl KvStore {
         dispatch!(self, s => s.set(key, value, ttl).await)
     }
 
+    /// Replaces the value of a key that exists, never creating one (`SET … XX`); `true` when it
+    /// did. A rewrite that must not bring back what was deleted meanwhile.
+    pub async fn set_existing(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.set_existing(key, value, ttl).await)
+    }
+
+    /// Whether a key exists, without reading or touching its value.
+    pub async fn exists(&self, key: &str) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.exists(key).await)
+    }
+
     /// Sets the value only when the key does not exist; `true` when it was set.
     pub async fn set_if_absent(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool, StoreError> {
         dispatch!(self, s => s.set_if_absent(key, value, ttl).await)

@@ -88,6 +88,23 @@ impl MemoryStore {
         Ok(())
     }
 
+    pub async fn set_existing(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool, StoreError> {
+        let now = Instant::now();
+        let mut map = self.lock()?;
+        match map.get_mut(key) {
+            Some(e) if e.live(now) => {
+                *e = Entry { value: value.to_vec(), expires_at: Some(now + ttl) };
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    pub async fn exists(&self, key: &str) -> Result<bool, StoreError> {
+        let now = Instant::now();
+        Ok(self.lock()?.get(key).is_some_and(|e| e.live(now)))
+    }
+
     pub async fn set_if_absent(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool, StoreError> {
         let now = Instant::now();
         let mut map = self.lock()?;
@@ -312,6 +329,13 @@ mod tests {
         assert!(!store.set_if_absent("l", b"y", Duration::from_secs(60)).await?);
         assert_eq!(store.take("l").await?, Some(b"x".to_vec()));
         assert_eq!(store.take("l").await?, None);
+
+        assert!(!store.set_existing("x", b"1", Duration::from_secs(60)).await?, "never creates");
+        assert!(!store.exists("x").await?);
+        store.set("x", b"1", None).await?;
+        assert!(store.set_existing("x", b"2", Duration::from_secs(60)).await?);
+        assert!(store.exists("x").await?);
+        assert_eq!(store.get("x").await?, Some(b"2".to_vec()));
 
         store.set("p:1", b"", None).await?;
         store.set("p:2", b"", None).await?;

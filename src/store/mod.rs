@@ -6,6 +6,10 @@ mod kv;
 mod memory;
 mod redis;
 mod session_cache;
+mod session_id;
+mod session_index;
+#[cfg(test)]
+mod session_tests;
 mod sessions;
 pub mod sql;
 
@@ -14,7 +18,9 @@ pub use kv::{Admission, KvStore, StoreError};
 pub use memory::MemoryStore;
 pub use redis::{ClusterNode, NodeStatus, RedisStore, RedisTarget, TargetForm, parse_cluster_nodes};
 pub use session_cache::FRESH_FOR as SESSION_FRESH_FOR;
-pub use sessions::{Peeked, SESSION_PREFIX, Session, SessionId, SessionStore};
+pub use session_id::SessionId;
+pub use session_index::{Grouped, Groups};
+pub use sessions::{Peeked, SESSION_PREFIX, Session, SessionStore};
 pub use sql::{Backend, Database, DatabaseError, Saved, SettingsOverrides, SlaveRow, setting_keys};
 
 /// Namespace of every cache key; the admin "Purge cache" clears it.

@@ -1,10 +1,19 @@
 //! Sessions read a moment ago, kept decrypted and parsed in this process, so a burst of API calls
-//! with one session costs one store round trip per [`FRESH_FOR`] instead of one per call.
+//! with one session reads, decrypts and parses it once per [`FRESH_FOR`] instead of once per
+//! call.
 //!
-//! A copy is served only while it is younger than the freshness window, measured from *before*
-//! the read that produced it (so it can never outlive the idle timeout that read set in the
-//! store). A write or a destroy on this replica drops the copy at once; other replicas drop theirs
-//! when the change bus tells them ([`Change::SessionEnded`], [`Change::SessionChanged`]), and a
+//! A copy never decides alone that a session is still alive: the caller
+//! ([`super::SessionStore`]) serves one only after the store has confirmed, for that request,
+//! that the session's key still exists (one `EXISTS`). What the copy spares is the value: its
+//! transfer, its decryption and its parsing. So a session ended on any replica is refused
+//! everywhere at the next request, whether or not the notification below has arrived.
+//!
+//! What the copy may still serve stale is a *rewrite* of a session that exists (an environment
+//! switch on another replica), and only while the notification of it is late or lost: a copy is
+//! served only while it is younger than the freshness window, measured from *before* the read
+//! that produced it (so it can never outlive the idle timeout that read set in the store). A
+//! write or a destroy on this replica drops the copy at once; other replicas drop theirs when the
+//! change bus tells them ([`Change::SessionEnded`], [`Change::SessionChanged`]), and a
 //! resubscription drops everything, since notifications may have been missed meanwhile.
 //!
 //! A read that started before a copy was dropped must not put the old value back: every drop
@@ -23,9 +32,10 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::{Change, ChangeBus};
 
-/// How long a copy is served without asking the store. One second: the portal's bound on how long
-/// a change takes to reach every replica (SPEC §4), and the precision of the sliding idle
-/// timeout, which the store refreshes at most once per window and session.
+/// How long a copy is served without reading the session from the store again (its existence is
+/// confirmed at every request regardless). One second: the portal's bound on how long a rewrite
+/// takes to reach every replica (SPEC §4), and the precision of the sliding idle timeout, which
+/// the store refreshes at most once per window and session.
 pub const FRESH_FOR: Duration = Duration::from_secs(1);
 
 /// The most sessions kept. A window is one second, so this is the number of distinct sessions a
@@ -44,7 +54,7 @@ struct Map {
     /// By session id (the cookie value): a hit needs no keyed hash.
     by_id: HashMap<String, Entry>,
     /// Store key → session id, for the drops announced by store key.
-    ids: HashMap<String, String>,
+    ids: HashMap<Arc<str>, String>,
     /// When stale copies were last swept out of a full cache (at most once per window: with more
     /// fresh sessions than room, a sweep per read would cost more than the reads it saves).
     swept_at: Option<i64>,
@@ -53,8 +63,16 @@ struct Map {
 struct Entry {
     /// Clock milliseconds taken before the read that produced this copy.
     read_at: i64,
+    /// The session's store key, whose existence is confirmed before the copy is served.
+    key: Arc<str>,
     /// An `Arc<Session<T>>`.
     session: Arc<dyn Any + Send + Sync>,
+}
+
+/// A fresh copy, and the store key to confirm it by.
+pub(super) struct Hit<S> {
+    pub session: Arc<S>,
+    pub key: Arc<str>,
 }
 
 /// The epoch a read started in; hand it back to [`SessionCache::insert`].
@@ -78,13 +96,14 @@ impl SessionCache {
         now >= read_at && now - read_at < self.fresh_for_ms
     }
 
-    /// A fresh copy of the session with this id, if there is one.
-    pub fn get<S: Send + Sync + 'static>(&self, id: &str, now: i64) -> Option<Arc<S>> {
+    /// A fresh copy of the session with this id, if there is one, with its store key: not to be
+    /// served before the store says that key still exists.
+    pub fn get<S: Send + Sync + 'static>(&self, id: &str, now: i64) -> Option<Hit<S>> {
         let map = self.lock();
         let entry = map.by_id.get(id).filter(|e| self.fresh(e.read_at, now))?;
-        let session = entry.session.clone();
+        let (session, key) = (entry.session.clone(), entry.key.clone());
         drop(map);
-        session.downcast::<S>().ok()
+        Some(Hit { session: session.downcast::<S>().ok()?, key })
     }
 
     /// Call before reading the store.
@@ -118,8 +137,9 @@ impl SessionCache {
                 return;
             }
         }
-        map.ids.insert(key, id.to_owned());
-        map.by_id.insert(id.to_owned(), Entry { read_at, session });
+        let key: Arc<str> = key.into();
+        map.ids.insert(key.clone(), id.to_owned());
+        map.by_id.insert(id.to_owned(), Entry { read_at, key, session });
     }
 
     /// Drops the copy stored under `key` (a store key), and stops reads in flight from putting
@@ -175,16 +195,22 @@ mod tests {
         SessionCache::new(Duration::from_millis(1000))
     }
 
+    /// The copy `get` offers (to be confirmed by its key), by value.
+    fn offered<S: Copy + Send + Sync + 'static>(c: &SessionCache, id: &str, now: i64) -> Option<S> {
+        c.get::<S>(id, now).map(|hit| *hit.session)
+    }
+
     #[test]
-    fn a_copy_is_served_within_the_window_only() {
+    fn a_copy_is_offered_within_the_window_only_and_names_the_key_to_confirm() {
         let c = cache();
         c.insert("id", "session:k".into(), 10_000, c.epoch(), Arc::new(7u32));
-        assert_eq!(c.get::<u32>("id", 10_000).as_deref(), Some(&7));
-        assert_eq!(c.get::<u32>("id", 10_999).as_deref(), Some(&7));
-        assert_eq!(c.get::<u32>("id", 11_000), None, "the window is over");
-        assert_eq!(c.get::<u32>("id", 9_999), None, "the clock went back");
-        assert_eq!(c.get::<String>("id", 10_000), None, "another type is a miss");
-        assert_eq!(c.get::<u32>("other", 10_000), None);
+        let hit = c.get::<u32>("id", 10_000).unwrap();
+        assert_eq!((*hit.session, &*hit.key), (7, "session:k"), "the store is asked about this key");
+        assert_eq!(offered::<u32>(&c, "id", 10_999), Some(7));
+        assert_eq!(offered::<u32>(&c, "id", 11_000), None, "the window is over");
+        assert_eq!(offered::<u32>(&c, "id", 9_999), None, "the clock went back");
+        assert_eq!(c.get::<u64>("id", 10_000).map(|h| *h.session), None, "another type is a miss");
+        assert_eq!(offered::<u32>(&c, "other", 10_000), None);
     }
 
     #[test]
@@ -193,15 +219,15 @@ mod tests {
         let before = c.epoch();
         c.forget("session:k");
         c.insert("id", "session:k".into(), 0, before, Arc::new(1u32));
-        assert_eq!(c.get::<u32>("id", 0), None, "the read may have returned the old value");
+        assert_eq!(offered::<u32>(&c, "id", 0), None, "the read may have returned the old value");
         c.insert("id", "session:k".into(), 0, c.epoch(), Arc::new(2u32));
-        assert_eq!(c.get::<u32>("id", 0).as_deref(), Some(&2));
+        assert_eq!(offered::<u32>(&c, "id", 0), Some(2));
         c.forget("session:k");
-        assert_eq!(c.get::<u32>("id", 0), None);
+        assert_eq!(offered::<u32>(&c, "id", 0), None);
         assert_eq!(c.len(), 0);
         c.insert("id", "session:k".into(), 0, c.epoch(), Arc::new(3u32));
         c.clear();
-        assert_eq!(c.get::<u32>("id", 0), None);
+        assert_eq!(offered::<u32>(&c, "id", 0), None);
     }
 
     #[test]
@@ -212,11 +238,11 @@ mod tests {
         }
         c.insert("late", "session:late".into(), 500, c.epoch(), Arc::new(0usize));
         assert_eq!(c.len(), CAPACITY, "full of fresh copies: the new one is read from the store");
-        assert_eq!(c.get::<usize>("late", 500), None);
+        assert_eq!(offered::<usize>(&c, "late", 500), None);
         c.insert("later", "session:later".into(), 1_000, c.epoch(), Arc::new(1usize));
         assert_eq!(c.len(), CAPACITY, "swept a moment ago: not again within the window");
         c.insert("latest", "session:latest".into(), 1_500, c.epoch(), Arc::new(2usize));
         assert_eq!(c.len(), 1, "stale copies are swept to make room");
-        assert_eq!(c.get::<usize>("latest", 1_500).as_deref(), Some(&2));
+        assert_eq!(offered::<usize>(&c, "latest", 1_500), Some(2));
     }
 }

@@ -8,49 +8,45 @@
 //! timeout is refreshed in the store by the first read after the window. Writes and destroys
 //! drop the copy here and announce it on the change bus, so other replicas drop theirs. Admin
 //! sessions, read a few times a minute, are not copied.
+//!
+//! **An ended session is refused on every replica from the moment its ending answers**, with no
+//! window, whatever happens to the notifications. The argument, step by step:
+//! 1. Ending a session deletes its key in the store before the request that ended it answers
+//!    ([`SessionStore::destroy`]).
+//! 2. Nothing brings a deleted key back: a new session gets a new 256-bit id, every rewrite is
+//!    `SET … XX` (it replaces a value that exists, never creates one; a request that loaded the
+//!    session before it ended and saves it after changes nothing), and reads never write a value.
+//! 3. Every request that uses a session asks the store about its key after the request started:
+//!    either it reads it (`GETEX`), or it holds a copy and asks `EXISTS` (no value sent, nothing
+//!    decrypted), and serves the copy only when the answer is yes.
+//! 4. The store answers each key from one place, in order (a Redis node runs commands one at a
+//!    time; a key lives on one master, Sentinel and Cluster send both commands there; the
+//!    in-process store takes a lock): a question asked after the delete was acknowledged sees it.
+//!
+//! The one exception is Redis's own: replication is asynchronous, so a failover can lose an
+//! acknowledged write, a delete included, as it can lose a new session.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use super::SessionId;
 use super::session_cache::{FRESH_FOR, SessionCache, follow};
+use super::session_index::{Grouped, SessionIndex};
 use super::{Change, ChangeBus, KvStore, StoreError};
 use crate::clock::SharedClock;
-use crate::crypto::{Keys, random_token};
-
-/// A session id as carried by the cookie: 32 CSPRNG bytes, base64url (256 bits).
-#[derive(Clone, PartialEq, Eq)]
-pub struct SessionId(String);
-
-impl SessionId {
-    fn generate() -> Self {
-        Self(random_token(32))
-    }
-
-    /// Accepts only what [`SessionId::generate`] produces; anything else is not a session.
-    pub fn parse(raw: &str) -> Option<Self> {
-        let ok = raw.len() == 43 && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        ok.then(|| Self(raw.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for SessionId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SessionId([redacted])")
-    }
-}
+use crate::crypto::Keys;
 
 #[derive(Serialize, Deserialize)]
 struct Envelope<T> {
     created_at: i64,
     data: T,
+    /// The groups the data put the session in when it was written ([`Grouped`]): what ending it
+    /// takes it out of, read without knowing the data's type.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    groups: Vec<String>,
 }
 
 /// A session read by its reference ([`SessionStore::peek`]).
@@ -82,15 +78,9 @@ pub struct SessionStore {
     domain: &'static str,
     /// The in-process copies, for the portal sessions' store.
     copies: Option<Arc<Copies>>,
-    /// When this replica last moved each session's entry in the live-session index.
-    indexed: Arc<Mutex<HashMap<String, i64>>>,
+    /// The live sessions, in all and by group.
+    index: SessionIndex,
 }
-
-/// How stale a session's entry in the live-session index may get before a read moves it: the
-/// count of live sessions is exact to within this much of the idle timeout.
-const INDEX_SLACK_MS: i64 = 60_000;
-/// At most this many sessions are remembered as recently indexed (then the memory starts over).
-const INDEXED_REMEMBERED: usize = 10_000;
 
 struct Copies {
     cache: Arc<SessionCache>,
@@ -123,8 +113,9 @@ impl SessionStore {
         let cache = Arc::new(SessionCache::new(FRESH_FOR.min(idle)));
         let follower = follow(cache.clone(), &changes);
         let copies = Some(Arc::new(Copies { cache, changes, follower }));
-        let indexed = Arc::default();
-        Self { kv, keys, idle, absolute, clock, prefix: SESSION_PREFIX, domain: "session", copies, indexed }
+        let (prefix, domain) = (SESSION_PREFIX, "session");
+        let index = SessionIndex::new(kv.clone(), clock.clone(), domain);
+        Self { kv, keys, idle, absolute, clock, prefix, domain, copies, index }
     }
 
     /// A store of other sessions (admin sessions) under `prefix`, with their own timeouts.
@@ -136,21 +127,12 @@ impl SessionStore {
         clock: SharedClock,
         prefix: &'static str,
     ) -> Self {
-        Self {
-            kv,
-            keys,
-            idle,
-            absolute,
-            clock,
-            prefix,
-            domain: prefix,
-            copies: None,
-            indexed: Arc::default(),
-        }
+        let index = SessionIndex::new(kv.clone(), clock.clone(), prefix);
+        Self { kv, keys, idle, absolute, clock, prefix, domain: prefix, copies: None, index }
     }
 
     fn key(&self, id: &SessionId) -> String {
-        format!("{}{}", self.prefix, self.keys.lookup_hash(self.domain, id.0.as_bytes()))
+        format!("{}{}", self.prefix, self.keys.lookup_hash(self.domain, id.as_str().as_bytes()))
     }
 
     /// The idle timeout (sliding).
@@ -171,37 +153,55 @@ impl SessionStore {
     }
 
     /// Stores a new session under a new id.
-    pub async fn create<T: Serialize>(&self, data: T) -> Result<Session<T>, StoreError> {
+    pub async fn create<T: Serialize + Grouped>(&self, data: T) -> Result<Session<T>, StoreError> {
         let session = Session { id: SessionId::generate(), created_at: self.clock.now_millis(), data };
-        // A new id is in no replica's memory: nothing to announce.
         self.write(&session, false).await?;
         Ok(session)
     }
 
     /// Writes the session back (after a change), keeping its creation time. Every replica reads
-    /// the new version from its next request on.
-    pub async fn save<T: Serialize>(&self, session: &Session<T>) -> Result<(), StoreError> {
+    /// the new version from its next request on. A session that ended meanwhile stays ended:
+    /// nothing is written.
+    pub async fn save<T: Serialize + Grouped>(&self, session: &Session<T>) -> Result<(), StoreError> {
         self.write(session, true).await
     }
 
-    async fn write<T: Serialize>(&self, session: &Session<T>, announce: bool) -> Result<(), StoreError> {
+    async fn write<T: Serialize + Grouped>(
+        &self,
+        session: &Session<T>,
+        rewrite: bool,
+    ) -> Result<(), StoreError> {
         let Some(ttl) = self.ttl(session.created_at) else {
             return self.destroy(&session.id).await;
         };
         let key = self.key(&session.id);
-        let envelope = Envelope { created_at: session.created_at, data: &session.data };
+        let groups = session.data.groups();
+        let envelope = Envelope {
+            created_at: session.created_at,
+            data: &session.data,
+            groups: groups.member_of.clone(),
+        };
         let plain = serde_json::to_vec(&envelope).map_err(|e| StoreError::Protocol(e.to_string()))?;
         let sealed = self
             .keys
             .seal(key.as_bytes(), &plain)
             .ok_or_else(|| StoreError::Protocol("cannot seal the session".to_owned()))?;
         self.forget(&key);
-        let written = self.kv.set(&key, &sealed, Some(ttl)).await;
+        // A new id is in nobody's memory and cannot have ended; a rewrite must find the session
+        // still there (see the module comment, step 2).
+        let written = if rewrite {
+            self.kv.set_existing(&key, &sealed, ttl).await
+        } else {
+            self.kv.set(&key, &sealed, Some(ttl)).await.map(|()| true)
+        };
         // Again after the write: a read that overtook it must not keep the old version.
         self.forget(&key);
-        written?;
-        self.index(&key, ttl, false).await?;
-        if announce {
+        if !written? {
+            tracing::debug!("a session ended while a request was using it; its change is dropped");
+            return Ok(());
+        }
+        self.index.written(&key, ttl, &groups).await?;
+        if rewrite {
             self.announce(Change::SessionChanged { key }).await;
         }
         Ok(())
@@ -211,7 +211,7 @@ impl SessionStore {
     /// from the store slides the idle timeout in the same round trip.
     pub async fn load<T>(&self, id: &SessionId) -> Result<Option<Session<T>>, StoreError>
     where
-        T: DeserializeOwned + Clone + Send + Sync + 'static,
+        T: DeserializeOwned + Grouped + Clone + Send + Sync + 'static,
     {
         Ok(self.load_shared::<T>(id).await?.map(|session| Session::clone(&session)))
     }
@@ -221,7 +221,7 @@ impl SessionStore {
     /// lock). It refreshes the copy too.
     pub async fn load_fresh<T>(&self, id: &SessionId) -> Result<Option<Session<T>>, StoreError>
     where
-        T: DeserializeOwned + Clone + Send + Sync + 'static,
+        T: DeserializeOwned + Grouped + Clone + Send + Sync + 'static,
     {
         let read = self.read(id, self.clock.now_millis()).await?;
         Ok(read.map(|session| Session::clone(&session)))
@@ -230,14 +230,21 @@ impl SessionStore {
     /// [`SessionStore::load`] without copying the session out of the in-process copies.
     pub async fn load_shared<T>(&self, id: &SessionId) -> Result<Option<Arc<Session<T>>>, StoreError>
     where
-        T: DeserializeOwned + Send + Sync + 'static,
+        T: DeserializeOwned + Grouped + Send + Sync + 'static,
     {
         // Taken before the read: the copy's window starts no later than the idle timeout it sets.
         let now = self.clock.now_millis();
-        if let Some(session) = self.cache().and_then(|c| c.get::<Session<T>>(id.as_str(), now))
-            && self.ttl(session.created_at).is_some()
+        if let Some(hit) = self.cache().and_then(|c| c.get::<Session<T>>(id.as_str(), now))
+            && self.ttl(hit.session.created_at).is_some()
         {
-            return Ok(Some(session));
+            // The copy spares the value, never the question: does the session still exist, now
+            // that this request has started? (The module comment, step 3.) When the store cannot
+            // answer, neither can the copy: 503, as for a read.
+            if self.kv.exists(&hit.key).await? {
+                return Ok(Some(hit.session));
+            }
+            self.forget(&hit.key);
+            return Ok(None);
         }
         self.read(id, now).await
     }
@@ -246,7 +253,7 @@ impl SessionStore {
     /// taken before the read.
     async fn read<T>(&self, id: &SessionId, now: i64) -> Result<Option<Arc<Session<T>>>, StoreError>
     where
-        T: DeserializeOwned + Send + Sync + 'static,
+        T: DeserializeOwned + Grouped + Send + Sync + 'static,
     {
         let copies = self.cache();
         let epoch = copies.map(SessionCache::epoch);
@@ -268,10 +275,8 @@ impl SessionStore {
         }
         let session =
             Arc::new(Session { id: id.clone(), created_at: envelope.created_at, data: envelope.data });
-        if let Some(ttl) = self.ttl(envelope.created_at)
-            && self.index_due(&key)
-        {
-            self.index(&key, ttl, true).await?;
+        if let Some(ttl) = self.ttl(envelope.created_at) {
+            self.index.read(&key, ttl, &session.data.groups().member_of).await?;
         }
         if let (Some(copies), Some(epoch)) = (copies, epoch) {
             copies.insert(id.as_str(), key, now, epoch, session.clone());
@@ -282,7 +287,7 @@ impl SessionStore {
     /// A handle of the session that may be shown and posted back (the keyed hash it is stored
     /// under): it names the session without being usable as its cookie.
     pub fn reference(&self, id: &SessionId) -> String {
-        self.keys.lookup_hash(self.domain, id.0.as_bytes())
+        self.keys.lookup_hash(self.domain, id.as_str().as_bytes())
     }
 
     /// The key of a reference, when it has the shape of one (it may come from a URL).
@@ -302,7 +307,7 @@ impl SessionStore {
             return Ok(None);
         }
         let idle = i64::try_from(self.idle.as_millis()).unwrap_or(i64::MAX);
-        let expires = self.kv.index_score(&self.index_key(), &key).await?;
+        let expires = self.index.expires(&key).await?;
         let last_seen_ms =
             expires.map_or(envelope.created_at, |at| at.saturating_sub(idle).max(envelope.created_at));
         Ok(Some(Peeked { created_at: envelope.created_at, last_seen_ms, data: envelope.data }))
@@ -316,47 +321,25 @@ impl SessionStore {
         }
     }
 
-    /// Ends a session on every replica: no request is served with it after this returns.
+    /// Ends a session on every replica: no request that starts after this returns is served
+    /// with it, on any replica (the module comment says why). The announcement only frees the
+    /// other replicas' memory sooner.
     pub async fn destroy(&self, id: &SessionId) -> Result<(), StoreError> {
         self.destroy_key(self.key(id)).await
     }
 
     async fn destroy_key(&self, key: String) -> Result<(), StoreError> {
         self.forget(&key);
-        let deleted = self.kv.delete(&key).await;
+        // Deleted and read in one step: its groups say which indexes to leave.
+        let taken = self.kv.take(&key).await;
         self.forget(&key);
-        deleted?;
-        self.kv.index_remove(&self.index_key(), &key).await?;
+        let groups = taken?
+            .and_then(|sealed| self.keys.open(key.as_bytes(), &sealed))
+            .and_then(|plain| serde_json::from_slice::<Envelope<serde::de::IgnoredAny>>(&plain).ok())
+            .map(|envelope| envelope.groups)
+            .unwrap_or_default();
+        self.index.ended(&key, &groups).await?;
         self.announce(Change::SessionEnded { key }).await;
-        Ok(())
-    }
-
-    /// The sorted index of live sessions (member: the session's key; score: when it expires
-    /// unless read again), so counting them needs no scan of the keyspace.
-    fn index_key(&self) -> String {
-        format!("index:{}", self.domain.trim_end_matches(':'))
-    }
-
-    /// Whether this replica has not moved the session's index entry for a while.
-    fn index_due(&self, key: &str) -> bool {
-        let now = self.clock.now_millis();
-        self.indexed
-            .lock()
-            .map_or(true, |indexed| indexed.get(key).is_none_or(|at| now - at >= INDEX_SLACK_MS))
-    }
-
-    /// Moves the session's index entry to its new expiry; `only_existing` for reads, so that a
-    /// session is indexed only by the write that made it.
-    async fn index(&self, key: &str, ttl: Duration, only_existing: bool) -> Result<(), StoreError> {
-        let now = self.clock.now_millis();
-        let until = now.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX));
-        self.kv.index_put(&self.index_key(), key, until, only_existing).await?;
-        if let Ok(mut indexed) = self.indexed.lock() {
-            if indexed.len() >= INDEXED_REMEMBERED {
-                indexed.clear();
-            }
-            indexed.insert(key.to_owned(), now);
-        }
         Ok(())
     }
 
@@ -371,17 +354,24 @@ impl SessionStore {
         }
     }
 
-    /// Tells the other replicas to drop their copy. When that fails they drop it at the end of
-    /// its window ([`FRESH_FOR`]) anyway.
+    /// Tells the other replicas to drop their copy. When that fails, an ended session is refused
+    /// there all the same (its key is gone), and a rewritten one is read again at the end of the
+    /// copy's window ([`FRESH_FOR`]).
     async fn announce(&self, change: Change) {
         let Some(copies) = &self.copies else { return };
         if let Err(e) = copies.changes.publish(change).await {
-            tracing::warn!(error = %e, "other replicas may serve their copy of a changed session for up to a second");
+            tracing::warn!(error = %e, "other replicas may serve the previous version of a rewritten session for up to a second");
         }
     }
 
     /// How many sessions are live (the dashboard, `/metrics`): from the index, no scan.
     pub async fn count(&self) -> Result<u64, StoreError> {
-        self.kv.index_count(&self.index_key(), self.clock.now_millis()).await
+        self.index.count().await
+    }
+
+    /// How many live sessions are in `group` ([`Grouped`]; for portal sessions, how many have
+    /// joined an environment): from its index, no scan.
+    pub async fn count_group(&self, group: &str) -> Result<u64, StoreError> {
+        self.index.count_group(group).await
     }
 }

@@ -268,3 +268,72 @@ async fn browser_admin_journey() {
     assert_eq!(report.screenshots.len(), 11, "{:?}", report.screenshots);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn browser_a_user_ends_their_other_session() {
+    const TEST: &str = "browser_a_user_ends_their_other_session";
+    let master = crate::support::managers::start_master().await;
+    let eu = crate::support::managers::start_slave("eu", &master.url).await;
+    let app = TestAppBuilder::new(master.url.as_str())
+        .slave("prod-eu", "Production EU", eu.url.as_str())
+        .spawn()
+        .await;
+    let Some(report) = run_journey(TEST, "sessions.mjs", &app.url(""), &[]).await else {
+        return;
+    };
+    assert_eq!(
+        report.step_names(),
+        [
+            "signing in from two browsers",
+            "the sessions page lists both, this one marked",
+            "the sessions page on a phone",
+            "ending the other session",
+            "the other browser is sent to sign in on its next page",
+        ]
+    );
+    let data = |step: &str| &report.step(step).data;
+    let facts = |rows: &serde_json::Value| -> Vec<(String, bool)> {
+        let rows = rows.as_array().unwrap();
+        for r in rows {
+            assert_eq!(r["how"], "password", "{r}");
+            assert_eq!(r["environments"], "Main, Production EU", "{r}");
+        }
+        // (In the order they started: the test's clock stands still, so here in any order.)
+        let mut facts: Vec<(String, bool)> = rows
+            .iter()
+            .map(|r| (r["client"].as_str().unwrap().to_owned(), r["thisSession"] == true))
+            .collect();
+        facts.sort();
+        facts
+    };
+    let (desktop, phone) =
+        ("Chrome on Linux · 127.0.0.x".to_owned(), "Firefox on Android · 127.0.0.x".to_owned());
+    let listed = &data("the sessions page lists both, this one marked")["rows"];
+    assert_eq!(facts(listed), [(desktop.clone(), true), (phone.clone(), false)]);
+    let mut buttons: Vec<String> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["button"].as_str().unwrap().split(" the session").next().unwrap().to_owned())
+        .collect();
+    buttons.sort();
+    assert_eq!(buttons, ["End", "Sign out"], "this one signs out, the other is ended: {listed}");
+    let on_phone = &data("the sessions page on a phone")["rows"];
+    assert_eq!(facts(on_phone), [(desktop.clone(), false), (phone, true)], "the phone's own is marked there");
+    let after = data("ending the other session");
+    assert_eq!(after["notice"], "The session was ended.");
+    assert_eq!(facts(&after["rows"]), [(desktop, true)]);
+    let signed_out = data("the other browser is sent to sign in on its next page");
+    assert_eq!(
+        (signed_out["path"].as_str(), signed_out["heading"].as_str()),
+        (Some("/login"), Some("Sign in"))
+    );
+    assert_eq!(signed_out["fits"], true);
+    for step in &report.steps {
+        if let Some(violations) = step.data.get("violations") {
+            assert_eq!(violations, &serde_json::json!([]), "{}", step.name);
+        }
+    }
+    assert_eq!(report.screenshots.len(), 4, "{:?}", report.screenshots);
+    app.stop().await;
+}

@@ -358,7 +358,9 @@ fn urlencode(s: &str) -> String {
 
 // 5. Path tricks never reach the manager.
 
-#[tokio::test]
+// Two workers: this test talks over a blocking socket, and the app's Redis connections, opened on
+// this runtime, must be driven meanwhile (every request with a session asks Redis about it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dot_segments_with_parameters_and_encoded_separators_are_refused_before_the_manager() {
     let Some(f) = fixture("path_tricks").await else { return };
     let (cookie, _) = sign_in(&f.app, "alice").await;
@@ -470,7 +472,9 @@ async fn gateway_addresses_with_ports_are_locked_apart_and_garbage_locks_no_one_
 
 // 9. A trickled body is cut off.
 
-#[tokio::test]
+// Two workers: this test talks over a blocking socket, and the app's Redis connections, opened on
+// this runtime, must be driven meanwhile (every request with a session asks Redis about it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_body_sent_a_byte_at_a_time_is_cut_off_with_408() {
     let Some(f) = fixture_with("trickled_body", |b| b.set("server.body_timeout", "1s")).await else { return };
     let (cookie, csrf) = sign_in(&f.app, "alice").await;

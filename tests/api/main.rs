@@ -25,6 +25,7 @@ mod replicas;
 mod routing;
 mod secrets;
 mod session_cache;
+mod session_processes;
 mod sessions;
 mod signin;
 mod simulator;

@@ -4,91 +4,11 @@
 //! and login-failure policy at the next sign-in — on one Redis node, and on a Redis Cluster,
 //! where a sign-out on one is also refused on the other at once.
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::cli::portico;
 use crate::support::managers::{closed_port, start_master, start_slave};
-use portico::simulator::Simulator;
-
-use crate::support::{RedisServer, TestPostgres, Topology, TopologyKind, csrf_in, free_port};
-
-/// A `portico serve` process (also started beside an in-process app by other tests).
-pub(crate) struct Replica {
-    pub(crate) base: String,
-    child: Child,
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Replica {
-    pub(crate) async fn start(config: &std::path::Path, port: u16) -> Self {
-        let child = Command::new(env!("CARGO_BIN_EXE_portico"))
-            .args(["serve", "--config", config.to_str().unwrap()])
-            .env_remove("PORTICO_CONFIG")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("portico serve");
-        let replica = Self { base: format!("http://127.0.0.1:{port}"), child };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if reqwest::get(format!("{}/readyz", replica.base)).await.is_ok_and(|r| r.status().is_success()) {
-                return replica;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("portico on port {port} did not become ready");
-    }
-}
-
-/// A browser: its own cookies, no redirects followed.
-struct Browser {
-    base: String,
-    http: reqwest::Client,
-}
-
-impl Browser {
-    fn on(replica: &Replica) -> Self {
-        let http = reqwest::Client::builder()
-            .cookie_store(true)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        Self { base: replica.base.clone(), http }
-    }
-
-    async fn get(&self, path: &str) -> (u16, String) {
-        let res = self.http.get(format!("{}{path}", self.base)).send().await.unwrap();
-        (res.status().as_u16(), res.text().await.unwrap())
-    }
-
-    /// Posts a form with the `csrf_token` of the page at `form_page`.
-    async fn submit(&self, form_page: &str, action: &str, fields: &[(&str, &str)]) -> (u16, String) {
-        let token = csrf_in(&self.get(form_page).await.1).unwrap_or_else(|| panic!("no form on {form_page}"));
-        let mut form = vec![("csrf_token", token.as_str())];
-        form.extend_from_slice(fields);
-        let res = self.http.post(format!("{}{action}", self.base)).form(&form).send().await.unwrap();
-        (res.status().as_u16(), res.text().await.unwrap())
-    }
-
-    async fn picker_within_a_second(&self, check: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(1);
-        loop {
-            let page = self.get("/environments").await.1;
-            if check(&page) || Instant::now() > deadline {
-                return page;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-    }
-}
+use crate::support::processes::{Browser, two_processes};
+use crate::support::{RedisServer, TestPostgres, Topology, TopologyKind};
 
 const SETTINGS: [(&str, &str); 9] = [
     ("label", "Environment"),
@@ -106,36 +26,6 @@ fn settings_with<'a>(changes: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> 
     SETTINGS.iter().map(|(k, v)| (*k, changes.iter().find(|(c, _)| c == k).map_or(*v, |(_, n)| *n))).collect()
 }
 
-/// Two `portico serve` processes on the same Redis (`redis`: a `[redis]` section) and database,
-/// with the admin account `root`.
-async fn two_processes(
-    dir: &tempfile::TempDir,
-    redis: &str,
-    pg: &TestPostgres,
-    master: &Simulator,
-) -> (Replica, Replica) {
-    let (port_a, port_b) = (free_port(), free_port());
-    let config = |port: u16| {
-        format!(
-            "[server]\nlisten = \"127.0.0.1:{port}\"\nworkers = 1\n\n\
-             [session]\nsecret = \"two-process-secret-0123456789abcdef0123\"\n\n\
-             {redis}[database]\nurl = \"{}\"\n\n\
-             [federation]\ntimeout = \"1s\"\n\n[master]\nurl = \"{}\"\n",
-            pg.url, master.url
-        )
-    };
-    let (file_a, file_b) = (dir.path().join("a.toml"), dir.path().join("b.toml"));
-    std::fs::write(&file_a, config(port_a)).unwrap();
-    std::fs::write(&file_b, config(port_b)).unwrap();
-    let added = portico(
-        &["admin", "--config", file_a.to_str().unwrap(), "add", "root"],
-        &[],
-        Some("root-password-123\n"),
-    );
-    assert!(added.status.success(), "{}", crate::cli::text(&added));
-    (Replica::start(&file_a, port_a).await, Replica::start(&file_b, port_b).await)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_on_a_cluster_share_sign_outs_and_admin_changes() {
     let Some(pg) = TestPostgres::create("two_processes_cluster").await else { return };
@@ -151,16 +41,13 @@ async fn two_processes_on_a_cluster_share_sign_outs_and_admin_changes() {
         consumer.submit("/login", "/login", &[("username", "alice"), ("password", "alice-password")]).await;
     assert_eq!(status, 303);
     assert_eq!(consumer.get("/environments").await.0, 200);
-    let on_a = Browser { base: a.base.clone(), http: consumer.http.clone() };
+    let on_a = consumer.at(&a);
     assert_eq!(on_a.submit("/environments", "/logout", &[]).await.0, 303, "signed out on A");
     assert_eq!(consumer.get("/environments").await.0, 303, "and refused on B at once");
 
     // An admin change on A is in B's picker within a second.
     let admin = Browser::on(&a);
-    let (status, _) = admin
-        .submit("/admin/login", "/admin/login", &[("username", "root"), ("password", "root-password-123")])
-        .await;
-    assert_eq!(status, 303);
+    admin.admin_sign_in().await;
     let (status, _) =
         consumer.submit("/login", "/login", &[("username", "alice"), ("password", "alice-password")]).await;
     assert_eq!(status, 303);
@@ -188,10 +75,7 @@ async fn two_processes_share_what_admins_save() {
     let (a, b) = two_processes(&dir, &redis, &pg, &master).await;
 
     let admin = Browser::on(&a);
-    let (status, _) = admin
-        .submit("/admin/login", "/admin/login", &[("username", "root"), ("password", "root-password-123")])
-        .await;
-    assert_eq!(status, 303);
+    admin.admin_sign_in().await;
     let consumer = Browser::on(&b);
     let (status, _) =
         consumer.submit("/login", "/login", &[("username", "alice"), ("password", "alice-password")]).await;

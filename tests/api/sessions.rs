@@ -8,6 +8,9 @@ use std::time::Duration;
 use portico::clock::ManualClock;
 use portico::simulator::Simulator;
 
+use crate::support::consumers::{
+    session_references as references, session_row as row, signed_in_browser as browser,
+};
 use crate::support::managers::{start_master, start_slave};
 use crate::support::{RedisServer, TestApp, TestAppBuilder, csrf_in};
 
@@ -42,42 +45,9 @@ async fn replicas(test: &str, cap: Option<&str>) -> Option<Replicas> {
     Some(Replicas { a, b, master, _eu: eu, clock, _redis: redis })
 }
 
-/// A browser of its own (cookies, a user agent) signed in as `user` on `app`.
-async fn browser(app: &TestApp, user: &str, agent: &str) -> reqwest::Client {
-    let client = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(agent)
-        .build()
-        .unwrap();
-    let form = client.get(app.url("/login")).send().await.unwrap().text().await.unwrap();
-    let token = csrf_in(&form).unwrap();
-    let password = format!("{user}-password");
-    let res = client
-        .post(app.url("/login"))
-        .form(&[("username", user), ("password", password.as_str()), ("csrf_token", token.as_str())])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 303, "{user} signs in");
-    client
-}
-
 async fn page(client: &reqwest::Client, app: &TestApp, path: &str) -> (u16, String) {
     let res = client.get(app.url(path)).send().await.unwrap();
     (res.status().as_u16(), res.text().await.unwrap())
-}
-
-/// The references on the sessions page, in order.
-fn references(page: &str) -> Vec<String> {
-    page.match_indices("id=\"session-")
-        .map(|(at, m)| page[at + m.len()..].split('"').next().unwrap().to_owned())
-        .collect()
-}
-
-fn row<'a>(page: &'a str, reference: &str) -> &'a str {
-    let start = page.find(&format!("id=\"session-{reference}\"")).unwrap();
-    &page[start..start + page[start..].find("</tr>").unwrap()]
 }
 
 async fn post(client: &reqwest::Client, app: &TestApp, path: &str, token: &str) -> u16 {

@@ -174,6 +174,20 @@ impl RedisStore {
         .map_err(unavailable)
     }
 
+    pub async fn set_existing(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool, StoreError> {
+        let mut c = self.conn().await?;
+        let options = SetOptions::default()
+            .conditional_set(ExistenceCheck::XX)
+            .with_expiration(SetExpiry::PX(millis(ttl)));
+        let set: Option<String> = c.set_options(self.key(key), value, options).await.map_err(unavailable)?;
+        Ok(set.is_some())
+    }
+
+    pub async fn exists(&self, key: &str) -> Result<bool, StoreError> {
+        let mut c = self.conn().await?;
+        c.exists(self.key(key)).await.map_err(unavailable)
+    }
+
     pub async fn set_if_absent(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool, StoreError> {
         let mut c = self.conn().await?;
         let options = SetOptions::default()

@@ -39,6 +39,9 @@ pub struct AdminSession {
     pub flash: Option<Flash>,
 }
 
+/// Admin sessions are counted in all only.
+impl crate::store::Grouped for AdminSession {}
+
 impl AdminSession {
     /// The audit log's actor for this admin.
     pub fn actor(&self) -> String {

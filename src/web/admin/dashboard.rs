@@ -1,5 +1,5 @@
-//! `GET /admin` (every manager with its live health, active sessions, cache figures) and
-//! `POST /admin/cache/purge`.
+//! `GET /admin` (every manager with its live health, active sessions in all and per environment,
+//! cache figures) and `POST /admin/cache/purge`.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -62,6 +62,8 @@ impl ManagerView {
 /// A figure that could not be read shows as "unavailable" rather than failing the page.
 pub struct Figures {
     pub sessions: Option<u64>,
+    /// Live portal sessions that hold a joined link to each environment, in the managers' order.
+    pub by_environment: Vec<EnvironmentSessions>,
     pub admin_sessions: Option<u64>,
     pub cache_entries: Option<u64>,
     pub hits: u64,
@@ -90,16 +92,44 @@ pub struct SecretView {
     pub error: Option<String>,
 }
 
+pub struct EnvironmentSessions {
+    pub id: String,
+    pub name: String,
+    pub sessions: Option<u64>,
+}
+
 fn count(result: Result<u64, crate::store::StoreError>) -> Option<u64> {
     result.inspect_err(|e| tracing::warn!(error = %e, "dashboard figure unavailable")).ok()
 }
 
+/// One sorted-set count per environment (its index of sessions, pruned of the expired ones by
+/// score), all at once: no session is read.
+async fn sessions_by_environment(
+    state: &AppState,
+    environments: &[&Environment],
+) -> Vec<EnvironmentSessions> {
+    let counts = environments.iter().map(|env| state.sessions().count_group(env.id().as_str()));
+    let counts = futures_util::future::join_all(counts).await;
+    environments
+        .iter()
+        .zip(counts)
+        .map(|(env, n)| EnvironmentSessions {
+            id: env.id().to_string(),
+            name: env.name().to_owned(),
+            sessions: count(n),
+        })
+        .collect()
+}
+
 pub async fn dashboard(state: web::Data<AppState>, admin: Admin) -> Result<HttpResponse, WebError> {
-    let managers = state.environments().snapshot().all().map(|env| ManagerView::new(&state, env)).collect();
+    let snapshot = state.environments().snapshot();
+    let environments: Vec<&Environment> = snapshot.all().map(|env| &**env).collect();
+    let managers = environments.iter().map(|env| ManagerView::new(&state, env)).collect();
     let cache = state.catalog().figures();
     let reads = cache.hits + cache.misses;
     let figures = Figures {
         sessions: count(state.sessions().count().await),
+        by_environment: sessions_by_environment(&state, &environments).await,
         admin_sessions: count(state.admin().sessions.count().await),
         cache_entries: count(state.kv().count_prefix(CACHE_PREFIX).await),
         hits: cache.hits,

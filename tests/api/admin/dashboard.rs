@@ -1,9 +1,10 @@
-//! The dashboard (every manager with its live health, sessions, cache figures) and purging the
-//! caches.
+//! The dashboard (every manager with its live health, sessions in all and per environment, cache
+//! figures) and purging the caches.
 
 use super::{NOWHERE, builder, csrf, eventually, item, page, signed_in, text_of};
+use crate::support::consumers::signed_in_browser;
 use crate::support::managers::{start_master, start_slave};
-use crate::support::{RedisServer, TestApp, TestDatabase, location};
+use crate::support::{RedisServer, TestApp, TestDatabase, csrf_in, location};
 
 crate::on_both_databases!(the_dashboard_shows_managers_with_live_health_sessions_and_cache_figures);
 
@@ -85,4 +86,44 @@ async fn the_dashboard_shows_managers_with_live_health_sessions_and_cache_figure
     // The consumer reads the catalog from the manager again.
     assert_eq!(app.get("/environments/master/apis").await.status(), 200);
     assert_eq!(app.state.catalog().figures().misses, 2);
+}
+
+/// How many live sessions the dashboard says are joined to each of the fixture's environments.
+async fn sessions_by_environment(app: &TestApp) -> [String; 3] {
+    let dashboard = page(app, "/admin").await;
+    ["master", "prod-eu", "staging"].map(|id| text_of(&dashboard, &format!("figure-sessions-{id}")))
+}
+
+#[tokio::test]
+async fn the_dashboard_counts_the_sessions_joined_to_each_environment() {
+    let Some(f) = fixture("the_dashboard_counts_sessions_per_environment", &TestDatabase::Sqlite).await
+    else {
+        return;
+    };
+    let app = &f.app;
+    // alice joined Main and Production EU (Staging is down); frank's organization exists on the
+    // master only, so he joined Main alone.
+    let frank = signed_in_browser(app, "frank", "curl/frank").await;
+    assert_eq!(sessions_by_environment(app).await, ["2", "1", "0"]);
+    let dashboard = page(app, "/admin").await;
+    assert_eq!(text_of(&dashboard, "figure-sessions"), "2", "two sessions in all");
+    for name in ["Main", "Production EU", "Staging"] {
+        assert!(
+            dashboard.contains(&format!("<dt>{name}</dt><dd id=\"figure-sessions-")),
+            "{name}: {dashboard}"
+        );
+    }
+
+    // Production EU ends alice's manager session: her portal session has left it.
+    assert_eq!(f._managers[1].end_sessions("alice"), 1);
+    let routed = app.get("/environments/prod-eu/manager/discovery/apis").await;
+    assert_eq!(routed.status(), 401, "the manager's answer, passed on");
+    assert_eq!(sessions_by_environment(app).await, ["2", "0", "0"]);
+
+    // frank signs out.
+    let form = frank.get(app.url("/environments")).send().await.unwrap().text().await.unwrap();
+    let token = csrf_in(&form).unwrap();
+    let res = frank.post(app.url("/logout")).form(&[("csrf_token", token)]).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(sessions_by_environment(app).await, ["1", "0", "0"]);
 }

@@ -11,7 +11,7 @@ use portico::simulator::Simulator;
 use serde_json::{Value, json};
 
 use super::{PUBLIC_URL, audit, bearer_master, bearer_slave, provider_options, single_sign_on};
-use crate::replica_processes::Replica;
+use crate::support::processes::Replica;
 use crate::support::app::SESSION_SECRET;
 use crate::support::oidc::{
     CLIENT_SECRET, OidcProvider, provider_browser, sign_in_with, sign_out_at_provider,

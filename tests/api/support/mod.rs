@@ -7,6 +7,7 @@
 pub mod app;
 pub mod azure;
 pub mod browser;
+pub mod consumers;
 pub mod databases;
 pub mod federation;
 pub mod logs;
@@ -16,6 +17,7 @@ pub mod oidc;
 pub mod openbao;
 pub mod postgres;
 pub mod prism;
+pub mod processes;
 pub mod redis;
 pub mod tls_server;
 

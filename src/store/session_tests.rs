@@ -1,0 +1,108 @@
+//! The session store as two replicas see it when no notification ever reaches either: two stores
+//! on one in-process store, each with a change bus of its own (which delivers nothing), and one
+//! clock that never moves, so a copy is always inside its window. What holds then holds however
+//! late or lost the notifications are.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+use super::{ChangeBus, Grouped, Groups, KvStore, MemoryStore, Session, SessionStore, StoreError};
+use crate::clock::{ManualClock, SharedClock};
+use crate::crypto::Keys;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Data {
+    joined: Vec<String>,
+    left: Vec<String>,
+}
+
+impl Grouped for Data {
+    fn groups(&self) -> Groups {
+        Groups { member_of: self.joined.clone(), left: self.left.clone() }
+    }
+}
+
+fn data(joined: &[&str], left: &[&str]) -> Data {
+    let owned = |ids: &[&str]| ids.iter().map(|s| (*s).to_owned()).collect();
+    Data { joined: owned(joined), left: owned(left) }
+}
+
+/// Two replicas' session stores on one store, deaf to each other.
+fn replicas() -> (SessionStore, SessionStore, KvStore) {
+    let kv = KvStore::Memory(MemoryStore::new());
+    let keys = Arc::new(Keys::derive(&SecretString::from("a-test-secret-of-enough-length-0123456789")));
+    let clock: SharedClock = Arc::new(ManualClock::new());
+    let replica = || {
+        let (idle, absolute) = (Duration::from_secs(1800), Duration::from_secs(12 * 3600));
+        SessionStore::new(kv.clone(), keys.clone(), idle, absolute, clock.clone(), ChangeBus::start(&kv))
+    };
+    (replica(), replica(), kv)
+}
+
+async fn seen_by(store: &SessionStore, session: &Session<Data>) -> Result<Option<Data>, StoreError> {
+    Ok(store.load_shared::<Data>(&session.id).await?.map(|s| s.data.clone()))
+}
+
+#[tokio::test]
+async fn a_session_ended_on_one_replica_is_refused_by_the_others_copy_without_any_notification()
+-> Result<(), StoreError> {
+    let (a, b, _) = replicas();
+    let session = a.create(data(&["main"], &[])).await?;
+    assert!(seen_by(&b, &session).await?.is_some(), "B reads it and keeps a copy");
+    assert!(seen_by(&b, &session).await?.is_some(), "and serves the copy");
+
+    a.destroy(&session.id).await?;
+    assert_eq!(seen_by(&b, &session).await?, None, "refused by B at its next request, clock unmoved");
+    assert_eq!(seen_by(&a, &session).await?, None);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_rewrite_after_the_end_does_not_bring_the_session_back() -> Result<(), StoreError> {
+    let (a, b, _) = replicas();
+    let session = a.create(data(&["main"], &[])).await?;
+    // B loaded it for a request, A ends it, B's request then saves its change.
+    let mut loaded = b.load::<Data>(&session.id).await?.expect("live");
+    a.destroy(&session.id).await?;
+    loaded.data.joined.push("eu".to_owned());
+    b.save(&loaded).await?;
+    assert_eq!(seen_by(&a, &session).await?, None, "still ended");
+    assert_eq!(seen_by(&b, &session).await?, None);
+    assert_eq!(a.count().await?, 0, "and not counted");
+    assert_eq!(a.count_group("eu").await?, 0);
+    Ok(())
+}
+
+#[tokio::test]
+async fn sessions_are_counted_by_group_as_they_join_leave_and_end() -> Result<(), StoreError> {
+    let (a, b, _) = replicas();
+    let first = a.create(data(&["main", "eu"], &[])).await?;
+    let second = b.create(data(&["main"], &["eu"])).await?;
+    let counts = |store: SessionStore| async move {
+        Ok::<_, StoreError>((
+            store.count().await?,
+            store.count_group("main").await?,
+            store.count_group("eu").await?,
+        ))
+    };
+    assert_eq!(counts(b.clone()).await?, (2, 2, 1));
+
+    // The first leaves `eu` (a manager ended its session there), on the other replica.
+    let mut loaded = b.load::<Data>(&first.id).await?.expect("live");
+    loaded.data = data(&["main"], &["eu"]);
+    b.save(&loaded).await?;
+    assert_eq!(counts(a.clone()).await?, (2, 2, 0));
+
+    // Reading the second does not put it in a group it is not in.
+    assert!(seen_by(&a, &second).await?.is_some());
+    assert_eq!(counts(a.clone()).await?, (2, 2, 0));
+
+    a.destroy(&second.id).await?;
+    assert_eq!(counts(b.clone()).await?, (1, 1, 0));
+    b.destroy(&first.id).await?;
+    assert_eq!(counts(a).await?, (0, 0, 0));
+    Ok(())
+}

@@ -1,0 +1,206 @@
+//! Ending sessions across two `portico serve` processes sharing a Redis and a PostgreSQL database:
+//! whatever ends a session on process A — its user ending one from the list, or all the others,
+//! or an admin ending all of a user's sessions — process B refuses it at its very next request,
+//! though B held a fresh in-process copy of it a moment before. There B never hears a change
+//! notification at all (its Redis user may not use pub/sub), so nothing but the store itself can
+//! tell it. Under load, several clients keep B busy with a session while A ends it, and every
+//! request started after A's answer arrived must be refused: once with B hearing the
+//! notifications, once with B deaf to them. Each says how many requests it checked.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use crate::support::consumers::{session_references, session_row};
+use crate::support::managers::start_master;
+use crate::support::processes::{Browser, Replica, two_processes_each};
+use crate::support::{RedisServer, TestPostgres};
+
+const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
+const CHROME: &str = "Mozilla/5.0 (Windows NT 10.0) Chrome/126.0 Safari/537.36";
+const ROUTED: &str = "/api/portal/v1.3/discovery/apis";
+
+fn redis_section(redis: &RedisServer, user: Option<&str>) -> String {
+    let user = user.map(|u| format!("username = \"{u}\"\npassword = \"{u}-password\"\n")).unwrap_or_default();
+    format!("[redis]\nurl = \"{}\"\nkey_prefix = \"sessions:\"\n{user}\n", redis.url())
+}
+
+/// The reference of the row on `list` that mentions `client`.
+fn reference_of(list: &str, client: &str) -> String {
+    let refs = session_references(list);
+    refs.into_iter()
+        .find(|r| session_row(list, r).contains(client))
+        .unwrap_or_else(|| panic!("{client}:\n{list}"))
+}
+
+/// `browser`'s session is served on its replica right now (so that replica holds a fresh copy).
+async fn served(browser: &Browser) {
+    assert_eq!(browser.get("/environments").await.0, 200, "served on {}", browser.base);
+    assert_eq!(browser.get(ROUTED).await.0, 200, "routed on {}", browser.base);
+}
+
+/// Processes A and B on one Redis and database; with `deaf`, B's Redis user may do anything but
+/// pub/sub, so B never hears that a session ended (nor anything else).
+async fn processes(test: &str, deaf: bool) -> Option<(Replica, Replica, Peers)> {
+    let pg = TestPostgres::create(test).await?;
+    let redis = RedisServer::start(test)?;
+    let _: () = redis::cmd("ACL")
+        .arg(&["SETUSER", "deaf", "on", ">deaf-password", "~*", "&*", "+@all", "-@pubsub"])
+        .query(&mut redis.client())
+        .unwrap();
+    let master = start_master().await;
+    let dir = tempfile::tempdir().unwrap();
+    let sections = [redis_section(&redis, None), redis_section(&redis, deaf.then_some("deaf"))];
+    let (a, b) = two_processes_each(&dir, [&sections[0], &sections[1]], &pg, &master).await;
+    Some((a, b, Peers { _pg: pg, _redis: redis, _master: master, _dir: dir }))
+}
+
+/// What the processes use, kept alive as long as they run.
+struct Peers {
+    _pg: TestPostgres,
+    _redis: RedisServer,
+    _master: portico::simulator::Simulator,
+    _dir: tempfile::TempDir,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_refuse_an_ended_session_on_the_other_at_its_next_request() {
+    let Some((a, b, _peers)) = processes("two_processes_end_sessions", true).await else { return };
+
+    let first = Browser::with_agent(&a, FIREFOX);
+    first.sign_in("alice").await;
+    let (second, third) = (Browser::with_agent(&b, "curl/8.5.0"), Browser::with_agent(&b, CHROME));
+    second.sign_in("alice").await;
+    third.sign_in("alice").await;
+
+    let (status, list) = first.get("/account/sessions").await;
+    assert_eq!(status, 200);
+    assert_eq!(session_references(&list).len(), 3, "{list}");
+    assert_eq!(list.matches("this session").count(), 1);
+    assert!(session_row(&list, &reference_of(&list, "Firefox on Linux")).contains("this session"));
+
+    // One ended from the list on A: refused on B at its next request.
+    // (A page first: a routed call would also meet the manager's 401, its manager session
+    // having ended too.)
+    served(&second).await;
+    let end = format!("/account/sessions/{}/end", reference_of(&list, "curl"));
+    assert_eq!(first.submit("/account/sessions", &end, &[]).await.0, 303);
+    assert_eq!(second.get("/environments").await.0, 303, "refused on B at once");
+    assert_eq!(second.get(ROUTED).await.0, 401, "routed calls too");
+
+    // The others ended on A: refused on B at its next request; this one goes on, on both.
+    served(&third).await;
+    assert_eq!(first.submit("/account/sessions", "/account/sessions/end-others", &[]).await.0, 303);
+    assert_eq!(third.get("/environments").await.0, 303, "refused on B at once");
+    assert_eq!(first.at(&b).get("/environments").await.0, 200, "the one that ended them goes on");
+    assert_eq!(session_references(&first.get("/account/sessions").await.1).len(), 1);
+
+    // An admin on A ends all of bob's sessions: refused on B at its next request.
+    let bob = Browser::with_agent(&b, "curl/bob");
+    bob.sign_in("bob").await;
+    served(&bob).await;
+    let admin = Browser::on(&a);
+    admin.admin_sign_in().await;
+    let (status, _) =
+        admin.submit("/admin/sessions?user=bob", "/admin/sessions/end", &[("user", "bob")]).await;
+    assert_eq!(status, 303);
+    assert_eq!(bob.get("/environments").await.0, 303, "refused on B at once");
+    assert_eq!(bob.at(&a).get("/environments").await.0, 303);
+    assert_eq!(first.at(&b).get("/environments").await.0, 200, "alice is untouched");
+}
+
+/// One request of a client under load: when it started, and whether it was served.
+struct Sent {
+    started: Instant,
+    served: bool,
+}
+
+/// Sends requests with `cookie` to the replica at `base` (a routed call, then a page, in turn)
+/// until the time `stop` holds, logging each.
+async fn keep_sending(
+    base: String,
+    cookie: String,
+    stop: Arc<OnceLock<Instant>>,
+    log: Arc<Mutex<Vec<Sent>>>,
+) {
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let mut i = 0usize;
+    while stop.get().is_none_or(|at| Instant::now() < *at) {
+        let path = if i.is_multiple_of(2) { ROUTED } else { "/environments" };
+        i += 1;
+        let started = Instant::now();
+        let status =
+            http.get(format!("{base}{path}")).header("cookie", &cookie).send().await.unwrap().status();
+        assert!([200, 303, 401].contains(&status.as_u16()), "{path}: {status}");
+        log.lock().unwrap().push(Sent { started, served: status == 200 });
+    }
+}
+
+/// Signs `user` in on `replica`; the `Cookie` header of the new portal session, for clients that
+/// keep no cookies.
+async fn session_cookie(replica: &Replica, user: &str) -> String {
+    let browser = Browser::on(replica);
+    let password = format!("{user}-password");
+    let token = crate::support::csrf_in(&browser.get("/login").await.1).unwrap();
+    let fields = [("username", user), ("password", password.as_str()), ("csrf_token", token.as_str())];
+    let res = browser.http.post(format!("{}/login", replica.base)).form(&fields).send().await.unwrap();
+    assert_eq!(res.status(), 303, "{user} signs in");
+    let cookie = crate::support::set_cookies(&res).into_iter().find(|c| c.starts_with("portico_session="));
+    cookie.unwrap().split(';').next().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_under_load_serve_no_request_started_after_the_end_answered() {
+    under_load("two_processes_end_under_load", false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_under_load_without_notifications_serve_no_request_started_after_the_end() {
+    under_load("two_processes_end_under_load_deaf", true).await;
+}
+
+/// Several clients keep sending requests with a session to B while A ends it: every request
+/// started after A's answer arrived must be refused. With `deaf`, B never hears of the end.
+async fn under_load(test: &str, deaf: bool) {
+    const CLIENTS: usize = 6;
+    let Some((a, b, _peers)) = processes(test, deaf).await else { return };
+    let owner = Browser::with_agent(&a, FIREFOX);
+    owner.sign_in("alice").await;
+    let cookie = session_cookie(&b, "alice").await;
+    let list = owner.get("/account/sessions").await.1;
+    let victim =
+        session_references(&list).into_iter().find(|r| !session_row(&list, r).contains("this session"));
+
+    let (stop, log) = (Arc::new(OnceLock::new()), Arc::new(Mutex::new(Vec::new())));
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|_| tokio::spawn(keep_sending(b.base.clone(), cookie.clone(), stop.clone(), log.clone())))
+        .collect();
+    // B serves the session for a while (from its copy, confirmed each time), then A ends it.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let end = format!("{}/account/sessions/{}/end", a.base, victim.unwrap());
+    let token = crate::support::csrf_in(&list).unwrap();
+    let res = owner.http.post(end).form(&[("csrf_token", token)]).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    res.bytes().await.unwrap();
+    let answered = Instant::now();
+    stop.set(answered + Duration::from_millis(800)).unwrap();
+    for client in clients {
+        client.await.unwrap();
+    }
+
+    let log = log.lock().unwrap();
+    let served_before = log.iter().filter(|s| s.started < answered && s.served).count();
+    let after: Vec<&Sent> = log.iter().filter(|s| s.started >= answered).collect();
+    let served_after = after.iter().filter(|s| s.served).count();
+    let _ = writeln!(
+        std::io::stderr(),
+        "{test}: {} requests from {CLIENTS} clients to B{}, {served_before} served before A's answer; \
+         {} started after it were checked, {served_after} of them served",
+        log.len(),
+        if deaf { " (which hears no notification)" } else { "" },
+        after.len(),
+    );
+    assert!(served_before >= CLIENTS, "B was serving the session before");
+    assert!(after.len() >= 20, "enough requests after the end to mean something: {}", after.len());
+    assert_eq!(served_after, 0, "no request started after A answered was served");
+}
