@@ -11,11 +11,11 @@ use portico::simulator::Simulator;
 use serde_json::{Value, json};
 
 use super::{PUBLIC_URL, audit, bearer_master, bearer_slave, provider_options, single_sign_on};
-use crate::support::processes::Replica;
 use crate::support::app::SESSION_SECRET;
 use crate::support::oidc::{
     CLIENT_SECRET, OidcProvider, provider_browser, sign_in_with, sign_out_at_provider,
 };
+use crate::support::processes::Replica;
 use crate::support::{RedisServer, TestApp, TestAppBuilder, free_port, location};
 
 const EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
