@@ -55,8 +55,11 @@ pub fn api_names(page: &str) -> Vec<String> {
 
 /// The application names on an applications page, in order.
 pub fn application_names(page: &str) -> Vec<String> {
-    page.split("<span class=\"app-name\">")
+    page.split("class=\"app-name\" href=\"")
         .skip(1)
-        .filter_map(|rest| rest.find("</span>").map(|end| rest[..end].to_owned()))
+        .filter_map(|rest| {
+            let text = &rest[rest.find("\">")? + 2..];
+            text.find("</a>").map(|end| text[..end].to_owned())
+        })
         .collect()
 }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::consumers::{session_references, session_row};
 use crate::support::managers::start_master;
-use crate::support::processes::{Browser, Replica, two_processes_each};
+use crate::support::processes::{Browser, Replica, two_processes_each, two_processes_with};
 use crate::support::{RedisServer, TestPostgres};
 
 const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
@@ -203,4 +203,52 @@ async fn under_load(test: &str, deaf: bool) {
     assert!(served_before >= CLIENTS, "B was serving the session before");
     assert!(after.len() >= 20, "enough requests after the end to mean something: {}", after.len());
     assert_eq!(served_after, 0, "no request started after A answered was served");
+}
+
+/// Both processes cap a user's sessions and drop the ones that expired on their own: a sign-in on
+/// one past `session.max_per_user` ends the oldest, which both refuse at their next request; a
+/// session left idle past its timeout leaves the list on both, without anyone ending it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_share_the_cap_and_drop_expired_sessions_from_the_list() {
+    let test = "two_processes_cap_and_expiry";
+    let Some(pg) = TestPostgres::create(test).await else { return };
+    let Some(redis) = RedisServer::start(test) else { return };
+    let master = start_master().await;
+    let dir = tempfile::tempdir().unwrap();
+    let section = redis_section(&redis, None);
+    let session = "max_per_user = 2\nidle_timeout = \"2s\"\n";
+    let (a, b) = two_processes_with(&dir, [&section, &section], session, &pg, &master).await;
+
+    let oldest = Browser::with_agent(&a, FIREFOX);
+    oldest.sign_in("alice").await;
+    let idle = Browser::with_agent(&b, CHROME);
+    idle.sign_in("alice").await;
+    served(&oldest).await;
+    served(&oldest.at(&b)).await;
+    // A third sign-in passes the cap of two: the oldest ends, on both processes at once.
+    let newest = Browser::with_agent(&a, "curl/8.5.0");
+    newest.sign_in("alice").await;
+    for (browser, on) in [(oldest.at(&a), "A"), (oldest.at(&b), "B")] {
+        let (status, _) = browser.get("/environments").await;
+        assert_eq!(status, 303, "the capped session is refused on {on}");
+    }
+    let (_, list) = newest.at(&b).get("/account/sessions").await;
+    assert_eq!(session_references(&list).len(), 2, "{list}");
+    assert!(!list.contains("Firefox on Linux"), "{list}");
+
+    // The Chrome session sits idle past its timeout while the newest keeps being used.
+    let until = Instant::now() + Duration::from_millis(2_600);
+    while Instant::now() < until {
+        assert_eq!(newest.get("/environments").await.0, 200);
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+    for browser in [newest.at(&a), newest.at(&b)] {
+        let (status, list) = browser.get("/account/sessions").await;
+        assert_eq!(status, 200);
+        assert_eq!(session_references(&list).len(), 1, "only the live one on {}: {list}", browser.base);
+        assert!(!list.contains("Chrome on Windows"), "{list}");
+    }
+    assert_eq!(idle.get("/environments").await.0, 303, "the idle one is over");
+    drop((a, b));
+    drop((pg, redis, master, dir));
 }

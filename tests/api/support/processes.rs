@@ -133,11 +133,22 @@ pub async fn two_processes_each(
     pg: &TestPostgres,
     master: &Simulator,
 ) -> (Replica, Replica) {
+    two_processes_with(dir, redis, "", pg, master).await
+}
+
+/// [`two_processes_each`] with more `[session]` keys (`session`: TOML lines).
+pub async fn two_processes_with(
+    dir: &tempfile::TempDir,
+    redis: [&str; 2],
+    session: &str,
+    pg: &TestPostgres,
+    master: &Simulator,
+) -> (Replica, Replica) {
     let (port_a, port_b) = (free_port(), free_port());
     let config = |port: u16, redis: &str| {
         format!(
             "[server]\nlisten = \"127.0.0.1:{port}\"\nworkers = 1\n\n\
-             [session]\nsecret = \"two-process-secret-0123456789abcdef0123\"\n\n\
+             [session]\nsecret = \"two-process-secret-0123456789abcdef0123\"\n{session}\n\
              {redis}[database]\nurl = \"{}\"\n\n\
              [federation]\ntimeout = \"1s\"\n\n[master]\nurl = \"{}\"\n",
             pg.url, master.url
