@@ -185,6 +185,11 @@ impl Simulator {
         self.state.data().clone()
     }
 
+    /// Changes what the simulator knows, as an administrator of that manager would (tests).
+    pub fn edit_data(&self, edit: impl FnOnce(&mut SimulatorData)) {
+        edit(&mut self.state.data());
+    }
+
     /// Stops serving; requests still running are cut.
     pub async fn stop(self) {
         self.handle.stop(false).await;

@@ -155,6 +155,8 @@ pub(super) struct ApplicationPage {
     pub access: Vec<AccessView>,
     pub keys: Vec<KeyView>,
     pub choices: Vec<ApiChoice>,
+    /// The other environments the user joined, to promote the application to: `(id, name)`.
+    pub targets: Vec<(String, String)>,
     /// A key just created: its id and secret, shown on this page only.
     pub created: Option<(String, String)>,
     /// What was typed in the edit form, kept when it is shown again.
@@ -224,6 +226,14 @@ pub(super) async fn show(
     let (form_name, form_description, name_error, description_error) = extras
         .form
         .unwrap_or_else(|| (app.name.clone(), app.description.clone().unwrap_or_default(), None, None));
+    let targets = session
+        .data
+        .links
+        .iter()
+        .filter(|(id, link)| link.is_joined() && *id != joined.env.id())
+        .filter_map(|(id, _)| state.environments().get(id).filter(|e| e.enabled()))
+        .map(|env| (env.id().to_string(), env.name().to_owned()))
+        .collect();
     let notice = portal::take_notice(state, session).await?;
     let state_word = app.state.clone().unwrap_or_else(|| "approved".to_owned());
     let page = ApplicationPage {
@@ -238,6 +248,7 @@ pub(super) async fn show(
         access: access.iter().map(|a| access_view(a, &api_name)).collect(),
         keys: keys.iter().map(key_view).collect(),
         choices,
+        targets,
         created: extras.created.map(|k| (k.id, k.secret.unwrap_or_default())),
         form_name,
         form_description,

@@ -11,6 +11,7 @@ mod catalog;
 mod environments;
 mod login;
 pub(in crate::web) mod portal;
+mod promote;
 mod sso;
 
 use actix_web::web;
@@ -48,6 +49,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/environments/{id}/applications/{app_id}/apis",
             web::post().to(application_changes::request_access),
+        )
+        .route(
+            "/environments/{id}/applications/{app_id}/promote",
+            web::post().to(promote::promote_application),
         )
         .route(
             "/environments/{id}/applications/{app_id}/apis/{access_id}/delete",

@@ -116,6 +116,11 @@ impl JoinedEnvironment {
         self.access.credentials()
     }
 
+    /// How this page's calls are made.
+    pub fn access(&self) -> &PageAccess {
+        &self.access
+    }
+
     /// Calls go with the manager's service credential: the page scopes the answers to the
     /// user's organization itself.
     pub fn is_service(&self) -> bool {

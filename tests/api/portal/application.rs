@@ -233,3 +233,102 @@ async fn manager_refusals_are_explained_in_the_users_words() {
     assert_eq!(status, 503, "a manager error is the manager's unavailability: {page}");
     assert!(page.contains("could not show this application") && !page.contains("panicked"), "{page}");
 }
+
+#[tokio::test]
+async fn an_application_is_promoted_with_the_apis_that_exist_there_and_no_credentials() {
+    let Some(f) = fixture("an_application_is_promoted").await else { return };
+    f.sign_in("alice").await;
+    let token = f.token().await;
+    // On Main it may call Petstore (approved) and asks for Payments (pending); it has a key.
+    let res = f
+        .app
+        .post_form(&format!("{ACME_MOBILE}/apis"), &[("api_id", "m-api-payments"), ("csrf_token", &token)])
+        .await;
+    assert_eq!(res.status(), 303);
+    let res = f.app.post_form(&format!("{ACME_MOBILE}/apikeys"), &[("csrf_token", &token)]).await;
+    assert_eq!(res.status(), 201);
+    let (_, page) = f.page(ACME_MOBILE).await;
+    assert!(page.contains("<option value=\"prod-eu\">Production EU</option>"), "a target: {page}");
+
+    // Staging has an API named like none of them but "Payments (next)"; nothing matches there.
+    let res = f
+        .app
+        .post_form(&format!("{ACME_MOBILE}/promote"), &[("target", "staging"), ("csrf_token", &token)])
+        .await;
+    assert_eq!(res.status(), 201);
+    let report = res.text().await.unwrap();
+    assert!(report.contains("“Acme Mobile” promoted to Staging"), "{report}");
+    assert!(report.contains("<td>Petstore</td>") && report.contains("not found on Staging"), "{report}");
+    assert!(report.contains("<td>Payments</td>"), "{report}");
+    let data = f.staging.data();
+    let created = data.applications.iter().find(|a| a.name == "Acme Mobile").expect("created on staging");
+    assert_eq!(created.organization_id, "staging-org-acme", "in the user's organization there");
+    assert!(data.api_keys.is_empty(), "credentials are never copied");
+    assert!(data.api_access.is_empty(), "nothing of that name there");
+    assert!(report.contains(&format!("/environments/staging/applications/{}", created.id)), "{report}");
+    let made =
+        f.staging.requests().into_iter().find(|r| r.method == "POST" && r.path.ends_with("/applications"));
+    assert_eq!(made.and_then(|r| r.user).as_deref(), Some("alice"), "as the user there");
+
+    // The same API name on the target: requested there, in the state its manager decides.
+    let res = f
+        .app
+        .post_form(&format!("{ACME_MOBILE}/promote"), &[("target", "master"), ("csrf_token", &token)])
+        .await;
+    assert_eq!(res.status(), 400, "not to the environment it is on");
+    let audit = f.app.state.db().audit_page(None, 10).await.unwrap();
+    let promoted = audit.iter().find(|e| e.action == "application.promote").expect("audited");
+    assert!(promoted.detail.as_deref().unwrap_or_default().contains("staging"), "{promoted:?}");
+}
+
+#[tokio::test]
+async fn promoting_requests_access_to_the_apis_of_the_same_name_in_the_state_decided_there() {
+    let Some(f) = fixture("promoting_requests_access").await else { return };
+    // Staging's administrators publish twins of the master's Petstore and Payments to Acme; the
+    // Payments twin needs approval there.
+    f.staging.edit_data(|data| {
+        let twin = |id: &str, name: &str, approval: bool| portico::simulator::SimApi {
+            id: id.to_owned(),
+            name: name.to_owned(),
+            summary: String::new(),
+            kind: "rest".to_owned(),
+            uri: None,
+            organizations: vec!["staging-org-acme".to_owned()],
+            definition: serde_json::json!({}),
+            approval,
+        };
+        data.apis.push(twin("staging-api-petstore", "Petstore", false));
+        data.apis.push(twin("staging-api-payments", "Payments", true));
+    });
+    f.sign_in("alice").await;
+    let token = f.token().await;
+    let res = f
+        .app
+        .post_form(&format!("{ACME_MOBILE}/apis"), &[("api_id", "m-api-payments"), ("csrf_token", &token)])
+        .await;
+    assert_eq!(res.status(), 303);
+    let res = f
+        .app
+        .post_form(&format!("{ACME_MOBILE}/promote"), &[("target", "staging"), ("csrf_token", &token)])
+        .await;
+    assert_eq!(res.status(), 201);
+    let report = res.text().await.unwrap();
+    assert!(report.contains("requested: approved"), "{report}");
+    assert!(report.contains("requested: waits for approval"), "{report}");
+    let data = f.staging.data();
+    let created = data.applications.iter().find(|a| a.name == "Acme Mobile").expect("created on staging");
+    let mut granted: Vec<(String, String)> = data
+        .api_access
+        .iter()
+        .filter(|a| a.application_id == created.id)
+        .map(|a| (a.api_id.clone(), a.state.clone()))
+        .collect();
+    granted.sort();
+    assert_eq!(
+        granted,
+        [
+            ("staging-api-payments".to_owned(), "pending".to_owned()),
+            ("staging-api-petstore".to_owned(), "approved".to_owned())
+        ]
+    );
+}
