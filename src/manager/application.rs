@@ -8,6 +8,7 @@ use tracing::instrument;
 use super::client::refused;
 use super::{
     ApiAccess, ApiKey, Application, ApplicationUpdate, ManagerClient, ManagerCredentials, ManagerError,
+    MetricTimeline,
 };
 
 impl ManagerClient {
@@ -110,6 +111,23 @@ impl ManagerClient {
         access_id: &str,
     ) -> Result<(), ManagerError> {
         self.no_content(Method::DELETE, &["applications", id, "apis", access_id], creds).await
+    }
+
+    /// `GET /metrics/reports/app/timeline/0/numMessages`: the application's calls over
+    /// `[from, to)`, one point per interval the manager chooses.
+    #[instrument(skip(self, creds), fields(manager = %self.definition().id))]
+    pub async fn usage(
+        &self,
+        creds: ManagerCredentials<'_>,
+        id: &str,
+        from: std::time::SystemTime,
+        to: std::time::SystemTime,
+    ) -> Result<MetricTimeline, ManagerError> {
+        let segments = ["metrics", "reports", "app", "timeline", "0", "numMessages"];
+        let (from, to) = (humantime::format_rfc3339_seconds(from), humantime::format_rfc3339_seconds(to));
+        let query = [("from", from.to_string()), ("to", to.to_string()), ("client", id.to_owned())];
+        let request = self.authorized(Method::GET, &segments, creds).query(&query);
+        self.read_json(self.send(request).await?, StatusCode::OK, "usage report", creds).await
     }
 
     /// A list read; 204 (which the swagger allows for some lists) is an empty list.

@@ -22,7 +22,7 @@ pub use forward::{
 };
 pub use forward_path::{ForwardPath, PathRefusal};
 pub use model::{
-    ApiAccess, ApiKey, AppInfo, Application, ApplicationUpdate, DiscoveredApi, NewApplication, Organization,
-    User,
+    ApiAccess, ApiKey, AppInfo, Application, ApplicationUpdate, DiscoveredApi, MetricSeries, MetricTimeline,
+    NewApplication, Organization, User,
 };
 pub use session::{CSRF_HEADER, ManagerCredentials, ManagerSession};

@@ -101,6 +101,26 @@ pub struct ApiAccess {
     pub enabled: bool,
 }
 
+/// `GET /metrics/reports/…/timeline/…`: a metric over time (`MetricTimeline`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MetricTimeline {
+    #[serde(default)]
+    pub series: Vec<MetricSeries>,
+}
+
+/// One series of a [`MetricTimeline`] (`Series`): evenly spaced points from `point_start` (ms).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MetricSeries {
+    #[serde(default)]
+    pub point_interval: i64,
+    #[serde(default)]
+    pub point_start: i64,
+    #[serde(default)]
+    pub data: Vec<Option<f64>>,
+}
+
 /// The body of `PUT /applications/{id}`: the application as it is to be (the swagger's
 /// `Application`, whose `name` and `organizationId` are required).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

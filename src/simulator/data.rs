@@ -112,6 +112,9 @@ pub struct SimApplication {
     pub enabled: bool,
     #[serde(default = "approved")]
     pub state: String,
+    /// Calls per hour, the last element being the hour a report ends in (the metrics reports).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub usage: Vec<f64>,
 }
 
 /// An application's API key (`APIKey`); the secret is shown by the manager at creation and in

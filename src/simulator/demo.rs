@@ -164,5 +164,18 @@ fn application(id: &str, name: &str, organization_id: &str, created_by: &str) ->
         created_on: 1_700_000_000_000,
         enabled: true,
         state: "approved".to_owned(),
+        usage: demo_usage(id),
     }
+}
+
+/// A day of calls per hour with a working-day shape, different for each application.
+fn demo_usage(id: &str) -> Vec<f64> {
+    let seed = id.bytes().fold(7u32, |acc, b| acc.wrapping_mul(31).wrapping_add(u32::from(b)));
+    (0..24u32)
+        .map(|hour| {
+            let busy = if (8..19).contains(&hour) { 140 - 9 * hour.abs_diff(13) } else { 8 };
+            let wobble = (seed.wrapping_mul(hour + 3) >> 3) % 37;
+            f64::from(busy + wobble)
+        })
+        .collect()
 }

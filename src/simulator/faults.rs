@@ -25,6 +25,8 @@ pub enum Operation {
     ApiKeys,
     /// `/applications/{id}/apis` and its access requests.
     ApiAccess,
+    /// `/metrics/reports/…` (usage).
+    Metrics,
     AppInfo,
     /// `{base}/__echo/…`, the simulator's test instrument (not a manager operation).
     Echo,

@@ -154,6 +154,9 @@ async fn drive_one_application(
     let access = client.request_api_access(creds, &app.id, api_id).await.map_err(shown("request access"))?;
     client.api_access(creds, &app.id).await.map_err(shown("API access"))?;
     client.remove_api_access(creds, &app.id, &access.id).await.map_err(shown("remove access"))?;
+    let now = std::time::SystemTime::now();
+    let day = std::time::Duration::from_secs(86_400);
+    client.usage(creds, &app.id, now - day, now).await.map_err(shown("usage report"))?;
     client.delete_application(creds, &app.id).await.map_err(shown("delete application"))?;
     Ok(())
 }

@@ -69,6 +69,7 @@ pub(super) async fn create(req: HttpRequest, state: web::Data<SimState>, body: w
         created_on: now_millis(),
         enabled: true,
         state: "approved".to_owned(),
+        usage: Vec::new(),
     };
     let view = views::application(&application);
     data.applications.push(application);

@@ -6,6 +6,7 @@ mod applications;
 mod discovery;
 mod echo;
 mod login;
+mod metrics;
 mod organizations;
 
 use std::time::Duration;
@@ -43,6 +44,7 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig, base_path: &str) {
             .route("/applications/{id}/apis", web::get().to(application::api_access))
             .route("/applications/{id}/apis", web::post().to(application::request_access))
             .route("/applications/{id}/apis/{access_id}", web::delete().to(application::remove_access))
+            .route("/metrics/reports/{type}/timeline/{level}/{metric}", web::get().to(metrics::timeline))
             .route("/appinfo", web::get().to(appinfo::appinfo))
             // A test instrument, not part of the manager protocol (see `echo`).
             .route("/__echo", web::route().to(echo::echo))

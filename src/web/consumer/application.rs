@@ -166,6 +166,8 @@ pub(super) struct ApplicationPage {
     pub description_error: Option<String>,
     /// Something the manager refused or could not do, in the user's words.
     pub problem: Option<String>,
+    /// Calls per hour over the last day, or why it cannot be shown.
+    pub usage: Result<super::usage_chart::UsageChart, String>,
 }
 
 /// What a page shows besides the application itself.
@@ -186,11 +188,19 @@ pub(super) async fn show(
 ) -> Result<HttpResponse, WebError> {
     let Owned { joined, app } = owned;
     let (creds, env_name) = (joined.creds(), joined.env.name().to_owned());
-    let (access, keys) = futures_util::future::join(
+    let now = state.clock().now();
+    let day_ago = now - std::time::Duration::from_secs(24 * 3600);
+    let (access, keys, usage) = futures_util::future::join3(
         joined.env.client.api_access(creds, &app.id),
         joined.env.client.api_keys(creds, &app.id),
+        joined.env.client.usage(creds, &app.id, day_ago, now),
     )
     .await;
+    let usage = match usage {
+        Ok(report) => super::usage_chart::chart(&report)
+            .ok_or_else(|| format!("{env_name} has no usage figures for it yet.")),
+        Err(e) => Err(format!("{env_name} could not report its usage: {e}.")),
+    };
     let mut problem = extras.problem;
     let mut unreadable = |what: &str, e: &ManagerError| {
         problem.get_or_insert_with(|| format!("{env_name} could not list this application's {what}: {e}."));
@@ -255,6 +265,7 @@ pub(super) async fn show(
         name_error,
         description_error,
         problem,
+        usage,
     };
     render(status, &page)
 }

@@ -13,6 +13,7 @@ mod login;
 pub(in crate::web) mod portal;
 mod promote;
 mod sso;
+mod usage_chart;
 
 use actix_web::web;
 

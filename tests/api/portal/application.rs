@@ -35,6 +35,16 @@ async fn the_application_page_shows_what_it_is_its_apis_and_keys() {
     );
     assert!(!page.contains("<option value=\"m-api-petstore\""), "not what it has");
     assert_eq!(user_calls(&f.master, "GET", "/applications/m-app-acme-mobile"), 1);
+    // Its usage over the last day, drawn and said: the demo data's calls per hour.
+    let usage: f64 =
+        f.master.data().applications.iter().find(|a| a.id == "m-app-acme-mobile").unwrap().usage.iter().sum();
+    assert!(page.contains("<svg class=\"chart\"") && page.contains("role=\"img\""), "{page}");
+    assert!(page.contains(&format!("{usage} calls in the last 25 hours")), "the text summary: {page}");
+    assert!(page.contains("<caption>Calls per hour</caption>"), "the data table: {page}");
+    let report =
+        f.master.requests().into_iter().find(|r| r.path.contains("/metrics/reports/app/timeline/")).unwrap();
+    assert_eq!(report.user.as_deref(), Some("alice"));
+    assert!(report.query.contains("client=m-app-acme-mobile"), "{}", report.query);
     let read =
         f.master.requests().into_iter().find(|r| r.path.ends_with("/applications/m-app-acme-mobile/apis"));
     assert_eq!(read.and_then(|r| r.user).as_deref(), Some("alice"), "read as the user");
