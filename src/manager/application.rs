@@ -8,7 +8,7 @@ use tracing::instrument;
 use super::client::refused;
 use super::{
     ApiAccess, ApiKey, Application, ApplicationUpdate, ManagerClient, ManagerCredentials, ManagerError,
-    MetricTimeline,
+    MetricTimeline, OAuthClient,
 };
 
 impl ManagerClient {
@@ -111,6 +111,54 @@ impl ManagerClient {
         access_id: &str,
     ) -> Result<(), ManagerError> {
         self.no_content(Method::DELETE, &["applications", id, "apis", access_id], creds).await
+    }
+
+    /// `GET /applications/{id}/oauth`.
+    #[instrument(skip(self, creds), fields(manager = %self.definition().id))]
+    pub async fn oauth_clients(
+        &self,
+        creds: ManagerCredentials<'_>,
+        id: &str,
+    ) -> Result<Vec<OAuthClient>, ManagerError> {
+        let request = self.authorized(Method::GET, &["applications", id, "oauth"], creds);
+        self.list(request, "OAuth clients", creds).await
+    }
+
+    /// `POST /applications/{id}/oauth` → 201 and the client with its secret.
+    #[instrument(skip(self, creds), fields(manager = %self.definition().id))]
+    pub async fn create_oauth_client(
+        &self,
+        creds: ManagerCredentials<'_>,
+        id: &str,
+    ) -> Result<OAuthClient, ManagerError> {
+        let body = serde_json::json!({ "applicationId": id, "type": "confidential", "enabled": true });
+        let request = self.authorized(Method::POST, &["applications", id, "oauth"], creds).json(&body);
+        self.read_json(self.send(request).await?, StatusCode::CREATED, "created OAuth client", creds).await
+    }
+
+    /// `PUT /applications/{id}/oauth/{client_id}/newsecret` → 204, then the client as listed
+    /// (the manager answers the new secret without a body).
+    #[instrument(skip(self, creds), fields(manager = %self.definition().id))]
+    pub async fn new_oauth_secret(
+        &self,
+        creds: ManagerCredentials<'_>,
+        id: &str,
+        client_id: &str,
+    ) -> Result<OAuthClient, ManagerError> {
+        self.no_content(Method::PUT, &["applications", id, "oauth", client_id, "newsecret"], creds).await?;
+        let clients = self.oauth_clients(creds, id).await?;
+        clients.into_iter().find(|c| c.id == client_id).ok_or(ManagerError::NotFound)
+    }
+
+    /// `DELETE /applications/{id}/oauth/{client_id}` → 204.
+    #[instrument(skip(self, creds), fields(manager = %self.definition().id))]
+    pub async fn delete_oauth_client(
+        &self,
+        creds: ManagerCredentials<'_>,
+        id: &str,
+        client_id: &str,
+    ) -> Result<(), ManagerError> {
+        self.no_content(Method::DELETE, &["applications", id, "oauth", client_id], creds).await
     }
 
     /// `GET /metrics/reports/app/timeline/0/numMessages`: the application's calls over

@@ -88,6 +88,23 @@ impl std::fmt::Debug for ApiKey {
     }
 }
 
+/// An application's OAuth client (`OAuthClient`); its secret is shown once, as an API key's.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OAuthClient {
+    pub id: String,
+    #[serde(default)]
+    pub secret: Option<String>,
+    #[serde(default = "enabled")]
+    pub enabled: bool,
+}
+
+impl std::fmt::Debug for OAuthClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OAuthClient").field("id", &self.id).finish_non_exhaustive()
+    }
+}
+
 /// An application's access to an API (`APIAccess`): its state is the manager's (`approved`,
 /// `pending`, …).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

@@ -25,6 +25,9 @@ pub struct SimulatorData {
     /// Applications' access to APIs, approved or pending.
     #[serde(default)]
     pub api_access: Vec<SimApiAccess>,
+    /// Applications' OAuth clients.
+    #[serde(default)]
+    pub oauth_clients: Vec<SimOAuthClient>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -139,6 +142,25 @@ impl std::fmt::Debug for SimApiKey {
             .field("id", &self.id)
             .field("application_id", &self.application_id)
             .finish()
+    }
+}
+
+/// An application's OAuth client (`OAuthClient`), with its secret.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SimOAuthClient {
+    pub id: String,
+    pub application_id: String,
+    pub secret: String,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    #[serde(default)]
+    pub created_on: i64,
+}
+
+impl std::fmt::Debug for SimOAuthClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimOAuthClient").field("id", &self.id).finish_non_exhaustive()
     }
 }
 

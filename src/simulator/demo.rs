@@ -65,6 +65,7 @@ impl SimulatorData {
                 application("m-app-globex-shop", "Globex Shop", "m-org-globex", "m-user-bob"),
             ],
             api_keys: Vec::new(),
+            oauth_clients: Vec::new(),
             api_access: vec![access("m-access-acme-petstore", "m-app-acme-mobile", "m-api-petstore")],
         }
     }
@@ -99,6 +100,7 @@ impl SimulatorData {
             apis,
             applications: vec![application(&id("app-acme-batch"), "Acme Batch", &acme, "")],
             api_keys: Vec::new(),
+            oauth_clients: Vec::new(),
             api_access: Vec::new(),
         }
     }

@@ -25,6 +25,8 @@ pub enum Operation {
     ApiKeys,
     /// `/applications/{id}/apis` and its access requests.
     ApiAccess,
+    /// `/applications/{id}/oauth` and its clients.
+    OAuthClients,
     /// `/metrics/reports/…` (usage).
     Metrics,
     AppInfo,

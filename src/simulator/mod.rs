@@ -31,7 +31,9 @@ use url::Url;
 
 pub use bearer::BearerOptions;
 pub use cli::run_cli;
-pub use data::{DataFileError, SimApi, SimApplication, SimOrganization, SimUser, SimulatorData};
+pub use data::{
+    DataFileError, SimApi, SimApplication, SimOAuthClient, SimOrganization, SimUser, SimulatorData,
+};
 pub use demo::DEMO_USERS;
 pub use faults::{Failure, FaultRule, Faults, Operation};
 pub use requests::RecordedRequest;

@@ -5,7 +5,9 @@ use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use serde_json::{Map, Value, json};
 
-use super::data::{SimApi, SimApiAccess, SimApiKey, SimApplication, SimOrganization, SimUser};
+use super::data::{
+    SimApi, SimApiAccess, SimApiKey, SimApplication, SimOAuthClient, SimOrganization, SimUser,
+};
 
 /// Organizations are created before the simulator's data; a fixed date keeps answers stable.
 const CREATED_ON: i64 = 1_600_000_000_000;
@@ -82,6 +84,17 @@ pub(crate) fn api_key(key: &SimApiKey) -> Value {
     }
     view.insert("createdOn".into(), json!(key.created_on));
     Value::Object(view)
+}
+
+pub(crate) fn oauth_client(client: &SimOAuthClient) -> Value {
+    json!({
+        "id": client.id,
+        "applicationId": client.application_id,
+        "secret": client.secret,
+        "type": "confidential",
+        "enabled": client.enabled,
+        "createdOn": client.created_on,
+    })
 }
 
 pub(crate) fn api_access(access: &SimApiAccess) -> Value {

@@ -151,6 +151,9 @@ async fn drive_one_application(
     let key = client.create_api_key(creds, &app.id).await.map_err(shown("create API key"))?;
     client.api_keys(creds, &app.id).await.map_err(shown("API keys"))?;
     client.delete_api_key(creds, &app.id, &key.id).await.map_err(shown("delete API key"))?;
+    let oauth = client.create_oauth_client(creds, &app.id).await.map_err(shown("create OAuth client"))?;
+    client.new_oauth_secret(creds, &app.id, &oauth.id).await.map_err(shown("new OAuth secret"))?;
+    client.delete_oauth_client(creds, &app.id, &oauth.id).await.map_err(shown("delete OAuth client"))?;
     let access = client.request_api_access(creds, &app.id, api_id).await.map_err(shown("request access"))?;
     client.api_access(creds, &app.id).await.map_err(shown("API access"))?;
     client.remove_api_access(creds, &app.id, &access.id).await.map_err(shown("remove access"))?;

@@ -16,12 +16,16 @@ use super::discovery::visible;
 use super::guard;
 use crate::domain::Role;
 
-fn not_found() -> HttpResponse {
+pub(super) fn not_found() -> HttpResponse {
     views::error(StatusCode::NOT_FOUND, "No such application")
 }
 
 /// The caller's application `id`, if they may see it.
-fn owned<'a>(data: &'a mut SimulatorData, caller: &Caller, id: &str) -> Option<&'a mut SimApplication> {
+pub(super) fn owned<'a>(
+    data: &'a mut SimulatorData,
+    caller: &Caller,
+    id: &str,
+) -> Option<&'a mut SimApplication> {
     data.applications.iter_mut().find(|a| {
         a.id == id && (caller.user.role == Role::Admin || a.organization_id == caller.user.organization_id)
     })
@@ -89,6 +93,7 @@ pub(super) async fn delete(
     data.applications.retain(|a| a.id != *id);
     data.api_keys.retain(|k| k.application_id != *id);
     data.api_access.retain(|a| a.application_id != *id);
+    data.oauth_clients.retain(|c| c.application_id != *id);
     HttpResponse::NoContent().finish()
 }
 

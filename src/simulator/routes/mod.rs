@@ -7,6 +7,7 @@ mod discovery;
 mod echo;
 mod login;
 mod metrics;
+mod oauth;
 mod organizations;
 
 use std::time::Duration;
@@ -44,6 +45,10 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig, base_path: &str) {
             .route("/applications/{id}/apis", web::get().to(application::api_access))
             .route("/applications/{id}/apis", web::post().to(application::request_access))
             .route("/applications/{id}/apis/{access_id}", web::delete().to(application::remove_access))
+            .route("/applications/{id}/oauth", web::get().to(oauth::list))
+            .route("/applications/{id}/oauth", web::post().to(oauth::create))
+            .route("/applications/{id}/oauth/{client_id}/newsecret", web::put().to(oauth::new_secret))
+            .route("/applications/{id}/oauth/{client_id}", web::delete().to(oauth::delete))
             .route("/metrics/reports/{type}/timeline/{level}/{metric}", web::get().to(metrics::timeline))
             .route("/appinfo", web::get().to(appinfo::appinfo))
             // A test instrument, not part of the manager protocol (see `echo`).

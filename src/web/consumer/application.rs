@@ -15,7 +15,7 @@ use serde::Deserialize;
 use super::applications::{validate_description, validate_name};
 use super::portal::{self, JoinedEnvironment, Shell, manager_status, render, see_other};
 use crate::federation::{Notice, PortalSession};
-use crate::manager::{ApiAccess, ApiKey, Application, ApplicationUpdate, ManagerError};
+use crate::manager::{ApiAccess, ApiKey, Application, ApplicationUpdate, ManagerError, OAuthClient};
 use crate::state::AppState;
 use crate::store::Session;
 use crate::store::sql::NewAuditEntry;
@@ -154,11 +154,12 @@ pub(super) struct ApplicationPage {
     pub pending: bool,
     pub access: Vec<AccessView>,
     pub keys: Vec<KeyView>,
+    pub oauth: Vec<KeyView>,
     pub choices: Vec<ApiChoice>,
     /// The other environments the user joined, to promote the application to: `(id, name)`.
     pub targets: Vec<(String, String)>,
-    /// A key just created: its id and secret, shown on this page only.
-    pub created: Option<(String, String)>,
+    /// A credential just created (or a secret just renewed), shown on this page only.
+    pub created: Option<Created>,
     /// What was typed in the edit form, kept when it is shown again.
     pub form_name: String,
     pub form_description: String,
@@ -170,10 +171,18 @@ pub(super) struct ApplicationPage {
     pub usage: Result<super::usage_chart::UsageChart, String>,
 }
 
+/// A credential's secret, on the page that made it and never again.
+pub(super) struct Created {
+    /// `API key` or `OAuth client`.
+    pub kind: &'static str,
+    pub id: String,
+    pub secret: String,
+}
+
 /// What a page shows besides the application itself.
 #[derive(Default)]
 pub(super) struct Extras {
-    pub created: Option<ApiKey>,
+    pub created: Option<Created>,
     pub form: Option<(String, String, Option<String>, Option<String>)>,
     pub problem: Option<String>,
 }
@@ -190,9 +199,10 @@ pub(super) async fn show(
     let (creds, env_name) = (joined.creds(), joined.env.name().to_owned());
     let now = state.clock().now();
     let day_ago = now - std::time::Duration::from_secs(24 * 3600);
-    let (access, keys, usage) = futures_util::future::join3(
+    let (access, keys, oauth, usage) = futures_util::future::join4(
         joined.env.client.api_access(creds, &app.id),
         joined.env.client.api_keys(creds, &app.id),
+        joined.env.client.oauth_clients(creds, &app.id),
         joined.env.client.usage(creds, &app.id, day_ago, now),
     )
     .await;
@@ -211,6 +221,10 @@ pub(super) async fn show(
     });
     let keys = keys.unwrap_or_else(|e| {
         unreadable("keys", &e);
+        Vec::new()
+    });
+    let oauth = oauth.unwrap_or_else(|e| {
+        unreadable("OAuth clients", &e);
         Vec::new()
     });
     let catalog = super::catalog::catalog(state.catalog(), &session.data, joined).await.ok();
@@ -256,10 +270,11 @@ pub(super) async fn show(
         pending: state_word == "pending",
         state: state_word,
         access: access.iter().map(|a| access_view(a, &api_name)).collect(),
-        keys: keys.iter().map(key_view).collect(),
+        keys: keys.iter().map(|k| key_view(&k.id, k.secret.as_deref(), k.enabled)).collect(),
+        oauth: oauth.iter().map(|c| key_view(&c.id, c.secret.as_deref(), c.enabled)).collect(),
         choices,
         targets,
-        created: extras.created.map(|k| (k.id, k.secret.unwrap_or_default())),
+        created: extras.created,
         form_name,
         form_description,
         name_error,
@@ -280,13 +295,13 @@ fn access_view(access: &ApiAccess, api_name: &impl Fn(&str) -> String) -> Access
     }
 }
 
-fn key_view(key: &ApiKey) -> KeyView {
-    let secret = key.secret.as_deref().unwrap_or_default();
+fn key_view(id: &str, secret: Option<&str>, enabled: bool) -> KeyView {
+    let secret = secret.unwrap_or_default();
     let tail: String = secret.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
     KeyView {
-        id: key.id.clone(),
+        id: id.to_owned(),
         hint: if tail.is_empty() { String::new() } else { format!("…{tail}") },
-        enabled: key.enabled,
+        enabled,
     }
 }
 
@@ -414,4 +429,16 @@ pub(super) async fn notice(
 ) -> Result<(), WebError> {
     session.data.notice = Some(Notice { success: true, text });
     Ok(state.sessions().save(session).await?)
+}
+
+impl From<ApiKey> for Created {
+    fn from(key: ApiKey) -> Self {
+        Created { kind: "API key", id: key.id, secret: key.secret.unwrap_or_default() }
+    }
+}
+
+impl From<OAuthClient> for Created {
+    fn from(client: OAuthClient) -> Self {
+        Created { kind: "OAuth client", id: client.id, secret: client.secret.unwrap_or_default() }
+    }
 }

@@ -1,6 +1,8 @@
 //! Changing an application: `GET`/`POST /environments/{id}/applications/{app_id}/delete`
 //! (delete after a confirmation step), its API keys (`POST …/apikeys`, a secret shown once on
-//! the page that created it; `POST …/apikeys/{key_id}/delete`) and its access to APIs
+//! the page that created it; `POST …/apikeys/{key_id}/delete`), its OAuth clients (`POST …/oauth`,
+//! `POST …/oauth/{client_id}/secret` for a new secret, shown once the same way;
+//! `POST …/oauth/{client_id}/delete`) and its access to APIs
 //! (`POST …/apis` with `api_id`, in the state the manager decides; `POST …/apis/{access_id}/delete`).
 
 use actix_web::http::StatusCode;
@@ -125,7 +127,7 @@ pub async fn create_key(
     match owned.joined.env.client.create_api_key(owned.joined.creds(), &owned.app.id).await {
         Ok(key) => {
             audit(&state, &session.data, &owned, "application.apikey.create", Some(&key.id)).await;
-            let extras = Extras { created: Some(key), ..Extras::default() };
+            let extras = Extras { created: Some(key.into()), ..Extras::default() };
             show(&state, &mut session, &owned, extras, StatusCode::CREATED).await
         }
         Err(e) => failed(&state, &mut session, &owned, "create a key", e).await,
@@ -244,5 +246,66 @@ pub async fn remove_access(
             Ok(back(&owned))
         }
         Err(e) => failed(&state, &mut session, &owned, "remove this access", e).await,
+    }
+}
+
+/// `POST …/oauth`: a new OAuth client; its secret is on this answer only.
+pub async fn create_oauth(
+    state: web::Data<AppState>,
+    path: AppPath,
+    signed_in: SignedIn,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, WebError> {
+    let mut session = signed_in.0;
+    check_csrf(&session.data, &form.csrf_token)?;
+    let (env_raw, app_raw) = path.into_inner();
+    let owned = match owned(&state, &mut session, &env_raw, &app_raw).await? {
+        Ok(owned) => owned,
+        Err(page) => return Ok(page),
+    };
+    match owned.joined.env.client.create_oauth_client(owned.joined.creds(), &owned.app.id).await {
+        Ok(client) => {
+            audit(&state, &session.data, &owned, "application.oauth.create", Some(&client.id)).await;
+            let extras = Extras { created: Some(client.into()), ..Extras::default() };
+            show(&state, &mut session, &owned, extras, StatusCode::CREATED).await
+        }
+        Err(e) => failed(&state, &mut session, &owned, "create an OAuth client", e).await,
+    }
+}
+
+/// `POST …/oauth/{client_id}/secret` (a new secret, shown once) and `POST …/oauth/{client_id}/delete`.
+pub async fn change_oauth(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String, String, String)>,
+    signed_in: SignedIn,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, WebError> {
+    let mut session = signed_in.0;
+    check_csrf(&session.data, &form.csrf_token)?;
+    let (env_raw, app_raw, client_raw, what) = path.into_inner();
+    let owned = match owned(&state, &mut session, &env_raw, &app_raw).await? {
+        Ok(owned) => owned,
+        Err(page) => return Ok(page),
+    };
+    let Some(client_id) = manager_id(&client_raw) else { return Err(WebError::NotFound) };
+    let (client, creds, app_id) = (&owned.joined.env.client, owned.joined.creds(), owned.app.id.as_str());
+    match what.as_str() {
+        "secret" => match client.new_oauth_secret(creds, app_id, client_id).await {
+            Ok(renewed) => {
+                audit(&state, &session.data, &owned, "application.oauth.secret", Some(client_id)).await;
+                let extras = Extras { created: Some(renewed.into()), ..Extras::default() };
+                show(&state, &mut session, &owned, extras, StatusCode::OK).await
+            }
+            Err(e) => failed(&state, &mut session, &owned, "give this client a new secret", e).await,
+        },
+        "delete" => match client.delete_oauth_client(creds, app_id, client_id).await {
+            Ok(()) => {
+                audit(&state, &session.data, &owned, "application.oauth.delete", Some(client_id)).await;
+                notice(&state, &mut session, "OAuth client deleted.".to_owned()).await?;
+                Ok(back(&owned))
+            }
+            Err(e) => failed(&state, &mut session, &owned, "delete this OAuth client", e).await,
+        },
+        _ => Err(WebError::NotFound),
     }
 }

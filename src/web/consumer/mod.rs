@@ -52,6 +52,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::post().to(application_changes::request_access),
         )
         .route(
+            "/environments/{id}/applications/{app_id}/oauth",
+            web::post().to(application_changes::create_oauth),
+        )
+        .route(
+            "/environments/{id}/applications/{app_id}/oauth/{client_id}/{what}",
+            web::post().to(application_changes::change_oauth),
+        )
+        .route(
             "/environments/{id}/applications/{app_id}/promote",
             web::post().to(promote::promote_application),
         )

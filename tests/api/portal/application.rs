@@ -342,3 +342,49 @@ async fn promoting_requests_access_to_the_apis_of_the_same_name_in_the_state_dec
         ]
     );
 }
+
+#[tokio::test]
+async fn an_oauth_clients_secret_and_its_renewal_are_shown_once() {
+    logs::capture();
+    let Some(f) = fixture("an_oauth_clients_secret").await else { return };
+    f.sign_in("alice").await;
+    let token = f.token().await;
+    let res = f.app.post_form(&format!("{ACME_MOBILE}/oauth"), &[("csrf_token", &token)]).await;
+    assert_eq!(res.status(), 201);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    let created = res.text().await.unwrap();
+    let client = f.master.data().oauth_clients.into_iter().next().expect("created on the manager");
+    assert!(created.contains(&client.secret) && created.contains("OAuth client"), "{created}");
+    let (_, later) = f.page(ACME_MOBILE).await;
+    assert!(!later.contains(&client.secret), "never again");
+
+    let res = f
+        .app
+        .post_form(&format!("{ACME_MOBILE}/oauth/{}/secret", client.id), &[("csrf_token", &token)])
+        .await;
+    assert_eq!(res.status(), 200);
+    let renewed_page = res.text().await.unwrap();
+    let renewed = f.master.data().oauth_clients.into_iter().next().unwrap();
+    assert_ne!(renewed.secret, client.secret, "a new secret on the manager");
+    assert!(renewed_page.contains(&renewed.secret), "shown once, on the answer");
+    let (_, later) = f.page(ACME_MOBILE).await;
+    assert!(!later.contains(&renewed.secret));
+    for (name, value) in f.redis.dump() {
+        let value = String::from_utf8_lossy(&value);
+        assert!(!value.contains(&client.secret) && !value.contains(&renewed.secret), "not in Redis ({name})");
+    }
+    let logs = logs::text();
+    assert!(!logs.contains(&client.secret) && !logs.contains(&renewed.secret), "not in the logs");
+
+    let res = f
+        .app
+        .post_form(&format!("{ACME_MOBILE}/oauth/{}/delete", client.id), &[("csrf_token", &token)])
+        .await;
+    assert_eq!(res.status(), 303);
+    assert!(f.master.data().oauth_clients.is_empty());
+    let res = f
+        .app
+        .post_form(&format!("{ACME_MOBILE}/oauth/{}/rotate", client.id), &[("csrf_token", &token)])
+        .await;
+    assert_eq!(res.status(), 404, "only the actions that exist");
+}
