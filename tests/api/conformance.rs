@@ -152,7 +152,10 @@ async fn drive_one_application(
     client.api_keys(creds, &app.id).await.map_err(shown("API keys"))?;
     client.delete_api_key(creds, &app.id, &key.id).await.map_err(shown("delete API key"))?;
     let oauth = client.create_oauth_client(creds, &app.id).await.map_err(shown("create OAuth client"))?;
-    client.new_oauth_secret(creds, &app.id, &oauth.id).await.map_err(shown("new OAuth secret"))?;
+    // (`PUT …/oauth/{clientid}/newsecret` is left out here: the swagger gives its 204 answer an
+    // `OAuthClient` body, which no HTTP server can send with a 204, so Prism refuses every
+    // answer to it. The portal tests drive it against the simulator, which answers 204 without a
+    // body; Portico then reads the new secret from `GET …/oauth`.)
     client.delete_oauth_client(creds, &app.id, &oauth.id).await.map_err(shown("delete OAuth client"))?;
     let access = client.request_api_access(creds, &app.id, api_id).await.map_err(shown("request access"))?;
     client.api_access(creds, &app.id).await.map_err(shown("API access"))?;
