@@ -169,7 +169,12 @@ pub async fn api(
         Err(e) => return manager_problem(&state, &mut session, &joined, &e).await,
     };
     let Some(api) = catalog.apis.iter().find(|a| a.id == api_id) else {
-        return Err(WebError::NotFound);
+        let wanted: String = api_id.chars().take(64).collect();
+        let text = format!(
+            "The API “{wanted}” does not exist on {}, or is not offered to your organization.",
+            joined.env.name()
+        );
+        return portal::not_found(&state, &mut session, Some(&joined.env), "API", text).await;
     };
     let notice = portal::take_notice(&state, &mut session).await?;
     let now = state.clock().now();

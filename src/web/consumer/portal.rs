@@ -135,7 +135,13 @@ pub async fn joined(
     session: &mut Session<PortalSession>,
     raw: &str,
 ) -> Result<Result<JoinedEnvironment, HttpResponse>, WebError> {
-    let env = environment(state, raw)?;
+    let Ok(env) = environment(state, raw) else {
+        let label = state.settings().federation.label.to_lowercase();
+        let raw: String = raw.chars().take(64).collect();
+        let text = format!("The {label} “{raw}” does not exist, or is not offered to you.");
+        let what = state.settings().federation.label.clone();
+        return Ok(Err(not_found(state, session, None, &what, text).await?));
+    };
     if let Some(identity) = &state.identity() {
         crate::federation::keep_fresh(identity, state.sessions(), session).await.map_err(WebError::from)?;
     }
@@ -154,6 +160,42 @@ pub async fn session_ended(
 ) -> Result<HttpResponse, WebError> {
     crate::federation::session_ended(state.sessions(), session, env.id()).await?;
     not_joined(state, session, env, &JoinFailure::SessionEnded).await
+}
+
+#[derive(Template)]
+#[template(path = "not_found.html")]
+struct NotFoundPage {
+    shell: Shell,
+    /// What was looked for, as a heading starts it: `Environment`, `API`, …
+    what: String,
+    text: String,
+    /// Where to go instead: `(href, label)`.
+    back: (String, String),
+}
+
+/// A page that says what was not found (`what`, in `text`), with the signed-in header kept.
+pub async fn not_found(
+    state: &AppState,
+    session: &mut Session<PortalSession>,
+    env: Option<&Environment>,
+    what: &str,
+    text: String,
+) -> Result<HttpResponse, WebError> {
+    let notice = take_notice(state, session).await?;
+    let back = match env {
+        Some(env) => (format!("/environments/{}/apis", env.id()), format!("The APIs of {}", env.name())),
+        None => (
+            "/environments".to_owned(),
+            format!("Your {}s", state.settings().federation.label.to_lowercase()),
+        ),
+    };
+    let page = NotFoundPage {
+        shell: Shell::new(state, &session.data, env, "", notice),
+        what: what.to_owned(),
+        text,
+        back,
+    };
+    render(StatusCode::NOT_FOUND, &page)
 }
 
 #[derive(Template)]

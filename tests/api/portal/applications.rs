@@ -164,6 +164,21 @@ async fn environments_not_joined_or_unknown_get_their_own_pages() {
         assert_eq!(status, 404, "{path}");
         assert!(page.contains("does not exist"), "{page}");
     }
+    // Pages that name what was not found, with the signed-in header kept.
+    for (path, what, said) in [
+        ("/environments/nowhere/apis", "Environment not found", "The environment “nowhere” does not exist"),
+        ("/environments/nowhere/applications", "Environment not found", "“nowhere”"),
+        (
+            "/environments/master/apis/no-such-api",
+            "API not found",
+            "The API “no-such-api” does not exist on Main",
+        ),
+    ] {
+        let (status, page) = f.page(path).await;
+        assert_eq!(status, 404, "{path}");
+        assert!(page.contains(what) && page.contains(said), "{path}: {page}");
+        assert!(page.contains("Sign out"), "the signed-in header stays on {path}");
+    }
     let res =
         f.app.post_form("/environments/nowhere/applications", &[("name", "X"), ("csrf_token", &token)]).await;
     assert_eq!(res.status(), 404);
