@@ -30,7 +30,7 @@ pub use outcome::JoinFailure;
 pub use preference::{PREFERENCE_TTL, Preferences};
 pub use protection::{Locked, LoginProtection};
 pub use runtime::RuntimeSettings;
-pub use service::{ServiceAuth, ServiceCredential, ServiceCredentials};
+pub use service::{CredentialSetupError, ServiceAuth, ServiceCredential, ServiceCredentials};
 pub use session::{EnvironmentLink, ManagerAccess, Notice, PortalSession};
 pub use signin::{EnvironmentFailure, Federation, SignInError, SignInRules, SignedIn};
 pub use signout::sign_out;

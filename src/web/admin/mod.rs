@@ -12,6 +12,7 @@ mod login;
 mod page;
 mod sessions;
 mod settings;
+mod slave_auth;
 mod slave_edit;
 mod slave_form;
 mod slaves;

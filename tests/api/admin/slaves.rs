@@ -4,7 +4,10 @@
 
 use portico::domain::EnvironmentId;
 
-use super::{Browser, NOWHERE, add_slave, audit_actions, builder, csrf, item, page, signed_in, slave_fields};
+use super::{
+    Browser, NOWHERE, add_slave, audit_actions, builder, csrf, field_error, item, page, signed_in,
+    slave_fields,
+};
 use crate::support::managers::{start_master, start_slave};
 use crate::support::{TestApp, TestDatabase, csrf_in, location};
 
@@ -106,16 +109,6 @@ async fn config_slaves_and_the_master_are_read_only(db: TestDatabase) {
     let actions: Vec<String> = audit_actions(&app).await.into_iter().map(|(_, a, _)| a).collect();
     assert_eq!(actions, ["admin.signin.success"], "refusals change nothing");
     app.stop().await;
-}
-
-/// The message next to a field: `<p class="field-error" id="slave-{field}-error">…</p>`, and the
-/// input marked invalid and pointing at it.
-fn field_error(page: &str, field: &str) -> String {
-    let marker = format!("id=\"slave-{field}-error\">");
-    let start = page.find(&marker).unwrap_or_else(|| panic!("no error for {field}:\n{page}")) + marker.len();
-    let described = format!("slave-{field}-error\"");
-    assert!(page.contains(&described), "the {field} input is described by its error");
-    page[start..start + page[start..].find("</p>").unwrap()].to_owned()
 }
 
 async fn every_bad_field_gets_its_message_and_nothing_is_saved(db: TestDatabase) {
