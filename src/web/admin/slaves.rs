@@ -1,16 +1,15 @@
-//! `GET /admin/slaves` (the config file's slaves, read-only, and the ones added here) and
-//! `POST /admin/slaves/{id}/delete`; what the slave pages share: who owns an id, the refusal
-//! page, the audit view of a stored slave.
+//! `GET /admin/slaves` (the config file's slaves, read-only, and the ones added here); what the
+//! slave pages share: who owns an id, the refusal page, the audit view of a stored slave.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::access::{Admin, Flash, flash};
-use super::page::{Shell, ago, audit, client_address, db_error, render, see_other};
+use super::access::Admin;
+use super::page::{Shell, ago, db_error, render};
 use crate::config::{AuthReference, SlaveSettings};
 use crate::domain::{EnvironmentId, ManagerDefinition};
 use crate::federation::ManagerHealth;
@@ -206,29 +205,4 @@ pub async fn list(state: web::Data<AppState>, admin: Admin) -> Result<HttpRespon
 pub struct CsrfForm {
     #[serde(default)]
     pub csrf_token: String,
-}
-
-pub async fn delete(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    admin: Admin,
-    path: web::Path<String>,
-    posted: web::Form<CsrfForm>,
-) -> Result<HttpResponse, WebError> {
-    admin.check_csrf(&posted.csrf_token)?;
-    let id = path_id(&path)?;
-    let row = match owner(&state, &id).await? {
-        Owner::Stored(row) => row,
-        Owner::Unknown => return gone(&state, &admin, &id).await,
-        provisioned => return read_only(&state, &admin, &provisioned).await,
-    };
-    if !state.db().delete_slave(&id).await.map_err(db_error)? {
-        return gone(&state, &admin, &id).await;
-    }
-    apply_slaves(&state).await;
-    let detail = json!({ "before": audit_view(&row) });
-    let ip = client_address(&req, &state);
-    audit(&state, &admin.actor(), "slave.delete", Some(id.as_str()), Some(detail), ip.as_deref()).await;
-    flash(&state, &admin, Flash::ok(format!("Slave manager “{}” ({id}) deleted.", row.manager.name))).await?;
-    Ok(see_other("/admin/slaves"))
 }

@@ -96,6 +96,9 @@ async fn config_slaves_and_the_master_are_read_only(db: TestDatabase) {
     fields.extend([("csrf_token", token.as_str()), ("version", "1")]);
     assert_eq!(app.post_form("/admin/slaves/staging", &fields).await.status(), 409);
     assert_eq!(app.post_form("/admin/slaves/staging/delete", &[("csrf_token", &token)]).await.status(), 409);
+    let confirmed = [("csrf_token", token.as_str()), ("confirm", "yes")];
+    assert_eq!(app.post_form("/admin/slaves/staging/delete", &confirmed).await.status(), 409);
+    assert_eq!(app.get("/admin/slaves/staging/delete").await.status(), 409);
     let res = app.post_form("/admin/slaves/master/delete", &[("csrf_token", &token)]).await;
     assert_eq!(res.status(), 409);
     assert!(res.text().await.unwrap().contains("“Main” is the master manager."));
@@ -296,15 +299,34 @@ async fn disabling_and_deleting_take_the_slave_away(db: TestDatabase) {
     assert_eq!(app.sign_in("alice", "alice-password").await.status(), 303);
     assert!(!page(&app, "/environments").await.contains("env-prod-us"), "consumers no longer see it");
 
+    // Deleting asks first: the list links to a page that names the slave and what deleting does.
+    assert!(
+        item(&page(&app, "/admin/slaves").await, "slave-prod-us")
+            .contains("href=\"/admin/slaves/prod-us/delete\"")
+    );
+    let confirm = page(&app, "/admin/slaves/prod-us/delete").await;
+    assert!(confirm.contains("Delete slave manager “Production US”?"), "{confirm}");
+    assert!(confirm.contains("id=\"delete-effects\""), "{confirm}");
+    assert!(confirm.contains("name=\"confirm\" value=\"yes\""), "{confirm}");
     let res = app.post_form("/admin/slaves/prod-us/delete", &[("csrf_token", &token)]).await;
+    assert_eq!(res.status(), 200, "without confirm=yes the page is shown again");
+    assert!(res.text().await.unwrap().contains("Delete slave manager “Production US”?"));
+    let res =
+        app.post_form("/admin/slaves/prod-us/delete", &[("csrf_token", "forged"), ("confirm", "yes")]).await;
+    assert_eq!(res.status(), 403, "a forged token");
+    assert!(app.state.db().get_slave(&id("prod-us")).await.unwrap().is_some(), "nothing deleted yet");
+    assert!(app.state.environments().get(&id("prod-us")).is_some());
+    let confirmed = [("csrf_token", token.as_str()), ("confirm", "yes")];
+    let res = app.post_form("/admin/slaves/prod-us/delete", &confirmed).await;
     assert_eq!((res.status().as_u16(), location(&res)), (303, "/admin/slaves".to_owned()));
     assert!(app.state.environments().get(&id("prod-us")).is_none(), "gone at once");
     assert!(app.state.db().get_slave(&id("prod-us")).await.unwrap().is_none());
     let list = page(&app, "/admin/slaves").await;
     assert!(list.contains("Slave manager “Production US” (prod-us) deleted."));
     assert!(!list.contains("id=\"slave-prod-us\""));
-    let res = app.post_form("/admin/slaves/prod-us/delete", &[("csrf_token", &token)]).await;
+    let res = app.post_form("/admin/slaves/prod-us/delete", &confirmed).await;
     assert_eq!(res.status(), 404, "deleting twice");
+    assert_eq!(app.get("/admin/slaves/prod-us/delete").await.status(), 404);
     let deleted = &app.state.db().audit_page(None, 10).await.unwrap();
     let deleted = deleted.iter().find(|e| e.action == "slave.delete").unwrap();
     let detail: serde_json::Value = serde_json::from_str(deleted.detail.as_deref().unwrap()).unwrap();
