@@ -100,11 +100,39 @@ async fn id_taken(state: &AppState, id: &EnvironmentId) -> Result<Option<String>
     })
 }
 
+/// Why a slave (`editing`, or a new one) cannot be called `name`: another manager is, compared
+/// trimmed and case-insensitively.
+async fn name_taken(
+    state: &AppState,
+    name: &str,
+    editing: Option<&EnvironmentId>,
+) -> Result<Option<String>, WebError> {
+    let key = |n: &str| n.trim().to_lowercase();
+    let wanted = key(name);
+    let master = &state.settings().master;
+    if wanted.is_empty() {
+        return Ok(None);
+    }
+    if key(&master.name) == wanted {
+        return Ok(Some(format!("The master manager is called “{}”: choose another name.", master.name)));
+    }
+    if let Some(s) = state.settings().slaves.iter().find(|s| key(&s.name) == wanted) {
+        return Ok(Some(format!(
+            "A slave from the config file ({}) is called “{}”: choose another name.",
+            s.id, s.name
+        )));
+    }
+    let stored = state.db().list_slaves().await.map_err(db_error)?;
+    let other = stored.iter().find(|s| Some(&s.manager.id) != editing && key(&s.manager.name) == wanted);
+    Ok(other
+        .map(|s| format!("“{}” ({}) has this name already: choose another.", s.manager.name, s.manager.id)))
+}
+
 /// What a checked form describes: the manager and its service credential.
 type Checked = (ManagerDefinition, Option<AuthReference>);
 
-/// Checks the whole form (`editing`: the stored slave's id): every field, the id against the
-/// other managers, the service credential, and that its secret can be read now.
+/// Checks the whole form (`editing`: the stored slave's id): every field, the id and the name
+/// against the other managers, the service credential, and that its secret can be read now.
 async fn check_all(
     state: &AppState,
     form: &SlaveForm,
@@ -117,6 +145,11 @@ async fn check_all(
         && let Some(taken) = id_taken(state, &id).await?
     {
         errors.id = Some(taken);
+    }
+    if errors.name.is_none()
+        && let Some(taken) = name_taken(state, &form.name, editing).await?
+    {
+        errors.name = Some(taken);
     }
     let auth = check_auth(form).map_err(|e| errors.auth = *e);
     let (manager, auth) = match (checked, auth) {

@@ -167,6 +167,15 @@ async fn every_bad_field_gets_its_message_and_nothing_is_saved(db: TestDatabase)
         field_error(&res.text().await.unwrap(), "id"),
         "“Europe” has this id already: choose another."
     );
+    for (name, message) in [
+        (" main ", "The master manager is called “Main”: choose another name."),
+        ("STAGING", "A slave from the config file (staging) is called “Staging”: choose another name."),
+        ("europe  ", "“Europe” (eu) has this name already: choose another."),
+    ] {
+        let res = add_slave(&app, &slave_fields("other", name, "https://other.example.com")).await;
+        assert_eq!(res.status(), 400, "{name}");
+        assert_eq!(field_error(&res.text().await.unwrap(), "name"), message, "{name}");
+    }
     for (field, value, message) in [
         ("url", "ftp://m.example.com", "The address must start with https:// (or http://) and name a host."),
         ("url", "https://user:secret@m.example.com", "Leave credentials out of the address."),
