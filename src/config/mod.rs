@@ -3,6 +3,7 @@
 //! `load` returns either checked [`Settings`] (plus warnings) or every problem found, each naming
 //! its key, its line in the file and the environment variable that overrides it.
 
+mod auth_reference;
 mod check_credentials;
 mod credentials;
 mod duration;
@@ -23,6 +24,7 @@ mod credential_tests;
 #[cfg(test)]
 mod tests;
 
+pub use auth_reference::{AuthReference, AuthReferenceError};
 pub use credentials::{AccessPolicy, ConnectionSettings, CredentialProviderSettings, Grant};
 pub use duration::Duration;
 pub use identity::*;

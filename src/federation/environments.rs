@@ -3,10 +3,11 @@
 
 use std::sync::{Arc, RwLock};
 
-use super::service::{ServiceCredential, ServiceCredentials};
+use std::collections::HashMap;
 use std::time::Duration;
 
-use crate::config::Settings;
+use super::service::{CredentialSetupError, ServiceCredential, ServiceCredentials};
+use crate::config::{AuthReference, Settings};
 use crate::domain::{EnvironmentId, ManagerDefinition};
 use crate::manager::{ManagerClient, ManagerError};
 use crate::store::SlaveRow;
@@ -20,8 +21,10 @@ pub struct Environment {
     pub provisioned: bool,
     /// The stored version of a slave added in the admin UI.
     pub version: Option<i64>,
-    /// The manager's service credential (config `auth`), for health checks and service calls.
+    /// The manager's service credential (`auth`), for health checks and service calls.
     pub service: Option<ServiceCredential>,
+    /// A stored slave's `auth` as saved (its credential is `service` once it could be read).
+    pub auth: Option<AuthReference>,
 }
 
 impl Environment {
@@ -54,6 +57,7 @@ impl Environment {
             && (self.is_master, self.provisioned, self.version)
                 == (other.is_master, other.provisioned, other.version)
             && self.service == other.service
+            && self.auth == other.auth
     }
 }
 
@@ -105,7 +109,7 @@ impl Environments {
         settings: &Settings,
         credentials: ServiceCredentials,
     ) -> Result<Self, EnvironmentError> {
-        let set = Self::build_set(settings, &credentials, &[], None)?;
+        let set = Self::build_set(settings, &credentials, &[], &HashMap::new(), None)?;
         Ok(Self { current: Arc::new(RwLock::new(Arc::new(set))), credentials: Arc::new(credentials) })
     }
 
@@ -124,11 +128,19 @@ impl Environments {
     /// Rebuilds the set from the config file and the stored slaves, keeping the client (and
     /// its connection pool) of every environment whose definition did not change. A stored
     /// slave that cannot be prepared (its CA no longer parses, say) is left out and reported;
-    /// it never takes the others down. A stored slave whose id the config file now uses is
-    /// shadowed by the file's. `true` when anything changed.
-    pub fn reload(&self, settings: &Settings, stored: &[SlaveRow]) -> Result<bool, EnvironmentError> {
+    /// it never takes the others down; one whose service credential cannot be read runs without
+    /// it (reported, and tried again at the next reload). A stored slave whose id the config
+    /// file now uses is shadowed by the file's. `true` when anything changed.
+    pub async fn reload(&self, settings: &Settings, stored: &[SlaveRow]) -> Result<bool, EnvironmentError> {
         let previous = self.snapshot();
-        let set = Self::build_set(settings, &self.credentials, stored, Some(&previous))?;
+        let mut services = HashMap::new();
+        for row in stored {
+            if let Some(auth) = &row.auth {
+                let service = self.credential_of(&previous, &row.manager.id, auth).await;
+                services.insert(row.manager.id.clone(), service.ok());
+            }
+        }
+        let set = Self::build_set(settings, &self.credentials, stored, &services, Some(&previous))?;
         let unchanged = set.list.len() == previous.list.len()
             && set.list.iter().zip(&previous.list).all(|(a, b)| Arc::ptr_eq(a, b));
         if unchanged {
@@ -141,10 +153,37 @@ impl Environments {
         Ok(true)
     }
 
+    /// The service credential of the stored slave `id` with `auth`: the one in force when it is
+    /// the same `auth`, else read now (as the config file's are). For the admin form and the
+    /// connection test, which must not wait for a reload.
+    pub async fn stored_credential(
+        &self,
+        id: &EnvironmentId,
+        auth: &AuthReference,
+    ) -> Result<ServiceCredential, CredentialSetupError> {
+        self.credential_of(&self.snapshot(), id, auth).await
+    }
+
+    async fn credential_of(
+        &self,
+        current: &EnvironmentSet,
+        id: &EnvironmentId,
+        auth: &AuthReference,
+    ) -> Result<ServiceCredential, CredentialSetupError> {
+        let in_force = current.get(id).filter(|e| !e.provisioned && e.auth.as_ref() == Some(auth));
+        if let Some(service) = in_force.and_then(|e| e.service.clone()) {
+            return Ok(service);
+        }
+        self.credentials.stored(id, auth).await.inspect_err(|e| {
+            tracing::warn!(%id, setting = %e, reason = %e.reason(), "a stored slave runs without its service credential")
+        })
+    }
+
     fn build_set(
         settings: &Settings,
         credentials: &ServiceCredentials,
         stored: &[SlaveRow],
+        services: &HashMap<EnvironmentId, Option<ServiceCredential>>,
         previous: Option<&EnvironmentSet>,
     ) -> Result<EnvironmentSet, EnvironmentError> {
         let default_timeout = settings.federation.timeout.get();
@@ -171,7 +210,11 @@ impl Environments {
                 continue;
             }
             match environment(row.manager.clone(), default_timeout, false, Some(row.version)) {
-                Ok(env) => list.push(reuse(env)?),
+                Ok(mut env) => {
+                    env.service = services.get(id).cloned().flatten();
+                    env.auth = row.auth.clone();
+                    list.push(reuse(env)?)
+                }
                 Err(e) => {
                     tracing::warn!(%id, error = %e.source, "cannot prepare a stored slave; it is left out")
                 }
@@ -192,5 +235,5 @@ fn environment(
     let id = definition.id.clone();
     let client =
         ManagerClient::new(definition, default_timeout).map_err(|source| EnvironmentError { id, source })?;
-    Ok(Environment { client, is_master, provisioned: version.is_none(), version, service: None })
+    Ok(Environment { client, is_master, provisioned: version.is_none(), version, service: None, auth: None })
 }

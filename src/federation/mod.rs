@@ -32,7 +32,7 @@ pub use preference::{PREFERENCE_TTL, Preferences};
 pub use promotion::{ApiOutcome, Promoted, Side, promote};
 pub use protection::{Locked, LoginProtection};
 pub use runtime::RuntimeSettings;
-pub use service::{ServiceAuth, ServiceCredential, ServiceCredentials};
+pub use service::{CredentialSetupError, ServiceAuth, ServiceCredential, ServiceCredentials};
 pub use session::{EnvironmentLink, ManagerAccess, Notice, PortalSession};
 pub use signin::{EnvironmentFailure, Federation, SignInError, SignInRules, SignedIn};
 pub use signout::sign_out;

@@ -6,15 +6,14 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use anyhow::Context;
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::config::{ManagerAuthSettings, Settings};
+use crate::config::{AuthReference, ManagerAuthSettings, Settings};
 use crate::credentials::{Caller, Connection, Connections, CredentialError};
-use crate::domain::EnvironmentId;
+use crate::domain::{CredentialId, EnvironmentId};
 use crate::managed_identity::ManagedIdentity;
 use crate::manager::ManagerCredentials;
-use crate::secrets::{LiveSecret, Secrets};
+use crate::secrets::{LiveSecret, SecretReadError, Secrets};
 
 /// A manager's service credential; secrets and tokens are read when a call needs them.
 #[derive(Clone)]
@@ -109,9 +108,42 @@ impl ServiceCredential {
     }
 }
 
-/// The service credentials of the configured managers, by environment id.
-#[derive(Clone, Default)]
-pub struct ServiceCredentials(HashMap<EnvironmentId, ServiceCredential>);
+/// A service credential that cannot be prepared: its secret cannot be read, or it names a
+/// connection that does not exist. Says where, and why, never a value.
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialSetupError {
+    /// `{key}` is the setting (e.g. `slaves[0].auth.basic.password`); the source says why.
+    #[error("{key}")]
+    Secret {
+        key: String,
+        #[source]
+        source: SecretReadError,
+    },
+    #[error("{at}.auth.connection: unknown connection \"{name}\"")]
+    UnknownConnection { at: String, name: CredentialId },
+}
+
+impl CredentialSetupError {
+    /// Why, without the setting's key: for a message next to a form field.
+    pub fn reason(&self) -> String {
+        match self {
+            CredentialSetupError::Secret { source, .. } => format!("Portico cannot read it: {source}."),
+            CredentialSetupError::UnknownConnection { name, .. } => {
+                format!("There is no credential connection “{name}” in the config file.")
+            }
+        }
+    }
+}
+
+/// The service credentials of the managers: the config file's, resolved at start, and the way
+/// to resolve the one of a slave stored from the admin UI (the same reading, from the same
+/// secret resolver and connections).
+#[derive(Clone)]
+pub struct ServiceCredentials {
+    configured: HashMap<EnvironmentId, ServiceCredential>,
+    secrets: Secrets,
+    connections: Connections,
+}
 
 impl ServiceCredentials {
     /// Reads every configured `auth` secret (remote ones are then kept fresh) and ties each
@@ -129,35 +161,58 @@ impl ServiceCredentials {
         .chain(
             settings.slaves.iter().enumerate().map(|(i, s)| (format!("slaves[{i}]"), &s.id, s.auth.as_ref())),
         );
-        let mut map = HashMap::new();
+        let mut configured = HashMap::new();
         for (at, id, auth) in managers {
-            let credential = match auth {
-                None => continue,
-                Some(ManagerAuthSettings::Basic { username, password }) => {
-                    let key = format!("{at}.auth.basic.password");
-                    let password = secrets.live(&key, password).await.with_context(|| key.clone())?;
-                    ServiceCredential::Basic { username: username.clone(), password }
-                }
-                Some(ManagerAuthSettings::ManagedIdentity { resource, client_id }) => {
-                    ServiceCredential::ManagedIdentity {
-                        identity: secrets.identity().clone(),
-                        resource: resource.clone(),
-                        client_id: client_id.clone(),
-                    }
-                }
-                Some(ManagerAuthSettings::Connection(name)) => {
-                    let connection = connections
-                        .get(name)
-                        .with_context(|| format!("{at}.auth.connection: unknown connection \"{name}\""))?;
-                    ServiceCredential::Connection(connection)
-                }
-            };
-            map.insert(id.clone(), credential);
+            if let Some(auth) = auth {
+                configured.insert(id.clone(), credential(&at, auth, secrets, connections).await?);
+            }
         }
-        Ok(Self(map))
+        Ok(Self { configured, secrets: secrets.clone(), connections: connections.clone() })
     }
 
     pub(super) fn get(&self, id: &EnvironmentId) -> Option<ServiceCredential> {
-        self.0.get(id).cloned()
+        self.configured.get(id).cloned()
     }
+
+    /// The credential of the slave `id` stored from the admin UI with `auth`: read as a config
+    /// slave's is (a remote secret is then kept fresh while the credential is in use).
+    pub async fn stored(
+        &self,
+        id: &EnvironmentId,
+        auth: &AuthReference,
+    ) -> Result<ServiceCredential, CredentialSetupError> {
+        credential(&format!("stored_slaves.{id}"), auth.settings(), &self.secrets, &self.connections).await
+    }
+}
+
+/// The credential `auth` describes; `at` names the manager's setting in reports.
+async fn credential(
+    at: &str,
+    auth: &ManagerAuthSettings,
+    secrets: &Secrets,
+    connections: &Connections,
+) -> Result<ServiceCredential, CredentialSetupError> {
+    Ok(match auth {
+        ManagerAuthSettings::Basic { username, password } => {
+            let key = format!("{at}.auth.basic.password");
+            match secrets.live(&key, password).await {
+                Ok(password) => ServiceCredential::Basic { username: username.clone(), password },
+                Err(source) => return Err(CredentialSetupError::Secret { key, source }),
+            }
+        }
+        ManagerAuthSettings::ManagedIdentity { resource, client_id } => ServiceCredential::ManagedIdentity {
+            identity: secrets.identity().clone(),
+            resource: resource.clone(),
+            client_id: client_id.clone(),
+        },
+        ManagerAuthSettings::Connection(name) => match connections.get(name) {
+            Some(connection) => ServiceCredential::Connection(connection),
+            None => {
+                return Err(CredentialSetupError::UnknownConnection {
+                    at: at.to_owned(),
+                    name: name.clone(),
+                });
+            }
+        },
+    })
 }

@@ -242,7 +242,7 @@ impl AppState {
 
     async fn reload_slaves(&self) -> Result<(), DatabaseError> {
         let stored = self.parts.db.list_slaves().await?;
-        let changed = self.parts.environments.reload(&self.parts.settings, &stored).map_err(|e| {
+        let changed = self.parts.environments.reload(&self.parts.settings, &stored).await.map_err(|e| {
             // Only the master or a config slave can fail here, and they built at start.
             DatabaseError::Query(e.to_string())
         })?;

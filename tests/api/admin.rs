@@ -6,6 +6,7 @@ mod connection;
 mod dashboard;
 mod settings;
 mod signin;
+mod slave_credentials;
 mod slaves;
 
 use std::time::Duration;
@@ -122,4 +123,14 @@ pub async fn add_slave(app: &TestApp, fields: &[(&str, &str)]) -> reqwest::Respo
 /// `id`, `name`, `url`, enabled, full TLS: a complete new-slave form.
 pub fn slave_fields<'a>(id: &'a str, name: &'a str, url: &'a str) -> Vec<(&'a str, &'a str)> {
     vec![("id", id), ("name", name), ("url", url), ("base_path", ""), ("tls_mode", "full"), ("enabled", "on")]
+}
+
+/// The message next to a field: `<p class="field-error" id="slave-{field}-error">…</p>`, and the
+/// input marked invalid and pointing at it.
+pub fn field_error(page: &str, field: &str) -> String {
+    let marker = format!("id=\"slave-{field}-error\">");
+    let start = page.find(&marker).unwrap_or_else(|| panic!("no error for {field}:\n{page}")) + marker.len();
+    let described = format!("slave-{field}-error\"");
+    assert!(page.contains(&described), "the {field} input is described by its error");
+    page[start..start + page[start..].find("</p>").unwrap()].to_owned()
 }

@@ -38,6 +38,7 @@ async fn replicas(test: &str) -> Option<Replicas> {
 
 fn slave_row(id: &str, name: &str, url: &url::Url) -> SlaveRow {
     SlaveRow {
+        auth: None,
         manager: ManagerDefinition {
             id: EnvironmentId::parse(id).unwrap(),
             name: name.to_owned(),

@@ -8,12 +8,15 @@ use sqlx::any::AnyRow;
 use url::Url;
 
 use super::{Database, DatabaseError, now_millis};
+use crate::config::AuthReference;
 use crate::domain::{EnvironmentId, ManagerDefinition};
 
 /// One slave manager as stored: its definition and the row's version.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SlaveRow {
     pub manager: ManagerDefinition,
+    /// Its service credential (references to secrets, never their values).
+    pub auth: Option<AuthReference>,
     /// 1 when created, +1 at every update.
     pub version: i64,
     pub updated_at: i64,
@@ -35,7 +38,7 @@ macro_rules! select_slaves {
     ($rest:literal) => {
         concat!(
             "SELECT id, name, url, base_path, tls_mode, ca_pem, timeout_ms, enabled, required, version, \
-             updated_at, updated_by FROM slaves ",
+             updated_at, updated_by, auth FROM slaves ",
             $rest
         )
     };
@@ -50,6 +53,7 @@ fn from_row(r: &AnyRow) -> Result<SlaveRow, DatabaseError> {
     let url: String = r.try_get(2)?;
     let tls: String = r.try_get(4)?;
     let timeout_ms: Option<i64> = r.try_get(6)?;
+    let auth: Option<String> = r.try_get(12)?;
     Ok(SlaveRow {
         manager: ManagerDefinition {
             id: EnvironmentId::parse(&id).map_err(|e| bad_row("id", e))?,
@@ -62,6 +66,7 @@ fn from_row(r: &AnyRow) -> Result<SlaveRow, DatabaseError> {
             enabled: r.try_get::<i64, _>(7)? != 0,
             required: r.try_get::<i64, _>(8)? != 0,
         },
+        auth: auth.map(|text| AuthReference::parse(&text)).transpose().map_err(|e| bad_row("auth", e))?,
         version: r.try_get(9)?,
         updated_at: r.try_get(10)?,
         updated_by: r.try_get(11)?,
@@ -93,9 +98,9 @@ impl Database {
         let m = &row.manager;
         let inserted = sqlx::query(
             "INSERT INTO slaves (id, name, url, base_path, tls_mode, ca_pem, timeout_ms, enabled, required, \
-             position, version, updated_at, updated_by) \
+             position, version, updated_at, updated_by, auth) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
-             (SELECT COALESCE(MAX(position), 0) + 1 FROM slaves), 1, $10, $11) \
+             (SELECT COALESCE(MAX(position), 0) + 1 FROM slaves), 1, $10, $11, $12) \
              ON CONFLICT (id) DO NOTHING",
         )
         .bind(m.id.as_str())
@@ -109,6 +114,7 @@ impl Database {
         .bind(i64::from(m.required))
         .bind(now)
         .bind(actor)
+        .bind(row.auth.as_ref().map(AuthReference::as_str))
         .execute(self.pool())
         .await?
         .rows_affected();
@@ -124,7 +130,7 @@ impl Database {
         let updated = sqlx::query(
             "UPDATE slaves SET name = $1, url = $2, base_path = $3, tls_mode = $4, ca_pem = $5, \
              timeout_ms = $6, enabled = $7, required = $8, version = version + 1, updated_at = $9, \
-             updated_by = $10 WHERE id = $11 AND version = $12",
+             updated_by = $10, auth = $13 WHERE id = $11 AND version = $12",
         )
         .bind(&m.name)
         .bind(m.url.as_str())
@@ -138,6 +144,7 @@ impl Database {
         .bind(actor)
         .bind(m.id.as_str())
         .bind(row.version)
+        .bind(row.auth.as_ref().map(AuthReference::as_str))
         .execute(self.pool())
         .await?
         .rows_affected();

@@ -75,19 +75,38 @@ pub async fn test(
     admin.check_csrf(&posted.csrf_token)?;
     let id = path_id(&path)?;
     let default_timeout = state.settings().federation.timeout.get();
+    let mut unreadable = None;
     let (definition, service) = match owner(&state, &id).await? {
         // The config file's managers: as they run, with their (live) service credential.
         Owner::Master(_) | Owner::Config(_) => {
             let Some(env) = state.environments().get(&id) else { return gone(&state, &admin, &id).await };
             (env.definition().clone(), env.service.clone())
         }
-        // A stored slave is tested as saved, even when disabled or not in force.
-        Owner::Stored(row) => (row.manager, None),
+        // A stored slave is tested as saved, even when disabled or not in force, with its
+        // credential read as it is for the running environment.
+        Owner::Stored(row) => {
+            let service = match &row.auth {
+                None => None,
+                Some(auth) => match state.environments().stored_credential(&id, auth).await {
+                    Ok(service) => Some(service),
+                    Err(e) => {
+                        unreadable = Some(e.reason());
+                        None
+                    }
+                },
+            };
+            (row.manager, service)
+        }
         Owner::Unknown => return gone(&state, &admin, &id).await,
     };
     let address = format!("{}{}", definition.url.as_str().trim_end_matches('/'), definition.base_path);
     let name = definition.name.clone();
-    let checks = run(definition, default_timeout, service).await;
+    let mut checks = run(definition, default_timeout, service).await;
+    if let Some(reason) = unreadable
+        && let Some(last) = checks.last_mut().filter(|c| c.outcome != Outcome::Skipped)
+    {
+        *last = Check::new("Service credential", Outcome::Failed, reason);
+    }
     let page = TestPage {
         shell: Shell::new(&state, &admin, "slaves").await?,
         id: id.to_string(),

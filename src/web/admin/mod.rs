@@ -12,6 +12,8 @@ mod login;
 mod page;
 mod sessions;
 mod settings;
+mod slave_auth;
+mod slave_delete;
 mod slave_edit;
 mod slave_form;
 mod slaves;
@@ -35,7 +37,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/slaves/new", web::get().to(slave_edit::new_form))
             .route("/slaves/{id}", web::post().to(slave_edit::update))
             .route("/slaves/{id}/edit", web::get().to(slave_edit::edit_form))
-            .route("/slaves/{id}/delete", web::post().to(slaves::delete))
+            .route("/slaves/{id}/delete", web::get().to(slave_delete::confirm_form))
+            .route("/slaves/{id}/delete", web::post().to(slave_delete::delete))
             .route("/slaves/{id}/test", web::post().to(connection::test))
             .route("/credentials", web::get().to(credentials::list))
             .route("/credentials/callback", web::get().to(consent::callback))

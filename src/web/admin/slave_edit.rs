@@ -11,8 +11,12 @@ use serde_json::json;
 
 use super::access::{Admin, Flash, flash};
 use super::page::{Shell, ago, audit, client_address, db_error, render, see_other};
+use super::slave_auth::{AUTH_KINDS, NOT_A_REFERENCE, check_auth, setup_error};
 use super::slave_form::{FieldErrors, SlaveForm, check};
-use super::slaves::{Owner, apply_slaves, audit_view, gone, owner, path_id, read_only, timeout_text};
+use super::slaves::{
+    Owner, apply_slaves, audit_view, credential_text, gone, owner, path_id, read_only, timeout_text,
+};
+use crate::config::AuthReference;
 use crate::domain::{EnvironmentId, ManagerDefinition};
 use crate::state::AppState;
 use crate::store::{DatabaseError, Saved, SlaveRow};
@@ -38,6 +42,9 @@ struct FormPage {
     /// The federation's default timeout, shown as the placeholder.
     default_timeout: String,
     tls_modes: [(&'static str, &'static str); 3],
+    auth_kinds: [(&'static str, &'static str); 4],
+    /// The credential connections of the config file, for the hint.
+    connections: Vec<String>,
 }
 
 const TLS_MODES: [(&str, &str); 3] = [
@@ -55,20 +62,32 @@ async fn form_page(
     errors: FieldErrors,
     conflict: Option<ConflictView>,
 ) -> Result<HttpResponse, WebError> {
+    let mut form = SlaveForm { csrf_token: String::new(), ..form }.without_plain_secret();
+    if errors.auth.password.as_deref() == Some(NOT_A_REFERENCE) {
+        // It may be a password: it is not shown again.
+        form.auth_password.clear();
+    }
     let page = FormPage {
         shell: Shell::new(state, admin, "slaves").await?,
         editing: editing.map(ToString::to_string),
-        form: SlaveForm { csrf_token: String::new(), ..form },
+        form,
         errors,
         conflict,
         default_timeout: humantime::format_duration(state.settings().federation.timeout.get()).to_string(),
         tls_modes: TLS_MODES,
+        auth_kinds: AUTH_KINDS,
+        connections: state
+            .settings()
+            .credentials
+            .iter()
+            .flat_map(|p| p.connections.iter().map(|c| c.id.to_string()))
+            .collect(),
     };
     render(status, &page)
 }
 
-fn row(manager: ManagerDefinition, version: i64) -> SlaveRow {
-    SlaveRow { manager, version, updated_at: 0, updated_by: String::new() }
+fn row((manager, auth): (ManagerDefinition, Option<AuthReference>), version: i64) -> SlaveRow {
+    SlaveRow { manager, auth, version, updated_at: 0, updated_by: String::new() }
 }
 
 /// Why an id cannot be used for a new slave, if it cannot.
@@ -79,6 +98,71 @@ async fn id_taken(state: &AppState, id: &EnvironmentId) -> Result<Option<String>
         Owner::Stored(s) => Some(format!("“{}” has this id already: choose another.", s.manager.name)),
         Owner::Unknown => None,
     })
+}
+
+/// Why a slave (`editing`, or a new one) cannot be called `name`: another manager is, compared
+/// trimmed and case-insensitively.
+async fn name_taken(
+    state: &AppState,
+    name: &str,
+    editing: Option<&EnvironmentId>,
+) -> Result<Option<String>, WebError> {
+    let key = |n: &str| n.trim().to_lowercase();
+    let wanted = key(name);
+    let master = &state.settings().master;
+    if wanted.is_empty() {
+        return Ok(None);
+    }
+    if key(&master.name) == wanted {
+        return Ok(Some(format!("The master manager is called “{}”: choose another name.", master.name)));
+    }
+    if let Some(s) = state.settings().slaves.iter().find(|s| key(&s.name) == wanted) {
+        return Ok(Some(format!(
+            "A slave from the config file ({}) is called “{}”: choose another name.",
+            s.id, s.name
+        )));
+    }
+    let stored = state.db().list_slaves().await.map_err(db_error)?;
+    let other = stored.iter().find(|s| Some(&s.manager.id) != editing && key(&s.manager.name) == wanted);
+    Ok(other
+        .map(|s| format!("“{}” ({}) has this name already: choose another.", s.manager.name, s.manager.id)))
+}
+
+/// What a checked form describes: the manager and its service credential.
+type Checked = (ManagerDefinition, Option<AuthReference>);
+
+/// Checks the whole form (`editing`: the stored slave's id): every field, the id and the name
+/// against the other managers, the service credential, and that its secret can be read now.
+async fn check_all(
+    state: &AppState,
+    form: &SlaveForm,
+    editing: Option<&EnvironmentId>,
+) -> Result<Result<Checked, Box<FieldErrors>>, WebError> {
+    let checked = check(form, editing);
+    let mut errors = checked.as_ref().err().map(|e| (**e).clone()).unwrap_or_default();
+    if editing.is_none()
+        && let Ok(id) = EnvironmentId::parse(form.id.trim())
+        && let Some(taken) = id_taken(state, &id).await?
+    {
+        errors.id = Some(taken);
+    }
+    if errors.name.is_none()
+        && let Some(taken) = name_taken(state, &form.name, editing).await?
+    {
+        errors.name = Some(taken);
+    }
+    let auth = check_auth(form).map_err(|e| errors.auth = *e);
+    let (manager, auth) = match (checked, auth) {
+        (Ok(manager), Ok(auth)) if errors.is_empty() => (manager, auth),
+        _ => return Ok(Err(Box::new(errors))),
+    };
+    if let Some(reference) = &auth
+        && let Err(e) = state.environments().stored_credential(&manager.id, reference).await
+    {
+        setup_error(&mut errors.auth, &e);
+        return Ok(Err(Box::new(errors)));
+    }
+    Ok(Ok((manager, auth)))
 }
 
 pub async fn new_form(state: web::Data<AppState>, admin: Admin) -> Result<HttpResponse, WebError> {
@@ -93,15 +177,7 @@ pub async fn create(
 ) -> Result<HttpResponse, WebError> {
     let form = posted.into_inner();
     admin.check_csrf(&form.csrf_token)?;
-    let mut checked = check(&form, None);
-    if let Ok(id) = EnvironmentId::parse(form.id.trim())
-        && let Some(taken) = id_taken(&state, &id).await?
-    {
-        let mut errors = checked.err().unwrap_or_default();
-        errors.id = Some(taken);
-        checked = Err(errors);
-    }
-    let input = match checked {
+    let input = match check_all(&state, &form, None).await? {
         Ok(input) => input,
         Err(errors) => {
             return form_page(&state, &admin, StatusCode::BAD_REQUEST, None, form, *errors, None).await;
@@ -166,14 +242,17 @@ pub async fn update(
         .trim()
         .parse()
         .map_err(|_| WebError::BadRequest("The form lacks the version it was edited from.".to_owned()))?;
-    let input = match check(&form, Some(&id)) {
+    let input = match check_all(&state, &form, Some(&id)).await? {
         Ok(input) => input,
         Err(errors) => {
             return form_page(&state, &admin, StatusCode::BAD_REQUEST, Some(&id), form, *errors, None).await;
         }
     };
     let wanted = row(input, version);
-    if version == current.version && audit_view(&wanted) == audit_view(&current) {
+    if version == current.version
+        && audit_view(&wanted) == audit_view(&current)
+        && wanted.auth == current.auth
+    {
         flash(
             &state,
             &admin,
@@ -206,8 +285,8 @@ pub async fn update(
     Ok(see_other("/admin/slaves"))
 }
 
-fn conflict_view(state: &AppState, latest_row: &SlaveRow, wanted: &SlaveRow) -> ConflictView {
-    let (latest, wanted) = (&latest_row.manager, &wanted.manager);
+fn conflict_view(state: &AppState, latest_row: &SlaveRow, wanted_row: &SlaveRow) -> ConflictView {
+    let (latest, wanted) = (&latest_row.manager, &wanted_row.manager);
     let at =
         std::time::UNIX_EPOCH + std::time::Duration::from_millis(latest_row.updated_at.max(0).unsigned_abs());
     let mut stored = Vec::new();
@@ -226,6 +305,11 @@ fn conflict_view(state: &AppState, latest_row: &SlaveRow, wanted: &SlaveRow) -> 
     let yes_no = |b: bool| if b { "yes" } else { "no" }.to_owned();
     differs("Enabled", yes_no(latest.enabled), yes_no(wanted.enabled));
     differs("Required", yes_no(latest.required), yes_no(wanted.required));
+    differs(
+        "Service credential",
+        credential_text(latest_row.auth.as_ref()),
+        credential_text(wanted_row.auth.as_ref()),
+    );
     ConflictView {
         by: latest_row.updated_by.strip_prefix("admin:").unwrap_or(&latest_row.updated_by).to_owned(),
         when: ago(state.clock().now(), at),

@@ -16,8 +16,9 @@ pub const MAX_NAME_CHARS: usize = 100;
 const MIN_TIMEOUT: Duration = Duration::from_millis(100);
 const MAX_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// The form as posted (and as shown again): every field as typed.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// The form as posted (and as shown again): every field as typed. No `Debug`: a password typed
+/// where a reference belongs must not reach a log.
+#[derive(Clone, Default, Deserialize)]
 pub struct SlaveForm {
     #[serde(default)]
     pub id: String,
@@ -38,6 +39,21 @@ pub struct SlaveForm {
     pub enabled: Option<String>,
     #[serde(default)]
     pub required: Option<String>,
+    /// The service credential's kind: `none` (or absent), `basic`, `managed_identity`,
+    /// `connection` (see [`super::slave_auth`]).
+    #[serde(default)]
+    pub auth_kind: String,
+    #[serde(default)]
+    pub auth_username: String,
+    /// Where the password is: `env:NAME`, `file:/path` or an inline table (never the password).
+    #[serde(default)]
+    pub auth_password: String,
+    #[serde(default)]
+    pub auth_resource: String,
+    #[serde(default)]
+    pub auth_client_id: String,
+    #[serde(default)]
+    pub auth_connection: String,
     /// The stored version the edit started from (edit form only).
     #[serde(default)]
     pub version: String,
@@ -52,6 +68,7 @@ impl SlaveForm {
             base_path: default_base_path(),
             tls_mode: TlsMode::Full.as_str().to_owned(),
             enabled: Some("on".to_owned()),
+            auth_kind: "none".to_owned(),
             ..Self::default()
         }
     }
@@ -60,7 +77,7 @@ impl SlaveForm {
     pub fn from_row(stored: &SlaveRow) -> Self {
         let on = |b: bool| b.then(|| "on".to_owned());
         let row = &stored.manager;
-        Self {
+        let mut form = Self {
             id: row.id.to_string(),
             name: row.name.clone(),
             url: row.url.as_str().trim_end_matches('/').to_owned(),
@@ -71,8 +88,19 @@ impl SlaveForm {
             enabled: on(row.enabled),
             required: on(row.required),
             version: stored.version.to_string(),
-            csrf_token: String::new(),
+            ..Self::default()
+        };
+        super::slave_auth::fill(&mut form, stored.auth.as_ref());
+        form
+    }
+
+    /// The form as shown again: a password field that is not a reference (it may be a
+    /// password) is emptied.
+    pub fn without_plain_secret(mut self) -> Self {
+        if !super::slave_auth::looks_like_reference(&self.auth_password) {
+            self.auth_password.clear();
         }
+        self
     }
 
     pub fn is_enabled(&self) -> bool {
@@ -94,6 +122,7 @@ pub struct FieldErrors {
     pub tls_mode: Option<String>,
     pub ca_pem: Option<String>,
     pub timeout: Option<String>,
+    pub auth: super::slave_auth::AuthErrors,
 }
 
 impl FieldErrors {

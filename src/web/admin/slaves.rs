@@ -1,17 +1,16 @@
-//! `GET /admin/slaves` (the config file's slaves, read-only, and the ones added here) and
-//! `POST /admin/slaves/{id}/delete`; what the slave pages share: who owns an id, the refusal
-//! page, the audit view of a stored slave.
+//! `GET /admin/slaves` (the config file's slaves, read-only, and the ones added here); what the
+//! slave pages share: who owns an id, the refusal page, the audit view of a stored slave.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::access::{Admin, Flash, flash};
-use super::page::{Shell, ago, audit, client_address, db_error, render, see_other};
-use crate::config::SlaveSettings;
+use super::access::Admin;
+use super::page::{Shell, ago, db_error, render};
+use crate::config::{AuthReference, SlaveSettings};
 use crate::domain::{EnvironmentId, ManagerDefinition};
 use crate::federation::ManagerHealth;
 use crate::state::AppState;
@@ -95,6 +94,11 @@ pub fn timeout_text(timeout: Option<std::time::Duration>) -> String {
     timeout.map_or_else(|| "default".to_owned(), |t| humantime::format_duration(t).to_string())
 }
 
+/// A service credential in words: its kind and the names of what it refers to, never a secret.
+pub fn credential_text(auth: Option<&AuthReference>) -> String {
+    auth.map_or_else(|| "none".to_owned(), |a| a.settings().describe())
+}
+
 /// A stored slave as the audit log keeps it (before/after).
 pub fn audit_view(row: &SlaveRow) -> Value {
     let m = &row.manager;
@@ -107,6 +111,7 @@ pub fn audit_view(row: &SlaveRow) -> Value {
         "timeout": timeout_text(m.timeout),
         "enabled": m.enabled,
         "required": m.required,
+        "service_credential": credential_text(row.auth.as_ref()),
     })
 }
 
@@ -126,6 +131,8 @@ pub struct SlaveItem {
     pub timeout: String,
     pub enabled: bool,
     pub required: bool,
+    /// The service credential in words (kind and references, no secret).
+    pub credential: String,
     pub provisioned: bool,
     /// A stored slave whose id the config file now uses: the file's wins.
     pub shadowed: bool,
@@ -154,7 +161,7 @@ fn health(state: &AppState, id: &EnvironmentId, enabled: bool) -> (&'static str,
     }
 }
 
-fn item(state: &AppState, m: &ManagerDefinition, provisioned: bool) -> SlaveItem {
+fn item(state: &AppState, m: &ManagerDefinition, credential: String, provisioned: bool) -> SlaveItem {
     let (status, health) = health(state, &m.id, m.enabled);
     SlaveItem {
         id: m.id.to_string(),
@@ -164,6 +171,7 @@ fn item(state: &AppState, m: &ManagerDefinition, provisioned: bool) -> SlaveItem
         timeout: timeout_text(m.timeout),
         enabled: m.enabled,
         required: m.required,
+        credential,
         provisioned,
         shadowed: false,
         status,
@@ -175,10 +183,13 @@ fn item(state: &AppState, m: &ManagerDefinition, provisioned: bool) -> SlaveItem
 pub async fn list(state: web::Data<AppState>, admin: Admin) -> Result<HttpResponse, WebError> {
     let stored = state.db().list_slaves().await.map_err(db_error)?;
     let now = state.clock().now();
-    let mut slaves: Vec<SlaveItem> =
-        state.settings().slaves.iter().map(|s| item(&state, &s.definition_with_ca(None), true)).collect();
+    let configured = state.settings().slaves.iter().map(|s| {
+        let credential = s.auth.as_ref().map_or_else(|| "none".to_owned(), |a| a.describe());
+        item(&state, &s.definition_with_ca(None), credential, true)
+    });
+    let mut slaves: Vec<SlaveItem> = configured.collect();
     for row in &stored {
-        let mut entry = item(&state, &row.manager, false);
+        let mut entry = item(&state, &row.manager, credential_text(row.auth.as_ref()), false);
         entry.shadowed = slaves.iter().any(|s| s.provisioned && s.id == entry.id);
         let at =
             std::time::UNIX_EPOCH + std::time::Duration::from_millis(row.updated_at.max(0).unsigned_abs());
@@ -194,29 +205,4 @@ pub async fn list(state: web::Data<AppState>, admin: Admin) -> Result<HttpRespon
 pub struct CsrfForm {
     #[serde(default)]
     pub csrf_token: String,
-}
-
-pub async fn delete(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    admin: Admin,
-    path: web::Path<String>,
-    posted: web::Form<CsrfForm>,
-) -> Result<HttpResponse, WebError> {
-    admin.check_csrf(&posted.csrf_token)?;
-    let id = path_id(&path)?;
-    let row = match owner(&state, &id).await? {
-        Owner::Stored(row) => row,
-        Owner::Unknown => return gone(&state, &admin, &id).await,
-        provisioned => return read_only(&state, &admin, &provisioned).await,
-    };
-    if !state.db().delete_slave(&id).await.map_err(db_error)? {
-        return gone(&state, &admin, &id).await;
-    }
-    apply_slaves(&state).await;
-    let detail = json!({ "before": audit_view(&row) });
-    let ip = client_address(&req, &state);
-    audit(&state, &admin.actor(), "slave.delete", Some(id.as_str()), Some(detail), ip.as_deref()).await;
-    flash(&state, &admin, Flash::ok(format!("Slave manager “{}” ({id}) deleted.", row.manager.name))).await?;
-    Ok(see_other("/admin/slaves"))
 }

@@ -4,7 +4,10 @@
 
 use portico::domain::EnvironmentId;
 
-use super::{Browser, NOWHERE, add_slave, audit_actions, builder, csrf, item, page, signed_in, slave_fields};
+use super::{
+    Browser, NOWHERE, add_slave, audit_actions, builder, csrf, field_error, item, page, signed_in,
+    slave_fields,
+};
 use crate::support::managers::{start_master, start_slave};
 use crate::support::{TestApp, TestDatabase, csrf_in, location};
 
@@ -93,6 +96,9 @@ async fn config_slaves_and_the_master_are_read_only(db: TestDatabase) {
     fields.extend([("csrf_token", token.as_str()), ("version", "1")]);
     assert_eq!(app.post_form("/admin/slaves/staging", &fields).await.status(), 409);
     assert_eq!(app.post_form("/admin/slaves/staging/delete", &[("csrf_token", &token)]).await.status(), 409);
+    let confirmed = [("csrf_token", token.as_str()), ("confirm", "yes")];
+    assert_eq!(app.post_form("/admin/slaves/staging/delete", &confirmed).await.status(), 409);
+    assert_eq!(app.get("/admin/slaves/staging/delete").await.status(), 409);
     let res = app.post_form("/admin/slaves/master/delete", &[("csrf_token", &token)]).await;
     assert_eq!(res.status(), 409);
     assert!(res.text().await.unwrap().contains("“Main” is the master manager."));
@@ -106,16 +112,6 @@ async fn config_slaves_and_the_master_are_read_only(db: TestDatabase) {
     let actions: Vec<String> = audit_actions(&app).await.into_iter().map(|(_, a, _)| a).collect();
     assert_eq!(actions, ["admin.signin.success"], "refusals change nothing");
     app.stop().await;
-}
-
-/// The message next to a field: `<p class="field-error" id="slave-{field}-error">…</p>`, and the
-/// input marked invalid and pointing at it.
-fn field_error(page: &str, field: &str) -> String {
-    let marker = format!("id=\"slave-{field}-error\">");
-    let start = page.find(&marker).unwrap_or_else(|| panic!("no error for {field}:\n{page}")) + marker.len();
-    let described = format!("slave-{field}-error\"");
-    assert!(page.contains(&described), "the {field} input is described by its error");
-    page[start..start + page[start..].find("</p>").unwrap()].to_owned()
 }
 
 async fn every_bad_field_gets_its_message_and_nothing_is_saved(db: TestDatabase) {
@@ -171,6 +167,15 @@ async fn every_bad_field_gets_its_message_and_nothing_is_saved(db: TestDatabase)
         field_error(&res.text().await.unwrap(), "id"),
         "“Europe” has this id already: choose another."
     );
+    for (name, message) in [
+        (" main ", "The master manager is called “Main”: choose another name."),
+        ("STAGING", "A slave from the config file (staging) is called “Staging”: choose another name."),
+        ("europe  ", "“Europe” (eu) has this name already: choose another."),
+    ] {
+        let res = add_slave(&app, &slave_fields("other", name, "https://other.example.com")).await;
+        assert_eq!(res.status(), 400, "{name}");
+        assert_eq!(field_error(&res.text().await.unwrap(), "name"), message, "{name}");
+    }
     for (field, value, message) in [
         ("url", "ftp://m.example.com", "The address must start with https:// (or http://) and name a host."),
         ("url", "https://user:secret@m.example.com", "Leave credentials out of the address."),
@@ -303,15 +308,34 @@ async fn disabling_and_deleting_take_the_slave_away(db: TestDatabase) {
     assert_eq!(app.sign_in("alice", "alice-password").await.status(), 303);
     assert!(!page(&app, "/environments").await.contains("env-prod-us"), "consumers no longer see it");
 
+    // Deleting asks first: the list links to a page that names the slave and what deleting does.
+    assert!(
+        item(&page(&app, "/admin/slaves").await, "slave-prod-us")
+            .contains("href=\"/admin/slaves/prod-us/delete\"")
+    );
+    let confirm = page(&app, "/admin/slaves/prod-us/delete").await;
+    assert!(confirm.contains("Delete slave manager “Production US”?"), "{confirm}");
+    assert!(confirm.contains("id=\"delete-effects\""), "{confirm}");
+    assert!(confirm.contains("name=\"confirm\" value=\"yes\""), "{confirm}");
     let res = app.post_form("/admin/slaves/prod-us/delete", &[("csrf_token", &token)]).await;
+    assert_eq!(res.status(), 200, "without confirm=yes the page is shown again");
+    assert!(res.text().await.unwrap().contains("Delete slave manager “Production US”?"));
+    let res =
+        app.post_form("/admin/slaves/prod-us/delete", &[("csrf_token", "forged"), ("confirm", "yes")]).await;
+    assert_eq!(res.status(), 403, "a forged token");
+    assert!(app.state.db().get_slave(&id("prod-us")).await.unwrap().is_some(), "nothing deleted yet");
+    assert!(app.state.environments().get(&id("prod-us")).is_some());
+    let confirmed = [("csrf_token", token.as_str()), ("confirm", "yes")];
+    let res = app.post_form("/admin/slaves/prod-us/delete", &confirmed).await;
     assert_eq!((res.status().as_u16(), location(&res)), (303, "/admin/slaves".to_owned()));
     assert!(app.state.environments().get(&id("prod-us")).is_none(), "gone at once");
     assert!(app.state.db().get_slave(&id("prod-us")).await.unwrap().is_none());
     let list = page(&app, "/admin/slaves").await;
     assert!(list.contains("Slave manager “Production US” (prod-us) deleted."));
     assert!(!list.contains("id=\"slave-prod-us\""));
-    let res = app.post_form("/admin/slaves/prod-us/delete", &[("csrf_token", &token)]).await;
+    let res = app.post_form("/admin/slaves/prod-us/delete", &confirmed).await;
     assert_eq!(res.status(), 404, "deleting twice");
+    assert_eq!(app.get("/admin/slaves/prod-us/delete").await.status(), 404);
     let deleted = &app.state.db().audit_page(None, 10).await.unwrap();
     let deleted = deleted.iter().find(|e| e.action == "slave.delete").unwrap();
     let detail: serde_json::Value = serde_json::from_str(deleted.detail.as_deref().unwrap()).unwrap();
