@@ -134,6 +134,8 @@ fn api(id: &str, name: &str, summary: &str, organizations: &[&str]) -> SimApi {
         definition: json!({
             "swagger": "2.0",
             "info": { "title": name, "description": summary, "version": "1.0" },
+            "host": "gateway.example",
+            "schemes": ["https"],
             "basePath": format!("/{slug}"),
             "paths": {
                 "/items": { "get": { "summary": format!("List {name} items"),

@@ -337,3 +337,36 @@ async fn browser_a_user_ends_their_other_session() {
     assert_eq!(report.screenshots.len(), 4, "{:?}", report.screenshots);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn browser_the_consumers_workspace() {
+    const TEST: &str = "browser_the_consumers_workspace";
+    let master = crate::support::managers::start_master().await;
+    let eu = crate::support::managers::start_slave("eu", &master.url).await;
+    let app = TestAppBuilder::new(master.url.as_str())
+        .slave("prod-eu", "Production EU", eu.url.as_str())
+        .spawn()
+        .await;
+    let Some(report) = run_journey(TEST, "workspace.mjs", &app.url(""), &[]).await else {
+        return;
+    };
+    let data = |step: &str| &report.step(step).data;
+    let opened = data("an application opens from the list");
+    assert_eq!(opened["title"], "Acme Mobile");
+    assert_eq!(opened["chart"], 1, "the chart is an image with its title");
+    assert!(opened["bars"].as_u64().unwrap() >= 24, "{opened}");
+    assert!(opened["summary"].as_str().unwrap().contains("calls in the last"), "{opened}");
+    let asked = data("asking for an API that needs approval");
+    assert!(asked["notice"].as_str().unwrap().contains("waits for an administrator"), "{asked}");
+    let key = data("a new key shows its secret once");
+    assert_eq!(key["shownAgain"], false, "{key}");
+    assert_eq!(key["hinted"], true, "{key}");
+    assert!(key["secretLength"].as_u64().unwrap() >= 16);
+    let promoted = data("promoting to another environment");
+    assert_eq!(promoted["heading"], "“Acme Mobile” promoted to Production EU");
+    assert_eq!(promoted["opened"], true);
+    let rows = promoted["rows"].as_array().unwrap();
+    assert!(rows.iter().all(|r| r.as_str().unwrap().contains("not found on Production EU")), "{rows:?}");
+    assert_eq!(data("the application page fits a phone")["wide"], false);
+    assert!(eu.data().applications.iter().any(|a| a.name == "Acme Mobile"), "created on prod-eu");
+}

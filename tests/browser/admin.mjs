@@ -57,24 +57,24 @@ await journey(async ({ page, url, step, shot, newPage }) => {
     await page.waitForURL(u => new URL(u).pathname === '/admin/slaves');
     await page.getByRole('link', { name: 'Add a slave manager' }).click();
     await page.waitForURL(u => new URL(u).pathname === '/admin/slaves/new');
-    await page.getByLabel('Id').fill('Prod US');
-    await page.getByLabel('Name').fill('Production US');
+    await page.getByLabel('Id', { exact: true }).fill('Prod US');
+    await page.getByLabel('Name', { exact: true }).fill('Production US');
     await page.getByLabel('Address').fill(SLAVE_URL);
     await page.getByLabel('Timeout').fill('3s');
     await page.getByRole('button', { name: 'Add slave manager' }).click();
     await page.waitForLoadState();
-    const id = page.getByLabel('Id');
+    const id = page.getByLabel('Id', { exact: true });
     const described = await id.evaluate(el =>
       el.getAttribute('aria-describedby').split(' ').map(ref => document.getElementById(ref).textContent.trim()),
     );
     assert.equal(await id.getAttribute('aria-invalid'), 'true');
-    assert.equal(await page.getByLabel('Name').inputValue(), 'Production US', 'what was typed is kept');
+    assert.equal(await page.getByLabel('Name', { exact: true }).inputValue(), 'Production US', 'what was typed is kept');
     await shot(page, 'slave form with an error');
     return { described, violations: await assertAccessible(page) };
   });
 
   await step('adding the slave', async () => {
-    await page.getByLabel('Id').fill('prod-us');
+    await page.getByLabel('Id', { exact: true }).fill('prod-us');
     await page.getByRole('button', { name: 'Add slave manager' }).click();
     await page.waitForURL(u => new URL(u).pathname === '/admin/slaves');
     const slaves = await page.locator('ul.slaves > li').evaluateAll(items =>

@@ -125,6 +125,8 @@ struct OperationView {
     /// Lower case, for the colour of the method badge.
     method_class: String,
     path: String,
+    /// The full URL to call, when the definition gives an absolute base URL.
+    url: Option<String>,
     summary: String,
     deprecated: bool,
 }
@@ -146,6 +148,8 @@ struct ApiPage {
     operations_truncated: bool,
     raw: Option<String>,
     raw_truncated: bool,
+    /// A copyable `curl` call of the first GET operation.
+    curl: Option<String>,
     stale: Option<StaleView>,
     definition_problem: Option<String>,
 }
@@ -193,6 +197,7 @@ pub async fn api(
         operations_truncated: false,
         raw: None,
         raw_truncated: false,
+        curl: None,
         stale: catalog.stale.as_ref().map(|reason| StaleView {
             reason: reason.to_string(),
             fetched: clock_time(now, catalog.fetched_at),
@@ -206,8 +211,12 @@ pub async fn api(
             page.description = summary.description.filter(|d| *d != page.summary);
             page.version = summary.version;
             page.format = summary.format;
+            let base =
+                summary.base_url.clone().filter(|u| u.starts_with("https://") || u.starts_with("http://"));
             page.base_url = summary.base_url;
-            page.operations = summary.operations.into_iter().map(operation_view).collect();
+            page.operations =
+                summary.operations.into_iter().map(|op| operation_view(op, base.as_deref())).collect();
+            page.curl = curl_example(&page.operations);
             page.operations_truncated = summary.truncated;
             let (raw, cut) = definition::pretty(&doc, MAX_RAW_BYTES);
             page.raw = Some(raw);
@@ -266,14 +275,23 @@ async fn manager_problem(
     render(manager_status(error), &page)
 }
 
-fn operation_view(op: Operation) -> OperationView {
+fn operation_view(op: Operation, base: Option<&str>) -> OperationView {
     OperationView {
         method_class: op.method.to_lowercase(),
+        url: base.map(|base| format!("{}{}", base.trim_end_matches('/'), op.path)),
         method: op.method,
         path: op.path,
         summary: op.summary.unwrap_or_default(),
         deprecated: op.deprecated,
     }
+}
+
+/// `curl` for the first GET operation with a full URL, the API key in the `KeyId` header the
+/// managers' gateways read. The URL comes from the manager: it is single-quoted for the shell.
+fn curl_example(operations: &[OperationView]) -> Option<String> {
+    let op = operations.iter().find(|op| op.method == "GET" && op.url.is_some())?;
+    let url = op.url.as_deref()?.replace('\'', "'\\''");
+    Some(format!("curl -H 'KeyId: YOUR_API_KEY' '{url}'"))
 }
 
 /// A path segment with everything but the unreserved characters percent-encoded.

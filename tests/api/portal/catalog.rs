@@ -151,7 +151,16 @@ async fn an_api_page_shows_its_summary_operations_and_definition() {
     assert!(page.contains("Validate VAT numbers"));
     assert!(page.contains("<span class=\"method get\">GET</span>"), "{page}");
     assert!(page.contains("<code class=\"path\">/items</code>") && page.contains("List EU VAT items"));
-    assert!(page.contains("Swagger 2.0") && page.contains("<code>/euvat</code>"), "{page}");
+    assert!(
+        page.contains("Swagger 2.0") && page.contains("<code>https://gateway.example/euvat</code>"),
+        "{page}"
+    );
+    // The full URL to call, and a curl call to copy.
+    assert!(page.contains("<code class=\"url\">https://gateway.example/euvat/items</code>"), "{page}");
+    assert!(
+        page.contains("<code id=\"curl-example\">curl -H &#39;KeyId: YOUR_API_KEY&#39; &#39;https://gateway.example/euvat/items&#39;</code>"),
+        "{page}"
+    );
     assert!(page.contains("<details class=\"raw\">") && page.contains("&#34;swagger&#34;: &#34;2.0&#34;"));
     let definitions =
         f.eu.requests().iter().filter(|r| r.path.ends_with("/discovery/swagger/api/id/eu-api-vat")).count();
