@@ -8,7 +8,7 @@ use tracing::instrument;
 use super::client::refused;
 use super::{
     ApiAccess, ApiKey, Application, ApplicationUpdate, ManagerClient, ManagerCredentials, ManagerError,
-    MetricTimeline, OAuthClient,
+    MetricTimeline, OAuthClient, Quota,
 };
 
 impl ManagerClient {
@@ -111,6 +111,13 @@ impl ManagerClient {
         access_id: &str,
     ) -> Result<(), ManagerError> {
         self.no_content(Method::DELETE, &["applications", id, "apis", access_id], creds).await
+    }
+
+    /// `GET /applications/{id}/quota`.
+    #[instrument(skip(self, creds), fields(manager = %self.definition().id))]
+    pub async fn quota(&self, creds: ManagerCredentials<'_>, id: &str) -> Result<Quota, ManagerError> {
+        let request = self.authorized(Method::GET, &["applications", id, "quota"], creds);
+        self.read_json(self.send(request).await?, StatusCode::OK, "quota", creds).await
     }
 
     /// `GET /applications/{id}/oauth`.

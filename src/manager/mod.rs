@@ -23,6 +23,6 @@ pub use forward::{
 pub use forward_path::{ForwardPath, PathRefusal};
 pub use model::{
     ApiAccess, ApiKey, AppInfo, Application, ApplicationUpdate, DiscoveredApi, MetricSeries, MetricTimeline,
-    NewApplication, OAuthClient, Organization, User,
+    NewApplication, OAuthClient, Organization, Quota, QuotaRestriction, User,
 };
 pub use session::{CSRF_HEADER, ManagerCredentials, ManagerSession};

@@ -118,6 +118,29 @@ pub struct ApiAccess {
     pub enabled: bool,
 }
 
+/// `GET /applications/{id}/quota` (`QuotaDTO`): the restrictions on the application's calls.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Quota {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub restrictions: Vec<QuotaRestriction>,
+}
+
+/// One restriction of a [`Quota`] (`QuotaApiConstraintDTO`); `config` is the manager's words
+/// (`messages`, `mb`, `per`, `period`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QuotaRestriction {
+    #[serde(default)]
+    pub api: Option<String>,
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    #[serde(default)]
+    pub config: std::collections::BTreeMap<String, String>,
+}
+
 /// `GET /metrics/reports/…/timeline/…`: a metric over time (`MetricTimeline`).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -163,6 +163,7 @@ async fn drive_one_application(
     let now = std::time::SystemTime::now();
     let day = std::time::Duration::from_secs(86_400);
     client.usage(creds, &app.id, now - day, now).await.map_err(shown("usage report"))?;
+    client.quota(creds, &app.id).await.map_err(shown("quota"))?;
     client.delete_application(creds, &app.id).await.map_err(shown("delete application"))?;
     Ok(())
 }

@@ -246,3 +246,29 @@ pub(super) async fn remove_access(
     }
     HttpResponse::NoContent().finish()
 }
+
+/// `GET /applications/{id}/quota`: the default application quota (the simulator keeps no other).
+pub(super) async fn quota(
+    req: HttpRequest,
+    state: web::Data<SimState>,
+    id: web::Path<String>,
+) -> HttpResponse {
+    let caller = match guard(&req, &state, Operation::Application).await {
+        Ok(caller) => caller,
+        Err(response) => return response,
+    };
+    if owned(&mut state.data(), &caller, &id).is_none() {
+        return not_found();
+    }
+    HttpResponse::Ok().json(serde_json::json!({
+        "id": "00000000-0000-4000-8000-000000000001",
+        "type": "APPLICATION",
+        "name": "Application Default",
+        "description": "The default quota of every application",
+        "system": true,
+        "restrictions": [
+            { "api": "*", "method": "*", "type": "throttle",
+              "config": { "messages": "1000", "per": "1", "period": "hour" } }
+        ]
+    }))
+}

@@ -39,6 +39,7 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig, base_path: &str) {
             .route("/applications/{id}", web::get().to(application::get))
             .route("/applications/{id}", web::put().to(application::update))
             .route("/applications/{id}", web::delete().to(application::delete))
+            .route("/applications/{id}/quota", web::get().to(application::quota))
             .route("/applications/{id}/apikeys", web::get().to(application::api_keys))
             .route("/applications/{id}/apikeys", web::post().to(application::create_api_key))
             .route("/applications/{id}/apikeys/{key_id}", web::delete().to(application::delete_api_key))

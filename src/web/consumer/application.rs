@@ -167,6 +167,8 @@ pub(super) struct ApplicationPage {
     pub description_error: Option<String>,
     /// Something the manager refused or could not do, in the user's words.
     pub problem: Option<String>,
+    /// The quota's restrictions in words (`1000 messages per 1 hour on every API`).
+    pub quota: Vec<String>,
     /// Calls per hour over the last day, or why it cannot be shown.
     pub usage: Result<super::usage_chart::UsageChart, String>,
 }
@@ -199,13 +201,18 @@ pub(super) async fn show(
     let (creds, env_name) = (joined.creds(), joined.env.name().to_owned());
     let now = state.clock().now();
     let day_ago = now - std::time::Duration::from_secs(24 * 3600);
-    let (access, keys, oauth, usage) = futures_util::future::join4(
-        joined.env.client.api_access(creds, &app.id),
-        joined.env.client.api_keys(creds, &app.id),
-        joined.env.client.oauth_clients(creds, &app.id),
-        joined.env.client.usage(creds, &app.id, day_ago, now),
+    let client = &joined.env.client;
+    let ((access, keys), (oauth, usage, quota)) = futures_util::future::join(
+        futures_util::future::join(client.api_access(creds, &app.id), client.api_keys(creds, &app.id)),
+        futures_util::future::join3(
+            client.oauth_clients(creds, &app.id),
+            client.usage(creds, &app.id, day_ago, now),
+            client.quota(creds, &app.id),
+        ),
     )
     .await;
+    // (A quota that cannot be read is left out: the rest of the page still helps.)
+    let quota = quota.map(|q| q.restrictions.iter().map(restriction_text).collect()).unwrap_or_default();
     let usage = match usage {
         Ok(report) => super::usage_chart::chart(&report)
             .ok_or_else(|| format!("{env_name} has no usage figures for it yet.")),
@@ -281,8 +288,23 @@ pub(super) async fn show(
         description_error,
         problem,
         usage,
+        quota,
     };
     render(status, &page)
+}
+
+/// `1000 messages per 1 hour on every API` from the manager's restriction.
+fn restriction_text(r: &crate::manager::QuotaRestriction) -> String {
+    let get = |k: &str| r.config.get(k).map(String::as_str).unwrap_or("?");
+    let amount = match r.kind.as_str() {
+        "throttlemb" => format!("{} MB", get("mb")),
+        _ => format!("{} messages", get("messages")),
+    };
+    let scope = match r.api.as_deref() {
+        None | Some("*") => "on every API".to_owned(),
+        Some(api) => format!("on API {api}"),
+    };
+    format!("{amount} per {} {} {scope}", get("per"), get("period"))
 }
 
 fn access_view(access: &ApiAccess, api_name: &impl Fn(&str) -> String) -> AccessView {

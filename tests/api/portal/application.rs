@@ -41,6 +41,7 @@ async fn the_application_page_shows_what_it_is_its_apis_and_keys() {
     assert!(page.contains("<svg class=\"chart\"") && page.contains("role=\"img\""), "{page}");
     assert!(page.contains(&format!("{usage} calls in the last 25 hours")), "the text summary: {page}");
     assert!(page.contains("<caption>Calls per hour</caption>"), "the data table: {page}");
+    assert!(page.contains("Quota: 1000 messages per 1 hour on every API."), "its quota: {page}");
     let report =
         f.master.requests().into_iter().find(|r| r.path.contains("/metrics/reports/app/timeline/")).unwrap();
     assert_eq!(report.user.as_deref(), Some("alice"));
