@@ -101,7 +101,8 @@ pub const ACCEPTED_ALGORITHMS: [CoreJwsSigningAlgorithm; 9] = [
     CoreJwsSigningAlgorithm::EdDsa,
 ];
 
-/// The identity provider's tokens of one portal session (kept sealed with the session).
+/// The identity provider's tokens of one portal session (kept sealed with the session; no field
+/// left out when empty, for the session's binary form).
 #[derive(Clone, Serialize, Deserialize)]
 pub struct SsoTokens {
     pub access_token: String,
@@ -113,7 +114,7 @@ pub struct SsoTokens {
     pub id_token: String,
     /// Whom the provider signed in, and in which of its sessions: what a back-channel logout
     /// names. (`None` for sessions started before Portico kept it.)
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub signed_in_as: Option<ProviderSession>,
 }
 
@@ -123,7 +124,7 @@ pub struct SsoTokens {
 pub struct ProviderSession {
     pub issuer: String,
     pub subject: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub sid: Option<String>,
 }
 
