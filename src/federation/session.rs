@@ -5,7 +5,8 @@
 //!
 //! These types are written in the sealed session's binary form (`store::SessionStore`), which is
 //! not self-describing: enums are externally tagged (serde's default) and no field is left out
-//! when empty, so that every value reads back without knowing its shape beforehand.
+//! when empty, so that every value reads back without knowing its shape beforehand. Tokens and
+//! ids are kept as their bytes there (`crate::compact`).
 
 use std::collections::BTreeMap;
 
@@ -35,6 +36,7 @@ pub enum EnvironmentLink {
     Joined {
         manager: ManagerAccess,
         /// The id of the user's organization on that environment.
+        #[serde(with = "crate::compact::text")]
         organization_id: String,
     },
     Unavailable {
@@ -52,6 +54,7 @@ impl EnvironmentLink {
 pub struct PortalSession {
     pub user: SessionUser,
     /// Compared (in constant time) with `csrf_token` form fields and the `X-CSRF-Token` header.
+    #[serde(with = "crate::compact::text")]
     pub csrf_token: String,
     pub current: Option<EnvironmentId>,
     pub links: BTreeMap<EnvironmentId, EnvironmentLink>,
@@ -211,6 +214,24 @@ mod tests {
                 sessions.peek::<PortalSession>(&sessions.reference(&written.id)).await.unwrap().unwrap();
             assert_eq!(contents(&peeked.data), contents(&written.data));
         }
+    }
+
+    #[tokio::test]
+    async fn a_session_joined_to_eleven_environments_is_sealed_in_under_1280_bytes() {
+        let (sessions, kv) = store();
+        let written = sessions.create(session(11, false)).await.unwrap();
+        let key = format!("{SESSION_PREFIX}{}", sessions.reference(&written.id));
+        let stored = kv.get(&key).await.unwrap().unwrap();
+        let json = serde_json::to_vec(&written.data).unwrap();
+        // Nonce and tag (40 bytes) around a plaintext of about a third of the JSON's size; 1,280
+        // bytes is a size class of Redis's allocator.
+        assert!(stored.len() <= 1_280, "{} bytes sealed ({} bytes of JSON)", stored.len(), json.len());
+        assert!(
+            stored.len() * 2 < json.len(),
+            "{} bytes sealed ({} bytes of JSON)",
+            stored.len(),
+            json.len()
+        );
     }
 
     #[tokio::test]

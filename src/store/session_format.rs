@@ -1,9 +1,9 @@
 //! What is sealed for a session: a format byte, then the session in that format.
 //!
 //! **Format 1** (byte `0x01`): `(created_at, data)` in postcard, a compact binary serde format —
-//! no field names nor enum tags are written, integers are varints. The groups a session is in
-//! ([`Grouped`]) are not written: they are the data's own ([`Grouped::groups`]), read from it
-//! when the session ends.
+//! no field names nor enum tags are written, integers are varints, and tokens, ids and cookies
+//! are kept as their bytes (`crate::compact`). The groups a session is in ([`Grouped`]) are not
+//! written: they are the data's own ([`Grouped::groups`]), read from it when the session ends.
 //!
 //! **The format before** (JSON of `{created_at, data, groups}`, first byte `{`) is not read as a
 //! session: such a session counts as signed out, and its user signs in again once after the
