@@ -146,10 +146,14 @@ class Redis:
         return self._read()
 
     def send(self, *args):
+        self.sock.sendall(self.encode(*args))
+
+    @staticmethod
+    def encode(*args):
         parts = [f"*{len(args)}\r\n".encode()]
         for arg in map(str, args):
             parts.append(f"${len(arg.encode())}\r\n{arg}\r\n".encode())
-        self.sock.sendall(b"".join(parts))
+        return b"".join(parts)
 
     def _read(self):
         line = self.buf.readline().rstrip(b"\r\n")
@@ -179,6 +183,15 @@ class Redis:
             if name not in NOT_PORTICOS:
                 calls[name] = int(re.search(r"calls=(\d+)", value).group(1))
         return calls
+
+    def pipeline(self, commands, batch=1000):
+        """The replies to `commands` (tuples of arguments), sent `batch` at a time."""
+        replies = []
+        for at in range(0, len(commands), batch):
+            chunk = commands[at:at + batch]
+            self.sock.sendall(b"".join(self.encode(*c) for c in chunk))
+            replies += [self._read() for _ in chunk]
+        return replies
 
     def keys(self, pattern):
         cursor, found = "0", []
@@ -1158,31 +1171,109 @@ def bench_memory(lab, args):
     for n in SLAVE_COUNTS:
         with lab.portico(n) as (port, pid):
             rss_idle = rss_kib(pid)
-            before = int(lab.redis.info("memory")["used_memory"])
+            before, calls = int(lab.redis.info("memory")["used_memory"]), lab.redis.command_calls()
             _, cookie = timed_sign_ins(port, args.sessions)
-            used_delta = int(lab.redis.info("memory")["used_memory"]) - before
-            session_keys = [k for k in lab.redis.keys("*") if ":session:" in k]
-            usage = [lab.redis("MEMORY", "USAGE", k, "SAMPLES", "0") for k in session_keys]
-            r = {"slaves": n, "sessions": len(session_keys),
-                 "memory_usage_per_session_bytes": round(statistics.fmean(usage)) if usage else None,
-                 "used_memory_delta_per_session_bytes": round(used_delta / args.sessions),
-                 "rss_idle_kib": rss_idle, "rss_after_signins_kib": rss_kib(pid)}
+            r = {"slaves": n, "environments": n + 1, "rss_idle_kib": rss_idle, "rss_after_signins_kib": rss_kib(pid),
+                 **redis_per_session(lab, before, calls, args.sessions)}
             if n == SLAVE_COUNTS[0]:
                 r.update(load_rss(lab, port, pid, cookie))
             results.append(r)
             rows.append([n, r["sessions"], r["memory_usage_per_session_bytes"], r["used_memory_delta_per_session_bytes"],
+                         r["value_bytes_per_session"], r["index_bytes_per_session"], r["redis_cmds_per_signin"],
                          mib(r["rss_idle_kib"]), mib(r["rss_after_signins_kib"]), mib(r.get("rss_under_load_kib")),
                          mib(r.get("rss_after_load_kib"))])
     first = results[0]
-    text = (f"{args.sessions} sign-ins (undelayed managers) on a flushed Redis per setup. Per session: "
-            f"`MEMORY USAGE` of the session keys (mean) and the `used_memory` delta / {args.sessions} "
-            f"(includes the shared caches). Portico's RSS (VmRSS): at start, after the sign-ins, peak "
-            f"under load (first setup only: {first['load']}, {first['load_rps']:,.0f} req/s, "
-            f"{first['load_non_2xx']} non-2xx, {first['load_redis_cmds_per_request']} Redis commands "
-            f"per request) and after it.\n\n"
+    text = (f"{args.sessions} sign-ins (undelayed managers) on a flushed Redis per setup (N slaves: N + 1 "
+            f"environments joined). Per session: `MEMORY USAGE` of the session keys (mean; key, value and "
+            f"Redis's own overhead), the `used_memory` delta / {args.sessions} (everything a sign-in adds: the "
+            f"session, its entries in the session indexes and the user's list, the shared caches), the sealed "
+            f"value's length (`STRLEN`) and `MEMORY USAGE` of the index keys / sessions. Redis commands per "
+            f"sign-in (`INFO commandstats` delta, GET and POST /login). Portico's RSS (VmRSS): at start, after "
+            f"the sign-ins, peak under load (first setup only: {first['load']}, {first['load_rps']:,.0f} req/s, "
+            f"{first['load_non_2xx']} non-2xx, {first['load_redis_cmds_per_request']} Redis commands per request) "
+            f"and after it.\n\n"
             + table(["slaves", "session keys", "bytes / session (MEMORY USAGE)", "bytes / session (used_memory Δ)",
-                     "RSS idle MiB", "RSS after sign-ins MiB", "RSS under load MiB", "RSS after load MiB"], rows))
-    return {"sessions_per_setup": args.sessions, "results": results}, text
+                     "sealed value bytes", "index bytes / session", "Redis cmds / sign-in", "RSS idle MiB",
+                     "RSS after sign-ins MiB", "RSS under load MiB", "RSS after load MiB"], rows))
+    data = {"sessions_per_setup": args.sessions, "results": results}
+    if args.many_sessions > 0:
+        many = many_sessions(lab, args)
+        data["many"] = many
+        text += ("\n\n" + f"{many['signins']:,} sessions with {many['slaves']} slaves ({many['slaves'] + 1} "
+                 f"environments), signed in through the real sign-in (GET and POST /login) by "
+                 f"{many['clients']} concurrent clients, each on a keep-alive connection (fewer than login "
+                 f"protection's 5 attempts of one user counted at once), after one sign-in that fills the "
+                 f"shared caches (its session is among the keys, not in the deltas): {many['elapsed_s']} s, "
+                 f"{many['signins_per_s']} sign-ins/s.\n\n"
+                 + table(["session keys", "bytes / session (MEMORY USAGE)", "bytes / session (used_memory Δ)",
+                          "sealed value bytes", "index bytes / session", "Redis cmds / sign-in",
+                          "Portico RSS before MiB", "Portico RSS after MiB", "RSS Δ / session bytes"],
+                         [[many["sessions"], many["memory_usage_per_session_bytes"],
+                           many["used_memory_delta_per_session_bytes"], many["value_bytes_per_session"],
+                           many["index_bytes_per_session"], many["redis_cmds_per_signin"],
+                           mib(many["rss_before_kib"]), mib(many["rss_after_kib"]), many["rss_delta_per_session_bytes"]]]))
+    return data, text
+
+
+def redis_per_session(lab, used_before, calls_before, signins):
+    """What the sign-ins since `used_before` / `calls_before` left in Redis, per session."""
+    used_delta = int(lab.redis.info("memory")["used_memory"]) - used_before
+    redis_cmds = sum(command_delta(calls_before, lab.redis.command_calls()).values()) / max(signins, 1)
+    keys = lab.redis.keys("*")
+    session_keys = [k for k in keys if ":session:" in k]
+    index_keys = [k for k in keys if ":index:session" in k]
+    usage = lab.redis.pipeline([("MEMORY", "USAGE", k, "SAMPLES", "0") for k in session_keys])
+    lengths = lab.redis.pipeline([("STRLEN", k) for k in session_keys])
+    index_usage = lab.redis.pipeline([("MEMORY", "USAGE", k, "SAMPLES", "0") for k in index_keys])
+    mean = lambda values: round(statistics.fmean(values)) if values else None
+    return {"sessions": len(session_keys),
+            "memory_usage_per_session_bytes": mean(usage),
+            "used_memory_delta_per_session_bytes": round(used_delta / max(signins, 1)),
+            "value_bytes_per_session": mean(lengths),
+            "index_bytes_per_session": round(sum(index_usage) / max(len(session_keys), 1)),
+            "redis_cmds_per_signin": round(redis_cmds, 2)}
+
+
+def many_sessions(lab, args):
+    """`--many-sessions` sign-ins with the most slaves, `--many-clients` at a time."""
+    n = max(SLAVE_COUNTS)
+    with lab.portico(n) as (port, pid):
+        # One sign-in first: the shared caches (organizations, …) are filled before the baseline.
+        timed_sign_ins(port, 1)
+        rss_before = rss_kib(pid)
+        before, calls = int(lab.redis.info("memory")["used_memory"]), lab.redis.command_calls()
+        left, lock, failures = [args.many_sessions], threading.Lock(), []
+
+        def client():
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            try:
+                while True:
+                    with lock:
+                        if left[0] <= 0 or failures:
+                            return
+                        left[0] -= 1
+                    sign_in(conn)
+            except (BenchError, OSError, http.client.HTTPException) as e:
+                with lock:
+                    failures.append(str(e))
+            finally:
+                conn.close()
+
+        start = time.monotonic()
+        threads = [threading.Thread(target=client, daemon=True) for _ in range(args.many_clients)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        elapsed = time.monotonic() - start
+        if failures:
+            raise BenchError(f"a sign-in of the {args.many_sessions:,}-session run failed: {failures[0]}")
+        rss_after = rss_kib(pid)
+        r = redis_per_session(lab, before, calls, args.many_sessions)
+        return {"slaves": n, "signins": args.many_sessions, "clients": args.many_clients, "elapsed_s": round(elapsed, 1),
+                "signins_per_s": round(args.many_sessions / elapsed), **r,
+                "rss_before_kib": rss_before, "rss_after_kib": rss_after,
+                "rss_delta_per_session_bytes": round((rss_after - rss_before) * 1024 / args.many_sessions)}
 
 
 def load_rss(lab, port, pid, cookie):
@@ -1564,6 +1655,10 @@ def main():
     parser.add_argument("--signins", type=int, default=30, help="timed sign-ins per slave count (topologies: per topology)")
     parser.add_argument("--warmup", type=int, default=5, help="warm-up sign-ins per slave count (topologies: per topology)")
     parser.add_argument("--sessions", type=int, default=200, help="sessions for the memory figures")
+    parser.add_argument("--many-sessions", type=int, default=10_000,
+                        help="sessions of the memory benchmark's large run, with 10 slaves (0: none)")
+    parser.add_argument("--many-clients", type=int, default=4,
+                        help="concurrent sign-ins of the large run (login protection admits 5 attempts of one user at once)")
     parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds of the topologies benchmark")
     parser.add_argument("--topology-seconds", type=int, default=3,
                         help="seconds of wrk per topology and round (topologies)")

@@ -7,6 +7,7 @@
 pub mod catalog;
 pub mod cli;
 pub mod clock;
+pub mod compact;
 pub mod config;
 pub mod credentials;
 pub mod crypto;

@@ -7,9 +7,10 @@ use serde::{Deserialize, Serialize};
 use crate::manager::ManagerError;
 
 /// Why an environment could not be joined. Stored in the session (shown on the picker) and
-/// written to the audit log; never carries a credential.
+/// written to the audit log (by [`JoinFailure::kind`]); never carries a credential. Externally
+/// tagged: the session's binary form cannot read an internally tagged enum.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum JoinFailure {
     /// The master refused the username or password.
     WrongCredentials,

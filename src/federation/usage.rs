@@ -44,7 +44,7 @@ pub async fn start_session(
     max_per_user: Option<usize>,
 ) -> Result<Session<PortalSession>, StoreError> {
     if let Some(previous) = previous {
-        sessions.destroy(previous).await?;
+        sessions.destroy::<PortalSession>(previous).await?;
     }
     let login_name = signed_in.user.login_name.clone();
     let provider_session = signed_in.sso.as_ref().and_then(|t| t.signed_in_as.clone());
@@ -69,7 +69,7 @@ pub async fn end_session(
     environments: &EnvironmentSet,
     session: &Session<PortalSession>,
 ) -> Result<(), StoreError> {
-    sessions.destroy(&session.id).await?;
+    sessions.destroy::<PortalSession>(&session.id).await?;
     users.ended(&session.data, &sessions.reference(&session.id)).await?;
     super::sign_out(environments, &session.data).await;
     Ok(())

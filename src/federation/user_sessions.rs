@@ -219,7 +219,7 @@ impl UserSessions {
         environments: &EnvironmentSet,
         session: &UserSession,
     ) -> Result<(), StoreError> {
-        sessions.destroy_reference(&session.reference).await?;
+        sessions.destroy_reference::<PortalSession>(&session.reference).await?;
         self.ended(&session.data, &session.reference).await?;
         sign_out(environments, &session.data).await;
         Ok(())

@@ -15,7 +15,9 @@ pub const CSRF_HEADER: &str = "CSRF-Token";
 #[derive(Clone, Serialize, Deserialize)]
 pub struct ManagerSession {
     /// `name=value` of the session cookie(s), ready for a `Cookie` header.
+    #[serde(with = "crate::compact::text")]
     pub cookie: String,
+    #[serde(with = "crate::compact::optional_text")]
     pub csrf_token: Option<String>,
 }
 

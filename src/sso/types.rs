@@ -101,19 +101,23 @@ pub const ACCEPTED_ALGORITHMS: [CoreJwsSigningAlgorithm; 9] = [
     CoreJwsSigningAlgorithm::EdDsa,
 ];
 
-/// The identity provider's tokens of one portal session (kept sealed with the session).
+/// The identity provider's tokens of one portal session (kept sealed with the session, as their
+/// bytes: `crate::compact`; no field left out when empty, for the session's binary form).
 #[derive(Clone, Serialize, Deserialize)]
 pub struct SsoTokens {
+    #[serde(with = "crate::compact::text")]
     pub access_token: String,
+    #[serde(with = "crate::compact::optional_text")]
     pub refresh_token: Option<String>,
     /// When the access token expires (ms since the epoch, Portico's clock); `None` when the
     /// provider did not say.
     pub expires_at_ms: Option<i64>,
     /// The ID token, sent back as `id_token_hint` when signing out at the provider.
+    #[serde(with = "crate::compact::text")]
     pub id_token: String,
     /// Whom the provider signed in, and in which of its sessions: what a back-channel logout
     /// names. (`None` for sessions started before Portico kept it.)
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub signed_in_as: Option<ProviderSession>,
 }
 
@@ -123,7 +127,7 @@ pub struct SsoTokens {
 pub struct ProviderSession {
     pub issuer: String,
     pub subject: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub sid: Option<String>,
 }
 

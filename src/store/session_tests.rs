@@ -54,7 +54,7 @@ async fn a_session_ended_on_one_replica_is_refused_by_the_others_copy_without_an
     assert!(seen_by(&b, &session).await?.is_some(), "B reads it and keeps a copy");
     assert!(seen_by(&b, &session).await?.is_some(), "and serves the copy");
 
-    a.destroy(&session.id).await?;
+    a.destroy::<Data>(&session.id).await?;
     assert_eq!(seen_by(&b, &session).await?, None, "refused by B at its next request, clock unmoved");
     assert_eq!(seen_by(&a, &session).await?, None);
     Ok(())
@@ -66,7 +66,7 @@ async fn a_rewrite_after_the_end_does_not_bring_the_session_back() -> Result<(),
     let session = a.create(data(&["main"], &[])).await?;
     // B loaded it for a request, A ends it, B's request then saves its change.
     let mut loaded = b.load::<Data>(&session.id).await?.expect("live");
-    a.destroy(&session.id).await?;
+    a.destroy::<Data>(&session.id).await?;
     loaded.data.joined.push("eu".to_owned());
     b.save(&loaded).await?;
     assert_eq!(seen_by(&a, &session).await?, None, "still ended");
@@ -100,9 +100,68 @@ async fn sessions_are_counted_by_group_as_they_join_leave_and_end() -> Result<()
     assert!(seen_by(&a, &second).await?.is_some());
     assert_eq!(counts(a.clone()).await?, (2, 2, 0));
 
-    a.destroy(&second.id).await?;
+    a.destroy::<Data>(&second.id).await?;
     assert_eq!(counts(b.clone()).await?, (1, 1, 0));
-    b.destroy(&first.id).await?;
+    b.destroy::<Data>(&first.id).await?;
     assert_eq!(counts(a).await?, (0, 0, 0));
+    Ok(())
+}
+
+/// The key a session is stored under, and the keys that seal it (those of `replicas`).
+fn stored_under(store: &SessionStore, session: &Session<Data>) -> (String, Keys) {
+    let key = format!("{}{}", super::SESSION_PREFIX, store.reference(&session.id));
+    (key, Keys::derive(&SecretString::from("a-test-secret-of-enough-length-0123456789")))
+}
+
+#[tokio::test]
+async fn a_session_sealed_in_the_previous_format_is_signed_out_and_still_leaves_its_groups()
+-> Result<(), StoreError> {
+    let (a, b, kv) = replicas();
+    let session = a.create(data(&["main", "eu"], &[])).await?;
+    // As the previous version sealed it: JSON, with the groups beside the data.
+    let (key, keys) = stored_under(&a, &session);
+    let previous = serde_json::json!({
+        "created_at": session.created_at,
+        "data": { "joined": ["main", "eu"], "left": [] },
+        "groups": ["main", "eu"],
+    });
+    let sealed = keys.seal(key.as_bytes(), previous.to_string().as_bytes()).expect("sealed");
+    kv.set(&key, &sealed, Some(Duration::from_secs(60))).await?;
+
+    assert_eq!(seen_by(&b, &session).await?, None, "signed out");
+    assert!(a.peek::<Data>(&a.reference(&session.id)).await?.is_none(), "not listed");
+    assert!(kv.get(&key).await?.is_some(), "left as it is: a rollback finds it");
+    assert_eq!((a.count_group("main").await?, a.count_group("eu").await?), (1, 1));
+    a.destroy::<Data>(&session.id).await?;
+    assert_eq!((a.count().await?, a.count_group("main").await?, a.count_group("eu").await?), (0, 0, 0));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_tampered_or_unknown_payload_is_refused() -> Result<(), StoreError> {
+    let (a, b, kv) = replicas();
+    let session = a.create(data(&["main"], &[])).await?;
+    let (key, keys) = stored_under(&a, &session);
+    let stored = kv.get(&key).await?.expect("stored");
+    assert_eq!(keys.open(key.as_bytes(), &stored).expect("opens").first(), Some(&1), "format 1");
+
+    // Any byte changed, the format byte's included (it is sealed with the rest).
+    for at in [0, 24, stored.len() / 2, stored.len() - 1] {
+        let mut tampered = stored.clone();
+        tampered[at] ^= 0x01;
+        kv.set(&key, &tampered, Some(Duration::from_secs(60))).await?;
+        assert_eq!(seen_by(&b, &session).await?, None, "byte {at} changed");
+    }
+    // Sealed under another session's key: moved, not believed.
+    let other = a.create(data(&["main"], &[])).await?;
+    let (other_key, _) = stored_under(&a, &other);
+    kv.set(&key, &kv.get(&other_key).await?.expect("stored"), Some(Duration::from_secs(60))).await?;
+    assert_eq!(seen_by(&b, &session).await?, None, "another session's value");
+    // A format this version does not know, and data that is not a session.
+    for plain in [&[2, 0, 0][..], &[1, 0xff, 0xff, 0xff], b""] {
+        let sealed = keys.seal(key.as_bytes(), plain).expect("sealed");
+        kv.set(&key, &sealed, Some(Duration::from_secs(60))).await?;
+        assert_eq!(seen_by(&b, &session).await?, None, "{plain:?}");
+    }
     Ok(())
 }

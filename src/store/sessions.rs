@@ -1,7 +1,8 @@
 //! Sessions in the key-value store (portal sessions, and admin sessions in a namespace of their
 //! own): sealed (encrypted and authenticated) with a key derived from `session.secret`, stored
 //! under a keyed hash of the session id (so reading Redis gives neither the session contents nor
-//! a usable id), with a sliding idle timeout and an absolute one.
+//! a usable id), with a sliding idle timeout and an absolute one. What is sealed is the session in
+//! a compact binary form behind a format byte ([`super::session_format`]).
 //!
 //! Portal session reads go through a short-lived in-process copy ([`super::session_cache`]):
 //! within its window a session is neither fetched, decrypted nor parsed again, and its idle
@@ -29,25 +30,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 
 use super::SessionId;
 use super::session_cache::{FRESH_FOR, SessionCache, follow};
+use super::session_format;
 use super::session_index::{Grouped, SessionIndex};
 use super::{Change, ChangeBus, KvStore, StoreError};
 use crate::clock::SharedClock;
 use crate::crypto::Keys;
-
-#[derive(Serialize, Deserialize)]
-struct Envelope<T> {
-    created_at: i64,
-    data: T,
-    /// The groups the data put the session in when it was written ([`Grouped`]): what ending it
-    /// takes it out of, read without knowing the data's type.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    groups: Vec<String>,
-}
 
 /// A session read by its reference ([`SessionStore::peek`]).
 #[derive(Debug, Clone)]
@@ -153,7 +145,10 @@ impl SessionStore {
     }
 
     /// Stores a new session under a new id.
-    pub async fn create<T: Serialize + Grouped>(&self, data: T) -> Result<Session<T>, StoreError> {
+    pub async fn create<T: Serialize + DeserializeOwned + Grouped>(
+        &self,
+        data: T,
+    ) -> Result<Session<T>, StoreError> {
         let session = Session { id: SessionId::generate(), created_at: self.clock.now_millis(), data };
         self.write(&session, false).await?;
         Ok(session)
@@ -162,26 +157,25 @@ impl SessionStore {
     /// Writes the session back (after a change), keeping its creation time. Every replica reads
     /// the new version from its next request on. A session that ended meanwhile stays ended:
     /// nothing is written.
-    pub async fn save<T: Serialize + Grouped>(&self, session: &Session<T>) -> Result<(), StoreError> {
+    pub async fn save<T: Serialize + DeserializeOwned + Grouped>(
+        &self,
+        session: &Session<T>,
+    ) -> Result<(), StoreError> {
         self.write(session, true).await
     }
 
-    async fn write<T: Serialize + Grouped>(
+    async fn write<T: Serialize + DeserializeOwned + Grouped>(
         &self,
         session: &Session<T>,
         rewrite: bool,
     ) -> Result<(), StoreError> {
         let Some(ttl) = self.ttl(session.created_at) else {
-            return self.destroy(&session.id).await;
+            return self.destroy::<T>(&session.id).await;
         };
         let key = self.key(&session.id);
         let groups = session.data.groups();
-        let envelope = Envelope {
-            created_at: session.created_at,
-            data: &session.data,
-            groups: groups.member_of.clone(),
-        };
-        let plain = serde_json::to_vec(&envelope).map_err(|e| StoreError::Protocol(e.to_string()))?;
+        let plain = session_format::encode(session.created_at, &session.data)
+            .map_err(|e| StoreError::Protocol(e.to_string()))?;
         let sealed = self
             .keys
             .seal(key.as_bytes(), &plain)
@@ -265,17 +259,19 @@ impl SessionStore {
             tracing::warn!("a stored session failed authentication; treating it as signed out");
             return Ok(None);
         };
-        let Ok(envelope) = serde_json::from_slice::<Envelope<T>>(&plain) else {
+        let Some((created_at, data)) = session_format::decode::<T>(&plain) else {
+            // Another format (a session sealed before the current one): signed out, left as it
+            // is (the module `session_format` says why).
+            tracing::debug!("a stored session is in another format; treating it as signed out");
             return Ok(None);
         };
-        if self.ttl(envelope.created_at).is_none() {
+        if self.ttl(created_at).is_none() {
             self.forget(&key);
             self.kv.delete(&key).await?;
             return Ok(None);
         }
-        let session =
-            Arc::new(Session { id: id.clone(), created_at: envelope.created_at, data: envelope.data });
-        if let Some(ttl) = self.ttl(envelope.created_at) {
+        let session = Arc::new(Session { id: id.clone(), created_at, data });
+        if let Some(ttl) = self.ttl(created_at) {
             self.index.read(&key, ttl, &session.data.groups().member_of).await?;
         }
         if let (Some(copies), Some(epoch)) = (copies, epoch) {
@@ -302,41 +298,42 @@ impl SessionStore {
         let Some(key) = self.reference_key(reference) else { return Ok(None) };
         let Some(sealed) = self.kv.get(&key).await? else { return Ok(None) };
         let Some(plain) = self.keys.open(key.as_bytes(), &sealed) else { return Ok(None) };
-        let Ok(envelope) = serde_json::from_slice::<Envelope<T>>(&plain) else { return Ok(None) };
-        if self.ttl(envelope.created_at).is_none() {
+        let Some((created_at, data)) = session_format::decode::<T>(&plain) else { return Ok(None) };
+        if self.ttl(created_at).is_none() {
             return Ok(None);
         }
         let idle = i64::try_from(self.idle.as_millis()).unwrap_or(i64::MAX);
         let expires = self.index.expires(&key).await?;
-        let last_seen_ms =
-            expires.map_or(envelope.created_at, |at| at.saturating_sub(idle).max(envelope.created_at));
-        Ok(Some(Peeked { created_at: envelope.created_at, last_seen_ms, data: envelope.data }))
+        let last_seen_ms = expires.map_or(created_at, |at| at.saturating_sub(idle).max(created_at));
+        Ok(Some(Peeked { created_at, last_seen_ms, data }))
     }
 
     /// Ends the session with this reference on every replica (see [`SessionStore::destroy`]).
-    pub async fn destroy_reference(&self, reference: &str) -> Result<(), StoreError> {
+    pub async fn destroy_reference<T: DeserializeOwned + Grouped>(
+        &self,
+        reference: &str,
+    ) -> Result<(), StoreError> {
         match self.reference_key(reference) {
-            Some(key) => self.destroy_key(key).await,
+            Some(key) => self.destroy_key::<T>(key).await,
             None => Ok(()),
         }
     }
 
-    /// Ends a session on every replica: no request that starts after this returns is served
-    /// with it, on any replica (the module comment says why). The announcement only frees the
-    /// other replicas' memory sooner.
-    pub async fn destroy(&self, id: &SessionId) -> Result<(), StoreError> {
-        self.destroy_key(self.key(id)).await
+    /// Ends a session (whose data is a `T`) on every replica: no request that starts after this
+    /// returns is served with it, on any replica (the module comment says why). The announcement
+    /// only frees the other replicas' memory sooner.
+    pub async fn destroy<T: DeserializeOwned + Grouped>(&self, id: &SessionId) -> Result<(), StoreError> {
+        self.destroy_key::<T>(self.key(id)).await
     }
 
-    async fn destroy_key(&self, key: String) -> Result<(), StoreError> {
+    async fn destroy_key<T: DeserializeOwned + Grouped>(&self, key: String) -> Result<(), StoreError> {
         self.forget(&key);
-        // Deleted and read in one step: its groups say which indexes to leave.
+        // Deleted and read in one step: its data says which groups' indexes to leave.
         let taken = self.kv.take(&key).await;
         self.forget(&key);
         let groups = taken?
             .and_then(|sealed| self.keys.open(key.as_bytes(), &sealed))
-            .and_then(|plain| serde_json::from_slice::<Envelope<serde::de::IgnoredAny>>(&plain).ok())
-            .map(|envelope| envelope.groups)
+            .map(|plain| session_format::groups::<T>(&plain))
             .unwrap_or_default();
         self.index.ended(&key, &groups).await?;
         self.announce(Change::SessionEnded { key }).await;

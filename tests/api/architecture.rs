@@ -14,6 +14,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("password", 0),
     ("metrics", 0),
     ("config", 1),
+    ("compact", 1),
     ("telemetry", 2),
     ("store", 2),
     ("manager", 2),

@@ -34,6 +34,7 @@ impl Flash {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AdminSession {
     pub username: String,
+    #[serde(with = "crate::compact::text")]
     pub csrf_token: String,
     #[serde(default)]
     pub flash: Option<Flash>,

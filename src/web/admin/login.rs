@@ -121,7 +121,7 @@ pub async fn login(
     audit(&state, &who, "admin.signin.success", None, None, ip_text.as_deref()).await;
     // A new session id at every sign-in: an id planted before it is never promoted.
     if let Some(old) = access::load(&req, &state).await? {
-        state.admin().sessions.destroy(&old.id).await?;
+        state.admin().sessions.destroy::<AdminSession>(&old.id).await?;
     }
     let session = state
         .admin()
@@ -166,7 +166,7 @@ pub async fn logout(
     posted: web::Form<LogoutForm>,
 ) -> Result<HttpResponse, WebError> {
     admin.check_csrf(&posted.csrf_token)?;
-    state.admin().sessions.destroy(&admin.0.id).await?;
+    state.admin().sessions.destroy::<AdminSession>(&admin.0.id).await?;
     let ip = address.text();
     audit(&state, &admin.actor(), "admin.signout", None, None, ip.as_deref()).await;
     Ok(HttpResponse::SeeOther()
