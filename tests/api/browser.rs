@@ -127,7 +127,11 @@ async fn browser_consumer_journey_through_the_portal() {
     assert_eq!(data("searching the catalog by name")["apis"], serde_json::json!(["EU VAT"]));
     let api = data("opening an API shows its operations and definition");
     assert_eq!(api["title"], "EU VAT");
-    assert_eq!(api["operations"], serde_json::json!(["GET /items List EU VAT items"]));
+    assert_eq!(
+        api["operations"],
+        serde_json::json!(["GET /items https://gateway.example/euvat/items List EU VAT items"]),
+        "each operation with the URL to call"
+    );
     assert_eq!(api["swagger"], "2.0");
     assert_eq!(
         data("an application without a name is refused with a message")["error"],
