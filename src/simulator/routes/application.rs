@@ -2,6 +2,8 @@
 //! keys (`/applications/{id}/apikeys`) and its access to APIs (`/applications/{id}/apis`). An
 //! application of another organization is not found (API administrators see all).
 
+use std::sync::MutexGuard;
+
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
@@ -29,6 +31,22 @@ pub(super) fn owned<'a>(
     data.applications.iter_mut().find(|a| {
         a.id == id && (caller.user.role == Role::Admin || a.organization_id == caller.user.organization_id)
     })
+}
+
+/// The caller and the data, once the caller may see application `id` (an API administrator any,
+/// others their organization's); else the answer to send (the injected fault, 401, or 404).
+pub(super) async fn with_application<'a>(
+    req: &HttpRequest,
+    state: &'a SimState,
+    operation: Operation,
+    id: &str,
+) -> Result<(Caller, MutexGuard<'a, SimulatorData>), HttpResponse> {
+    let caller = guard(req, state, operation).await?;
+    let mut data = state.data();
+    if owned(&mut data, &caller, id).is_none() {
+        return Err(not_found());
+    }
+    Ok((caller, data))
 }
 
 pub(super) async fn get(req: HttpRequest, state: web::Data<SimState>, id: web::Path<String>) -> HttpResponse {
@@ -82,14 +100,10 @@ pub(super) async fn delete(
     state: web::Data<SimState>,
     id: web::Path<String>,
 ) -> HttpResponse {
-    let caller = match guard(&req, &state, Operation::Application).await {
-        Ok(caller) => caller,
+    let (_, mut data) = match with_application(&req, &state, Operation::Application, &id).await {
+        Ok(found) => found,
         Err(response) => return response,
     };
-    let mut data = state.data();
-    if owned(&mut data, &caller, &id).is_none() {
-        return not_found();
-    }
     data.applications.retain(|a| a.id != *id);
     data.api_keys.retain(|k| k.application_id != *id);
     data.api_access.retain(|a| a.application_id != *id);
@@ -102,14 +116,10 @@ pub(super) async fn api_keys(
     state: web::Data<SimState>,
     id: web::Path<String>,
 ) -> HttpResponse {
-    let caller = match guard(&req, &state, Operation::ApiKeys).await {
-        Ok(caller) => caller,
+    let (_, data) = match with_application(&req, &state, Operation::ApiKeys, &id).await {
+        Ok(found) => found,
         Err(response) => return response,
     };
-    let mut data = state.data();
-    if owned(&mut data, &caller, &id).is_none() {
-        return not_found();
-    }
     let keys: Vec<Value> =
         data.api_keys.iter().filter(|k| k.application_id == *id).map(views::api_key).collect();
     HttpResponse::Ok().json(keys)
@@ -120,14 +130,10 @@ pub(super) async fn create_api_key(
     state: web::Data<SimState>,
     id: web::Path<String>,
 ) -> HttpResponse {
-    let caller = match guard(&req, &state, Operation::ApiKeys).await {
-        Ok(caller) => caller,
+    let (caller, mut data) = match with_application(&req, &state, Operation::ApiKeys, &id).await {
+        Ok(found) => found,
         Err(response) => return response,
     };
-    let mut data = state.data();
-    if owned(&mut data, &caller, &id).is_none() {
-        return not_found();
-    }
     let key = SimApiKey {
         id: new_id(),
         application_id: id.clone(),
@@ -146,15 +152,11 @@ pub(super) async fn delete_api_key(
     state: web::Data<SimState>,
     path: web::Path<(String, String)>,
 ) -> HttpResponse {
-    let caller = match guard(&req, &state, Operation::ApiKeys).await {
-        Ok(caller) => caller,
+    let (id, key_id) = path.into_inner();
+    let (_, mut data) = match with_application(&req, &state, Operation::ApiKeys, &id).await {
+        Ok(found) => found,
         Err(response) => return response,
     };
-    let (id, key_id) = path.into_inner();
-    let mut data = state.data();
-    if owned(&mut data, &caller, &id).is_none() {
-        return not_found();
-    }
     let before = data.api_keys.len();
     data.api_keys.retain(|k| !(k.application_id == id && k.id == key_id));
     if data.api_keys.len() == before {
@@ -168,14 +170,10 @@ pub(super) async fn api_access(
     state: web::Data<SimState>,
     id: web::Path<String>,
 ) -> HttpResponse {
-    let caller = match guard(&req, &state, Operation::ApiAccess).await {
-        Ok(caller) => caller,
+    let (_, data) = match with_application(&req, &state, Operation::ApiAccess, &id).await {
+        Ok(found) => found,
         Err(response) => return response,
     };
-    let mut data = state.data();
-    if owned(&mut data, &caller, &id).is_none() {
-        return not_found();
-    }
     let found: Vec<Value> =
         data.api_access.iter().filter(|a| a.application_id == *id).map(views::api_access).collect();
     HttpResponse::Ok().json(found)
@@ -230,15 +228,11 @@ pub(super) async fn remove_access(
     state: web::Data<SimState>,
     path: web::Path<(String, String)>,
 ) -> HttpResponse {
-    let caller = match guard(&req, &state, Operation::ApiAccess).await {
-        Ok(caller) => caller,
+    let (id, access_id) = path.into_inner();
+    let (_, mut data) = match with_application(&req, &state, Operation::ApiAccess, &id).await {
+        Ok(found) => found,
         Err(response) => return response,
     };
-    let (id, access_id) = path.into_inner();
-    let mut data = state.data();
-    if owned(&mut data, &caller, &id).is_none() {
-        return not_found();
-    }
     let before = data.api_access.len();
     data.api_access.retain(|a| !(a.application_id == id && a.id == access_id));
     if data.api_access.len() == before {

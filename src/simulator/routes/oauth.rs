@@ -10,22 +10,17 @@ use super::super::data::{SimOAuthClient, new_id, now_millis};
 use super::super::faults::Operation;
 use super::super::state::SimState;
 use super::super::views;
-use super::application::{not_found, owned};
-use super::guard;
+use super::application::with_application;
 
 pub(super) async fn list(
     req: HttpRequest,
     state: web::Data<SimState>,
     id: web::Path<String>,
 ) -> HttpResponse {
-    let caller = match guard(&req, &state, Operation::OAuthClients).await {
-        Ok(caller) => caller,
+    let (_, data) = match with_application(&req, &state, Operation::OAuthClients, &id).await {
+        Ok(found) => found,
         Err(response) => return response,
     };
-    let mut data = state.data();
-    if owned(&mut data, &caller, &id).is_none() {
-        return not_found();
-    }
     let found: Vec<Value> =
         data.oauth_clients.iter().filter(|c| c.application_id == *id).map(views::oauth_client).collect();
     HttpResponse::Ok().json(found)
@@ -36,14 +31,10 @@ pub(super) async fn create(
     state: web::Data<SimState>,
     id: web::Path<String>,
 ) -> HttpResponse {
-    let caller = match guard(&req, &state, Operation::OAuthClients).await {
-        Ok(caller) => caller,
+    let (_, mut data) = match with_application(&req, &state, Operation::OAuthClients, &id).await {
+        Ok(found) => found,
         Err(response) => return response,
     };
-    let mut data = state.data();
-    if owned(&mut data, &caller, &id).is_none() {
-        return not_found();
-    }
     let client = SimOAuthClient {
         id: new_id(),
         application_id: id.clone(),
@@ -61,15 +52,11 @@ pub(super) async fn new_secret(
     state: web::Data<SimState>,
     path: web::Path<(String, String)>,
 ) -> HttpResponse {
-    let caller = match guard(&req, &state, Operation::OAuthClients).await {
-        Ok(caller) => caller,
+    let (id, client_id) = path.into_inner();
+    let (_, mut data) = match with_application(&req, &state, Operation::OAuthClients, &id).await {
+        Ok(found) => found,
         Err(response) => return response,
     };
-    let (id, client_id) = path.into_inner();
-    let mut data = state.data();
-    if owned(&mut data, &caller, &id).is_none() {
-        return not_found();
-    }
     match data.oauth_clients.iter_mut().find(|c| c.application_id == id && c.id == client_id) {
         Some(client) => {
             client.secret = new_id();
@@ -84,15 +71,11 @@ pub(super) async fn delete(
     state: web::Data<SimState>,
     path: web::Path<(String, String)>,
 ) -> HttpResponse {
-    let caller = match guard(&req, &state, Operation::OAuthClients).await {
-        Ok(caller) => caller,
+    let (id, client_id) = path.into_inner();
+    let (_, mut data) = match with_application(&req, &state, Operation::OAuthClients, &id).await {
+        Ok(found) => found,
         Err(response) => return response,
     };
-    let (id, client_id) = path.into_inner();
-    let mut data = state.data();
-    if owned(&mut data, &caller, &id).is_none() {
-        return not_found();
-    }
     let before = data.oauth_clients.len();
     data.oauth_clients.retain(|c| !(c.application_id == id && c.id == client_id));
     if data.oauth_clients.len() == before {
