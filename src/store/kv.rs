@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::{MemoryStore, RedisStore};
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The store could not be reached or did not answer in time.
     #[error("session store unavailable: {0}")]

@@ -6,6 +6,7 @@ mod kv;
 mod memory;
 mod redis;
 mod session_cache;
+mod session_confirm;
 mod session_format;
 mod session_id;
 mod session_index;

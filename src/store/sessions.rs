@@ -19,7 +19,9 @@
 //!    session before it ended and saves it after changes nothing), and reads never write a value.
 //! 3. Every request that uses a session asks the store about its key after the request started:
 //!    either it reads it (`GETEX`), or it holds a copy and asks `EXISTS` (no value sent, nothing
-//!    decrypted), and serves the copy only when the answer is yes.
+//!    decrypted), and serves the copy only when the answer is yes. Concurrent requests of one
+//!    session may share an `EXISTS`, but only one sent after each of them started
+//!    ([`super::session_confirm`]).
 //! 4. The store answers each key from one place, in order (a Redis node runs commands one at a
 //!    time; a key lives on one master, Sentinel and Cluster send both commands there; the
 //!    in-process store takes a lock): a question asked after the delete was acknowledged sees it.
@@ -35,6 +37,7 @@ use serde::de::DeserializeOwned;
 
 use super::SessionId;
 use super::session_cache::{FRESH_FOR, SessionCache, follow};
+use super::session_confirm::Confirmations;
 use super::session_format;
 use super::session_index::{Grouped, SessionIndex};
 use super::{Change, ChangeBus, KvStore, StoreError};
@@ -79,6 +82,8 @@ struct Copies {
     changes: ChangeBus,
     /// Follows the change bus for as long as the store lives.
     follower: tokio::task::AbortHandle,
+    /// The existence questions in flight, shared by a session's concurrent requests.
+    confirmations: Arc<Confirmations>,
 }
 
 impl Drop for Copies {
@@ -104,7 +109,7 @@ impl SessionStore {
         // A copy must never outlive the idle timeout its read set in the store.
         let cache = Arc::new(SessionCache::new(FRESH_FOR.min(idle)));
         let follower = follow(cache.clone(), &changes);
-        let copies = Some(Arc::new(Copies { cache, changes, follower }));
+        let copies = Some(Arc::new(Copies { cache, changes, follower, confirmations: Arc::default() }));
         let (prefix, domain) = (SESSION_PREFIX, "session");
         let index = SessionIndex::new(kv.clone(), clock.clone(), domain);
         Self { kv, keys, idle, absolute, clock, prefix, domain, copies, index }
@@ -234,7 +239,7 @@ impl SessionStore {
             // The copy spares the value, never the question: does the session still exist, now
             // that this request has started? (The module comment, step 3.) When the store cannot
             // answer, neither can the copy: 503, as for a read.
-            if self.kv.exists(&hit.key).await? {
+            if self.still_exists(&hit.key).await? {
                 return Ok(Some(hit.session));
             }
             self.forget(&hit.key);
@@ -338,6 +343,14 @@ impl SessionStore {
         self.index.ended(&key, &groups).await?;
         self.announce(Change::SessionEnded { key }).await;
         Ok(())
+    }
+
+    /// Whether the session under `key` exists, by a question sent after this call began; the
+    /// concurrent requests of one session share such questions ([`Confirmations`]).
+    async fn still_exists(&self, key: &Arc<str>) -> Result<bool, StoreError> {
+        let Some(copies) = &self.copies else { return self.kv.exists(key).await };
+        let (kv, asked) = (self.kv.clone(), key.clone());
+        copies.confirmations.exists(key, move || async move { kv.exists(&asked).await }).await
     }
 
     fn cache(&self) -> Option<&SessionCache> {

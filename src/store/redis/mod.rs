@@ -2,10 +2,11 @@
 //! Cluster ([`topology`]).
 //!
 //! A few multiplexed connections (`redis.pool_size`; a Cluster connection multiplexes to every
-//! node by itself), used round robin. Unlike a checkout pool, nothing is sent besides the
-//! commands themselves: a request that needs one command costs one round trip. The first
-//! connection is made lazily, so Portico starts (and reports not-ready) while Redis is down, and
-//! recovers when it comes back.
+//! node by itself), used round robin by background work, and one more per request thread, opened
+//! on that thread's runtime so a command does not wake another thread ([`local`]). Unlike a
+//! checkout pool, nothing is sent besides the commands themselves: a request that needs one
+//! command costs one round trip. The first connection is made lazily, so Portico starts (and
+//! reports not-ready) while Redis is down, and recovers when it comes back.
 //!
 //! Recovery goes by time, not by traffic: a connection finds out that Redis went away only when
 //! something is sent on it, and would fail that one request before reconnecting. A keeper pings
@@ -17,6 +18,7 @@
 //! keys put the shared part in a hash tag (`{…}`).
 
 mod keyspace;
+mod local;
 mod nodes;
 mod pubsub;
 mod sentinel;
@@ -44,8 +46,11 @@ pub struct RedisStore {
 
 struct Inner {
     prefix: String,
+    /// What the connections are made from (each request thread's own too: [`local`]).
+    target: RedisTarget,
     topology: Topology,
     next: RoundRobin,
+    locals: local::Locals,
 }
 
 fn unavailable(e: redis::RedisError) -> StoreError {
@@ -68,11 +73,16 @@ impl RedisStore {
 
     /// The store on `target`; no connection is made until the first command.
     pub fn open(target: RedisTarget, key_prefix: &str) -> Result<Self, StoreError> {
-        let topology = Topology::open(target)
+        let topology = Topology::open(target.clone())
             .map_err(|e| StoreError::Protocol(format!("bad Redis settings ({:?})", e.kind())))?;
-        Ok(Self {
-            inner: Arc::new(Inner { prefix: key_prefix.to_owned(), topology, next: RoundRobin::default() }),
-        })
+        let inner = Inner {
+            prefix: key_prefix.to_owned(),
+            target,
+            topology,
+            next: RoundRobin::default(),
+            locals: local::Locals::default(),
+        };
+        Ok(Self { inner: Arc::new(inner) })
     }
 
     pub fn key_prefix(&self) -> &str {
@@ -91,7 +101,12 @@ impl RedisStore {
         full
     }
 
+    /// A connection for one command: this thread's own on a request thread ([`local`]), else
+    /// the next shared one.
     async fn conn(&self) -> Result<Conn, StoreError> {
+        if let Some(own) = local::topology(&self.inner, &self.inner.target) {
+            return own.connection(0).await.map_err(unavailable);
+        }
         let i = self.inner.next.next(self.inner.topology.len());
         self.connection(i).await
     }
@@ -100,11 +115,13 @@ impl RedisStore {
         self.inner.topology.connection(i).await.map_err(unavailable)
     }
 
-    /// Pings every connection (on a Cluster, every master): the store is up when each of them
-    /// answers (a request may be sent on any of them).
+    /// Pings every connection (on a Cluster, every master), the request threads' own too: the
+    /// store is up when each of them answers (a request may be sent on any of them).
     pub async fn ping(&self) -> Result<(), StoreError> {
-        let pings = (0..self.inner.topology.len()).map(|i| self.ping_one(i));
-        let results = futures_util::future::join_all(pings).await;
+        let locals = self.inner.locals.live();
+        let shared = (0..self.inner.topology.len()).map(|i| ping_on(&self.inner.topology, i));
+        let own = locals.iter().map(|topology| ping_on(topology, 0));
+        let results = futures_util::future::join_all(shared.chain(own)).await;
         let total = results.len();
         let mut failures = results.into_iter().filter_map(Result::err);
         match failures.next() {
@@ -116,18 +133,9 @@ impl RedisStore {
         }
     }
 
+    /// Pings shared connection `i`.
     async fn ping_one(&self, i: usize) -> Result<(), StoreError> {
-        let mut c = self.connection(i).await?;
-        if let Conn::Cluster(cluster) = &mut c {
-            let every_master = RoutingInfo::MultiNode((
-                MultipleNodeRoutingInfo::AllMasters,
-                Some(ResponsePolicy::AllSucceeded),
-            ));
-            cluster.route_command(redis::cmd("PING"), every_master).await.map_err(unavailable)?;
-            return Ok(());
-        }
-        let pong: String = redis::cmd("PING").query_async(&mut c).await.map_err(unavailable)?;
-        if pong == "PONG" { Ok(()) } else { Err(StoreError::Protocol(format!("PING answered {pong:?}"))) }
+        ping_on(&self.inner.topology, i).await
     }
 
     /// Starts the keeper (see the module comment); it ends with the store, or when aborted.
@@ -377,6 +385,19 @@ static RELEASE: LazyLock<redis::Script> = LazyLock::new(|| {
         "if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('DECR', KEYS[1]) else return 0 end",
     )
 });
+
+/// Pings connection `i` of `topology` (on a Cluster, every master).
+async fn ping_on(topology: &Topology, i: usize) -> Result<(), StoreError> {
+    let mut c = topology.connection(i).await.map_err(unavailable)?;
+    if let Conn::Cluster(cluster) = &mut c {
+        let every_master =
+            RoutingInfo::MultiNode((MultipleNodeRoutingInfo::AllMasters, Some(ResponsePolicy::AllSucceeded)));
+        cluster.route_command(redis::cmd("PING"), every_master).await.map_err(unavailable)?;
+        return Ok(());
+    }
+    let pong: String = redis::cmd("PING").query_async(&mut c).await.map_err(unavailable)?;
+    if pong == "PONG" { Ok(()) } else { Err(StoreError::Protocol(format!("PING answered {pong:?}"))) }
+}
 
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)

@@ -29,6 +29,7 @@ pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// What the store connects to, with secrets already resolved.
+#[derive(Clone)]
 pub struct RedisTarget {
     pub form: TargetForm,
     /// The data nodes' ACL user and password (any form).
@@ -45,6 +46,7 @@ fn certificates(ca_pem: Option<&Vec<u8>>) -> Option<TlsCertificates> {
     ca_pem.map(|pem| TlsCertificates { client_tls: None, root_cert: Some(pem.clone()) })
 }
 
+#[derive(Clone)]
 pub enum TargetForm {
     /// A `redis://` or `rediss://` URL (it may hold a password itself).
     Single(SecretString),

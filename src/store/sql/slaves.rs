@@ -65,6 +65,7 @@ fn from_row(r: &AnyRow) -> Result<SlaveRow, DatabaseError> {
             timeout: timeout_ms.map(|ms| Duration::from_millis(u64::try_from(ms).unwrap_or(0))),
             enabled: r.try_get::<i64, _>(7)? != 0,
             required: r.try_get::<i64, _>(8)? != 0,
+            gateway: None,
         },
         auth: auth.map(|text| AuthReference::parse(&text)).transpose().map_err(|e| bad_row("auth", e))?,
         version: r.try_get(9)?,
