@@ -52,6 +52,9 @@ pub struct ManagerDefinition {
     /// Under the `master` policy, sign-in fails when a required slave cannot be joined (the
     /// master always is).
     pub required: bool,
+    /// The API gateway the API page's "try it" sends calls to (scheme, host, port and an
+    /// optional path prefix); `None`: try it is off for this environment.
+    pub gateway: Option<url::Url>,
 }
 
 /// Identifier of a manager environment (`master`, `prod-eu`, …): 1–64 characters of lowercase

@@ -28,6 +28,9 @@ pub struct DefinitionSummary {
     pub description: Option<String>,
     /// Where the API is served (`https://host/base` or just the base path).
     pub base_url: Option<String>,
+    /// The path the API is served under on its gateway (`/petstore`; empty at the root),
+    /// whatever host the document names.
+    pub base_path: String,
     pub operations: Vec<Operation>,
     /// More operations than [`MAX_OPERATIONS`] were found.
     pub truncated: bool,
@@ -42,6 +45,7 @@ pub fn summarize(doc: &Value) -> DefinitionSummary {
         version: text(info.and_then(|i| i.get("version"))),
         description: text(info.and_then(|i| i.get("description"))),
         base_url: base_url(doc),
+        base_path: base_path(doc),
         operations,
         truncated,
     }
@@ -71,6 +75,15 @@ fn format(doc: &Value) -> Option<String> {
         return Some(format!("OpenAPI {v}"));
     }
     text(doc.get("swagger")).map(|v| format!("Swagger {v}"))
+}
+
+fn base_path(doc: &Value) -> String {
+    let path = match doc.get("servers").and_then(Value::as_array).and_then(|s| text(s.first()?.get("url"))) {
+        Some(server) if server.starts_with('/') => server,
+        Some(server) => url::Url::parse(&server).map(|u| u.path().to_owned()).unwrap_or_default(),
+        None => text(doc.get("basePath")).unwrap_or_default(),
+    };
+    path.trim_end_matches('/').to_owned()
 }
 
 fn base_url(doc: &Value) -> Option<String> {

@@ -197,6 +197,8 @@ pub struct MasterSettings {
     pub ca_file: Option<PathBuf>,
     pub timeout: Option<Duration>,
     pub auth: Option<ManagerAuthSettings>,
+    /// Where the API page's "try it" sends calls (docs/portal.md).
+    pub gateway: Option<Url>,
 }
 
 fn default_master_id() -> EnvironmentId {
@@ -229,6 +231,8 @@ pub struct SlaveSettings {
     #[serde(default)]
     pub required: bool,
     pub auth: Option<ManagerAuthSettings>,
+    /// Where the API page's "try it" sends calls (docs/portal.md).
+    pub gateway: Option<Url>,
 }
 
 pub(super) fn yes() -> bool {
@@ -249,6 +253,7 @@ impl MasterSettings {
             timeout: self.timeout.map(|t| t.get()),
             enabled: true,
             required: true,
+            gateway: self.gateway.clone(),
         })
     }
 }
@@ -272,6 +277,7 @@ impl SlaveSettings {
             timeout: self.timeout.map(|t| t.get()),
             enabled: self.enabled,
             required: self.required,
+            gateway: self.gateway.clone(),
         }
     }
 }

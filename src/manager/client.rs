@@ -82,6 +82,10 @@ impl ManagerClient {
         self.timeout
     }
 
+    pub(super) fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
     pub(super) fn forward_pool(&self) -> &Arc<ForwardPool> {
         &self.forwarding
     }

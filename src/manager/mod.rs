@@ -7,6 +7,7 @@ mod client;
 mod error;
 mod forward;
 mod forward_path;
+mod gateway;
 mod model;
 mod pool;
 mod probe;
@@ -21,6 +22,7 @@ pub use forward::{
     ForwardBody, ForwardRequest, ForwardedBody, ForwardedResponse, HopByHop, hop_by_hop, is_hop_by_hop,
 };
 pub use forward_path::{ForwardPath, PathRefusal};
+pub use gateway::{GatewayAnswer, GatewayCall, MAX_BODY as GATEWAY_MAX_BODY, TryRefusal, matches_template};
 pub use model::{
     ApiAccess, ApiKey, AppInfo, Application, ApplicationUpdate, DiscoveredApi, MetricSeries, MetricTimeline,
     NewApplication, OAuthClient, Organization, Quota, QuotaRestriction, User,

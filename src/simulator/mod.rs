@@ -13,6 +13,7 @@ mod control;
 mod data;
 mod demo;
 mod faults;
+mod gateway;
 mod requests;
 mod routes;
 mod sessions;
@@ -32,7 +33,7 @@ use url::Url;
 pub use bearer::BearerOptions;
 pub use cli::run_cli;
 pub use data::{
-    DataFileError, SimApi, SimApplication, SimOAuthClient, SimOrganization, SimUser, SimulatorData,
+    DataFileError, SimApi, SimApiKey, SimApplication, SimOAuthClient, SimOrganization, SimUser, SimulatorData,
 };
 pub use demo::DEMO_USERS;
 pub use faults::{Failure, FaultRule, Faults, Operation};
@@ -117,6 +118,7 @@ impl Simulator {
                 .app_data(app_state.clone())
                 .wrap(from_fn(requests::record))
                 .configure(control::configure)
+                .configure(gateway::configure)
                 .configure(move |cfg| routes::configure(cfg, &base_path))
                 .default_service(web::to(|| async { HttpResponse::NotFound().json(not_found_body()) }))
         })
@@ -148,7 +150,13 @@ impl Simulator {
             timeout: None,
             enabled: true,
             required: false,
+            gateway: Some(self.gateway_url()),
         }
+    }
+
+    /// The API gateway this simulator plays too ([`gateway`]): `{url}/gateway`.
+    pub fn gateway_url(&self) -> url::Url {
+        self.url.join(gateway::PREFIX.trim_start_matches('/')).unwrap_or_else(|_| self.url.clone())
     }
 
     /// Injected latency and failures.

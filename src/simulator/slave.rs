@@ -37,6 +37,7 @@ pub(crate) fn master_client(master: &Url, default_base_path: &str) -> Result<Man
         timeout: None,
         enabled: true,
         required: true,
+        gateway: None,
     };
     ManagerClient::new(definition, MASTER_TIMEOUT)
 }

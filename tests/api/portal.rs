@@ -8,6 +8,7 @@ mod application;
 mod applications;
 mod catalog;
 mod picker;
+mod try_it;
 
 use portico::simulator::Simulator;
 

@@ -49,6 +49,7 @@ fn slave_row(id: &str, name: &str, url: &url::Url) -> SlaveRow {
             timeout: Some(Duration::from_secs(1)),
             enabled: true,
             required: false,
+            gateway: None,
         },
         version: 0,
         updated_at: 0,

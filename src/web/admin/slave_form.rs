@@ -185,6 +185,8 @@ pub fn check(form: &SlaveForm, id: Option<&EnvironmentId>) -> Result<ManagerDefi
                 timeout,
                 enabled: form.is_enabled(),
                 required: form.is_required(),
+                // (Set in the configuration file only.)
+                gateway: None,
             })
         }
         _ => Err(Box::new(errors)),

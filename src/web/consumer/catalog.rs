@@ -10,6 +10,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::portal::{self, JoinedEnvironment, Shell, ago, clock_time, manager_status, render};
+use super::try_it::{TriedView, TryForm};
 use crate::catalog::definition::{self, Operation};
 use crate::catalog::{Catalog, CatalogCache};
 use crate::federation::PortalSession;
@@ -120,11 +121,11 @@ pub async fn apis(
     render(StatusCode::OK, &page)
 }
 
-struct OperationView {
-    method: String,
+pub(super) struct OperationView {
+    pub(super) method: String,
     /// Lower case, for the colour of the method badge.
     method_class: String,
-    path: String,
+    pub(super) path: String,
     /// The full URL to call, when the definition gives an absolute base URL.
     url: Option<String>,
     summary: String,
@@ -133,9 +134,11 @@ struct OperationView {
 
 #[derive(Template)]
 #[template(path = "api.html")]
-struct ApiPage {
+pub(super) struct ApiPage {
     shell: Shell,
     env_id: String,
+    /// Percent-encoded for a path segment.
+    api_id: String,
     env_name: String,
     name: String,
     summary: String,
@@ -152,6 +155,27 @@ struct ApiPage {
     curl: Option<String>,
     stale: Option<StaleView>,
     definition_problem: Option<String>,
+    /// "Try it": the form, when the environment has a gateway and the API operations.
+    pub(super) try_it: Option<TryForm>,
+    /// The answer of the call just tried.
+    pub(super) tried: Option<TriedView>,
+}
+
+/// An API page as loaded, for "try it" to send a call from.
+pub(super) struct LoadedApi {
+    pub page: ApiPage,
+    pub joined: JoinedEnvironment,
+    /// The API's id and name, and its base path on the gateway.
+    pub api_id: String,
+    pub api_name: String,
+    pub base_path: String,
+}
+
+impl ApiPage {
+    /// The listed operation at `index`: its method and path template.
+    pub(super) fn operation(&self, index: usize) -> Option<(&str, &str)> {
+        self.operations.get(index).map(|op| (op.method.as_str(), op.path.as_str()))
+    }
 }
 
 pub async fn api(
@@ -161,16 +185,29 @@ pub async fn api(
 ) -> Result<HttpResponse, WebError> {
     let mut session = signed_in.0;
     let (env_raw, api_id) = path.into_inner();
-    let joined = match portal::joined(&state, &mut session, &env_raw).await? {
+    match load_api(&state, &mut session, &env_raw, &api_id).await? {
+        Ok(loaded) => render(StatusCode::OK, &loaded.page),
+        Err(page) => Ok(page),
+    }
+}
+
+/// The API page of `api_id` on `env_raw`, or the page that says why there is none.
+pub(super) async fn load_api(
+    state: &AppState,
+    session: &mut Session<PortalSession>,
+    env_raw: &str,
+    api_id: &str,
+) -> Result<Result<LoadedApi, HttpResponse>, WebError> {
+    let joined = match portal::joined(state, session, env_raw).await? {
         Ok(joined) => joined,
-        Err(page) => return Ok(page),
+        Err(page) => return Ok(Err(page)),
     };
     let catalog = match catalog(state.catalog(), &session.data, &joined).await {
         Ok(catalog) => catalog,
         Err(ManagerError::SessionExpired) => {
-            return portal::session_ended(&state, &mut session, &joined.env).await;
+            return portal::session_ended(state, session, &joined.env).await.map(Err);
         }
-        Err(e) => return manager_problem(&state, &mut session, &joined, &e).await,
+        Err(e) => return manager_problem(state, session, &joined, &e).await.map(Err),
     };
     let Some(api) = catalog.apis.iter().find(|a| a.id == api_id) else {
         let wanted: String = api_id.chars().take(64).collect();
@@ -178,14 +215,15 @@ pub async fn api(
             "The API “{wanted}” does not exist on {}, or is not offered to your organization.",
             joined.env.name()
         );
-        return portal::not_found(&state, &mut session, Some(&joined.env), "API", text).await;
+        return portal::not_found(state, session, Some(&joined.env), "API", text).await.map(Err);
     };
-    let notice = portal::take_notice(&state, &mut session).await?;
+    let notice = portal::take_notice(state, session).await?;
     let now = state.clock().now();
     let mut page = ApiPage {
-        shell: Shell::new(&state, &session.data, Some(&joined.env), "apis", notice),
+        shell: Shell::new(state, &session.data, Some(&joined.env), "apis", notice),
         env_id: joined.env.id().to_string(),
         env_name: joined.env.name().to_owned(),
+        api_id: encode_segment(&api.id),
         name: api.name.clone(),
         summary: api.summary.clone().unwrap_or_default(),
         kind: api.kind.clone().unwrap_or_else(|| "rest".to_owned()).to_uppercase(),
@@ -204,36 +242,44 @@ pub async fn api(
             ago: ago(now, catalog.fetched_at),
         }),
         definition_problem: None,
+        try_it: None,
+        tried: None,
     };
-    match joined.env.client.api_definition(joined.creds(), &api.id).await {
-        Ok(doc) => {
-            let summary = definition::summarize(&doc);
-            page.description = summary.description.filter(|d| *d != page.summary);
-            page.version = summary.version;
-            page.format = summary.format;
-            let base =
-                summary.base_url.clone().filter(|u| u.starts_with("https://") || u.starts_with("http://"));
-            page.base_url = summary.base_url;
-            page.operations =
-                summary.operations.into_iter().map(|op| operation_view(op, base.as_deref())).collect();
-            page.curl = curl_example(&page.operations);
-            page.operations_truncated = summary.truncated;
-            let (raw, cut) = definition::pretty(&doc, MAX_RAW_BYTES);
-            page.raw = Some(raw);
-            page.raw_truncated = cut;
-        }
+    let base_path = match joined.env.client.api_definition(joined.creds(), &api.id).await {
+        Ok(doc) => with_definition(&mut page, &doc, &joined),
         Err(ManagerError::SessionExpired) => {
-            return portal::session_ended(&state, &mut session, &joined.env).await;
+            return portal::session_ended(state, session, &joined.env).await.map(Err);
         }
         Err(ManagerError::NotFound) => {
             page.definition_problem = Some("This API has no published definition.".to_owned());
+            String::new()
         }
         Err(e) => {
             page.definition_problem =
                 Some(format!("The definition could not be loaded from {}: {e}.", page.env_name));
+            String::new()
         }
-    }
-    render(StatusCode::OK, &page)
+    };
+    let (api_id, api_name) = (api.id.clone(), api.name.clone());
+    Ok(Ok(LoadedApi { page, joined, api_id, api_name, base_path }))
+}
+
+/// Fills the page from the API's definition; the API's base path on its gateway.
+fn with_definition(page: &mut ApiPage, doc: &serde_json::Value, joined: &JoinedEnvironment) -> String {
+    let summary = definition::summarize(doc);
+    page.description = summary.description.filter(|d| *d != page.summary);
+    page.version = summary.version;
+    page.format = summary.format;
+    let base = summary.base_url.clone().filter(|u| u.starts_with("https://") || u.starts_with("http://"));
+    page.base_url = summary.base_url;
+    page.operations = summary.operations.into_iter().map(|op| operation_view(op, base.as_deref())).collect();
+    page.curl = curl_example(&page.operations);
+    page.operations_truncated = summary.truncated;
+    let (raw, cut) = definition::pretty(doc, MAX_RAW_BYTES);
+    page.raw = Some(raw);
+    page.raw_truncated = cut;
+    page.try_it = TryForm::offered(joined, &page.operations);
+    summary.base_path
 }
 
 pub(super) async fn catalog(

@@ -13,6 +13,7 @@ mod login;
 pub(in crate::web) mod portal;
 mod promote;
 mod sso;
+mod try_it;
 mod usage_chart;
 
 use actix_web::web;
@@ -30,6 +31,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/environments/{id}/connect", web::post().to(environments::connect))
         .route("/environments/{id}/apis", web::get().to(catalog::apis))
         .route("/environments/{id}/apis/{api_id}", web::get().to(catalog::api))
+        .route("/environments/{id}/apis/{api_id}/try", web::post().to(try_it::try_it))
         .route("/environments/{id}/applications", web::get().to(applications::applications))
         .route("/environments/{id}/applications", web::post().to(applications::create_application))
         .route("/environments/{id}/applications/{app_id}", web::get().to(application::page))

@@ -34,6 +34,7 @@ pub struct TestAppBuilder {
     database_url: Option<String>,
     public_url: String,
     master_timeout: String,
+    master_gateway: Option<String>,
     slave_timeout: String,
     trusted_proxies: Vec<String>,
     clock: ManualClock,
@@ -53,6 +54,7 @@ impl TestAppBuilder {
             database_url: None,
             public_url: "http://localhost".to_owned(),
             master_timeout: "2s".to_owned(),
+            master_gateway: None,
             trusted_proxies: Vec::new(),
             slave_timeout: "2s".to_owned(),
             clock: ManualClock::new(),
@@ -98,6 +100,13 @@ impl TestAppBuilder {
 
     pub fn trusted_proxies(mut self, proxies: &[&str]) -> Self {
         self.trusted_proxies = proxies.iter().map(|p| format!("\"{p}\"")).collect();
+        self
+    }
+
+    /// The master's API gateway (`gateway` in `[master]`, where "try it" sends calls): the
+    /// master simulator's own (`Simulator::gateway_url`).
+    pub fn master_gateway(mut self) -> Self {
+        self.master_gateway = Some(format!("{}/gateway", self.master_url.trim_end_matches('/')));
         self
     }
 
@@ -161,6 +170,9 @@ impl TestAppBuilder {
             self.master_url,
             self.master_timeout
         );
+        if let Some(gateway) = &self.master_gateway {
+            toml = toml.replacen("\n\n[master]\n", &format!("\n\n[master]\ngateway = \"{gateway}\"\n"), 1);
+        }
         if let Some(redis) = &self.redis {
             toml.push_str(&redis.toml(&self.key_prefix));
         }

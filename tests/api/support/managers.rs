@@ -44,6 +44,7 @@ pub fn definition(url: &str, tls_mode: TlsMode, ca_pem: Option<String>) -> Manag
         timeout: None,
         enabled: true,
         required: false,
+        gateway: None,
     }
 }
 
