@@ -81,16 +81,20 @@ level = "info,portico::web::middleware=warn"
 [master]
 name = "Main"
 url = "{master}"
+# The simulators play the API gateways too: the API page's "try it" calls them.
+gateway = "{master}gateway"
 
 [[slaves]]
 id = "prod-eu"
 name = "Production EU"
 url = "{eu}"
+gateway = "{eu}gateway"
 
 [[slaves]]
 id = "staging"
 name = "Staging"
 url = "{staging}"
+gateway = "{staging}gateway"
 
 [[slaves]]
 id = "archive"

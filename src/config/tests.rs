@@ -282,6 +282,7 @@ url = "mysql://localhost/x"
 [master]
 url = "http://m"
 base_path = "api"
+gateway = "https://user:pw@gw.example/?x=1"
 [login_protection]
 max_failures = 0
 [log]
@@ -297,6 +298,7 @@ level = "[[[not a filter"
             "log.level",
             "login_protection.max_failures",
             "master.base_path",
+            "master.gateway",
             "redis.pool_size",
             "redis.url",
             "server.public_url",
@@ -307,6 +309,7 @@ level = "[[[not a filter"
         report.render()
     );
     assert_eq!(problem(&report, "redis.pool_size").line, Some(10));
+    assert!(!report.render().contains("pw@"), "a credential in a URL is not repeated: {}", report.render());
 }
 
 #[test]

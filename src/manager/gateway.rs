@@ -146,10 +146,22 @@ impl ManagerClient {
             status: status.as_u16(),
             reason: status.canonical_reason().unwrap_or(""),
             headers,
-            body: String::from_utf8_lossy(&body).into_owned(),
+            body: readable(&body, truncated),
             truncated,
         }))
     }
+}
+
+/// The body as text: a whole JSON document indented for reading, anything else as it came
+/// (invalid UTF-8 replaced).
+fn readable(body: &[u8], truncated: bool) -> String {
+    if !truncated
+        && let Ok(json) = serde_json::from_slice::<serde_json::Value>(body)
+        && let Ok(pretty) = serde_json::to_string_pretty(&json)
+    {
+        return pretty;
+    }
+    String::from_utf8_lossy(body).into_owned()
 }
 
 /// The URL a call goes to: the configured gateway, the definition's base path, the path, the

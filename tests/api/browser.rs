@@ -349,12 +349,20 @@ async fn browser_the_consumers_workspace() {
     let eu = crate::support::managers::start_slave("eu", &master.url).await;
     let app = TestAppBuilder::new(master.url.as_str())
         .slave("prod-eu", "Production EU", eu.url.as_str())
+        .master_gateway()
         .spawn()
         .await;
     let Some(report) = run_journey(TEST, "workspace.mjs", &app.url(""), &[]).await else {
         return;
     };
     let data = |step: &str| &report.step(step).data;
+    let refused = data("an API is tried without a key");
+    assert_eq!(refused["status"], "401", "{refused}");
+    assert!(refused["body"].as_str().unwrap().contains("KeyId"), "{refused}");
+    let answered = data("the API answers to the new key");
+    assert_eq!(answered["status"], "200", "{answered}");
+    assert!(answered["body"].as_str().unwrap().contains("m-app-acme-mobile"), "{answered}");
+    assert_eq!(answered["wide"], false, "the API page fits a phone");
     let opened = data("an application opens from the list");
     assert_eq!(opened["title"], "Acme Mobile");
     assert_eq!(opened["chart"], 1, "the chart is an image with its title");

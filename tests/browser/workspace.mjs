@@ -1,21 +1,42 @@
-// The consumer's workspace in a real browser: open an application, see its usage chart, ask for
-// an API that needs approval, create an API key and see its secret once, promote the application
-// to another environment, and the application page on a phone. A screenshot of every page.
+// The consumer's workspace in a real browser: try an API (refused without a key), open an
+// application, see its usage chart, ask for an API that needs approval, create an API key and see
+// its secret once, try the API again with that key, promote the application to another
+// environment, and the application page on a phone. A screenshot of every page.
 
 import assert from 'node:assert/strict';
 import { PHONE, assertAccessible, journey } from './lib.mjs';
 
 const APP = '/environments/master/applications/m-app-acme-mobile';
+const PETSTORE = '/environments/master/apis/m-api-petstore';
 const path = page => new URL(page.url()).pathname;
 const text = async locator => (await locator.textContent()).replace(/\s+/g, ' ').trim();
 
+/** Sends the try-it form of the API page as it is filled; the status and body answered. */
+async function tryIt(page, key) {
+  await page.getByLabel('API key').fill(key);
+  await page.getByRole('button', { name: 'Send' }).click();
+  await page.waitForLoadState();
+  await page.locator('#try-answer').waitFor();
+  return { status: await text(page.locator('#try-status')), body: await text(page.locator('#try-body-answer')) };
+}
+
+let keyId = '';
+
 await journey(async ({ page, url, step, shot, newPage }) => {
-  await step('an application opens from the list', async () => {
+  await step('an API is tried without a key', async () => {
     await page.goto(url('/'));
     await page.getByLabel('Username').fill('alice');
     await page.getByLabel('Password').fill('alice-password');
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.waitForURL(u => new URL(u).pathname.endsWith('/apis'));
+    await page.goto(url(PETSTORE));
+    const operation = await page.getByLabel('Operation').inputValue();
+    const answer = await tryIt(page, '');
+    await shot(page, 'try it without a key');
+    return { operation, ...answer, violations: await assertAccessible(page) };
+  });
+
+  await step('an application opens from the list', async () => {
     await page.goto(url('/environments/master/applications'));
     await page.getByRole('link', { name: 'Acme Mobile' }).click();
     await page.waitForURL(u => new URL(u).pathname === APP);
@@ -39,10 +60,24 @@ await journey(async ({ page, url, step, shot, newPage }) => {
     await page.getByRole('button', { name: 'Create an API key' }).click();
     await page.waitForLoadState();
     const secret = await text(page.locator('#new-secret'));
+    keyId = await text(page.locator('dl.secret dd code').first());
     await shot(page, 'new key');
     await page.goto(url(APP));
     const again = await page.content();
     return { secretLength: secret.length, shownAgain: again.includes(secret), hinted: again.includes(`…${secret.slice(-4)}`) };
+  });
+
+  await step('the API answers to the new key', async () => {
+    await page.goto(url(PETSTORE));
+    const answer = await tryIt(page, keyId);
+    await shot(page, 'try it with a key');
+    const phone = await newPage(PHONE);
+    await phone.context().addCookies(await page.context().cookies());
+    await phone.goto(url(PETSTORE));
+    const wide = await phone.evaluate(() => document.documentElement.scrollWidth > document.documentElement.clientWidth);
+    await shot(phone, 'phone api');
+    await page.goto(url(APP));
+    return { ...answer, wide };
   });
 
   await step('promoting to another environment', async () => {

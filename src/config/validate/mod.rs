@@ -223,6 +223,7 @@ impl Checker<'_> {
     fn managers(&mut self, s: &Settings) {
         let m = &s.master;
         self.manager(&key("master"), &m.url, &m.base_path, m.ca_file.as_deref(), m.timeout);
+        self.gateway(&key("master"), m.gateway.as_ref());
         if let Some(auth) = &m.auth {
             self.manager_auth(&key("master").key("auth"), auth, s);
         }
@@ -230,6 +231,7 @@ impl Checker<'_> {
         for (i, slave) in s.slaves.iter().enumerate() {
             let at = key("slaves").index(i);
             self.manager(&at, &slave.url, &slave.base_path, slave.ca_file.as_deref(), slave.timeout);
+            self.gateway(&at, slave.gateway.as_ref());
             if let Some(auth) = &slave.auth {
                 self.manager_auth(&at.key("auth"), auth, s);
             }
@@ -263,6 +265,23 @@ impl Checker<'_> {
         }
         if let Some(timeout) = timeout {
             self.positive(at.key("timeout"), timeout);
+        }
+    }
+
+    /// A manager's API gateway ("try it"): where calls go, so nothing but scheme, host, port and a
+    /// path prefix.
+    fn gateway(&mut self, at: &KeyPath, gateway: Option<&Url>) {
+        let Some(gateway) = gateway else { return };
+        self.http_url(at.key("gateway"), gateway);
+        if gateway.query().is_some()
+            || gateway.fragment().is_some()
+            || !gateway.username().is_empty()
+            || gateway.password().is_some()
+        {
+            self.error(
+                at.key("gateway"),
+                "must be scheme, host, port and an optional path: no query, fragment or credentials",
+            );
         }
     }
 

@@ -11,40 +11,23 @@
 //! change bus, background refreshes) uses the shared connections, whose driver may run on any of
 //! its threads anyway. As for routed calls' HTTP connections (`manager::pool`).
 //!
-//! The keeper pings these too (from its own thread: a wake-up per connection and second), so a
-//! dead one is replaced before a request needs it; they close with their thread.
+//! Each thread also keeps its connection alive by itself, as the keeper does the shared ones
+//! (a ping every [`KEEPER_INTERVAL`]), from its own runtime: a dead connection is replaced before
+//! a request needs it, and replaced *there*, never by another thread. The connections close with
+//! their thread; a dropped store's stop being pinged at once and are dropped with the next store
+//! the thread opens.
 
 use std::cell::RefCell;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Weak};
 
 use tokio::runtime::{Handle, RuntimeFlavor};
 
-use super::Inner;
 use super::topology::{RedisTarget, Topology};
+use super::{Inner, KEEPER_INTERVAL, ping_on};
 
 thread_local! {
     /// This thread's connections: (the store while it lives, its topology here).
     static LOCAL: RefCell<Vec<(Weak<Inner>, Arc<Topology>)>> = const { RefCell::new(Vec::new()) };
-}
-
-/// The per-thread topologies of one store, for the keeper (each held by its thread).
-#[derive(Default)]
-pub(super) struct Locals(Mutex<Vec<Weak<Topology>>>);
-
-impl Locals {
-    /// The topologies whose threads still run (the others are dropped from the list).
-    pub fn live(&self) -> Vec<Arc<Topology>> {
-        let Ok(mut all) = self.0.lock() else { return Vec::new() };
-        all.retain(|t| t.strong_count() > 0);
-        all.iter().filter_map(Weak::upgrade).collect()
-    }
-
-    fn add(&self, topology: &Arc<Topology>) {
-        if let Ok(mut all) = self.0.lock() {
-            all.retain(|t| t.strong_count() > 0);
-            all.push(Arc::downgrade(topology));
-        }
-    }
 }
 
 /// The topology this thread sends `inner`'s commands on: its own when it runs a single-threaded
@@ -65,8 +48,21 @@ pub(super) fn topology(inner: &Arc<Inner>, target: &RedisTarget) -> Option<Arc<T
         local.retain(|(store, _)| store.strong_count() > 0);
         let own = RedisTarget { pool_size: 1, ..target.clone() };
         let topology = Arc::new(Topology::open(own).ok()?);
-        inner.locals.add(&topology);
+        handle.spawn(keep(Arc::downgrade(inner), Arc::downgrade(&topology)));
         local.push((Arc::downgrade(inner), topology.clone()));
         Some(topology)
     })
+}
+
+/// Pings this thread's connection of a store while both live.
+async fn keep(store: Weak<Inner>, topology: Weak<Topology>) {
+    let mut ticks = tokio::time::interval(KEEPER_INTERVAL);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await;
+    loop {
+        ticks.tick().await;
+        let Some(topology) = topology.upgrade().filter(|_| store.strong_count() > 0) else { return };
+        // A failed ping has set the connection reconnecting, on this thread's runtime.
+        let _ = ping_on(&topology, 0).await;
+    }
 }

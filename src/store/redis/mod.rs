@@ -50,7 +50,6 @@ struct Inner {
     target: RedisTarget,
     topology: Topology,
     next: RoundRobin,
-    locals: local::Locals,
 }
 
 fn unavailable(e: redis::RedisError) -> StoreError {
@@ -75,13 +74,7 @@ impl RedisStore {
     pub fn open(target: RedisTarget, key_prefix: &str) -> Result<Self, StoreError> {
         let topology = Topology::open(target.clone())
             .map_err(|e| StoreError::Protocol(format!("bad Redis settings ({:?})", e.kind())))?;
-        let inner = Inner {
-            prefix: key_prefix.to_owned(),
-            target,
-            topology,
-            next: RoundRobin::default(),
-            locals: local::Locals::default(),
-        };
+        let inner = Inner { prefix: key_prefix.to_owned(), target, topology, next: RoundRobin::default() };
         Ok(Self { inner: Arc::new(inner) })
     }
 
@@ -115,13 +108,11 @@ impl RedisStore {
         self.inner.topology.connection(i).await.map_err(unavailable)
     }
 
-    /// Pings every connection (on a Cluster, every master), the request threads' own too: the
-    /// store is up when each of them answers (a request may be sent on any of them).
+    /// Pings every shared connection (on a Cluster, every master): the store is up when each of
+    /// them answers. (Each request thread keeps its own connection alive itself: [`local`].)
     pub async fn ping(&self) -> Result<(), StoreError> {
-        let locals = self.inner.locals.live();
         let shared = (0..self.inner.topology.len()).map(|i| ping_on(&self.inner.topology, i));
-        let own = locals.iter().map(|topology| ping_on(topology, 0));
-        let results = futures_util::future::join_all(shared.chain(own)).await;
+        let results = futures_util::future::join_all(shared).await;
         let total = results.len();
         let mut failures = results.into_iter().filter_map(Result::err);
         match failures.next() {

@@ -69,6 +69,10 @@ async fn try_it_calls_the_operation_through_the_gateway_and_shows_the_answer() {
     let page = f.app.post_form(TRY, &form).await.text().await.unwrap();
     assert!(page.contains("id=\"try-status\">200</span>"), "{page}");
     assert!(page.contains("m-app-acme-mobile") && page.contains("Petstore"), "the answer's body: {page}");
+    assert!(
+        page.contains("\n  &#34;api&#34;: &#34;Petstore&#34;,\n"),
+        "a JSON answer is indented for reading: {page}"
+    );
     assert!(page.contains("content-type"), "the answer's headers: {page}");
 
     let calls = gateway_calls(&f.master);
