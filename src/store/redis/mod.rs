@@ -27,10 +27,10 @@ mod topology;
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-use redis::cluster_routing::{MultipleNodeRoutingInfo, ResponsePolicy, RoutingInfo};
 use redis::{AsyncCommands, ExistenceCheck, SetExpiry, SetOptions};
 
 use super::{Admission, StoreError};
+use nodes::ping_on;
 pub use nodes::{ClusterNode, NodeStatus, parse_cluster_nodes};
 pub use pubsub::Subscription;
 use topology::{Conn, RoundRobin, Topology};
@@ -376,19 +376,6 @@ static RELEASE: LazyLock<redis::Script> = LazyLock::new(|| {
         "if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('DECR', KEYS[1]) else return 0 end",
     )
 });
-
-/// Pings connection `i` of `topology` (on a Cluster, every master).
-async fn ping_on(topology: &Topology, i: usize) -> Result<(), StoreError> {
-    let mut c = topology.connection(i).await.map_err(unavailable)?;
-    if let Conn::Cluster(cluster) = &mut c {
-        let every_master =
-            RoutingInfo::MultiNode((MultipleNodeRoutingInfo::AllMasters, Some(ResponsePolicy::AllSucceeded)));
-        cluster.route_command(redis::cmd("PING"), every_master).await.map_err(unavailable)?;
-        return Ok(());
-    }
-    let pong: String = redis::cmd("PING").query_async(&mut c).await.map_err(unavailable)?;
-    if pong == "PONG" { Ok(()) } else { Err(StoreError::Protocol(format!("PING answered {pong:?}"))) }
-}
 
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)

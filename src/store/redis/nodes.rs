@@ -1,9 +1,9 @@
 //! What `/readyz` shows of the store's topology: each node in use, its role, and whether it
-//! answers; and the masters of a Cluster, read from `CLUSTER NODES`.
+//! answers; and the masters of a Cluster, read from `CLUSTER NODES`. And the ping that tells.
 
-use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
+use redis::cluster_routing::{MultipleNodeRoutingInfo, ResponsePolicy, RoutingInfo, SingleNodeRoutingInfo};
 
-use super::topology::{self, Conn};
+use super::topology::{self, Conn, Topology};
 use super::{RedisStore, StoreError, unavailable};
 
 /// One node the store uses, as `/readyz` shows it (an address and a role, never a credential).
@@ -114,4 +114,17 @@ pub fn parse_cluster_nodes(text: &str) -> Vec<ClusterNode> {
             Some(ClusterNode { host: host.to_owned(), port, master, reachable })
         })
         .collect()
+}
+
+/// Pings connection `i` of `topology` (on a Cluster, every master).
+pub(super) async fn ping_on(topology: &Topology, i: usize) -> Result<(), StoreError> {
+    let mut c = topology.connection(i).await.map_err(unavailable)?;
+    if let Conn::Cluster(cluster) = &mut c {
+        let every_master =
+            RoutingInfo::MultiNode((MultipleNodeRoutingInfo::AllMasters, Some(ResponsePolicy::AllSucceeded)));
+        cluster.route_command(redis::cmd("PING"), every_master).await.map_err(unavailable)?;
+        return Ok(());
+    }
+    let pong: String = redis::cmd("PING").query_async(&mut c).await.map_err(unavailable)?;
+    if pong == "PONG" { Ok(()) } else { Err(StoreError::Protocol(format!("PING answered {pong:?}"))) }
 }
