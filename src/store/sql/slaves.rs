@@ -38,7 +38,7 @@ macro_rules! select_slaves {
     ($rest:literal) => {
         concat!(
             "SELECT id, name, url, base_path, tls_mode, ca_pem, timeout_ms, enabled, required, version, \
-             updated_at, updated_by, auth FROM slaves ",
+             updated_at, updated_by, auth, gateway FROM slaves ",
             $rest
         )
     };
@@ -54,6 +54,7 @@ fn from_row(r: &AnyRow) -> Result<SlaveRow, DatabaseError> {
     let tls: String = r.try_get(4)?;
     let timeout_ms: Option<i64> = r.try_get(6)?;
     let auth: Option<String> = r.try_get(12)?;
+    let gateway: Option<String> = r.try_get(13)?;
     Ok(SlaveRow {
         manager: ManagerDefinition {
             id: EnvironmentId::parse(&id).map_err(|e| bad_row("id", e))?,
@@ -65,7 +66,7 @@ fn from_row(r: &AnyRow) -> Result<SlaveRow, DatabaseError> {
             timeout: timeout_ms.map(|ms| Duration::from_millis(u64::try_from(ms).unwrap_or(0))),
             enabled: r.try_get::<i64, _>(7)? != 0,
             required: r.try_get::<i64, _>(8)? != 0,
-            gateway: None,
+            gateway: gateway.map(|g| Url::parse(&g)).transpose().map_err(|e| bad_row("gateway", e))?,
         },
         auth: auth.map(|text| AuthReference::parse(&text)).transpose().map_err(|e| bad_row("auth", e))?,
         version: r.try_get(9)?,
@@ -99,9 +100,9 @@ impl Database {
         let m = &row.manager;
         let inserted = sqlx::query(
             "INSERT INTO slaves (id, name, url, base_path, tls_mode, ca_pem, timeout_ms, enabled, required, \
-             position, version, updated_at, updated_by, auth) \
+             position, version, updated_at, updated_by, auth, gateway) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
-             (SELECT COALESCE(MAX(position), 0) + 1 FROM slaves), 1, $10, $11, $12) \
+             (SELECT COALESCE(MAX(position), 0) + 1 FROM slaves), 1, $10, $11, $12, $13) \
              ON CONFLICT (id) DO NOTHING",
         )
         .bind(m.id.as_str())
@@ -116,6 +117,7 @@ impl Database {
         .bind(now)
         .bind(actor)
         .bind(row.auth.as_ref().map(AuthReference::as_str))
+        .bind(m.gateway.as_ref().map(Url::as_str))
         .execute(self.pool())
         .await?
         .rows_affected();
@@ -131,7 +133,7 @@ impl Database {
         let updated = sqlx::query(
             "UPDATE slaves SET name = $1, url = $2, base_path = $3, tls_mode = $4, ca_pem = $5, \
              timeout_ms = $6, enabled = $7, required = $8, version = version + 1, updated_at = $9, \
-             updated_by = $10, auth = $13 WHERE id = $11 AND version = $12",
+             updated_by = $10, auth = $13, gateway = $14 WHERE id = $11 AND version = $12",
         )
         .bind(&m.name)
         .bind(m.url.as_str())
@@ -146,6 +148,7 @@ impl Database {
         .bind(m.id.as_str())
         .bind(row.version)
         .bind(row.auth.as_ref().map(AuthReference::as_str))
+        .bind(m.gateway.as_ref().map(Url::as_str))
         .execute(self.pool())
         .await?
         .rows_affected();

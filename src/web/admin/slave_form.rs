@@ -34,6 +34,9 @@ pub struct SlaveForm {
     pub ca_pem: String,
     #[serde(default)]
     pub timeout: String,
+    /// The API gateway "try it" calls (empty: none).
+    #[serde(default)]
+    pub gateway: String,
     /// Checkboxes: present ("on") when ticked, absent otherwise.
     #[serde(default)]
     pub enabled: Option<String>,
@@ -85,6 +88,11 @@ impl SlaveForm {
             tls_mode: row.tls_mode.as_str().to_owned(),
             ca_pem: row.ca_pem.clone().unwrap_or_default(),
             timeout: row.timeout.map(|t| humantime::format_duration(t).to_string()).unwrap_or_default(),
+            gateway: row
+                .gateway
+                .as_ref()
+                .map(|g| g.as_str().trim_end_matches('/').to_owned())
+                .unwrap_or_default(),
             enabled: on(row.enabled),
             required: on(row.required),
             version: stored.version.to_string(),
@@ -122,6 +130,7 @@ pub struct FieldErrors {
     pub tls_mode: Option<String>,
     pub ca_pem: Option<String>,
     pub timeout: Option<String>,
+    pub gateway: Option<String>,
     pub auth: super::slave_auth::AuthErrors,
 }
 
@@ -173,8 +182,11 @@ pub fn check(form: &SlaveForm, id: Option<&EnvironmentId>) -> Result<ManagerDefi
         errors.ca_pem = Some(e);
     }
     let timeout = check_timeout(form.timeout.trim()).map_err(|e| errors.timeout = Some(e)).ok();
-    match (id, url, base_path, tls_mode, timeout) {
-        (Some(id), Some(url), Some(base_path), Some(tls_mode), Some(timeout)) if errors.is_empty() => {
+    let gateway = check_gateway(form.gateway.trim()).map_err(|e| errors.gateway = Some(e)).ok();
+    match (id, url, base_path, tls_mode, timeout, gateway) {
+        (Some(id), Some(url), Some(base_path), Some(tls_mode), Some(timeout), Some(gateway))
+            if errors.is_empty() =>
+        {
             Ok(ManagerDefinition {
                 id,
                 name: name.to_owned(),
@@ -185,8 +197,7 @@ pub fn check(form: &SlaveForm, id: Option<&EnvironmentId>) -> Result<ManagerDefi
                 timeout,
                 enabled: form.is_enabled(),
                 required: form.is_required(),
-                // (Set in the configuration file only.)
-                gateway: None,
+                gateway,
             })
         }
         _ => Err(Box::new(errors)),
@@ -209,6 +220,29 @@ fn check_url(raw: &str) -> Result<Url, String> {
         return Err("Give the address without a path: the API's path goes in Base path.".to_owned());
     }
     Ok(url)
+}
+
+/// The API gateway: like the address, and it may have a path (a prefix the gateway serves under).
+fn check_gateway(raw: &str) -> Result<Option<Url>, String> {
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    let example =
+        "Enter the API gateway's address, like https://gateway.example.com:8065, or leave it empty.";
+    let url = Url::parse(raw).map_err(|_| example.to_owned())?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
+        return Err("The gateway's address must start with https:// (or http://) and name a host.".to_owned());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("Leave credentials out of the address.".to_owned());
+    }
+    if url.query().is_some()
+        || url.fragment().is_some()
+        || url.path().split('/').any(|s| s == ".." || s == ".")
+    {
+        return Err("Give the address with at most a path: no query, fragment or dot segments.".to_owned());
+    }
+    Ok(Some(url))
 }
 
 fn check_base_path(raw: &str) -> Result<String, String> {

@@ -109,6 +109,7 @@ pub fn audit_view(row: &SlaveRow) -> Value {
         "tls_mode": m.tls_mode.as_str(),
         "ca": m.ca_pem.as_deref().map(ca_summary),
         "timeout": timeout_text(m.timeout),
+        "gateway": m.gateway.as_ref().map(url::Url::as_str),
         "enabled": m.enabled,
         "required": m.required,
         "service_credential": credential_text(row.auth.as_ref()),

@@ -37,7 +37,8 @@ async fn added_slaves_are_listed_editable_and_in_force_at_once(db: TestDatabase)
     );
 
     let mut fields = slave_fields("prod-us", "Production US", us.url.as_str());
-    fields.extend([("timeout", "3s"), ("required", "on")]);
+    let gateway = format!("{}gateway", us.url);
+    fields.extend([("timeout", "3s"), ("required", "on"), ("gateway", gateway.as_str())]);
     let res = add_slave(&app, &fields).await;
     assert_eq!((res.status().as_u16(), location(&res)), (303, "/admin/slaves".to_owned()));
 
@@ -48,6 +49,8 @@ async fn added_slaves_are_listed_editable_and_in_force_at_once(db: TestDatabase)
     let stored = app.state.db().get_slave(&id("prod-us")).await.unwrap().expect("stored");
     assert_eq!((stored.version, stored.updated_by.as_str()), (1, "admin:root"));
     assert_eq!(stored.manager.base_path, "/api/portal/v1.3", "the default base path");
+    assert_eq!(stored.manager.gateway.as_ref().map(|g| g.as_str()), Some(gateway.as_str()));
+    assert_eq!(env.client.definition().gateway, stored.manager.gateway, "try it calls it at once");
 
     let list = page(&app, "/admin/slaves").await;
     assert!(list.contains("Slave manager “Production US” (prod-us) added."), "{list}");
@@ -73,6 +76,8 @@ async fn added_slaves_are_listed_editable_and_in_force_at_once(db: TestDatabase)
     assert_eq!(app.sign_in("alice", "alice-password").await.status(), 303);
     let picker = page(&app, "/environments").await;
     assert!(picker.contains("id=\"env-prod-us\""), "{picker}");
+    let api = page(&app, "/environments/prod-us/apis/eu-api-weather").await;
+    assert!(api.contains("id=\"try-it-form\""), "try it is offered there: {api}");
 
     let created = app.state.db().audit_page(None, 10).await.unwrap();
     let created = created.iter().find(|e| e.action == "slave.create").expect("audited");
@@ -81,6 +86,7 @@ async fn added_slaves_are_listed_editable_and_in_force_at_once(db: TestDatabase)
     assert_eq!(detail["before"], serde_json::Value::Null);
     assert_eq!(detail["after"]["name"], "Production US");
     assert_eq!(detail["after"]["timeout"], "3s");
+    assert_eq!(detail["after"]["gateway"], gateway.as_str());
     app.stop().await;
 }
 
@@ -125,12 +131,14 @@ async fn every_bad_field_gets_its_message_and_nothing_is_saved(db: TestDatabase)
         ("tls_mode", "sometimes"),
         ("ca_pem", "-----BEGIN CERTIFICATE-----\nnot base64 at all!\n-----END CERTIFICATE-----"),
         ("timeout", "soon"),
+        ("gateway", "https://gw.example.com/?route=other"),
     ];
     let res = add_slave(&app, &bad).await;
     assert_eq!(res.status(), 400);
     let form = res.text().await.unwrap();
     assert!(form.contains("Please correct the fields marked below."));
-    assert_eq!(form.matches("aria-invalid=\"true\"").count(), 7, "{form}");
+    assert_eq!(form.matches("aria-invalid=\"true\"").count(), 8, "{form}");
+    assert!(field_error(&form, "gateway").starts_with("Give the address with at most a path"), "{form}");
     assert!(field_error(&form, "id").starts_with("Use 1 to 64 lowercase letters"));
     assert_eq!(field_error(&form, "name"), "Enter a name.");
     assert_eq!(
