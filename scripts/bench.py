@@ -666,6 +666,9 @@ class Lab:
         proc = procs.start("redis", ["redis-server", "--port", str(self.redis_port), "--bind", "127.0.0.1",
                                      "--save", "", "--appendonly", "no", "--dir", workdir])
         self.redis = self._connect_redis(proc)
+        # Worker threads of Portico and worker processes of the reference nginx (0: each one's
+        # default, one per core).
+        self.proxy_workers = 0
         # The caller's PORTICO_* overrides and RUST_LOG would change what is measured.
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("PORTICO_", "RUST_LOG"))}
         self.env.update(PORTICO_SESSION_SECRET=secrets.token_urlsafe(48),
@@ -731,6 +734,7 @@ class Lab:
         port = free_port()
         lines = [
             "[server]", f'listen = "127.0.0.1:{port}"', f'public_url = "http://127.0.0.1:{port}"',
+            *([f"workers = {self.proxy_workers}"] if self.proxy_workers else []),
             "[session]", 'secret = { env = "PORTICO_SESSION_SECRET" }',
             "[redis]", *topology.toml(),
             "[database]", f'url = "sqlite://{self.workdir}/{name}.db"',
@@ -977,7 +981,9 @@ def routing(lab, args):
             f"from `/proc/PID/stat` over each measured run ÷ its requests, the median of the rounds (Portico: "
             f"its process; nginx: the sum of its workers; direct: the upstream's, the front nginx's workers or "
             f"the simulator). Redis commands are `INFO commandstats` totals over the runs ÷ requests. The "
-            f"ratios are of the medians. Load average {load_start} at the start of this benchmark, "
+            f"ratios are of the medians. "
+            + (f"Each proxy runs {lab.proxy_workers} worker(s) (`--proxy-workers`). " if lab.proxy_workers else "")
+            + f"Load average {load_start} at the start of this benchmark, "
             f"{loadavg()} at its end.\n\n"
             + table(["upstream", "through", "req/s", "rounds", "p50 ms", "p99 ms", "CPU µs / req",
                      "CPU µs / req, rounds", "Redis cmds / req", "notes"], rows)
@@ -1091,7 +1097,7 @@ def nginx_string(text):
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'").replace("$", "${dollar}") + "'"
 
 
-def start_nginx_process(lab, name, http_conf, health_port):
+def start_nginx_process(lab, name, http_conf, health_port, workers="auto"):
     """An nginx of its own (master and workers) in the foreground: the master is ours to stop and
     its workers are the processes whose CPU is counted. Returns the worker pids."""
     conf_dir = os.path.join(lab.workdir, name)
@@ -1099,7 +1105,7 @@ def start_nginx_process(lab, name, http_conf, health_port):
     user = "user root;" if os.geteuid() == 0 else ""  # the workers read this private folder
     conf = f"""{user}
 daemon off;
-worker_processes auto;
+worker_processes {workers};
 pid {conf_dir}/nginx.pid;
 error_log {conf_dir}/error.log warn;
 events {{ worker_connections 1024; }}
@@ -1163,7 +1169,7 @@ def start_nginx(lab, sim_session, upstreams):
     }}
   }}""")
     first = next(iter(ports.values()))
-    return ports, start_nginx_process(lab, "nginx", "\n".join(conf), first)
+    return ports, start_nginx_process(lab, "nginx", "\n".join(conf), first, lab.proxy_workers or "auto")
 
 
 def bench_memory(lab, args):
@@ -1666,6 +1672,9 @@ def main():
                         help="paired rounds (Portico, nginx) per upstream (routing)")
     parser.add_argument("--routing-seconds", type=int, default=5,
                         help="seconds of wrk per proxy and round (routing)")
+    parser.add_argument("--proxy-workers", type=int, default=0,
+                        help="Portico's worker threads and the reference nginx's worker processes (routing; "
+                             "default: each one's own, one per core)")
     args = parser.parse_args()
     chosen = args.benches or list(DEFAULT_BENCHES)
     if "all" in chosen:
@@ -1685,6 +1694,7 @@ def main():
     failed = False
     try:
         lab = Lab(procs, workdir)
+        lab.proxy_workers = args.proxy_workers
         for name in chosen:
             title, run = BENCHES[name]
             print(f"== {name}: {title} …", file=sys.stderr, flush=True)
