@@ -19,6 +19,23 @@ pub use error::{WebError, current_request_id};
 pub use middleware::{RouteLabel, request_context, security_headers};
 
 /// Registers every route.
+/// Appends to the audit log (admin and consumer actions alike). What it records has already
+/// happened, so a log that cannot be written is reported in the service log rather than undoing
+/// the action or failing the page.
+pub(crate) async fn audit(
+    state: &crate::state::AppState,
+    actor: &str,
+    action: &str,
+    target: Option<&str>,
+    detail: Option<serde_json::Value>,
+    client_ip: Option<&str>,
+) {
+    let entry = crate::store::sql::NewAuditEntry { actor, action, target, detail, client_ip };
+    if let Err(e) = state.db().audit(entry).await {
+        tracing::warn!(error = %e, action, "audit log unavailable");
+    }
+}
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(error::form_config())
         .app_data(error::query_config())

@@ -6,10 +6,10 @@ use actix_web::HttpRequest;
 use super::access::{Admin, Flash, take_flash};
 use crate::state::AppState;
 use crate::store::DatabaseError;
-use crate::store::sql::NewAuditEntry;
 use crate::web::WebError;
 use crate::web::client_ip::client_ip;
 
+pub(crate) use crate::web::audit;
 pub use crate::web::consumer::portal::{ago, render, see_other};
 
 /// The admin layout's data (`templates/admin/layout.html`).
@@ -41,20 +41,4 @@ pub fn db_error(e: DatabaseError) -> WebError {
 /// The client address for the audit log.
 pub fn client_address(req: &HttpRequest, state: &AppState) -> Option<String> {
     client_ip(req, &state.settings().server.trusted_proxies).map(|ip| ip.to_string())
-}
-
-/// Appends to the audit log. What it records has already happened, so a log that cannot be
-/// written is reported in the service log rather than undoing the action.
-pub async fn audit(
-    state: &AppState,
-    actor: &str,
-    action: &str,
-    target: Option<&str>,
-    detail: Option<serde_json::Value>,
-    client_ip: Option<&str>,
-) {
-    let entry = NewAuditEntry { actor, action, target, detail, client_ip };
-    if let Err(e) = state.db().audit(entry).await {
-        tracing::warn!(error = %e, action, "audit log unavailable");
-    }
 }

@@ -18,7 +18,6 @@ use crate::federation::{Notice, PortalSession};
 use crate::manager::{ApiAccess, ApiKey, Application, ApplicationUpdate, ManagerError, OAuthClient};
 use crate::state::AppState;
 use crate::store::Session;
-use crate::store::sql::NewAuditEntry;
 use crate::web::WebError;
 use crate::web::session::{SignedIn, check_csrf};
 
@@ -68,6 +67,18 @@ pub(super) async fn owned(
         }
         Err(e) => Ok(Err(trouble(state, session, &joined, &e).await?)),
     }
+}
+
+/// [`owned`] for a change (a form post): the CSRF token is checked first, before anything is read.
+pub(super) async fn changing(
+    state: &AppState,
+    session: &mut Session<PortalSession>,
+    csrf_token: &str,
+    env_raw: &str,
+    app_raw: &str,
+) -> Result<Result<Owned, HttpResponse>, WebError> {
+    check_csrf(&session.data, csrf_token)?;
+    owned(state, session, env_raw, app_raw).await
 }
 
 #[derive(Template)]
@@ -344,11 +355,7 @@ pub(super) async fn audit(
         "name": owned.app.name,
         "what": what,
     });
-    let entry =
-        NewAuditEntry { actor: &actor, action, target: Some(&target), detail: Some(detail), client_ip: None };
-    if let Err(e) = state.db().audit(entry).await {
-        tracing::warn!(error = %e, action, "audit log unavailable");
-    }
+    crate::web::audit(state, &actor, action, Some(&target), Some(detail), None).await;
 }
 
 /// What a manager's refusal of an action means to the user.
@@ -403,9 +410,8 @@ pub async fn edit(
     form: web::Form<EditForm>,
 ) -> Result<HttpResponse, WebError> {
     let mut session = signed_in.0;
-    check_csrf(&session.data, &form.csrf_token)?;
     let (env_raw, app_raw) = path.into_inner();
-    let owned = match owned(&state, &mut session, &env_raw, &app_raw).await? {
+    let owned = match changing(&state, &mut session, &form.csrf_token, &env_raw, &app_raw).await? {
         Ok(owned) => owned,
         Err(page) => return Ok(page),
     };

@@ -10,14 +10,16 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::application::{AppPath, Extras, Owned, audit, manager_id, notice, owned, refusal, show};
+use super::application::{
+    AppPath, Created, Extras, Owned, audit, changing, manager_id, notice, owned, refusal, show,
+};
 use super::portal::{self, Shell, render, see_other};
 use crate::federation::PortalSession;
 use crate::manager::ManagerError;
 use crate::state::AppState;
 use crate::store::Session;
 use crate::web::WebError;
-use crate::web::session::{SignedIn, check_csrf};
+use crate::web::session::SignedIn;
 
 #[derive(Template)]
 #[template(path = "application_delete.html")]
@@ -78,9 +80,8 @@ pub async fn delete(
     form: web::Form<DeleteForm>,
 ) -> Result<HttpResponse, WebError> {
     let mut session = signed_in.0;
-    check_csrf(&session.data, &form.csrf_token)?;
     let (env_raw, app_raw) = path.into_inner();
-    let owned = match owned(&state, &mut session, &env_raw, &app_raw).await? {
+    let owned = match changing(&state, &mut session, &form.csrf_token, &env_raw, &app_raw).await? {
         Ok(owned) => owned,
         Err(page) => return Ok(page),
     };
@@ -117,20 +118,60 @@ pub async fn create_key(
     signed_in: SignedIn,
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, WebError> {
+    create_credential(&state, path, signed_in, &form, NewCredential::ApiKey).await
+}
+
+/// `POST …/oauth`: a new OAuth client; its secret is on this answer only.
+pub async fn create_oauth(
+    state: web::Data<AppState>,
+    path: AppPath,
+    signed_in: SignedIn,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, WebError> {
+    create_credential(&state, path, signed_in, &form, NewCredential::OAuthClient).await
+}
+
+/// A credential an application can be given.
+#[derive(Clone, Copy)]
+enum NewCredential {
+    ApiKey,
+    OAuthClient,
+}
+
+/// Creates a credential on the manager and shows its secret, once.
+async fn create_credential(
+    state: &AppState,
+    path: AppPath,
+    signed_in: SignedIn,
+    form: &CsrfForm,
+    kind: NewCredential,
+) -> Result<HttpResponse, WebError> {
     let mut session = signed_in.0;
-    check_csrf(&session.data, &form.csrf_token)?;
     let (env_raw, app_raw) = path.into_inner();
-    let owned = match owned(&state, &mut session, &env_raw, &app_raw).await? {
+    let owned = match changing(state, &mut session, &form.csrf_token, &env_raw, &app_raw).await? {
         Ok(owned) => owned,
         Err(page) => return Ok(page),
     };
-    match owned.joined.env.client.create_api_key(owned.joined.creds(), &owned.app.id).await {
-        Ok(key) => {
-            audit(&state, &session.data, &owned, "application.apikey.create", Some(&key.id)).await;
-            let extras = Extras { created: Some(key.into()), ..Extras::default() };
-            show(&state, &mut session, &owned, extras, StatusCode::CREATED).await
+    let (client, creds, app_id) = (&owned.joined.env.client, owned.joined.creds(), &owned.app.id);
+    let (created, action, failure): (Result<Created, _>, _, _) = match kind {
+        NewCredential::ApiKey => (
+            client.create_api_key(creds, app_id).await.map(Created::from),
+            "application.apikey.create",
+            "create a key",
+        ),
+        NewCredential::OAuthClient => (
+            client.create_oauth_client(creds, app_id).await.map(Created::from),
+            "application.oauth.create",
+            "create an OAuth client",
+        ),
+    };
+    match created {
+        Ok(created) => {
+            audit(state, &session.data, &owned, action, Some(&created.id)).await;
+            let extras = Extras { created: Some(created), ..Extras::default() };
+            show(state, &mut session, &owned, extras, StatusCode::CREATED).await
         }
-        Err(e) => failed(&state, &mut session, &owned, "create a key", e).await,
+        Err(e) => failed(state, &mut session, &owned, failure, e).await,
     }
 }
 
@@ -161,9 +202,8 @@ pub async fn delete_key(
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, WebError> {
     let mut session = signed_in.0;
-    check_csrf(&session.data, &form.csrf_token)?;
     let (env_raw, app_raw, key_raw) = path.into_inner();
-    let owned = match owned(&state, &mut session, &env_raw, &app_raw).await? {
+    let owned = match changing(&state, &mut session, &form.csrf_token, &env_raw, &app_raw).await? {
         Ok(owned) => owned,
         Err(page) => return Ok(page),
     };
@@ -195,9 +235,8 @@ pub async fn request_access(
     form: web::Form<AccessForm>,
 ) -> Result<HttpResponse, WebError> {
     let mut session = signed_in.0;
-    check_csrf(&session.data, &form.csrf_token)?;
     let (env_raw, app_raw) = path.into_inner();
-    let owned = match owned(&state, &mut session, &env_raw, &app_raw).await? {
+    let owned = match changing(&state, &mut session, &form.csrf_token, &env_raw, &app_raw).await? {
         Ok(owned) => owned,
         Err(page) => return Ok(page),
     };
@@ -232,9 +271,8 @@ pub async fn remove_access(
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, WebError> {
     let mut session = signed_in.0;
-    check_csrf(&session.data, &form.csrf_token)?;
     let (env_raw, app_raw, access_raw) = path.into_inner();
-    let owned = match owned(&state, &mut session, &env_raw, &app_raw).await? {
+    let owned = match changing(&state, &mut session, &form.csrf_token, &env_raw, &app_raw).await? {
         Ok(owned) => owned,
         Err(page) => return Ok(page),
     };
@@ -249,30 +287,6 @@ pub async fn remove_access(
     }
 }
 
-/// `POST …/oauth`: a new OAuth client; its secret is on this answer only.
-pub async fn create_oauth(
-    state: web::Data<AppState>,
-    path: AppPath,
-    signed_in: SignedIn,
-    form: web::Form<CsrfForm>,
-) -> Result<HttpResponse, WebError> {
-    let mut session = signed_in.0;
-    check_csrf(&session.data, &form.csrf_token)?;
-    let (env_raw, app_raw) = path.into_inner();
-    let owned = match owned(&state, &mut session, &env_raw, &app_raw).await? {
-        Ok(owned) => owned,
-        Err(page) => return Ok(page),
-    };
-    match owned.joined.env.client.create_oauth_client(owned.joined.creds(), &owned.app.id).await {
-        Ok(client) => {
-            audit(&state, &session.data, &owned, "application.oauth.create", Some(&client.id)).await;
-            let extras = Extras { created: Some(client.into()), ..Extras::default() };
-            show(&state, &mut session, &owned, extras, StatusCode::CREATED).await
-        }
-        Err(e) => failed(&state, &mut session, &owned, "create an OAuth client", e).await,
-    }
-}
-
 /// `POST …/oauth/{client_id}/secret` (a new secret, shown once) and `POST …/oauth/{client_id}/delete`.
 pub async fn change_oauth(
     state: web::Data<AppState>,
@@ -281,9 +295,8 @@ pub async fn change_oauth(
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, WebError> {
     let mut session = signed_in.0;
-    check_csrf(&session.data, &form.csrf_token)?;
     let (env_raw, app_raw, client_raw, what) = path.into_inner();
-    let owned = match owned(&state, &mut session, &env_raw, &app_raw).await? {
+    let owned = match changing(&state, &mut session, &form.csrf_token, &env_raw, &app_raw).await? {
         Ok(owned) => owned,
         Err(page) => return Ok(page),
     };

@@ -14,7 +14,6 @@ use serde::Deserialize;
 
 use crate::federation::{ClientFacts, EnvironmentFailure, JoinFailure, Locked, SignInError, SignInMethod};
 use crate::state::AppState;
-use crate::store::sql::NewAuditEntry;
 use crate::web::WebError;
 use crate::web::client_ip::ClientAddress;
 use crate::web::session::{
@@ -48,10 +47,7 @@ pub(super) async fn audit(
     action: &'static str,
     detail: serde_json::Value,
 ) {
-    let entry = NewAuditEntry { actor, action, target: None, detail: Some(detail), client_ip };
-    if let Err(e) = state.db().audit(entry).await {
-        tracing::warn!(error = %e, "audit log unavailable");
-    }
+    crate::web::audit(state, actor, action, None, Some(detail), client_ip).await;
 }
 
 fn login_cookie_name(state: &AppState) -> String {

@@ -8,13 +8,13 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::application::{AppPath, Extras, audit, owned, refusal, show};
+use super::application::{AppPath, Extras, audit, changing, refusal, show};
 use super::portal::{self, Shell, render};
 use crate::federation::{ApiOutcome, Side, promote};
 use crate::manager::ManagerError;
 use crate::state::AppState;
 use crate::web::WebError;
-use crate::web::session::{SignedIn, check_csrf};
+use crate::web::session::SignedIn;
 
 #[derive(Deserialize)]
 pub struct PromoteForm {
@@ -63,9 +63,8 @@ pub async fn promote_application(
     form: web::Form<PromoteForm>,
 ) -> Result<HttpResponse, WebError> {
     let mut session = signed_in.0;
-    check_csrf(&session.data, &form.csrf_token)?;
     let (env_raw, app_raw) = path.into_inner();
-    let owned = match owned(&state, &mut session, &env_raw, &app_raw).await? {
+    let owned = match changing(&state, &mut session, &form.csrf_token, &env_raw, &app_raw).await? {
         Ok(owned) => owned,
         Err(page) => return Ok(page),
     };

@@ -19,7 +19,6 @@ use super::catalog::{LoadedApi, OperationView, load_api};
 use super::portal::{JoinedEnvironment, render};
 use crate::manager::{GATEWAY_MAX_BODY, GatewayAnswer, GatewayCall, matches_template};
 use crate::state::AppState;
-use crate::store::sql::NewAuditEntry;
 use crate::web::WebError;
 use crate::web::session::{SignedIn, check_csrf};
 
@@ -114,12 +113,17 @@ pub async fn try_it(
             StatusCode::BAD_REQUEST,
             TriedView { request: String::new(), answer: None, problem: Some(problem) },
         ),
-        Ok(call) => {
+        Ok((call, template)) => {
             let request = format!("{} {}", call.method, call.path);
-            let operation = operation_label(&loaded, &input);
-            let (status, tried) = send(&loaded, call).await;
-            audit(&state, &session.data.user.login_name, &loaded, &operation, &tried).await;
-            (status, TriedView { request, ..tried })
+            let operation = format!("{} {template}", call.method);
+            let (status, outcome) = send(&loaded, call).await;
+            let answered = outcome.as_ref().ok().map(|answer| answer.status);
+            audit(&state, &session.data.user.login_name, &loaded, &operation, answered).await;
+            let (answer, problem) = match outcome {
+                Ok(answer) => (Some(answer), None),
+                Err(problem) => (None, Some(problem)),
+            };
+            (status, TriedView { request, answer, problem })
         }
     };
     if let Some(form) = loaded.page.try_it.as_mut() {
@@ -133,14 +137,9 @@ pub async fn try_it(
     render(status, &loaded.page)
 }
 
-/// `GET /items/{id}`: the operation tried, as its definition names it.
-fn operation_label(loaded: &LoadedApi, input: &TryInput) -> String {
-    let operation = input.operation.parse::<usize>().ok().and_then(|i| loaded.page.operation(i));
-    operation.map(|(method, template)| format!("{method} {template}")).unwrap_or_default()
-}
-
-/// The call the form asks for, or what is wrong with it (in the consumer's words).
-fn checked<'a>(loaded: &'a LoadedApi, input: &'a TryInput) -> Result<GatewayCall<'a>, String> {
+/// The call the form asks for and its operation's path template, or what is wrong with it (in
+/// the consumer's words).
+fn checked<'a>(loaded: &'a LoadedApi, input: &'a TryInput) -> Result<(GatewayCall<'a>, &'a str), String> {
     let env = loaded.joined.env.name();
     if loaded.page.try_it.is_none() {
         return Err(format!(
@@ -164,35 +163,32 @@ fn checked<'a>(loaded: &'a LoadedApi, input: &'a TryInput) -> Result<GatewayCall
     let key = Some(input.key.trim()).filter(|k| !k.is_empty());
     let carries_body = matches!(method, Method::POST | Method::PUT | Method::PATCH);
     let body = Some(input.body.as_str()).filter(|b| carries_body && !b.trim().is_empty());
-    Ok(GatewayCall {
+    let call = GatewayCall {
         method,
         base_path: &loaded.base_path,
         path: input.path.trim(),
         query: input.query.trim(),
         key,
         body,
-    })
+    };
+    Ok((call, template))
 }
 
-async fn send(loaded: &LoadedApi, call: GatewayCall<'_>) -> (StatusCode, TriedView) {
+/// The page's status and the gateway's answer, or why there is none.
+async fn send(loaded: &LoadedApi, call: GatewayCall<'_>) -> (StatusCode, Result<GatewayAnswer, String>) {
     let env = loaded.joined.env.name();
-    let problem = |status, text: String| {
-        (status, TriedView { request: String::new(), answer: None, problem: Some(text) })
-    };
     match loaded.joined.env.client.call_gateway(call).await {
-        Ok(Ok(answer)) => {
-            (StatusCode::OK, TriedView { request: String::new(), answer: Some(answer), problem: None })
-        }
-        Ok(Err(refusal)) => problem(StatusCode::BAD_REQUEST, format!("The call was not sent: {refusal}.")),
+        Ok(Ok(answer)) => (StatusCode::OK, Ok(answer)),
+        Ok(Err(refusal)) => (StatusCode::BAD_REQUEST, Err(format!("The call was not sent: {refusal}."))),
         Err(e) => {
-            problem(StatusCode::BAD_GATEWAY, format!("The API gateway of {env} could not be reached: {e}."))
+            (StatusCode::BAD_GATEWAY, Err(format!("The API gateway of {env} could not be reached: {e}.")))
         }
     }
 }
 
 /// `api.try` in the audit log: who, where, which API, which operation (its template, not the
 /// values filled in) and the status; never the key, the query or the body.
-async fn audit(state: &AppState, login_name: &str, loaded: &LoadedApi, operation: &str, tried: &TriedView) {
+async fn audit(state: &AppState, login_name: &str, loaded: &LoadedApi, operation: &str, status: Option<u16>) {
     let actor = format!("user:{login_name}");
     let env = loaded.joined.env.id();
     let target = format!("{env}/api/{}", loaded.api_id);
@@ -200,16 +196,7 @@ async fn audit(state: &AppState, login_name: &str, loaded: &LoadedApi, operation
         "environment": env.as_str(),
         "api": loaded.api_name,
         "what": operation,
-        "status": tried.answer.as_ref().map(|a| a.status),
+        "status": status,
     });
-    let entry = NewAuditEntry {
-        actor: &actor,
-        action: "api.try",
-        target: Some(&target),
-        detail: Some(detail),
-        client_ip: None,
-    };
-    if let Err(e) = state.db().audit(entry).await {
-        tracing::warn!(error = %e, "audit log unavailable");
-    }
+    crate::web::audit(state, &actor, "api.try", Some(&target), Some(detail), None).await;
 }

@@ -10,6 +10,11 @@ use crate::support::{csrf_in, location, logs};
 
 const ACME_MOBILE: &str = "/environments/master/applications/m-app-acme-mobile";
 
+/// Asks, as the signed-in user, for Acme Mobile's access to `api_id` on Main.
+async fn request_access(f: &super::Fixture, api_id: &str, token: &str) -> reqwest::Response {
+    f.app.post_form(&format!("{ACME_MOBILE}/apis"), &[("api_id", api_id), ("csrf_token", token)]).await
+}
+
 fn user_calls(sim: &portico::simulator::Simulator, method: &str, suffix: &str) -> usize {
     sim.requests().iter().filter(|r| r.method == method && r.path.ends_with(suffix)).count()
 }
@@ -194,10 +199,7 @@ async fn access_to_an_api_is_requested_in_the_state_the_manager_decides_and_remo
     f.sign_in("alice").await;
     let token = f.token().await;
     // Payments waits for an administrator's approval on the master.
-    let res = f
-        .app
-        .post_form(&format!("{ACME_MOBILE}/apis"), &[("api_id", "m-api-payments"), ("csrf_token", &token)])
-        .await;
+    let res = request_access(&f, "m-api-payments", &token).await;
     assert_eq!(res.status(), 303);
     let (_, page) = f.page(ACME_MOBILE).await;
     assert!(
@@ -206,10 +208,7 @@ async fn access_to_an_api_is_requested_in_the_state_the_manager_decides_and_remo
     );
     assert!(page.contains("Payments</span>\n      <span class=\"badge warn\">pending approval"), "{page}");
     // An API outside the user's catalog is not asked for.
-    let res = f
-        .app
-        .post_form(&format!("{ACME_MOBILE}/apis"), &[("api_id", "m-api-logistics"), ("csrf_token", &token)])
-        .await;
+    let res = request_access(&f, "m-api-logistics", &token).await;
     assert_eq!(res.status(), 400);
     assert_eq!(user_calls(&f.master, "POST", "/apis"), 1, "only the one in the catalog reached the manager");
 
@@ -251,10 +250,7 @@ async fn an_application_is_promoted_with_the_apis_that_exist_there_and_no_creden
     f.sign_in("alice").await;
     let token = f.token().await;
     // On Main it may call Petstore (approved) and asks for Payments (pending); it has a key.
-    let res = f
-        .app
-        .post_form(&format!("{ACME_MOBILE}/apis"), &[("api_id", "m-api-payments"), ("csrf_token", &token)])
-        .await;
+    let res = request_access(&f, "m-api-payments", &token).await;
     assert_eq!(res.status(), 303);
     let res = f.app.post_form(&format!("{ACME_MOBILE}/apikeys"), &[("csrf_token", &token)]).await;
     assert_eq!(res.status(), 201);
@@ -313,10 +309,7 @@ async fn promoting_requests_access_to_the_apis_of_the_same_name_in_the_state_dec
     });
     f.sign_in("alice").await;
     let token = f.token().await;
-    let res = f
-        .app
-        .post_form(&format!("{ACME_MOBILE}/apis"), &[("api_id", "m-api-payments"), ("csrf_token", &token)])
-        .await;
+    let res = request_access(&f, "m-api-payments", &token).await;
     assert_eq!(res.status(), 303);
     let res = f
         .app

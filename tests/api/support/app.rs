@@ -164,15 +164,13 @@ impl TestAppBuilder {
             .unwrap_or_else(|| format!("sqlite://{}", dir.join("portico.db").display()));
         let mut toml = format!(
             "[server]\nlisten = \"127.0.0.1:0\"\nworkers = 2\npublic_url = \"{}\"\ntrusted_proxies = [{}]\n\n[session]\nsecret = \"{SESSION_SECRET}\"\n\n\
-             [database]\nurl = \"{database}\"\n\n[master]\nurl = \"{}\"\ntimeout = \"{}\"\n\n",
+             [database]\nurl = \"{database}\"\n\n[master]\nurl = \"{}\"\ntimeout = \"{}\"\n{}\n",
             self.public_url,
             self.trusted_proxies.join(", "),
             self.master_url,
-            self.master_timeout
+            self.master_timeout,
+            self.master_gateway.as_ref().map(|g| format!("gateway = \"{g}\"\n")).unwrap_or_default()
         );
-        if let Some(gateway) = &self.master_gateway {
-            toml = toml.replacen("\n\n[master]\n", &format!("\n\n[master]\ngateway = \"{gateway}\"\n"), 1);
-        }
         if let Some(redis) = &self.redis {
             toml.push_str(&redis.toml(&self.key_prefix));
         }
