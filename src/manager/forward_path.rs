@@ -9,6 +9,8 @@
 //! refused when any reading is a dot segment or holds a separator. The path is still sent as the
 //! caller wrote it: what is refused is refused, what passes needs no rewriting.
 
+use std::borrow::Cow;
+
 use percent_encoding::percent_decode;
 
 /// How deep a segment is decoded (`%252e` → `%2e` → `.`); a segment still changing after that is
@@ -57,7 +59,18 @@ impl ForwardPath {
 
 /// The segment as a manager would match it against its routes (decoded, without parameters,
 /// lowercase), or the refusal when some reading of it climbs or holds a separator.
-fn read_segment(raw: &str) -> Result<String, PathRefusal> {
+fn read_segment(raw: &str) -> Result<Cow<'_, str>, PathRefusal> {
+    // Most segments are plain words: nothing to decode, no parameters, no backslash, no control
+    // character, so their one reading is themselves (and only a dot segment is refused).
+    let plain = |b: &u8| b.is_ascii_graphic() && !matches!(b, b'%' | b';' | b'\\' | b'/' | b'A'..=b'Z');
+    if raw.as_bytes().iter().all(plain) {
+        return if raw == "." || raw == ".." { Err(PathRefusal::Malformed) } else { Ok(Cow::Borrowed(raw)) };
+    }
+    every_reading(raw).map(Cow::Owned)
+}
+
+/// [`read_segment`] the long way: every decoding of the segment, with and without parameters.
+fn every_reading(raw: &str) -> Result<String, PathRefusal> {
     let mut current = raw.to_owned();
     for depth in 0..=MAX_DECODINGS {
         check_reading(&current, depth > 0)?;
@@ -89,8 +102,8 @@ fn without_parameters(segment: &str) -> &str {
 
 /// The manager's credential endpoints (swagger v1.3): signing in or out (`/login`), changing,
 /// resetting or recovering a password, and signing in to a connector.
-fn is_credential_endpoint(segments: &[String]) -> bool {
-    let named: Vec<&str> = segments.iter().map(String::as_str).filter(|s| !s.is_empty()).collect();
+fn is_credential_endpoint(segments: &[Cow<'_, str>]) -> bool {
+    let named: Vec<&str> = segments.iter().map(|s| s.as_ref()).filter(|s| !s.is_empty()).collect();
     matches!(
         named.as_slice(),
         ["login", ..]
@@ -208,6 +221,12 @@ mod tests {
                     }
                 }
             }
+        }
+
+        /// The short way through a plain segment reads it as the long way does.
+        #[test]
+        fn plain_segments_read_as_every_reading_does(segment in "[ -~]{0,10}") {
+            prop_assert_eq!(read_segment(&segment).map(Cow::into_owned), every_reading(&segment));
         }
 
         /// Any path of plain name segments passes, unchanged.

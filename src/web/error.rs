@@ -1,41 +1,16 @@
 //! Web errors: expected cases map to a status and a plain message; anything unexpected is
 //! logged with its cause chain and shown as an opaque page carrying the request id.
 
-use std::fmt;
-
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use askama::Template;
 
-tokio::task_local! {
-    /// The id of the request being served (set by `request_context`).
-    pub(crate) static REQUEST_ID: RequestId;
-}
-
-/// 16 random bytes, hex: unguessable, so it can be shown to users and quoted to support.
-#[derive(Clone)]
-pub struct RequestId(String);
-
-impl RequestId {
-    pub fn generate() -> Self {
-        let bytes: [u8; 16] = rand::random();
-        Self(crate::crypto::hex(&bytes))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for RequestId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+pub use crate::telemetry::request::RequestId;
 
 /// The current request's id, or `-` outside a request.
 pub fn current_request_id() -> String {
-    REQUEST_ID.try_with(|id| id.0.clone()).unwrap_or_else(|_| "-".to_owned())
+    crate::telemetry::request::with_current(|request| request.id.to_string())
+        .unwrap_or_else(|| "-".to_owned())
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -108,7 +83,7 @@ impl ResponseError for WebError {
         let status = self.status_code();
         let request_id = current_request_id();
         if let WebError::Unexpected(cause) = self {
-            tracing::error!(request_id = %request_id, error = ?cause, "unexpected error");
+            tracing::error!(error = ?cause, "unexpected error");
         }
         let page =
             ErrorPage { title: self.title(), message: self.to_string(), request_id, status: status.as_u16() };

@@ -1,6 +1,6 @@
-//! Request middleware: a request id in a tracing span and a response header, the body deadline,
-//! closed-set metrics labels, and the security headers every response carries (set in one
-//! place).
+//! Request middleware: a request id on the request's log lines and in a response header, the
+//! body deadline, closed-set metrics labels, and the security headers every response carries (set
+//! in one place).
 
 use std::borrow::Cow;
 use std::time::Instant;
@@ -11,10 +11,10 @@ use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::{ConnectionType, Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, HttpResponse};
-use tracing::Instrument;
 
 use super::body_deadline;
-use super::error::{REQUEST_ID, RequestId};
+use super::error::RequestId;
+use crate::telemetry::request::{self, RequestContext};
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
@@ -29,8 +29,9 @@ impl RouteLabel {
     }
 }
 
-/// Gives each request an id, runs it inside a span that carries the id, returns the id in
-/// `X-Request-Id`, puts the body deadline on its body, and logs one line per request.
+/// Gives each request an id, serves it as the request whose id, method and path every log line
+/// written meanwhile carries (`telemetry::request`), returns the id in `X-Request-Id`, puts the
+/// body deadline on its body, and logs one line per request.
 pub async fn request_context(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -39,33 +40,17 @@ pub async fn request_context(
     // Every label and log field below comes from a closed set: a caller's method of any length
     // or spelling must not become a new time series (or a 60 KB log field).
     let method = method_label(req.method());
-    req.extensions_mut().insert(id.clone());
     let body_expired = body_deadline::bound(&mut req);
-    let span = tracing::info_span!("request", request_id = %id, method, path = %req.path());
+    let context = RequestContext { id: id.clone(), method, path: req.path().into() };
     let started = Instant::now();
-    let result = REQUEST_ID.scope(id.clone(), next.call(req)).instrument(span.clone()).await;
-    let mut res = match result {
-        Ok(res) if body_expired.as_ref().is_some_and(body_deadline::Expired::get) => body_timed_out(res),
-        Ok(res) => res.map_into_left_body(),
-        Err(e) => return Err(e),
-    };
-    let status = res.status();
-    // The route pattern (`/environments/{id}/apis`), never the raw path: bounded label values.
-    let label = res.request().extensions().get::<RouteLabel>().copied();
-    let route = match label {
-        Some(RouteLabel(pattern)) => Cow::Borrowed(pattern),
-        None => res.request().match_pattern().map_or(Cow::Borrowed("unmatched"), Cow::Owned),
-    };
-    if let Some(m) = crate::metrics::metrics() {
-        if let Ok(c) = m.http_requests.get_metric_with_label_values(&[&route, method, status_label(&status)])
-        {
-            c.inc();
-        }
-        if let Ok(h) = m.http_duration.get_metric_with_label_values(&[&route]) {
-            h.observe(started.elapsed().as_secs_f64());
-        }
-    }
-    span.in_scope(|| {
+    request::scope(context, async move {
+        let mut res = match next.call(req).await {
+            Ok(res) if body_expired.as_ref().is_some_and(body_deadline::Expired::get) => body_timed_out(res),
+            Ok(res) => res.map_into_left_body(),
+            Err(e) => return Err(e),
+        };
+        let status = res.status();
+        count(&res, method, status, started);
         // Whole microseconds: an integer field reads and aggregates better than a float.
         let elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         if status.is_server_error() {
@@ -73,11 +58,29 @@ pub async fn request_context(
         } else {
             tracing::info!(status = status.as_u16(), elapsed_us, "request");
         }
-    });
-    if let Ok(value) = HeaderValue::from_str(id.as_str()) {
-        res.headers_mut().insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
+        if let Ok(value) = HeaderValue::from_str(id.as_str()) {
+            res.headers_mut().insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
+        }
+        Ok(res)
+    })
+    .await
+}
+
+/// The request in the metrics: its count by route, method and status, and its duration.
+fn count<B>(res: &ServiceResponse<B>, method: &str, status: StatusCode, started: Instant) {
+    let Some(m) = crate::metrics::metrics() else { return };
+    // The route pattern (`/environments/{id}/apis`), never the raw path: bounded label values.
+    let label = res.request().extensions().get::<RouteLabel>().copied();
+    let route = match label {
+        Some(RouteLabel(pattern)) => Cow::Borrowed(pattern),
+        None => res.request().match_pattern().map_or(Cow::Borrowed("unmatched"), Cow::Owned),
+    };
+    if let Ok(c) = m.http_requests.get_metric_with_label_values(&[&route, method, status_label(&status)]) {
+        c.inc();
     }
-    Ok(res)
+    if let Ok(h) = m.http_duration.get_metric_with_label_values(&[&route]) {
+        h.observe(started.elapsed().as_secs_f64());
+    }
 }
 
 /// Whatever the handler made of a body that missed its deadline, the caller is told 408 and the

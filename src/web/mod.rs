@@ -18,7 +18,6 @@ use actix_web::web;
 pub use error::{WebError, current_request_id};
 pub use middleware::{RouteLabel, request_context, security_headers};
 
-/// Registers every route.
 /// Appends to the audit log (admin and consumer actions alike). What it records has already
 /// happened, so a log that cannot be written is reported in the service log rather than undoing
 /// the action or failing the page.
@@ -36,6 +35,7 @@ pub(crate) async fn audit(
     }
 }
 
+/// Registers every route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(error::form_config())
         .app_data(error::query_config())

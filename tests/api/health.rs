@@ -23,6 +23,11 @@ async fn healthz_answers_and_every_response_carries_a_request_id_and_security_he
     assert!(headers.get("strict-transport-security").is_none(), "no HSTS over plain http");
     let other = app.get("/healthz").await;
     assert_ne!(other.headers().get("x-request-id").unwrap().to_str().unwrap(), id);
+    // The access log: one line per request, with the id the caller was given, method, path and
+    // status (what an operator greps for when a user quotes the id).
+    let line = format!("request{{request_id={id} method=GET path=/healthz}}: request status=200 elapsed_us=");
+    let logs = crate::support::logs::text();
+    assert_eq!(logs.lines().filter(|l| l.contains(&line)).count(), 1, "one access line for {id}");
 }
 
 #[tokio::test]

@@ -6,7 +6,6 @@ use actix_web::{HttpResponse, ResponseError};
 
 use crate::manager::ManagerError;
 use crate::store::StoreError;
-use crate::web::current_request_id;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RouteError {
@@ -102,7 +101,8 @@ impl ResponseError for RouteError {
     fn error_response(&self) -> HttpResponse {
         let status = self.status_code();
         if let RouteError::Unexpected(cause) = self {
-            tracing::error!(request_id = %current_request_id(), error = ?cause, "unexpected error");
+            // (The log line carries the request id: the caller sees it in `X-Request-Id`.)
+            tracing::error!(error = ?cause, "unexpected error");
         }
         let body = serde_json::json!({
             "errors": [{ "code": status.as_u16(), "message": self.to_string() }]

@@ -4,6 +4,7 @@
 //! actix-web and reqwest use different versions of the `http` types, so headers are carried
 //! over as bytes; both sides validate them.
 
+use std::cell::RefCell;
 use std::io;
 use std::net::IpAddr;
 
@@ -15,7 +16,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use tokio::sync::mpsc;
 
 use crate::manager::{ForwardBody, ForwardedResponse, HopByHop, hop_by_hop};
-use crate::web::error::REQUEST_ID;
+use crate::telemetry::request;
 
 /// Request headers that are the portal's business, never the manager's: the portal's own
 /// cookies and credentials, its CSRF header, and what the manager's must not be confused with.
@@ -118,12 +119,31 @@ pub fn outgoing_headers(req: &HttpRequest, client: Option<IpAddr>) -> HeaderMap 
         }
     }
     // (`-` outside a request, as in the logs.)
-    let id = REQUEST_ID.try_with(|id| HeaderValue::from_str(id.as_str()).ok()).ok().flatten();
+    let id = request::with_current(|request| HeaderValue::from_str(request.id.as_str()).ok()).flatten();
     headers.insert(HeaderName::from_static("x-request-id"), id.unwrap_or(HeaderValue::from_static("-")));
-    if let Some(Ok(address)) = client.map(|ip| HeaderValue::from_str(&ip.to_string())) {
+    if let Some(address) = client.and_then(forwarded_for) {
         headers.insert(HeaderName::from_static("x-forwarded-for"), address);
     }
     headers
+}
+
+/// `X-Forwarded-For` for `ip`. The last one this thread wrote is kept: a client's calls come one
+/// after another, and writing out an address costs more than everything else in the header.
+fn forwarded_for(ip: IpAddr) -> Option<HeaderValue> {
+    thread_local! {
+        static LAST: RefCell<Option<(IpAddr, HeaderValue)>> = const { RefCell::new(None) };
+    }
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        if let Some((cached, value)) = last.as_ref()
+            && *cached == ip
+        {
+            return Some(value.clone());
+        }
+        let value = HeaderValue::from_str(&ip.to_string()).ok()?;
+        *last = Some((ip, value.clone()));
+        Some(value)
+    })
 }
 
 /// The request body as a stream the HTTP client can send from any thread. actix's payload
@@ -160,7 +180,10 @@ pub fn response(forwarded: ForwardedResponse) -> HttpResponse {
     let mut builder = HttpResponse::build(status);
     let hop = hop_by_hop(&forwarded.headers);
     // (The other security headers are added by the middleware, now that the manager's are gone.)
-    builder.insert_header((actix_header::CONTENT_SECURITY_POLICY, API_CSP));
+    builder.insert_header((
+        actix_header::CONTENT_SECURITY_POLICY,
+        actix_header::HeaderValue::from_static(API_CSP),
+    ));
     for (name, value) in forwarded.headers.iter() {
         if !returned(name.as_str(), &hop) {
             continue;
@@ -231,5 +254,15 @@ mod tests {
         names.sort_unstable();
         assert_eq!(names, ["accept", "x-forwarded-for", "x-request-id"]);
         assert_eq!(headers["x-forwarded-for"], "192.0.2.1");
+    }
+
+    #[test]
+    fn each_call_names_its_own_client() {
+        let req = TestRequest::default().to_http_request();
+        for ip in ["192.0.2.1", "192.0.2.1", "2001:db8::7", "198.51.100.7", "192.0.2.1"] {
+            let headers = outgoing_headers(&req, ip.parse().ok());
+            assert_eq!(headers["x-forwarded-for"], ip);
+        }
+        assert!(!outgoing_headers(&req, None).contains_key("x-forwarded-for"));
     }
 }

@@ -27,11 +27,15 @@ pub fn capture() {
     LOGS.get_or_init(|| {
         let buffer = Arc::new(Mutex::new(Vec::new()));
         let sink = Sink(buffer.clone());
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter("debug,h2=info,hyper=info,reqwest=info,rustls=info,sqlx=info,actix_server=info,cookie_store=off")
-            .with_ansi(false)
-            .with_writer(move || sink.clone())
-            .try_init();
+        // Portico's own line format (text), so that what tests find in a line is what operators read.
+        let filter = tracing_subscriber::EnvFilter::new(
+            "debug,h2=info,hyper=info,reqwest=info,rustls=info,sqlx=info,actix_server=info,cookie_store=off",
+        );
+        let subscriber =
+            portico::telemetry::subscriber(filter, portico::config::LogFormat::Text, false, move || {
+                sink.clone()
+            });
+        let _ = tracing_subscriber::util::SubscriberInitExt::try_init(subscriber);
         buffer
     });
 }
