@@ -31,7 +31,7 @@ pub struct ManagerClient {
     http: reqwest::Client,
     /// Routed calls' connections ([`super::pool`]).
     forwarding: Arc<ForwardPool>,
-    /// `{scheme}://{host}:{port}{base_path}` without a trailing `/`: routed paths are appended.
+    /// The base path without a trailing `/`: routed paths are appended.
     forward_base: Arc<str>,
 }
 
@@ -53,7 +53,7 @@ impl ManagerClient {
             return Err(ManagerError::Config("the base path must start with '/'".into()));
         }
         let tls = tls::client_config(definition.tls_mode, definition.ca_pem.as_deref())?;
-        let forwarding = ForwardPool::new(tls.clone(), timeout);
+        let forwarding = ForwardPool::new(&definition.url, tls.clone(), timeout);
         let http = reqwest::Client::builder()
             // A redirect is an answer (303 is how login succeeds), never something to follow,
             // and cookies only ever come from and go into a ManagerSession.
@@ -63,12 +63,7 @@ impl ManagerClient {
             .use_preconfigured_tls(tls)
             .build()
             .map_err(|_| ManagerError::Config("the HTTP client could not be built".into()))?;
-        let forward_base = format!(
-            "{}{}",
-            definition.url.origin().ascii_serialization(),
-            definition.base_path.trim_end_matches('/')
-        )
-        .into();
+        let forward_base = definition.base_path.trim_end_matches('/').into();
         Ok(Self { definition, timeout, http, forwarding, forward_base })
     }
 

@@ -8,7 +8,7 @@
 //! within it once the request body has been sent (see `upload`), and the answer's body may pause
 //! at most that long between two chunks. Time spent waiting for a slow caller does not count.
 //!
-//! The calls go through this thread's connection pool ([`super::pool`]).
+//! The calls go through this thread's connections to the manager ([`super::pool`]).
 
 use std::future::Future;
 use std::io;
@@ -94,9 +94,9 @@ impl ManagerClient {
         *outgoing.method_mut() = request.method;
         *outgoing.uri_mut() = self.forward_uri(request.path)?;
         *outgoing.headers_mut() = headers;
-        let sent = self.forward_pool().client().request(outgoing);
+        let sent = self.forward_pool().send(outgoing);
         let result = tokio::select! {
-            result = sent => result.map_err(|e| classify::forward_transport(&e, e.is_connect(), timeout)),
+            result = sent => result.map_err(|e| classify::forward_transport(&*e.error, e.connect, timeout)),
             () = progress.stalled(timeout) => Err(ManagerError::Timeout(timeout)),
         };
         self.count_outcome(result.as_ref().map(hyper::Response::status));
@@ -114,8 +114,8 @@ impl ManagerClient {
         })
     }
 
-    /// `{scheme}://{host}:{port}{base_path}{path}?{query}`; the path keeps the caller's
-    /// percent-encoding.
+    /// `{base_path}{path}?{query}` (in the form the connection wants, see
+    /// [`super::pool::ForwardPool::uri`]); the path keeps the caller's percent-encoding.
     fn forward_uri(&self, path: &ForwardPath) -> Result<hyper::Uri, ManagerError> {
         let base = self.forward_base();
         let query = path.query.as_deref();
@@ -126,7 +126,8 @@ impl ManagerClient {
             uri.push('?');
             uri.push_str(query);
         }
-        hyper::Uri::try_from(uri)
+        self.forward_pool()
+            .uri(&uri)
             .map_err(|_| ManagerError::Config("the routed path is not a valid URI".into()))
     }
 }

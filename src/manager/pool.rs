@@ -1,60 +1,141 @@
-//! The connections of routed calls: hyper's pooled client, one per manager and thread.
+//! The connections of routed calls: one set per manager and thread.
 //!
 //! Portico's own calls to a manager go through reqwest. Routed calls are the hot path and go to
 //! hyper (the engine under reqwest) directly: no redirect policy, retry layer or URL re-parsing
-//! per call. And every thread keeps a pool of its own: a pooled connection is driven by a task on
-//! the runtime that opened it, and actix runs one single-threaded runtime per worker, so a pool
-//! shared by all workers makes most calls wake another thread twice (request out, answer back).
-//! Like nginx's upstream keep-alive, each worker thus reuses its own connections.
+//! per call. And every thread keeps connections of its own: a connection is driven by a task on
+//! the runtime that opened it, and actix runs one single-threaded runtime per worker, so
+//! connections shared by all workers make most calls wake another thread twice (request out,
+//! answer back). Like nginx's upstream keep-alive, each worker thus reuses its own connections.
+//!
+//! To a plain `http` manager, a thread's connections are a list of HTTP/1.1 connections
+//! ([`Connections`]): a call takes the most recently used idle one or opens one, and puts it
+//! back as soon as the answer's head is in (it is idle again once the body has been read). A
+//! shared pool (hyper-util's) paid for a lock, a hashed lookup by scheme and host, and a task per
+//! call to wait for the connection to be idle again, for nothing a single thread needs. Over
+//! TLS, where HTTP/2 may be negotiated, the thread's calls go through hyper-util's pooled client.
 
 use std::cell::RefCell;
+use std::error::Error as StdError;
 use std::io;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
+use hyper::body::Incoming;
+use hyper::client::conn::http1;
+use hyper::header::{HOST, HeaderValue};
+use hyper::{Request, Response, Uri};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 
 /// A routed request's body as hyper sends it.
 pub(crate) type RequestBody = BoxBody<Bytes, io::Error>;
 
-pub(crate) type HttpClient = Client<HttpsConnector<HttpConnector>, RequestBody>;
+type TlsClient = Client<HttpsConnector<HttpConnector>, RequestBody>;
 
-/// How long an unused pooled connection is kept open (as reqwest does for Portico's own calls).
+/// How long an unused connection is kept open (as reqwest does for Portico's own calls).
 const IDLE_CONNECTION: Duration = Duration::from_secs(90);
 
-/// What every thread's client for one manager is built from.
+/// A call that got no answer.
+#[derive(Debug)]
+pub(crate) struct SendFailure {
+    /// The connection could not be opened (nothing was sent).
+    pub connect: bool,
+    pub error: Box<dyn StdError + Send + Sync>,
+}
+
+impl SendFailure {
+    fn connecting(error: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
+        Self { connect: true, error: error.into() }
+    }
+}
+
+/// What every thread's connections to one manager are made from.
 pub(crate) struct ForwardPool {
     id: u64,
     tls: Arc<rustls::ClientConfig>,
     connect_timeout: Duration,
+    /// `{scheme}://{host}[:{port}]`.
+    origin: String,
+    /// Where a plain `http` manager is reached; `None` over TLS.
+    plain: Option<PlainTarget>,
+}
+
+struct PlainTarget {
+    host: String,
+    port: u16,
+    /// `Host`, as the URL names the manager.
+    host_header: HeaderValue,
 }
 
 impl std::fmt::Debug for ForwardPool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ForwardPool").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("ForwardPool")
+            .field("id", &self.id)
+            .field("origin", &self.origin)
+            .finish_non_exhaustive()
     }
+}
+
+/// A thread's connections to one manager.
+#[derive(Clone)]
+enum ThreadClient {
+    Plain(Rc<Connections>),
+    Tls(TlsClient),
 }
 
 thread_local! {
     /// This thread's clients: (pool id, the pool while it lives, its client here).
-    static CLIENTS: RefCell<Vec<(u64, Weak<ForwardPool>, HttpClient)>> = const { RefCell::new(Vec::new()) };
+    static CLIENTS: RefCell<Vec<(u64, Weak<ForwardPool>, ThreadClient)>> = const { RefCell::new(Vec::new()) };
 }
 
 impl ForwardPool {
-    pub fn new(tls: rustls::ClientConfig, connect_timeout: Duration) -> Arc<Self> {
+    /// The connections to the manager at `url` (its scheme, host and port).
+    pub fn new(url: &url::Url, tls: rustls::ClientConfig, connect_timeout: Duration) -> Arc<Self> {
         static NEXT_ID: AtomicU64 = AtomicU64::new(0);
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-        Arc::new(Self { id, tls: Arc::new(tls), connect_timeout })
+        let plain = (url.scheme() == "http").then(|| plain_target(url)).flatten();
+        let origin = url.origin().ascii_serialization();
+        Arc::new(Self { id, tls: Arc::new(tls), connect_timeout, origin, plain })
     }
 
-    /// This thread's client for this manager (cheap to clone; connections are shared by clones).
-    pub fn client(self: &Arc<Self>) -> HttpClient {
+    /// The URI of a call to `path_and_query` (`/base/path?query`): origin-form on this
+    /// thread's own HTTP/1.1 connections, absolute for hyper-util's client.
+    pub fn uri(&self, path_and_query: &str) -> Result<Uri, hyper::http::uri::InvalidUri> {
+        let path_and_query = if path_and_query.is_empty() { "/" } else { path_and_query };
+        match self.plain {
+            Some(_) => Uri::try_from(path_and_query),
+            None => Uri::try_from(format!("{}{path_and_query}", self.origin)),
+        }
+    }
+
+    /// Sends `request` (its URI from [`Self::uri`]) on this thread's connections.
+    pub async fn send(
+        self: &Arc<Self>,
+        mut request: Request<RequestBody>,
+    ) -> Result<Response<Incoming>, SendFailure> {
+        match (self.client(), &self.plain) {
+            (ThreadClient::Plain(connections), Some(target)) => {
+                request.headers_mut().insert(HOST, target.host_header.clone());
+                connections.send(target, self.connect_timeout, request).await
+            }
+            (ThreadClient::Tls(client), _) => client
+                .request(request)
+                .await
+                .map_err(|e| SendFailure { connect: e.is_connect(), error: e.into() }),
+            (ThreadClient::Plain(_), None) => {
+                Err(SendFailure::connecting("no plain connection to a TLS manager"))
+            }
+        }
+    }
+
+    /// This thread's client for this manager.
+    fn client(self: &Arc<Self>) -> ThreadClient {
         CLIENTS.with(|clients| {
             let mut clients = clients.borrow_mut();
             if let Some((_, _, client)) = clients.iter().find(|(id, ..)| *id == self.id) {
@@ -62,20 +143,23 @@ impl ForwardPool {
             }
             // Managers replaced since (an admin edited or removed them) leave their clients here.
             clients.retain(|(_, pool, _)| pool.strong_count() > 0);
-            let client = self.build();
+            let client = match self.plain {
+                Some(_) => ThreadClient::Plain(Rc::default()),
+                None => ThreadClient::Tls(self.tls_client()),
+            };
             clients.push((self.id, Arc::downgrade(self), client.clone()));
             client
         })
     }
 
-    fn build(&self) -> HttpClient {
+    fn tls_client(&self) -> TlsClient {
         let mut http = HttpConnector::new();
         // `https` URLs are the TLS layer's; this one only opens the TCP connection.
         http.enforce_http(false);
         // Small requests and answers go out at once instead of waiting for an ACK (Nagle).
         http.set_nodelay(true);
         http.set_connect_timeout(Some(self.connect_timeout));
-        // Plain `http` managers speak HTTP/1.1; over TLS, HTTP/2 when the manager offers it (ALPN).
+        // HTTP/2 when the manager offers it (ALPN), HTTP/1.1 otherwise.
         let connector = HttpsConnector::from((http, self.tls.clone()));
         Client::builder(TokioExecutor::new())
             .pool_idle_timeout(IDLE_CONNECTION)
@@ -83,4 +167,93 @@ impl ForwardPool {
             .timer(TokioTimer::new())
             .build(connector)
     }
+}
+
+fn plain_target(url: &url::Url) -> Option<PlainTarget> {
+    let host = match url.host()? {
+        url::Host::Domain(name) => name.to_owned(),
+        url::Host::Ipv4(ip) => ip.to_string(),
+        url::Host::Ipv6(ip) => ip.to_string(),
+    };
+    let port = url.port_or_known_default()?;
+    let authority = match url.port() {
+        Some(port) => format!("{}:{port}", url.host_str()?),
+        None => url.host_str()?.to_owned(),
+    };
+    Some(PlainTarget { host, port, host_header: HeaderValue::from_str(&authority).ok()? })
+}
+
+/// A thread's HTTP/1.1 connections to one plain `http` manager, the most recently used last.
+#[derive(Default)]
+struct Connections {
+    open: RefCell<Vec<Open>>,
+}
+
+struct Open {
+    sender: http1::SendRequest<RequestBody>,
+    /// When its last call was sent.
+    used: Instant,
+}
+
+impl Connections {
+    async fn send(
+        &self,
+        target: &PlainTarget,
+        connect_timeout: Duration,
+        mut request: Request<RequestBody>,
+    ) -> Result<Response<Incoming>, SendFailure> {
+        let mut kept = self.idle();
+        loop {
+            let reused = kept.is_some();
+            let mut sender = match kept.take() {
+                Some(sender) => sender,
+                None => connect(target, connect_timeout).await?,
+            };
+            match sender.try_send_request(request).await {
+                Ok(answer) => {
+                    // Idle again once the answer's body has been read.
+                    self.open.borrow_mut().push(Open { sender, used: Instant::now() });
+                    return Ok(answer);
+                }
+                Err(mut failed) => match failed.take_message() {
+                    // A kept-alive connection the manager closed as the request was about to go
+                    // out on it: the request never left, so it goes out on a new connection.
+                    Some(unsent) if reused => request = unsent,
+                    _ => return Err(SendFailure { connect: false, error: failed.into_error().into() }),
+                },
+            }
+        }
+    }
+
+    /// The most recently used connection that is idle, if any. Closed connections, and idle ones
+    /// unused for [`IDLE_CONNECTION`], are let go (a connection still reading an answer stays).
+    fn idle(&self) -> Option<http1::SendRequest<RequestBody>> {
+        let mut open = self.open.borrow_mut();
+        let now = Instant::now();
+        open.retain(|c| !c.sender.is_closed() && !(c.sender.is_ready() && now - c.used > IDLE_CONNECTION));
+        let idle = open.iter().rposition(|c| c.sender.is_ready())?;
+        Some(open.remove(idle).sender)
+    }
+}
+
+/// Opens a connection (within `timeout`) and starts the task that drives it.
+async fn connect(
+    target: &PlainTarget,
+    timeout: Duration,
+) -> Result<http1::SendRequest<RequestBody>, SendFailure> {
+    let connecting = tokio::net::TcpStream::connect((target.host.as_str(), target.port));
+    let stream = tokio::time::timeout(timeout, connecting)
+        .await
+        .map_err(|_| SendFailure::connecting(io::Error::from(io::ErrorKind::TimedOut)))?
+        .map_err(SendFailure::connecting)?;
+    // Small requests and answers go out at once instead of waiting for an ACK (Nagle).
+    stream.set_nodelay(true).map_err(SendFailure::connecting)?;
+    let (sender, connection) =
+        http1::Builder::new().handshake(TokioIo::new(stream)).await.map_err(SendFailure::connecting)?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!(error = %e, "a routed call's connection ended");
+        }
+    });
+    Ok(sender)
 }

@@ -275,3 +275,116 @@ fn error_texts_are_fit_for_people() {
         assert!(!text.is_empty() && !text.contains("APIMANAGERSESSION"), "{text}");
     }
 }
+
+/// A manager stand-in at the socket level (the simulator cannot say which connection a request
+/// came on, nor drop its idle ones on demand): it answers every request `200 ok` on a kept-alive
+/// connection, records each request's head and how many connections it accepted, and closes
+/// every connection it holds when told to, as a manager's keep-alive timeout does.
+struct KeepAliveServer {
+    addr: std::net::SocketAddr,
+    connections: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    heads: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    close: std::sync::Arc<tokio::sync::Notify>,
+}
+
+impl KeepAliveServer {
+    async fn start() -> Self {
+        use std::sync::atomic::Ordering;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let server = Self {
+            addr: listener.local_addr().expect("addr"),
+            connections: Default::default(),
+            heads: Default::default(),
+            close: Default::default(),
+        };
+        let (connections, heads, close) =
+            (server.connections.clone(), server.heads.clone(), server.close.clone());
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                connections.fetch_add(1, Ordering::SeqCst);
+                let (heads, close) = (heads.clone(), close.clone());
+                tokio::spawn(async move {
+                    let mut received = Vec::new();
+                    loop {
+                        let mut chunk = [0u8; 4096];
+                        let read = tokio::select! {
+                            read = socket.read(&mut chunk) => read,
+                            () = close.notified() => return,
+                        };
+                        let Ok(n @ 1..) = read else { return };
+                        received.extend_from_slice(&chunk[..n]);
+                        while let Some(end) = received.windows(4).position(|w| w == b"\r\n\r\n") {
+                            let head: Vec<u8> = received.drain(..end + 4).collect();
+                            heads.lock().unwrap().push(String::from_utf8_lossy(&head).into_owned());
+                            let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                            if socket.write_all(answer).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        server
+    }
+
+    fn connections(&self) -> usize {
+        self.connections.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// A routed call's answer body, read to its end.
+async fn read_body(answer: portico::manager::ForwardedResponse) -> Vec<u8> {
+    use futures_util::StreamExt;
+    let mut body = answer.body;
+    let mut bytes = Vec::new();
+    while let Some(chunk) = body.next().await {
+        bytes.extend_from_slice(&chunk.expect("chunk"));
+    }
+    bytes
+}
+
+#[tokio::test]
+async fn routed_calls_keep_their_connection_and_survive_the_manager_closing_it() {
+    let server = KeepAliveServer::start().await;
+    let client = ManagerClient::new(
+        definition(&format!("http://{}", server.addr), TlsMode::Full, None),
+        Duration::from_secs(5),
+    )
+    .expect("client");
+    for _ in 0..3 {
+        let answer = forward(&client).await.expect("answer");
+        assert_eq!(answer.status, 200);
+        assert_eq!(read_body(answer).await, b"ok");
+    }
+    assert_eq!(server.connections(), 1, "one kept-alive connection for calls one after another");
+    let heads = server.heads.lock().unwrap().clone();
+    assert_eq!(heads.len(), 3);
+    let host = format!("host: {}\r\n", server.addr);
+    for head in &heads {
+        assert!(head.starts_with("GET /api/portal/v1.3/currentuser HTTP/1.1\r\n"), "origin-form: {head}");
+        assert_eq!(head.to_ascii_lowercase().matches("host: ").count(), 1, "{head}");
+        assert!(head.to_ascii_lowercase().contains(&host), "{head}");
+    }
+
+    // The manager closes the idle connection (its keep-alive timeout): the next call opens
+    // another and is answered.
+    server.close.notify_waiters();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let answer = forward(&client).await.expect("answered on a new connection");
+    assert_eq!(read_body(answer).await, b"ok");
+    assert_eq!(server.connections(), 2);
+
+    // Two calls at once need two connections; both are kept for what follows.
+    let (a, b) = tokio::join!(forward(&client), forward(&client));
+    let (a, b) = (a.expect("a"), b.expect("b"));
+    assert_eq!((read_body(a).await, read_body(b).await), (b"ok".to_vec(), b"ok".to_vec()));
+    assert_eq!(server.connections(), 3);
+    let (a, b) = tokio::join!(forward(&client), forward(&client));
+    assert_eq!(
+        (read_body(a.expect("a")).await, read_body(b.expect("b")).await),
+        (b"ok".to_vec(), b"ok".to_vec())
+    );
+    assert_eq!(server.connections(), 3, "both connections reused");
+}
