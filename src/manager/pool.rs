@@ -229,8 +229,10 @@ impl Connections {
     /// unused for [`IDLE_CONNECTION`], are let go (a connection still reading an answer stays).
     fn idle(&self) -> Option<http1::SendRequest<RequestBody>> {
         let mut open = self.open.borrow_mut();
-        let now = Instant::now();
-        open.retain(|c| !c.sender.is_closed() && !(c.sender.is_ready() && now - c.used > IDLE_CONNECTION));
+        let unused_since = Instant::now().checked_sub(IDLE_CONNECTION);
+        open.retain(|c| {
+            !c.sender.is_closed() && !(c.sender.is_ready() && unused_since.is_some_and(|t| c.used < t))
+        });
         let idle = open.iter().rposition(|c| c.sender.is_ready())?;
         Some(open.remove(idle).sender)
     }

@@ -83,7 +83,12 @@ impl Lines {
 }
 
 fn text_request(w: &mut Writer<'_>, request: &RequestContext) -> fmt::Result {
-    write!(w, "request{{request_id={} method={} path={}}}:", request.id, request.method, request.path)
+    // (Pieces rather than `write!`: this is on every line of every request.)
+    for piece in ["request{request_id=", request.id.as_str(), " method=", request.method, " path="] {
+        w.write_str(piece)?;
+    }
+    Sanitized(w).write_str(&request.path)?;
+    w.write_str("}:")
 }
 
 /// SGR colour of a level, as `tracing-subscriber` paints them.
@@ -119,49 +124,70 @@ struct TextVisitor<'w> {
 }
 
 impl TextVisitor<'_> {
-    fn field(&mut self, field: &Field, value: fmt::Arguments<'_>) {
+    /// Starts the field `field` (the separator, and `name=` unless it is the message); `false`
+    /// when it is not written at all.
+    fn start(&mut self, field: &Field) -> bool {
         let name = field.name();
         // `log` records' metadata, already on the line.
         if self.result.is_err() || name.starts_with("log.") {
-            return;
+            return false;
         }
-        let separator = if std::mem::take(&mut self.empty) { "" } else { " " };
-        self.result = match name {
-            "message" => {
-                write!(self.writer, "{separator}").and_then(|()| Sanitized(&mut self.writer).write_fmt(value))
-            }
-            name => {
-                let name = name.strip_prefix("r#").unwrap_or(name);
-                write!(self.writer, "{separator}{name}=")
-                    .and_then(|()| Sanitized(&mut self.writer).write_fmt(value))
-            }
-        };
+        if !std::mem::take(&mut self.empty) {
+            self.result = self.writer.write_char(' ');
+        }
+        if name != "message" {
+            let name = name.strip_prefix("r#").unwrap_or(name);
+            self.result = self
+                .result
+                .and_then(|()| self.writer.write_str(name))
+                .and_then(|()| self.writer.write_char('='));
+        }
+        self.result.is_ok()
+    }
+
+    /// A value from outside: control characters escaped.
+    fn text(&mut self, field: &Field, value: fmt::Arguments<'_>) {
+        if self.start(field) {
+            self.result = match value.as_str() {
+                Some(text) => Sanitized(&mut self.writer).write_str(text),
+                None => Sanitized(&mut self.writer).write_fmt(value),
+            };
+        }
+    }
+
+    /// A number or a truth value: nothing to escape.
+    fn plain(&mut self, field: &Field, value: impl fmt::Display) {
+        if self.start(field) {
+            self.result = write!(self.writer, "{value}");
+        }
     }
 }
 
 impl Visit for TextVisitor<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
         if field.name() == "message" {
-            self.field(field, format_args!("{value}"))
+            if self.start(field) {
+                self.result = Sanitized(&mut self.writer).write_str(value);
+            }
         } else {
-            self.field(field, format_args!("{value:?}"))
+            self.text(field, format_args!("{value:?}"));
         }
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.field(field, format_args!("{value}"));
+        self.plain(field, value);
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.field(field, format_args!("{value}"));
+        self.plain(field, value);
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.field(field, format_args!("{value}"));
+        self.plain(field, value);
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.field(field, format_args!("{value:?}"));
+        self.text(field, format_args!("{value:?}"));
     }
 }
 
