@@ -235,13 +235,20 @@ pub struct HopByHop {
 }
 
 impl HopByHop {
-    /// From the values of the message's `Connection` headers.
+    /// From the values of the message's `Connection` headers. The tokens every proxy drops
+    /// anyway (`keep-alive`, `close`, the hop-by-hop names) are not kept: most messages name
+    /// nothing else, and then nothing is allocated.
     pub fn named_by<'a>(connection: impl Iterator<Item = &'a [u8]>) -> Self {
         let named = connection
             .filter_map(|v| std::str::from_utf8(v).ok())
             .flat_map(|v| v.split(','))
-            .map(|token| token.trim().to_ascii_lowercase())
-            .filter(|token| !token.is_empty())
+            .map(str::trim)
+            .filter(|token| {
+                !token.is_empty()
+                    && !token.eq_ignore_ascii_case("close")
+                    && !HOP_BY_HOP.iter().any(|hop| hop.eq_ignore_ascii_case(token))
+            })
+            .map(str::to_ascii_lowercase)
             .collect();
         Self { named }
     }

@@ -293,7 +293,7 @@ mod tests {
     }
 
     fn context(path: &str) -> RequestContext {
-        RequestContext { id: RequestId::generate(), method: "GET", path: path.into() }
+        RequestContext::new(RequestId::generate(), "GET", path)
     }
 
     /// A line inside a request, inside a span, and one outside both, through `dispatch`.

@@ -6,6 +6,7 @@
 //! rest of the access log together (a registry slot, its fields formatted into a string, an
 //! enter and an exit at every poll); a task-local costs one store.
 
+use std::cell::Cell;
 use std::fmt;
 use std::future::Future;
 
@@ -19,26 +20,43 @@ pub struct RequestContext {
     /// From a closed set (the methods of HTTP, `other`): a caller's method never reaches the log.
     pub method: &'static str,
     pub path: Box<str>,
+    /// The route pattern a handler says the request took, for the metrics (see
+    /// `web::RouteLabel`).
+    pub route: Cell<Option<&'static str>>,
 }
 
-/// 16 random bytes, hex: unguessable, so it can be shown to users and quoted to support.
-#[derive(Clone)]
-pub struct RequestId(String);
+impl RequestContext {
+    pub fn new(id: RequestId, method: &'static str, path: &str) -> Self {
+        Self { id, method, path: path.into(), route: Cell::new(None) }
+    }
+}
+
+/// 16 random bytes, hex: unguessable, so it can be shown to users and quoted to support. Kept
+/// inline (no allocation per request).
+#[derive(Clone, Copy)]
+pub struct RequestId([u8; 32]);
 
 impl RequestId {
     pub fn generate() -> Self {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
         let bytes: [u8; 16] = rand::random();
-        Self(crate::crypto::hex(&bytes))
+        let mut hex = [0u8; 32];
+        for (i, b) in bytes.iter().enumerate() {
+            hex[2 * i] = DIGITS[usize::from(b >> 4)];
+            hex[2 * i + 1] = DIGITS[usize::from(b & 0x0f)];
+        }
+        Self(hex)
     }
 
     pub fn as_str(&self) -> &str {
-        &self.0
+        // Hex digits only, so always UTF-8.
+        std::str::from_utf8(&self.0).unwrap_or_default()
     }
 }
 
 impl fmt::Display for RequestId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
@@ -56,4 +74,20 @@ pub fn sync_scope<R>(context: RequestContext, f: impl FnOnce() -> R) -> R {
 /// `f` of the request being served on this task, `None` outside a request.
 pub fn with_current<R>(f: impl FnOnce(&RequestContext) -> R) -> Option<R> {
     REQUEST.try_with(f).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_32_lowercase_hex_digits_and_differ() {
+        let (a, b) = (RequestId::generate(), RequestId::generate());
+        for id in [a, b] {
+            assert_eq!(id.as_str().len(), 32);
+            assert!(id.as_str().bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)), "{id}");
+            assert_eq!(id.to_string(), id.as_str());
+        }
+        assert_ne!(a.as_str(), b.as_str());
+    }
 }

@@ -10,7 +10,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::{ConnectionType, Method, StatusCode};
 use actix_web::middleware::Next;
-use actix_web::{Error, HttpMessage, HttpResponse};
+use actix_web::{Error, HttpResponse};
 
 use super::body_deadline;
 use super::error::RequestId;
@@ -19,13 +19,14 @@ use crate::telemetry::request::{self, RequestContext};
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
 /// The route pattern a handler reports for the metrics, when actix cannot name it cheaply (a
-/// scope's default service): asking actix would walk the router again for every request.
-#[derive(Clone, Copy)]
-pub struct RouteLabel(&'static str);
+/// scope's default service): asking actix would walk the router again for every request. It is
+/// kept with the request being served (`telemetry::request`), not in the request's extensions
+/// (a hashed insert and an allocation per call).
+pub struct RouteLabel;
 
 impl RouteLabel {
-    pub fn set(req: &actix_web::HttpRequest, pattern: &'static str) {
-        req.extensions_mut().insert(RouteLabel(pattern));
+    pub fn set(pattern: &'static str) {
+        request::with_current(|request| request.route.set(Some(pattern)));
     }
 }
 
@@ -41,7 +42,7 @@ pub async fn request_context(
     // or spelling must not become a new time series (or a 60 KB log field).
     let method = method_label(req.method());
     let body_expired = body_deadline::bound(&mut req);
-    let context = RequestContext { id: id.clone(), method, path: req.path().into() };
+    let context = RequestContext::new(id, method, req.path());
     let started = Instant::now();
     request::scope(context, async move {
         let mut res = match next.call(req).await {
@@ -50,7 +51,8 @@ pub async fn request_context(
             Err(e) => return Err(e),
         };
         let status = res.status();
-        count(&res, method, status, started);
+        let route = request::with_current(|request| request.route.get()).flatten();
+        count(&res, route, method, status, started);
         // Whole microseconds: an integer field reads and aggregates better than a float.
         let elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         if status.is_server_error() {
@@ -67,12 +69,17 @@ pub async fn request_context(
 }
 
 /// The request in the metrics: its count by route, method and status, and its duration.
-fn count<B>(res: &ServiceResponse<B>, method: &str, status: StatusCode, started: Instant) {
+fn count<B>(
+    res: &ServiceResponse<B>,
+    route: Option<&'static str>,
+    method: &str,
+    status: StatusCode,
+    started: Instant,
+) {
     let Some(m) = crate::metrics::metrics() else { return };
     // The route pattern (`/environments/{id}/apis`), never the raw path: bounded label values.
-    let label = res.request().extensions().get::<RouteLabel>().copied();
-    let route = match label {
-        Some(RouteLabel(pattern)) => Cow::Borrowed(pattern),
+    let route = match route {
+        Some(pattern) => Cow::Borrowed(pattern),
         None => res.request().match_pattern().map_or(Cow::Borrowed("unmatched"), Cow::Owned),
     };
     if let Ok(c) = m.http_requests.get_metric_with_label_values(&[&route, method, status_label(&status)]) {

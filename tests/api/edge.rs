@@ -185,6 +185,11 @@ async fn any_method_a_caller_invents_is_counted_as_other() {
     assert!(!metrics.contains("ZQ0"), "no invented method became a label");
     assert!(!metrics.contains("QQQQ"), "nor the long one");
     assert!(metrics.contains("method=\"other\""), "{metrics}");
+    // Routed calls are counted under their route's pattern, never their path.
+    for pattern in ["/api/portal/v1.3/{path}", "/environments/{id}/manager/{path}"] {
+        assert!(metrics.contains(&format!("method=\"other\",route=\"{pattern}\"")), "{pattern}: {metrics}");
+    }
+    assert!(!metrics.contains("route=\"/api/portal/v1.3/x\"") && !metrics.contains("manager/y"), "{metrics}");
     // (The registry is the process's, shared with the other tests: every series is checked.)
     let closed = ["GET", "POST", "HEAD", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT", "other"];
     for line in metrics.lines().filter(|l| l.starts_with("portico_http_requests_total{")) {

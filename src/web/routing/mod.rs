@@ -57,7 +57,7 @@ async fn current(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, RouteError> {
-    RouteLabel::set(&req, CURRENT_ROUTE);
+    RouteLabel::set(CURRENT_ROUTE);
     let session = signed_in(&req, &state).await?;
     let env = session
         .data
@@ -76,7 +76,7 @@ async fn named(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, RouteError> {
-    RouteLabel::set(&req, NAMED_ROUTE);
+    RouteLabel::set(NAMED_ROUTE);
     let session = signed_in(&req, &state).await?;
     let raw_id = req.match_info().get("id").unwrap_or_default();
     let env = EnvironmentId::parse(raw_id)
