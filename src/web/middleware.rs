@@ -3,6 +3,7 @@
 //! in one place).
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::time::Instant;
 
 use actix_web::body::{EitherBody, MessageBody};
@@ -11,6 +12,7 @@ use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::{ConnectionType, Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpResponse};
+use prometheus::{Histogram, IntCounter};
 
 use super::body_deadline;
 use super::error::RequestId;
@@ -72,22 +74,60 @@ pub async fn request_context(
 fn count<B>(
     res: &ServiceResponse<B>,
     route: Option<&'static str>,
-    method: &str,
+    method: &'static str,
     status: StatusCode,
     started: Instant,
 ) {
     let Some(m) = crate::metrics::metrics() else { return };
+    let seconds = started.elapsed().as_secs_f64();
+    if let Some(pattern) = route {
+        return count_named(m, pattern, method, status, seconds);
+    }
     // The route pattern (`/environments/{id}/apis`), never the raw path: bounded label values.
-    let route = match route {
-        Some(pattern) => Cow::Borrowed(pattern),
-        None => res.request().match_pattern().map_or(Cow::Borrowed("unmatched"), Cow::Owned),
-    };
+    let route = res.request().match_pattern().map_or(Cow::Borrowed("unmatched"), Cow::Owned);
     if let Ok(c) = m.http_requests.get_metric_with_label_values(&[&route, method, status_label(&status)]) {
         c.inc();
     }
     if let Ok(h) = m.http_duration.get_metric_with_label_values(&[&route]) {
-        h.observe(started.elapsed().as_secs_f64());
+        h.observe(seconds);
     }
+}
+
+/// Series of a route a handler named ([`RouteLabel`]: the routed calls), resolved once per
+/// thread: a routed call then counts itself without hashing its labels or taking the vectors'
+/// lock. (Route, method and status come from closed sets; the list is capped all the same.)
+type NamedSeries = Vec<((&'static str, &'static str, u16), IntCounter, Histogram)>;
+
+const MAX_NAMED_SERIES: usize = 256;
+
+fn count_named(
+    m: &crate::metrics::Metrics,
+    route: &'static str,
+    method: &'static str,
+    status: StatusCode,
+    seconds: f64,
+) {
+    thread_local! {
+        static NAMED: RefCell<NamedSeries> = const { RefCell::new(Vec::new()) };
+    }
+    let key = (route, method, status.as_u16());
+    NAMED.with(|named| {
+        let mut named = named.borrow_mut();
+        if let Some((_, counter, histogram)) = named.iter().find(|(k, ..)| *k == key) {
+            counter.inc();
+            histogram.observe(seconds);
+            return;
+        }
+        let counter = m.http_requests.get_metric_with_label_values(&[route, method, status_label(&status)]);
+        let histogram = m.http_duration.get_metric_with_label_values(&[route]);
+        if let (Ok(counter), Ok(histogram)) = (counter, histogram) {
+            counter.inc();
+            histogram.observe(seconds);
+            if named.len() < MAX_NAMED_SERIES {
+                named.push((key, counter, histogram));
+            }
+        }
+    });
 }
 
 /// Whatever the handler made of a body that missed its deadline, the caller is told 408 and the

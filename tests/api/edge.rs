@@ -190,6 +190,12 @@ async fn any_method_a_caller_invents_is_counted_as_other() {
         assert!(metrics.contains(&format!("method=\"other\",route=\"{pattern}\"")), "{pattern}: {metrics}");
     }
     assert!(!metrics.contains("route=\"/api/portal/v1.3/x\"") && !metrics.contains("manager/y"), "{metrics}");
+    // Every one of them counted (the series is shared with other tests, so at least).
+    let series =
+        "portico_http_requests_total{method=\"other\",route=\"/api/portal/v1.3/{path}\",status=\"401\"} ";
+    let count =
+        metrics.lines().find_map(|l| l.strip_prefix(series)).and_then(|v| v.trim().parse::<u64>().ok());
+    assert!(count.is_some_and(|n| n >= 100), "{count:?}: {metrics}");
     // (The registry is the process's, shared with the other tests: every series is checked.)
     let closed = ["GET", "POST", "HEAD", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT", "other"];
     for line in metrics.lines().filter(|l| l.starts_with("portico_http_requests_total{")) {
