@@ -86,7 +86,7 @@ impl std::fmt::Debug for ForwardPool {
 #[derive(Clone)]
 enum ThreadClient {
     Plain(Rc<Connections>),
-    Tls(TlsClient),
+    Tls(Rc<TlsClient>),
 }
 
 thread_local! {
@@ -145,7 +145,7 @@ impl ForwardPool {
             clients.retain(|(_, pool, _)| pool.strong_count() > 0);
             let client = match self.plain {
                 Some(_) => ThreadClient::Plain(Rc::default()),
-                None => ThreadClient::Tls(self.tls_client()),
+                None => ThreadClient::Tls(Rc::new(self.tls_client())),
             };
             clients.push((self.id, Arc::downgrade(self), client.clone()));
             client
@@ -195,6 +195,13 @@ struct Open {
     used: Instant,
 }
 
+impl Open {
+    /// Idle, and unused since before `time`.
+    fn idle_since_before(&self, time: Option<Instant>) -> bool {
+        self.sender.is_ready() && time.is_some_and(|t| self.used < t)
+    }
+}
+
 impl Connections {
     async fn send(
         &self,
@@ -230,9 +237,7 @@ impl Connections {
     fn idle(&self) -> Option<http1::SendRequest<RequestBody>> {
         let mut open = self.open.borrow_mut();
         let unused_since = Instant::now().checked_sub(IDLE_CONNECTION);
-        open.retain(|c| {
-            !c.sender.is_closed() && !(c.sender.is_ready() && unused_since.is_some_and(|t| c.used < t))
-        });
+        open.retain(|c| !(c.sender.is_closed() || c.idle_since_before(unused_since)));
         let idle = open.iter().rposition(|c| c.sender.is_ready())?;
         Some(open.remove(idle).sender)
     }
