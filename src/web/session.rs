@@ -62,23 +62,26 @@ pub async fn load_shared(
 
 /// The session cookie's id. Read straight from the `Cookie` headers (the first cookie with the
 /// name wins, as with actix's parser): parsing every cookie into owned values on each API call
-/// is measurable. A session id never needs decoding, and anything else is not one.
+/// is measurable. A session id never needs decoding, and anything else is not one. The headers
+/// are read as bytes: another cookie's value in UTF-8 (which a header's `to_str` refuses) must
+/// not hide the session's.
 fn session_id(req: &HttpRequest, state: &AppState) -> Option<SessionId> {
-    let headers = req.headers().get_all(actix_web::http::header::COOKIE).filter_map(|h| h.to_str().ok());
+    let headers = req.headers().get_all(actix_web::http::header::COOKIE).map(|h| h.as_bytes());
     session_id_in(headers, &state.settings().session.cookie_name, state.is_https())
 }
 
 /// [`session_id`] from the `Cookie` header values: the cookie named `base` (`__Host-{base}` over
 /// https), whose value is a well-formed session id.
-fn session_id_in<'a>(headers: impl Iterator<Item = &'a str>, base: &str, https: bool) -> Option<SessionId> {
-    let is_ours = |name: &str| {
-        if https { name.strip_prefix("__Host-") == Some(base) } else { name == base }
+fn session_id_in<'a>(headers: impl Iterator<Item = &'a [u8]>, base: &str, https: bool) -> Option<SessionId> {
+    let is_ours = |name: &[u8]| {
+        if https { name.strip_prefix(b"__Host-") == Some(base.as_bytes()) } else { name == base.as_bytes() }
     };
     headers
-        .flat_map(|header| header.split(';'))
-        .filter_map(|pair| pair.split_once('='))
-        .find(|(name, _)| is_ours(name.trim()))
-        .and_then(|(_, value)| SessionId::parse(value.trim()))
+        .flat_map(|header| header.split(|&b| b == b';'))
+        .filter_map(|pair| pair.iter().position(|&b| b == b'=').map(|at| (&pair[..at], &pair[at + 1..])))
+        .find(|(name, _)| is_ours(name.trim_ascii()))
+        .and_then(|(_, value)| std::str::from_utf8(value.trim_ascii()).ok())
+        .and_then(SessionId::parse)
 }
 
 /// A handler argument for pages that need a signed-in consumer: when there is none, the
@@ -188,7 +191,7 @@ mod cookie_tests {
         /// under the session cookie's exact name, or none.
         #[test]
         fn a_crafted_cookie_header_yields_a_sent_id_or_none(header in "[ -~]{0,200}", https in any::<bool>()) {
-            if let Some(id) = session_id_in(std::iter::once(header.as_str()), "portico_session", https) {
+            if let Some(id) = session_id_in(std::iter::once(header.as_bytes()), "portico_session", https) {
                 prop_assert_eq!(id.as_str().len(), 43);
                 prop_assert!(header.contains(id.as_str()));
                 let name = if https { "__Host-portico_session" } else { "portico_session" };
@@ -210,10 +213,26 @@ mod cookie_tests {
                 .collect();
             pairs.insert(pairs.len() / 2, format!("portico_session={spaces}{ID}"));
             let header = pairs.join(";");
-            let found = session_id_in(std::iter::once(header.as_str()), "portico_session", false);
+            let found = session_id_in(std::iter::once(header.as_bytes()), "portico_session", false);
             prop_assert_eq!(found.as_ref().map(SessionId::as_str), Some(ID));
             let lookalikes = format!("xportico_session={ID}; portico_session2={ID}; __Host-portico_session={ID}");
-            prop_assert!(session_id_in(std::iter::once(lookalikes.as_str()), "portico_session", false).is_none());
+            prop_assert!(session_id_in(std::iter::once(lookalikes.as_bytes()), "portico_session", false).is_none());
+        }
+
+        /// Another application's cookie on the same host may hold UTF-8 (or any byte a browser
+        /// sends): the session cookie beside it is still found, in the same header or another.
+        #[test]
+        fn other_cookies_in_any_bytes_do_not_hide_the_session(other in prop::collection::vec(any::<u8>(), 0..40)) {
+            let other: Vec<u8> = other.into_iter().filter(|b| *b != b';').collect();
+            let mut header = b"theme=".to_vec();
+            header.extend_from_slice(&other);
+            header.extend_from_slice(format!("; portico_session={ID}").as_bytes());
+            let found = session_id_in(std::iter::once(header.as_slice()), "portico_session", false);
+            prop_assert_eq!(found.as_ref().map(SessionId::as_str), Some(ID));
+            let ours = format!("portico_session={ID}");
+            let two = [other.as_slice(), ours.as_bytes()];
+            let found = session_id_in(two.iter().copied(), "portico_session", false);
+            prop_assert_eq!(found.as_ref().map(SessionId::as_str), Some(ID));
         }
     }
 }

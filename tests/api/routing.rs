@@ -310,6 +310,18 @@ async fn raw_get(app: &TestApp, path: &str, cookie: &str) -> String {
 }
 
 #[tokio::test]
+async fn another_cookie_in_utf8_does_not_sign_the_consumer_out() {
+    let Some(f) = fixture("another_cookie_in_utf8_does_not_sign_the_consumer_out").await else { return };
+    let (portal_cookie, _) = sign_in(&f.app, "alice").await;
+    // Another application on the same host keeps a UTF-8 value in its cookie (browsers send the
+    // bytes as they are): the portal's session beside it is still read.
+    let answer =
+        raw_get(&f.app, &format!("{API}/discovery/apis"), &format!("{portal_cookie}; theme=dunkelgrün"))
+            .await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+#[tokio::test]
 async fn cookies_stay_on_their_own_side() {
     let Some(f) = fixture("cookies_stay_on_their_own_side").await else { return };
     let (portal_cookie, csrf) = sign_in(&f.app, "alice").await;
