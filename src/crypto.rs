@@ -103,15 +103,22 @@ pub fn token_matches(expected: &str, submitted: &str) -> bool {
     !expected.is_empty() && constant_time_eq(expected.as_bytes(), submitted.as_bytes())
 }
 
-/// Lowercase hex (request ids and keyed hashes, several per request: no formatting machinery).
+/// Lowercase hex (keyed hashes, several per request: no formatting machinery).
 pub fn hex(bytes: &[u8]) -> String {
+    let mut out = vec![0; bytes.len() * 2];
+    hex_into(bytes, &mut out);
+    // Hex digits only, so always UTF-8.
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Lowercase hex of `bytes` into `out`, two digits per byte (as far as `out` reaches): for ids
+/// kept inline rather than in a `String`.
+pub fn hex_into(bytes: &[u8], out: &mut [u8]) {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for &b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    for (&b, pair) in bytes.iter().zip(out.chunks_exact_mut(2)) {
+        pair[0] = DIGITS[usize::from(b >> 4)];
+        pair[1] = DIGITS[usize::from(b & 0x0f)];
     }
-    out
 }
 
 /// `n` bytes from the operating system's CSPRNG, base64url without padding.

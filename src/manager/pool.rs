@@ -58,12 +58,16 @@ impl SendFailure {
 /// What every thread's connections to one manager are made from.
 pub(crate) struct ForwardPool {
     id: u64,
-    tls: Arc<rustls::ClientConfig>,
     connect_timeout: Duration,
-    /// `{scheme}://{host}[:{port}]`.
-    origin: String,
-    /// Where a plain `http` manager is reached; `None` over TLS.
-    plain: Option<PlainTarget>,
+    target: Target,
+}
+
+/// How the manager is reached.
+enum Target {
+    /// A plain `http` manager: this thread's own HTTP/1.1 connections.
+    Plain(Arc<PlainTarget>),
+    /// Over TLS: hyper-util's client, `origin` being `https://{host}[:{port}]`.
+    Tls { config: Arc<rustls::ClientConfig>, origin: String },
 }
 
 struct PlainTarget {
@@ -75,10 +79,7 @@ struct PlainTarget {
 
 impl std::fmt::Debug for ForwardPool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ForwardPool")
-            .field("id", &self.id)
-            .field("origin", &self.origin)
-            .finish_non_exhaustive()
+        f.debug_struct("ForwardPool").field("id", &self.id).finish_non_exhaustive()
     }
 }
 
@@ -99,38 +100,34 @@ impl ForwardPool {
     pub fn new(url: &url::Url, tls: rustls::ClientConfig, connect_timeout: Duration) -> Arc<Self> {
         static NEXT_ID: AtomicU64 = AtomicU64::new(0);
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-        let plain = (url.scheme() == "http").then(|| plain_target(url)).flatten();
-        let origin = url.origin().ascii_serialization();
-        Arc::new(Self { id, tls: Arc::new(tls), connect_timeout, origin, plain })
+        let target = match (url.scheme() == "http").then(|| plain_target(url)).flatten() {
+            Some(plain) => Target::Plain(Arc::new(plain)),
+            None => Target::Tls { config: Arc::new(tls), origin: url.origin().ascii_serialization() },
+        };
+        Arc::new(Self { id, connect_timeout, target })
     }
 
     /// The URI of a call to `path_and_query` (`/base/path?query`): origin-form on this
     /// thread's own HTTP/1.1 connections, absolute for hyper-util's client.
     pub fn uri(&self, path_and_query: &str) -> Result<Uri, hyper::http::uri::InvalidUri> {
         let path_and_query = if path_and_query.is_empty() { "/" } else { path_and_query };
-        match self.plain {
-            Some(_) => Uri::try_from(path_and_query),
-            None => Uri::try_from(format!("{}{path_and_query}", self.origin)),
+        match &self.target {
+            Target::Plain(_) => Uri::try_from(path_and_query),
+            Target::Tls { origin, .. } => Uri::try_from(format!("{origin}{path_and_query}")),
         }
     }
 
     /// Sends `request` (its URI from [`Self::uri`]) on this thread's connections.
     pub async fn send(
         self: &Arc<Self>,
-        mut request: Request<RequestBody>,
+        request: Request<RequestBody>,
     ) -> Result<Response<Incoming>, SendFailure> {
-        match (self.client(), &self.plain) {
-            (ThreadClient::Plain(connections), Some(target)) => {
-                request.headers_mut().insert(HOST, target.host_header.clone());
-                connections.send(target, self.connect_timeout, request).await
-            }
-            (ThreadClient::Tls(client), _) => client
+        match self.client() {
+            ThreadClient::Plain(connections) => connections.send(request).await,
+            ThreadClient::Tls(client) => client
                 .request(request)
                 .await
                 .map_err(|e| SendFailure { connect: e.is_connect(), error: e.into() }),
-            (ThreadClient::Plain(_), None) => {
-                Err(SendFailure::connecting("no plain connection to a TLS manager"))
-            }
         }
     }
 
@@ -143,16 +140,20 @@ impl ForwardPool {
             }
             // Managers replaced since (an admin edited or removed them) leave their clients here.
             clients.retain(|(_, pool, _)| pool.strong_count() > 0);
-            let client = match self.plain {
-                Some(_) => ThreadClient::Plain(Rc::default()),
-                None => ThreadClient::Tls(Rc::new(self.tls_client())),
+            let client = match &self.target {
+                Target::Plain(target) => ThreadClient::Plain(Rc::new(Connections {
+                    target: target.clone(),
+                    connect_timeout: self.connect_timeout,
+                    open: RefCell::default(),
+                })),
+                Target::Tls { config, .. } => ThreadClient::Tls(Rc::new(self.tls_client(config.clone()))),
             };
             clients.push((self.id, Arc::downgrade(self), client.clone()));
             client
         })
     }
 
-    fn tls_client(&self) -> TlsClient {
+    fn tls_client(&self, config: Arc<rustls::ClientConfig>) -> TlsClient {
         let mut http = HttpConnector::new();
         // `https` URLs are the TLS layer's; this one only opens the TCP connection.
         http.enforce_http(false);
@@ -160,7 +161,7 @@ impl ForwardPool {
         http.set_nodelay(true);
         http.set_connect_timeout(Some(self.connect_timeout));
         // HTTP/2 when the manager offers it (ALPN), HTTP/1.1 otherwise.
-        let connector = HttpsConnector::from((http, self.tls.clone()));
+        let connector = HttpsConnector::from((http, config));
         Client::builder(TokioExecutor::new())
             .pool_idle_timeout(IDLE_CONNECTION)
             .pool_timer(TokioTimer::new())
@@ -183,9 +184,11 @@ fn plain_target(url: &url::Url) -> Option<PlainTarget> {
     Some(PlainTarget { host, port, host_header: HeaderValue::from_str(&authority).ok()? })
 }
 
-/// A thread's HTTP/1.1 connections to one plain `http` manager, the most recently used last.
-#[derive(Default)]
+/// A thread's HTTP/1.1 connections to one plain `http` manager.
 struct Connections {
+    target: Arc<PlainTarget>,
+    connect_timeout: Duration,
+    /// The most recently used last.
     open: RefCell<Vec<Open>>,
 }
 
@@ -203,18 +206,14 @@ impl Open {
 }
 
 impl Connections {
-    async fn send(
-        &self,
-        target: &PlainTarget,
-        connect_timeout: Duration,
-        mut request: Request<RequestBody>,
-    ) -> Result<Response<Incoming>, SendFailure> {
+    async fn send(&self, mut request: Request<RequestBody>) -> Result<Response<Incoming>, SendFailure> {
+        request.headers_mut().insert(HOST, self.target.host_header.clone());
         let mut kept = self.idle();
         loop {
             let reused = kept.is_some();
             let mut sender = match kept.take() {
                 Some(sender) => sender,
-                None => connect(target, connect_timeout).await?,
+                None => connect(&self.target, self.connect_timeout).await?,
             };
             match sender.try_send_request(request).await {
                 Ok(answer) => {

@@ -184,6 +184,16 @@ mod tests {
         }
     }
 
+    /// A request's existence check, in a task of its own.
+    fn request(
+        table: &Arc<Confirmations>,
+        key: &Arc<str>,
+        store: &Gated,
+    ) -> tokio::task::JoinHandle<Result<bool, StoreError>> {
+        let (table, key, ask) = (table.clone(), key.clone(), store.ask());
+        tokio::spawn(async move { table.exists(&key, ask).await })
+    }
+
     async fn until(mut condition: impl FnMut() -> bool) {
         for _ in 0..1000 {
             if condition() {
@@ -201,19 +211,11 @@ mod tests {
         let store = Gated::default();
         store.exists.store(true, Ordering::SeqCst);
 
-        let first = tokio::spawn({
-            let (table, key, ask) = (table.clone(), key.clone(), store.ask());
-            async move { table.exists(&key, ask).await }
-        });
+        let first = request(&table, &key, &store);
         until(|| store.sent() == 1).await;
         // The session ends while the first question is in flight; then three requests arrive.
         store.exists.store(false, Ordering::SeqCst);
-        let later: Vec<_> = (0..3)
-            .map(|_| {
-                let (table, key, ask) = (table.clone(), key.clone(), store.ask());
-                tokio::spawn(async move { table.exists(&key, ask).await })
-            })
-            .collect();
+        let later: Vec<_> = (0..3).map(|_| request(&table, &key, &store)).collect();
         for _ in 0..20 {
             tokio::task::yield_now().await;
         }
@@ -221,8 +223,8 @@ mod tests {
 
         store.release.add_permits(10);
         assert!(first.await.unwrap().unwrap(), "the first request was asked about before the end");
-        for request in later {
-            assert!(!request.await.unwrap().unwrap(), "a request that began after the end is refused");
+        for later_request in later {
+            assert!(!later_request.await.unwrap().unwrap(), "a request that began after the end is refused");
         }
         assert_eq!(store.sent(), 2, "three later requests shared one question");
         assert_eq!(table.pending(), 0, "nothing is left in the table");
@@ -248,10 +250,7 @@ mod tests {
         let key: Arc<str> = Arc::from("session:c");
         let store = Gated::default();
         store.exists.store(true, Ordering::SeqCst);
-        let gone = tokio::spawn({
-            let (table, key, ask) = (table.clone(), key.clone(), store.ask());
-            async move { table.exists(&key, ask).await }
-        });
+        let gone = request(&table, &key, &store);
         until(|| store.sent() == 1).await;
         gone.abort();
         store.release.add_permits(10);

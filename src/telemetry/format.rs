@@ -23,20 +23,12 @@ use super::request::{self, RequestContext};
 /// The event format of Portico's log (the field format goes with it: [`TextFields`] for text,
 /// `JsonFields` for JSON).
 #[derive(Clone, Copy, Debug)]
-pub struct Lines {
-    json: bool,
-    /// Colours the level (text only; for a person at a terminal).
-    ansi: bool,
-}
-
-impl Lines {
-    pub fn text(ansi: bool) -> Self {
-        Self { json: false, ansi }
-    }
-
-    pub fn json() -> Self {
-        Self { json: true, ansi: false }
-    }
+pub enum Lines {
+    /// `ansi` colours the level, for a person at a terminal.
+    Text {
+        ansi: bool,
+    },
+    Json,
 }
 
 impl<S, N> FormatEvent<S, N> for Lines
@@ -45,41 +37,46 @@ where
     N: for<'a> FormatFields<'a> + 'static,
 {
     fn format_event(&self, ctx: &FmtContext<'_, S, N>, writer: Writer<'_>, event: &Event<'_>) -> fmt::Result {
-        if self.json { json_line(ctx, writer, event) } else { self.text_line(ctx, writer, event) }
+        match *self {
+            Lines::Text { ansi } => text_line(ctx, writer, event, ansi),
+            Lines::Json => json_line(ctx, writer, event),
+        }
     }
 }
 
-impl Lines {
-    fn text_line<S, N>(&self, ctx: &FmtContext<'_, S, N>, mut w: Writer<'_>, event: &Event<'_>) -> fmt::Result
-    where
-        S: Subscriber + for<'a> LookupSpan<'a>,
-        N: for<'a> FormatFields<'a> + 'static,
-    {
-        let level = *event.metadata().level();
-        write!(w, "{} ", humantime::format_rfc3339_micros(SystemTime::now()))?;
-        match (self.ansi, level_colour(level)) {
-            (true, colour) => write!(w, "\x1b[{colour}m{level:>5}\x1b[0m ")?,
-            (false, _) => write!(w, "{level:>5} ")?,
-        }
-        let mut scoped =
-            request::with_current(|request| text_request(&mut w, request)).transpose()?.is_some();
-        if let Some(scope) = ctx.event_scope() {
-            for span in scope.from_root() {
-                w.write_str(span.name())?;
-                if let Some(fields) = span.extensions().get::<FormattedFields<N>>().filter(|f| !f.is_empty())
-                {
-                    write!(w, "{{{fields}}}")?;
-                }
-                w.write_char(':')?;
-                scoped = true;
-            }
-        }
-        if scoped {
-            w.write_char(' ')?;
-        }
-        ctx.format_fields(w.by_ref(), event)?;
-        writeln!(w)
+fn text_line<S, N>(
+    ctx: &FmtContext<'_, S, N>,
+    mut w: Writer<'_>,
+    event: &Event<'_>,
+    ansi: bool,
+) -> fmt::Result
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    let level = *event.metadata().level();
+    write!(w, "{} ", humantime::format_rfc3339_micros(SystemTime::now()))?;
+    if ansi {
+        write!(w, "\x1b[{}m{level:>5}\x1b[0m ", level_colour(level))?;
+    } else {
+        write!(w, "{level:>5} ")?;
     }
+    let mut scoped = request::with_current(|request| text_request(&mut w, request)).transpose()?.is_some();
+    if let Some(scope) = ctx.event_scope() {
+        for span in scope.from_root() {
+            w.write_str(span.name())?;
+            if let Some(fields) = span.extensions().get::<FormattedFields<N>>().filter(|f| !f.is_empty()) {
+                write!(w, "{{{fields}}}")?;
+            }
+            w.write_char(':')?;
+            scoped = true;
+        }
+    }
+    if scoped {
+        w.write_char(' ')?;
+    }
+    ctx.format_fields(w.by_ref(), event)?;
+    writeln!(w)
 }
 
 fn text_request(w: &mut Writer<'_>, request: &RequestContext) -> fmt::Result {
@@ -296,11 +293,16 @@ mod tests {
         RequestContext::new(RequestId::generate(), "GET", path)
     }
 
-    /// A line inside a request, inside a span, and one outside both, through `dispatch`.
     /// A value from outside that tries to start a line of its own and to colour the terminal.
     const FORGED: &str = "slow\n2026-01-01T00:00:00Z  INFO forged\x1b[31m";
 
-    fn log_three(dispatch: tracing::Dispatch, request: RequestContext) {
+    /// The lines Portico's subscriber writes in `format` for a line inside a request, inside a
+    /// span, and one outside both.
+    fn log_three(format: LogFormat, request: RequestContext) -> Vec<String> {
+        let sink = Sink::default();
+        let writer = sink.clone();
+        let dispatch =
+            tracing::Dispatch::new(super::super::subscriber(info(), format, false, move || writer.clone()));
         tracing::dispatcher::with_default(&dispatch, || {
             request::sync_scope(request, || {
                 let span = tracing::info_span!("signin", user = "alice");
@@ -311,17 +313,14 @@ mod tests {
             });
             tracing::info!("outside");
         });
+        sink.lines()
     }
 
     #[test]
     fn text_lines_carry_the_request_and_the_spans_of_the_event() {
-        let sink = Sink::default();
-        let writer = sink.clone();
-        let subscriber = super::super::subscriber(info(), LogFormat::Text, false, move || writer.clone());
         let request = context("/api/portal/v1.3/apis");
         let id = request.id.to_string();
-        log_three(tracing::Dispatch::new(subscriber), request);
-        let lines = sink.lines();
+        let lines = log_three(LogFormat::Text, request);
         assert_eq!(lines.len(), 3, "{lines:?}");
         let prefix = format!("request{{request_id={id} method=GET path=/api/portal/v1.3/apis}}:");
         assert!(
@@ -344,15 +343,11 @@ mod tests {
 
     #[test]
     fn json_lines_are_one_object_each_with_the_request_at_the_top_level() {
-        let sink = Sink::default();
-        let writer = sink.clone();
-        let subscriber = super::super::subscriber(info(), LogFormat::Json, false, move || writer.clone());
         // A path as hostile as a request line allows: quotes and backslashes stay inside the string.
         let request = context("/a\"b\\c\"}");
         let id = request.id.to_string();
-        log_three(tracing::Dispatch::new(subscriber), request);
         let lines: Vec<serde_json::Value> =
-            sink.lines().iter().map(|l| serde_json::from_str(l).expect(l)).collect();
+            log_three(LogFormat::Json, request).iter().map(|l| serde_json::from_str(l).expect(l)).collect();
         assert_eq!(lines.len(), 3);
         let warn = &lines[0];
         assert_eq!(warn["level"], "WARN");

@@ -15,7 +15,7 @@ use tracing_subscriber::fmt::format::JsonFields;
 use tracing_subscriber::util::SubscriberInitExt;
 
 pub use batched::Flusher;
-pub use format::{Lines, TextFields};
+use format::{Lines, TextFields};
 
 use crate::config::{LogFormat, LogSettings};
 
@@ -47,9 +47,9 @@ where
 {
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(writer);
     match format {
-        LogFormat::Json => {
-            Box::new(builder.event_format(Lines::json()).fmt_fields(JsonFields::new()).finish())
+        LogFormat::Json => Box::new(builder.event_format(Lines::Json).fmt_fields(JsonFields::new()).finish()),
+        LogFormat::Text => {
+            Box::new(builder.event_format(Lines::Text { ansi }).fmt_fields(TextFields).finish())
         }
-        LogFormat::Text => Box::new(builder.event_format(Lines::text(ansi)).fmt_fields(TextFields).finish()),
     }
 }

@@ -21,7 +21,7 @@ pub struct RequestContext {
     pub method: &'static str,
     pub path: Box<str>,
     /// The route pattern a handler says the request took, for the metrics (see
-    /// `web::RouteLabel`).
+    /// `web::label_route`).
     pub route: Cell<Option<&'static str>>,
 }
 
@@ -38,13 +38,9 @@ pub struct RequestId([u8; 32]);
 
 impl RequestId {
     pub fn generate() -> Self {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
         let bytes: [u8; 16] = rand::random();
         let mut hex = [0u8; 32];
-        for (i, b) in bytes.iter().enumerate() {
-            hex[2 * i] = DIGITS[usize::from(b >> 4)];
-            hex[2 * i + 1] = DIGITS[usize::from(b & 0x0f)];
-        }
+        crate::crypto::hex_into(&bytes, &mut hex);
         Self(hex)
     }
 
@@ -65,8 +61,8 @@ pub async fn scope<F: Future>(context: RequestContext, work: F) -> F::Output {
     REQUEST.scope(context, work).await
 }
 
-/// Runs `f` (synchronous) as the serving of the request `context`: for the lines written after
-/// the request's future has ended.
+/// Runs `f` (synchronous) as the serving of the request `context` (the log format's tests).
+#[cfg(test)]
 pub fn sync_scope<R>(context: RequestContext, f: impl FnOnce() -> R) -> R {
     REQUEST.sync_scope(context, f)
 }

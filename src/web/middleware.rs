@@ -20,16 +20,12 @@ use crate::telemetry::request::{self, RequestContext};
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
-/// The route pattern a handler reports for the metrics, when actix cannot name it cheaply (a
-/// scope's default service): asking actix would walk the router again for every request. It is
-/// kept with the request being served (`telemetry::request`), not in the request's extensions
-/// (a hashed insert and an allocation per call).
-pub struct RouteLabel;
-
-impl RouteLabel {
-    pub fn set(pattern: &'static str) {
-        request::with_current(|request| request.route.set(Some(pattern)));
-    }
+/// Names the route pattern of the request being served, for the metrics, when actix cannot name
+/// it cheaply (a scope's default service): asking actix would walk the router again for every
+/// request. It is kept with the request being served (`telemetry::request`), not in the
+/// request's extensions (a hashed insert and an allocation per call).
+pub fn label_route(pattern: &'static str) {
+    request::with_current(|request| request.route.set(Some(pattern)));
 }
 
 /// Gives each request an id, serves it as the request whose id, method and path every log line
@@ -93,7 +89,7 @@ fn count<B>(
     }
 }
 
-/// Series of a route a handler named ([`RouteLabel`]: the routed calls), resolved once per
+/// Series of a route a handler named ([`label_route`]: the routed calls), resolved once per
 /// thread: a routed call then counts itself without hashing its labels or taking the vectors'
 /// lock. (Route, method and status come from closed sets; the list is capped all the same.)
 type NamedSeries = Vec<((&'static str, &'static str, u16), IntCounter, Histogram)>;

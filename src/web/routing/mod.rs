@@ -26,7 +26,7 @@ use crate::manager::{ForwardPath, ForwardRequest, PathRefusal};
 use crate::state::AppState;
 use crate::store::Session;
 use crate::web::client_ip::client_ip;
-use crate::web::{RouteLabel, session};
+use crate::web::{label_route, session};
 pub use error::RouteError;
 
 /// The manager API's base path, as clients of the portal address it.
@@ -57,7 +57,7 @@ async fn current(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, RouteError> {
-    RouteLabel::set(CURRENT_ROUTE);
+    label_route(CURRENT_ROUTE);
     let session = signed_in(&req, &state).await?;
     let env = session
         .data
@@ -76,7 +76,7 @@ async fn named(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, RouteError> {
-    RouteLabel::set(NAMED_ROUTE);
+    label_route(NAMED_ROUTE);
     let session = signed_in(&req, &state).await?;
     let raw_id = req.match_info().get("id").unwrap_or_default();
     let env = EnvironmentId::parse(raw_id)
