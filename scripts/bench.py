@@ -1234,6 +1234,9 @@ def counted_calls(url, cookie, pid, out_prefix, settings):
     dump = wait_for(10, lambda: "the callgrind dump", lambda: sorted(set(glob.glob(f"{out_prefix}.{pid}.*")) - before))[-1]
     total = wait_for(10, lambda: "the callgrind dump's totals", lambda: callgrind_totals(dump))
     annotated = subprocess.run(["callgrind_annotate", dump], capture_output=True, text=True, timeout=120).stdout
+    # Kept for a closer look: `callgrind_annotate --inclusive=yes target/bench/callgrind.portico.out`.
+    os.makedirs(OUT, exist_ok=True)
+    shutil.copyfile(dump, os.path.join(OUT, f"callgrind.{os.path.basename(out_prefix).split('.')[-1]}.out"))
     memset = sum(int(line.split()[0].replace(",", "")) for line in annotated.splitlines()
                  if "memset" in line and line.strip()[:1].isdigit())
     calls = max(run["requests"], 1)

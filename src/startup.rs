@@ -302,12 +302,13 @@ fn http_server(
         n => n,
     };
     let body_timeout = crate::web::body_deadline::BodyTimeout(state.settings().server.body_timeout.get());
+    let security_headers = crate::web::security_headers(https, form_origin.as_deref());
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
             .app_data(body_timeout)
+            .app_data(security_headers.clone())
             .configure(crate::web::configure)
-            .wrap(crate::web::security_headers(https, form_origin.as_deref()))
             .wrap(middleware::from_fn(crate::web::request_context))
     })
     .workers(workers);

@@ -127,7 +127,7 @@ impl ManagerClient {
             uri.push_str(query);
         }
         self.forward_pool()
-            .uri(&uri)
+            .uri(uri)
             .map_err(|_| ManagerError::Config("the routed path is not a valid URI".into()))
     }
 }
@@ -240,6 +240,8 @@ impl HopByHop {
     /// nothing else, and then nothing is allocated.
     pub fn named_by<'a>(connection: impl Iterator<Item = &'a [u8]>) -> Self {
         let named = connection
+            // (The usual whole value, at no cost.)
+            .filter(|v| !(v.eq_ignore_ascii_case(b"keep-alive") || v.eq_ignore_ascii_case(b"close")))
             .filter_map(|v| std::str::from_utf8(v).ok())
             .flat_map(|v| v.split(','))
             .map(str::trim)

@@ -41,11 +41,17 @@ impl ForwardPath {
         if !(path.is_empty() || path.starts_with('/')) {
             return Err(PathRefusal::Malformed);
         }
-        let mut readings = Vec::new();
+        // Every segment is read; the first few named ones are kept for the endpoint check.
+        let mut named: [Cow<'_, str>; CREDENTIAL_DEPTH] = Default::default();
+        let mut count = 0;
         for segment in path.split('/').skip(1) {
-            readings.push(read_segment(segment)?);
+            let reading = read_segment(segment)?;
+            if !reading.is_empty() && count < CREDENTIAL_DEPTH {
+                named[count] = reading;
+                count += 1;
+            }
         }
-        if is_credential_endpoint(&readings) {
+        if is_credential_endpoint(&named[..count]) {
             return Err(PathRefusal::CredentialEndpoint);
         }
         let query = query.filter(|q| !q.is_empty()).map(str::to_owned);
@@ -100,12 +106,19 @@ fn without_parameters(segment: &str) -> &str {
     segment.split(';').next().unwrap_or_default()
 }
 
+/// How many leading named segments tell a credential endpoint (the longest pattern below).
+const CREDENTIAL_DEPTH: usize = 3;
+
 /// The manager's credential endpoints (swagger v1.3): signing in or out (`/login`), changing,
-/// resetting or recovering a password, and signing in to a connector.
-fn is_credential_endpoint(segments: &[Cow<'_, str>]) -> bool {
-    let named: Vec<&str> = segments.iter().map(|s| s.as_ref()).filter(|s| !s.is_empty()).collect();
+/// resetting or recovering a password, and signing in to a connector. `named` are the path's
+/// first named (non-empty) segments, up to [`CREDENTIAL_DEPTH`].
+fn is_credential_endpoint(named: &[Cow<'_, str>]) -> bool {
+    let mut words = [""; CREDENTIAL_DEPTH];
+    for (word, segment) in words.iter_mut().zip(named) {
+        *word = segment;
+    }
     matches!(
-        named.as_slice(),
+        &words[..named.len()],
         ["login", ..]
             | ["currentuser", "changepassword", ..]
             | ["users", "forgotpassword" | "resetpassword", ..]

@@ -109,9 +109,12 @@ impl ForwardPool {
 
     /// The URI of a call to `path_and_query` (`/base/path?query`): origin-form on this
     /// thread's own HTTP/1.1 connections, absolute for hyper-util's client.
-    pub fn uri(&self, path_and_query: &str) -> Result<Uri, hyper::http::uri::InvalidUri> {
-        let path_and_query = if path_and_query.is_empty() { "/" } else { path_and_query };
+    pub fn uri(&self, mut path_and_query: String) -> Result<Uri, hyper::http::uri::InvalidUri> {
+        if path_and_query.is_empty() {
+            path_and_query.push('/');
+        }
         match &self.target {
+            // (From the `String` itself: no copy.)
             Target::Plain(_) => Uri::try_from(path_and_query),
             Target::Tls { origin, .. } => Uri::try_from(format!("{origin}{path_and_query}")),
         }

@@ -28,6 +28,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use foldhash::fast::RandomState;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::{Change, ChangeBus};
@@ -51,10 +52,12 @@ pub(super) struct SessionCache {
 
 #[derive(Default)]
 struct Map {
-    /// By session id (the cookie value): a hit needs no keyed hash.
-    by_id: HashMap<String, Entry>,
+    /// By session id (the cookie value): a hit needs no keyed hash. The maps hash with foldhash,
+    /// seeded per process: their keys are ids and store keys of sessions that exist, which a
+    /// caller cannot choose, so SipHash's resistance to chosen keys buys nothing here.
+    by_id: HashMap<String, Entry, RandomState>,
     /// Store key → session id, for the drops announced by store key.
-    ids: HashMap<Arc<str>, String>,
+    ids: HashMap<Arc<str>, String, RandomState>,
     /// When stale copies were last swept out of a full cache (at most once per window: with more
     /// fresh sessions than room, a sweep per read would cost more than the reads it saves).
     swept_at: Option<i64>,

@@ -25,6 +25,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::ThreadId;
 
+use foldhash::fast::RandomState;
 use futures_util::future::{BoxFuture, FutureExt, Shared};
 
 use super::StoreError;
@@ -50,7 +51,7 @@ type Slot = (ThreadId, Arc<str>);
 
 #[derive(Default)]
 pub(super) struct Confirmations {
-    rounds: Mutex<HashMap<Slot, Round>>,
+    rounds: Mutex<HashMap<Slot, Round, RandomState>>,
     ids: AtomicU64,
 }
 
@@ -136,7 +137,7 @@ impl Confirmations {
         self.lock().len()
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<Slot, Round>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<Slot, Round, RandomState>> {
         // The table holds no invariant a panic could break halfway.
         self.rounds.lock().unwrap_or_else(PoisonError::into_inner)
     }

@@ -19,6 +19,7 @@ use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFi
 use tracing_subscriber::registry::LookupSpan;
 
 use super::request::{self, RequestContext};
+use super::timestamp;
 
 /// The event format of Portico's log (the field format goes with it: [`TextFields`] for text,
 /// `JsonFields` for JSON).
@@ -55,11 +56,15 @@ where
     N: for<'a> FormatFields<'a> + 'static,
 {
     let level = *event.metadata().level();
-    write!(w, "{} ", humantime::format_rfc3339_micros(SystemTime::now()))?;
+    timestamp::write(&mut w, SystemTime::now())?;
+    w.write_char(' ')?;
     if ansi {
-        write!(w, "\x1b[{}m{level:>5}\x1b[0m ", level_colour(level))?;
+        for piece in ["\x1b[", level_colour(level), "m", padded(level), "\x1b[0m "] {
+            w.write_str(piece)?;
+        }
     } else {
-        write!(w, "{level:>5} ")?;
+        w.write_str(padded(level))?;
+        w.write_char(' ')?;
     }
     let mut scoped = request::with_current(|request| text_request(&mut w, request)).transpose()?.is_some();
     if let Some(scope) = ctx.event_scope() {
@@ -86,6 +91,17 @@ fn text_request(w: &mut Writer<'_>, request: &RequestContext) -> fmt::Result {
     }
     Sanitized(w).write_str(&request.path)?;
     w.write_str("}:")
+}
+
+/// A level's name right-aligned in five columns.
+fn padded(level: Level) -> &'static str {
+    match level {
+        Level::ERROR => "ERROR",
+        Level::WARN => " WARN",
+        Level::INFO => " INFO",
+        Level::DEBUG => "DEBUG",
+        Level::TRACE => "TRACE",
+    }
 }
 
 /// SGR colour of a level, as `tracing-subscriber` paints them.
@@ -193,6 +209,11 @@ struct Sanitized<'a, 'w>(&'a mut Writer<'w>);
 
 impl fmt::Write for Sanitized<'_, '_> {
     fn write_str(&mut self, text: &str) -> fmt::Result {
+        // Control characters are U+0000–U+001F, U+007F and U+0080–U+009F (`C2 80`–`C2 9F` in
+        // UTF-8): a text without those bytes is written as it is, without decoding it.
+        if !text.bytes().any(|b| b < 0x20 || b == 0x7f || b == 0xc2) {
+            return self.0.write_str(text);
+        }
         let mut written = 0;
         for (at, c) in text.char_indices().filter(|(_, c)| c.is_control()) {
             self.0.write_str(&text[written..at])?;
@@ -208,8 +229,9 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
     N: for<'a> FormatFields<'a> + 'static,
 {
-    let timestamp = humantime::format_rfc3339_micros(SystemTime::now());
-    write!(w, "{{\"timestamp\":\"{timestamp}\",\"level\":\"{}\"", event.metadata().level())?;
+    w.write_str("{\"timestamp\":\"")?;
+    timestamp::write(&mut w, SystemTime::now())?;
+    write!(w, "\",\"level\":\"{}\"", event.metadata().level())?;
     request::with_current(|request| {
         write!(w, ",\"request_id\":\"{}\",\"method\":\"{}\",\"path\":", request.id, request.method)?;
         json_string(&mut w, &request.path)
@@ -293,8 +315,9 @@ mod tests {
         RequestContext::new(RequestId::generate(), "GET", path)
     }
 
-    /// A value from outside that tries to start a line of its own and to colour the terminal.
-    const FORGED: &str = "slow\n2026-01-01T00:00:00Z  INFO forged\x1b[31m";
+    /// A value from outside that tries to start a line of its own and to drive the terminal (with
+    /// a 7-bit escape and with the 8-bit control sequence introducer).
+    const FORGED: &str = "slow\n2026-01-01T00:00:00Z  INFO forged\x1b[31m\u{9b}2J";
 
     /// The lines Portico's subscriber writes in `format` for a line inside a request, inside a
     /// span, and one outside both.
@@ -326,7 +349,7 @@ mod tests {
         assert!(
             lines[0].contains(&format!(
                 " WARN {prefix}signin{{user=\"alice\"}}: joined \"late\" environment=\"sandbox\" \
-                 reason=slow\\n2026-01-01T00:00:00Z  INFO forged\\u{{1b}}[31m"
+                 reason=slow\\n2026-01-01T00:00:00Z  INFO forged\\u{{1b}}[31m\\u{{9b}}2J"
             )),
             "{}",
             lines[0]
@@ -337,7 +360,7 @@ mod tests {
             lines[1]
         );
         assert!(lines[2].ends_with(" INFO outside"), "{}", lines[2]);
-        assert!(lines.iter().all(|l| !l.contains('\x1b')), "no colour unless asked");
+        assert!(lines.iter().all(|l| !l.contains('\x1b') && !l.contains('\u{9b}')), "no colour unless asked");
         assert!(humantime::parse_rfc3339(lines[2].split(' ').next().unwrap()).is_ok(), "{}", lines[2]);
     }
 

@@ -5,6 +5,7 @@
 mod batched;
 mod format;
 pub mod request;
+mod timestamp;
 
 use std::io::IsTerminal;
 

@@ -29,8 +29,9 @@ pub fn label_route(pattern: &'static str) {
 }
 
 /// Gives each request an id, serves it as the request whose id, method and path every log line
-/// written meanwhile carries (`telemetry::request`), returns the id in `X-Request-Id`, puts the
-/// body deadline on its body, and logs one line per request.
+/// written meanwhile carries (`telemetry::request`), returns the id in `X-Request-Id` and the
+/// [`SecurityHeaders`] on every answer (the 408 of a late body included), puts the body deadline
+/// on its body, and logs one line per request.
 pub async fn request_context(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -57,6 +58,10 @@ pub async fn request_context(
             tracing::warn!(status = status.as_u16(), elapsed_us, "request failed");
         } else {
             tracing::info!(status = status.as_u16(), elapsed_us, "request");
+        }
+        let req = res.request().clone();
+        if let Some(security) = req.app_data::<SecurityHeaders>() {
+            security.add_to(res.headers_mut());
         }
         if let Ok(value) = HeaderValue::from_str(id.as_str()) {
             res.headers_mut().insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
@@ -159,10 +164,14 @@ fn status_label(status: &StatusCode) -> &str {
     if status.canonical_reason().is_some() { status.as_str() } else { "other" }
 }
 
-/// The security headers of SPEC §5. HSTS only when Portico is served over https. `form_origin`
-/// is the identity provider's origin: a sign-out form ends at its `end_session_endpoint`, and
-/// browsers hold the redirects after a form to `form-action` too.
-pub fn security_headers(https: bool, form_origin: Option<&str>) -> actix_web::middleware::DefaultHeaders {
+/// The security headers of SPEC §5, which every response carries (as app data, for
+/// [`request_context`]; a header the handler set is kept). HSTS only when Portico is served over
+/// https. `form_origin` is the identity provider's origin: a sign-out form ends at its
+/// `end_session_endpoint`, and browsers hold the redirects after a form to `form-action` too.
+#[derive(Clone, Debug)]
+pub struct SecurityHeaders(Vec<(HeaderName, HeaderValue)>);
+
+pub fn security_headers(https: bool, form_origin: Option<&str>) -> SecurityHeaders {
     let form_action = match form_origin {
         Some(origin) => format!("'self' {origin}"),
         None => "'self'".to_owned(),
@@ -171,16 +180,34 @@ pub fn security_headers(https: bool, form_origin: Option<&str>) -> actix_web::mi
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
          connect-src 'self'; form-action {form_action}; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
     );
-    let mut headers = actix_web::middleware::DefaultHeaders::new()
-        .add((header::CONTENT_SECURITY_POLICY, csp))
-        .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .add((header::REFERRER_POLICY, "same-origin"))
-        .add((header::X_FRAME_OPTIONS, "DENY"))
-        .add((HeaderName::from_static("cross-origin-opener-policy"), "same-origin"));
-    if https {
-        headers = headers.add((header::STRICT_TRANSPORT_SECURITY, "max-age=31536000; includeSubDomains"));
+    let mut headers = vec![
+        (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
+        (header::REFERRER_POLICY, HeaderValue::from_static("same-origin")),
+        (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
+        (HeaderName::from_static("cross-origin-opener-policy"), HeaderValue::from_static("same-origin")),
+    ];
+    // (An origin in the configuration is a URL's origin: always a valid header value.)
+    if let Ok(csp) = HeaderValue::from_str(&csp) {
+        headers.insert(0, (header::CONTENT_SECURITY_POLICY, csp));
     }
-    headers
+    if https {
+        headers.push((
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        ));
+    }
+    SecurityHeaders(headers)
+}
+
+impl SecurityHeaders {
+    /// Adds those the response does not have.
+    fn add_to(&self, headers: &mut header::HeaderMap) {
+        for (name, value) in &self.0 {
+            if !headers.contains_key(name) {
+                headers.insert(name.clone(), value.clone());
+            }
+        }
+    }
 }
 
 #[cfg(test)]
