@@ -7,7 +7,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 
 use actix_web::dev::Server;
-use actix_web::{App, HttpServer, middleware, web};
+use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use secrecy::SecretString;
 
@@ -309,7 +309,7 @@ fn http_server(
             .app_data(body_timeout)
             .app_data(security_headers.clone())
             .configure(crate::web::configure)
-            .wrap(middleware::from_fn(crate::web::request_context))
+            .wrap(crate::web::Serving)
     })
     .workers(workers);
     let server = match tls {

@@ -11,7 +11,9 @@ use std::fmt;
 use std::future::Future;
 
 tokio::task_local! {
-    static REQUEST: RequestContext;
+    /// Boxed: the task-local is swapped in and out of the thread at every poll of the request's
+    /// task, and a pointer swaps for less than the context.
+    static REQUEST: Box<RequestContext>;
 }
 
 /// What every log line of a request says about it.
@@ -58,18 +60,18 @@ impl fmt::Display for RequestId {
 
 /// Runs `work` as the serving of the request `context`.
 pub async fn scope<F: Future>(context: RequestContext, work: F) -> F::Output {
-    REQUEST.scope(context, work).await
+    REQUEST.scope(Box::new(context), work).await
 }
 
 /// Runs `f` (synchronous) as the serving of the request `context` (the log format's tests).
 #[cfg(test)]
 pub fn sync_scope<R>(context: RequestContext, f: impl FnOnce() -> R) -> R {
-    REQUEST.sync_scope(context, f)
+    REQUEST.sync_scope(Box::new(context), f)
 }
 
 /// `f` of the request being served on this task, `None` outside a request.
 pub fn with_current<R>(f: impl FnOnce(&RequestContext) -> R) -> Option<R> {
-    REQUEST.try_with(f).ok()
+    REQUEST.try_with(|request| f(request)).ok()
 }
 
 #[cfg(test)]

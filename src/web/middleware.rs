@@ -4,14 +4,16 @@
 
 use std::borrow::Cow;
 use std::cell::RefCell;
+use std::future::{Ready, ready};
+use std::rc::Rc;
 use std::time::Instant;
 
 use actix_web::body::{EitherBody, MessageBody};
-use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::{ConnectionType, Method, StatusCode};
-use actix_web::middleware::Next;
 use actix_web::{Error, HttpResponse};
+use futures_util::future::LocalBoxFuture;
 use prometheus::{Histogram, IntCounter};
 
 use super::body_deadline;
@@ -28,14 +30,58 @@ pub fn label_route(pattern: &'static str) {
     request::with_current(|request| request.route.set(Some(pattern)));
 }
 
+/// The middleware around every request ([`request_context`]). Written out rather than through
+/// `middleware::from_fn`: the request's future then holds the inner one instead of boxing it a
+/// second time behind a shared `dyn` service.
+pub struct Serving;
+
+impl<S, B> Transform<S, ServiceRequest> for Serving
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = Error;
+    type Transform = ServingService<S>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, Self::InitError>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(ServingService { inner: Rc::new(service) }))
+    }
+}
+
+pub struct ServingService<S> {
+    inner: Rc<S>,
+}
+
+impl<S, B> Service<ServiceRequest> for ServingService<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = Error;
+    type Future = LocalBoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+    forward_ready!(inner);
+
+    fn call(&self, req: ServiceRequest) -> Self::Future {
+        Box::pin(request_context(req, self.inner.clone()))
+    }
+}
+
 /// Gives each request an id, serves it as the request whose id, method and path every log line
 /// written meanwhile carries (`telemetry::request`), returns the id in `X-Request-Id` and the
 /// [`SecurityHeaders`] on every answer (the 408 of a late body included), puts the body deadline
 /// on its body, and logs one line per request.
-pub async fn request_context(
+async fn request_context<S, B>(
     mut req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<EitherBody<impl MessageBody + 'static>>, Error> {
+    service: Rc<S>,
+) -> Result<ServiceResponse<EitherBody<B>>, Error>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error>,
+{
     let id = RequestId::generate();
     // Every label and log field below comes from a closed set: a caller's method of any length
     // or spelling must not become a new time series (or a 60 KB log field).
@@ -44,7 +90,7 @@ pub async fn request_context(
     let context = RequestContext::new(id, method, req.path());
     let started = Instant::now();
     request::scope(context, async move {
-        let mut res = match next.call(req).await {
+        let mut res = match service.call(req).await {
             Ok(res) if body_expired.as_ref().is_some_and(body_deadline::Expired::get) => body_timed_out(res),
             Ok(res) => res.map_into_left_body(),
             Err(e) => return Err(e),

@@ -16,7 +16,7 @@ pub mod tls;
 use actix_web::web;
 
 pub use error::{WebError, current_request_id};
-pub use middleware::{label_route, request_context, security_headers};
+pub use middleware::{Serving, label_route, security_headers};
 
 /// Appends to the audit log (admin and consumer actions alike). What it records has already
 /// happened, so a log that cannot be written is reported in the service log rather than undoing
