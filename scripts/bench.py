@@ -37,6 +37,9 @@ PORTICO = os.path.join(TARGET, "release", "portico")
 OUT = os.path.join(TARGET, "bench")
 BASE_PATH = "/api/portal/v1.3"
 ROUTED = BASE_PATH + "/discovery/apis"
+# A routed call with a body (`scripts/bench instructions`): the fast upstream answers it itself.
+UPLOAD = BASE_PATH + "/__bench/upload"
+UPLOAD_BYTES = 1024
 SLAVE_COUNTS = (1, 5, 10)
 LOGIN_DELAY_MS = 100
 USER, PASSWORD = "alice", "alice-password"
@@ -806,10 +809,12 @@ def timed_sign_ins(port, count):
 UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
 
 
-def wrk(url, cookie=None, settings=WRK):
+def wrk(url, cookie=None, settings=WRK, script=None):
     argv = ["wrk", *settings, "--latency", "--timeout", "5s", url]
     if cookie:
         argv[1:1] = ["-H", f"Cookie: {cookie}"]
+    if script:
+        argv[1:1] = ["-s", script]
     out = subprocess.run(argv, capture_output=True, text=True, timeout=120).stdout
 
     def latency(pct):
@@ -1144,6 +1149,7 @@ def start_front(lab, body):
   server {{
     listen 127.0.0.1:{port};
     location = /nginx-health {{ return 200 "ok"; }}
+    location = {UPLOAD} {{ default_type application/json; return 200 "{{}}"; }}
     location = {ROUTED} {{
       error_page 418 = @manager;
       if ($request_method != GET) {{ return 418; }}
@@ -1181,7 +1187,8 @@ def start_nginx(lab, sim_session, upstreams, wrap=(), name="nginx"):
 def bench_instructions(lab, args):
     """Instructions per routed call in Portico's process and in nginx `proxy_pass`'s, one worker
     each, fast upstream, counted by callgrind over a wrk run: the user-space work per call, which
-    a shared machine does not disturb the way it disturbs CPU time."""
+    a shared machine does not disturb the way it disturbs CPU time. Two calls: the routed GET, and
+    a PUT with a 1 KiB body (the request body's way to the manager)."""
     sim_session = lab.manager_session()
     _, _, body = http_call(lab.master_port, "GET", ROUTED, headers={"Cookie": f"{SIM_COOKIE}={sim_session}"})
     front_port, _ = start_front(lab, body)
@@ -1192,42 +1199,76 @@ def bench_instructions(lab, args):
     workers, lab.proxy_workers = lab.proxy_workers, 1
     try:
         ports, pids = start_nginx(lab, sim_session, {"fast": front_port}, wrap("nginx"), name="nginx-callgrind")
-        data["nginx"] = counted_calls(f"http://127.0.0.1:{ports['fast']}{ROUTED}", None, pids[0], f"{out}.nginx", settings)
+        base = f"http://127.0.0.1:{ports['fast']}"
+        data["nginx"] = counted_calls(base + ROUTED, None, pids[0], f"{out}.nginx", settings, "nginx")
+        data["nginx_put"] = counted_calls(base + UPLOAD, None, pids[0], f"{out}.nginx", settings, "nginx-put",
+                                          upload_script(lab, "nginx", None))
         with lab.portico(1, master_url=f"http://127.0.0.1:{front_port}", name="portico-callgrind",
                          wrap=wrap("portico")) as (port, pid):
             _, cookie = timed_sign_ins(port, 1)
-            data["portico"] = counted_calls(f"http://127.0.0.1:{port}{ROUTED}", cookie, pid, f"{out}.portico", settings)
+            base = f"http://127.0.0.1:{port}"
+            data["portico"] = counted_calls(base + ROUTED, cookie, pid, f"{out}.portico", settings, "portico")
+            data["portico_put"] = counted_calls(base + UPLOAD, cookie, pid, f"{out}.portico", settings, "portico-put",
+                                                upload_script(lab, "portico", csrf_token(port, cookie)))
     finally:  # the nginx instances serve this benchmark only
         lab.proxy_workers = workers
         for proc in [p for p in lab.procs.running if p.bench_name in ("nginx-callgrind", "nginx-upstream")]:
             lab.procs.stop(proc)
-    for key, name in (("portico", "Portico"), ("nginx", "nginx proxy_pass")):
+    for key, name in (("portico", "Portico"), ("nginx", "nginx proxy_pass"),
+                      ("portico_put", "Portico"), ("nginx_put", "nginx proxy_pass")):
         r = data[key]
-        rows.append([name, f"{r['requests']:,}", f"{r['per_call']:,.0f}", f"{r['per_call_without_memset']:,.0f}",
+        call = f"`PUT` {UPLOAD_BYTES:,} bytes" if key.endswith("_put") else "`GET`"
+        rows.append([call, name, f"{r['requests']:,}", f"{r['per_call']:,.0f}", f"{r['per_call_without_memset']:,.0f}",
                      f"{r['memset_share']:.0%}"])
-    p, n = data["portico"], data["nginx"]
-    data["ratio"] = round(p["per_call"] / n["per_call"], 2)
-    data["ratio_without_memset"] = round(p["per_call_without_memset"] / n["per_call_without_memset"], 2)
-    text = (f"`GET {ROUTED}` through each proxy with one worker (nginx: one process, no master), "
-            f"against the fast upstream, each under `valgrind --tool=callgrind` with instrumentation switched "
+    for suffix in ("", "_put"):
+        p, n = data["portico" + suffix], data["nginx" + suffix]
+        data["ratio" + suffix] = round(p["per_call"] / n["per_call"], 2)
+        data["ratio_without_memset" + suffix] = round(p["per_call_without_memset"] / n["per_call_without_memset"], 2)
+    text = (f"`GET {ROUTED}`, and `PUT {UPLOAD}` with a {UPLOAD_BYTES:,}-byte body, through each proxy with one "
+            f"worker (nginx: one process, no master), against the fast upstream (which answers both itself), each "
+            f"under `valgrind --tool=callgrind` with instrumentation switched "
             f"on for the measured run only: a `wrk -t1 -c32 -d3s` warm-up, then `wrk {' '.join(settings)}` "
             f"(`--instruction-seconds N`); instructions of the proxy's process ÷ the calls wrk completed. "
             f"User space only: the kernel's share (the TCP work: about half of Portico's CPU per call and "
             f"three quarters of nginx's on the machine these figures were first taken on) is not counted. glibc's `memset` is also shown apart, because valgrind counts `rep stosb` per byte "
-            f"(actix-http zeroes a 3 KiB header index for each request it parses, about 1% of real CPU).\n\n"
-            + table(["through", "calls", "instructions / call", "without memset", "memset"], rows)
-            + f"\n\n**Portico / nginx instructions per call: {data['ratio']:.2f} ({data['ratio_without_memset']:.2f} "
-              f"without memset).**")
+            f"(actix-http zeroes a 3 KiB header index for each request it parses, about 1% of real CPU). "
+            f"The dumps stay in `target/bench/callgrind.*.out` for `callgrind_annotate`.\n\n"
+            + table(["call", "through", "calls", "instructions / call", "without memset", "memset"], rows)
+            + f"\n\n**Portico / nginx instructions per call: GET {data['ratio']:.2f} ({data['ratio_without_memset']:.2f} "
+              f"without memset), PUT {data['ratio_put']:.2f} ({data['ratio_without_memset_put']:.2f}).**")
     return data, text
 
 
-def counted_calls(url, cookie, pid, out_prefix, settings):
-    """Callgrind's count of the instructions `pid` runs while wrk calls `url`, per call."""
-    wrk(url, cookie, ["-t1", "-c32", "-d3s"])
+def csrf_token(port, cookie):
+    """The portal session's CSRF token, from a page's form (as a browser client reads it)."""
+    status, _, page = http_call(port, "GET", "/environments", headers={"Cookie": cookie})
+    token = re.search(rb'name="csrf_token" value="([^"]+)"', page)
+    if status != 200 or not token:
+        raise BenchError(f"GET /environments answered {status} without a CSRF token")
+    return token.group(1).decode()
+
+
+def upload_script(lab, name, csrf):
+    """A wrk script that sends each call as a PUT with an UPLOAD_BYTES body (and the portal's
+    CSRF header when given)."""
+    path = os.path.join(lab.workdir, f"upload-{name}.lua")
+    lines = ['wrk.method = "PUT"', f'wrk.body = string.rep("x", {UPLOAD_BYTES})',
+             'wrk.headers["Content-Type"] = "application/octet-stream"']
+    if csrf:
+        lines.append(f'wrk.headers["X-CSRF-Token"] = "{csrf}"')
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return path
+
+
+def counted_calls(url, cookie, pid, out_prefix, settings, label, script=None):
+    """Callgrind's count of the instructions `pid` runs while wrk calls `url` (as `script` says),
+    per call; the dump is kept as `target/bench/callgrind.{label}.out`."""
+    wrk(url, cookie, ["-t1", "-c32", "-d3s"], script)
     control = lambda *argv: subprocess.run(["callgrind_control", *argv, str(pid)], capture_output=True, timeout=60)
     control("--zero")
     control("--instr=on")
-    run = wrk(url, cookie, settings)
+    run = wrk(url, cookie, settings, script)
     control("--instr=off")
     before = set(glob.glob(f"{out_prefix}.{pid}.*"))
     control("--dump")
@@ -1236,7 +1277,7 @@ def counted_calls(url, cookie, pid, out_prefix, settings):
     annotated = subprocess.run(["callgrind_annotate", dump], capture_output=True, text=True, timeout=120).stdout
     # Kept for a closer look: `callgrind_annotate --inclusive=yes target/bench/callgrind.portico.out`.
     os.makedirs(OUT, exist_ok=True)
-    shutil.copyfile(dump, os.path.join(OUT, f"callgrind.{os.path.basename(out_prefix).split('.')[-1]}.out"))
+    shutil.copyfile(dump, os.path.join(OUT, f"callgrind.{label}.out"))
     memset = sum(int(line.split()[0].replace(",", "")) for line in annotated.splitlines()
                  if "memset" in line and line.strip()[:1].isdigit())
     calls = max(run["requests"], 1)

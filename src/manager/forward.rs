@@ -17,9 +17,8 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::{Stream, TryStreamExt};
-use http_body_util::{BodyExt, Empty, StreamBody};
-use hyper::body::{Body, Frame, Incoming};
+use futures_util::Stream;
+use hyper::body::{Body, Incoming};
 use reqwest::header::{
     AUTHORIZATION, CONTENT_LENGTH, COOKIE, HOST, HeaderMap, HeaderName, HeaderValue, USER_AGENT,
 };
@@ -27,12 +26,11 @@ use reqwest::{Method, StatusCode};
 
 use super::client::{USER_AGENT_VALUE, sensitive};
 use super::forward_path::ForwardPath;
-use super::pool::RequestBody;
 use super::upload::Progress;
 use super::{ManagerClient, ManagerCredentials, ManagerError, classify};
 
-/// A request body on its way to the manager.
-pub type ForwardBody = Pin<Box<dyn Stream<Item = Result<Bytes, io::Error>> + Send + Sync + 'static>>;
+/// A request body on its way to the manager: the caller's, read on the thread serving the call.
+pub type ForwardBody = Pin<Box<dyn Stream<Item = Result<Bytes, io::Error>> + 'static>>;
 
 /// An answer body on its way back; an error ends it (the connection to the caller is then cut,
 /// which is how a proxy reports a body that broke off).
@@ -75,7 +73,8 @@ const CSRF: HeaderName = HeaderName::from_static("csrf-token");
 impl ManagerClient {
     /// Sends one call as the session's user and returns the answer as it comes: a status the
     /// manager chose (401 included) is an answer, not an error. Errors are the transport's:
-    /// unreachable, refused, TLS, or [`ManagerError::Timeout`].
+    /// unreachable, refused, TLS, or [`ManagerError::Timeout`]. Runs on the thread serving the
+    /// call, on actix's runtime (or any with a `LocalSet`): see [`super::pool`].
     pub async fn forward(&self, request: ForwardRequest<'_>) -> Result<ForwardedResponse, ManagerError> {
         let timeout = self.timeout();
         let unsafe_method = !matches!(request.method, Method::GET | Method::HEAD | Method::OPTIONS);
@@ -86,15 +85,11 @@ impl ManagerClient {
         }
 
         let progress = Progress::new(request.body.is_some());
-        let body: RequestBody = match request.body {
-            Some(body) => StreamBody::new(progress.watch(body).map_ok(Frame::data)).boxed(),
-            None => Empty::new().map_err(|never| match never {}).boxed(),
-        };
-        let mut outgoing = hyper::Request::new(body);
-        *outgoing.method_mut() = request.method;
-        *outgoing.uri_mut() = self.forward_uri(request.path)?;
-        *outgoing.headers_mut() = headers;
-        let sent = self.forward_pool().send(outgoing);
+        let mut head = hyper::Request::new(());
+        *head.method_mut() = request.method;
+        *head.uri_mut() = self.forward_uri(request.path)?;
+        *head.headers_mut() = headers;
+        let sent = self.forward_pool().send(head, request.body, &progress);
         let result = tokio::select! {
             result = sent => result.map_err(|e| classify::forward_transport(&*e.error, e.connect, timeout)),
             () = progress.stalled(timeout) => Err(ManagerError::Timeout(timeout)),

@@ -17,14 +17,18 @@
 use std::cell::RefCell;
 use std::error::Error as StdError;
 use std::io;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures_util::{Stream, StreamExt, TryStreamExt};
 use http_body_util::combinators::BoxBody;
-use hyper::body::Incoming;
+use http_body_util::{BodyExt, Empty, StreamBody};
+use hyper::body::{Frame, Incoming};
 use hyper::client::conn::http1;
 use hyper::header::{HOST, HeaderValue};
 use hyper::{Request, Response, Uri};
@@ -32,11 +36,43 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::sync::mpsc;
 
-/// A routed request's body as hyper sends it.
-pub(crate) type RequestBody = BoxBody<Bytes, io::Error>;
+use super::ForwardBody;
+use super::upload::{Progress, WatchedBody};
 
-type TlsClient = Client<HttpsConnector<HttpConnector>, RequestBody>;
+/// A routed request's body on this thread's own connections: the caller's body itself (or none),
+/// read as the manager takes it.
+struct LocalBody(Option<WatchedBody<ForwardBody>>);
+
+impl hyper::body::Body for LocalBody {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        match self.0.as_mut() {
+            Some(body) => Pin::new(body).poll_next(cx).map_ok(Frame::data),
+            None => Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.0.is_none()
+    }
+}
+
+/// A routed request's body on hyper-util's client, whose connections' tasks must be able to run
+/// on any thread.
+type SharedBody = BoxBody<Bytes, io::Error>;
+
+type TlsClient = Client<HttpsConnector<HttpConnector>, SharedBody>;
+
+/// How many chunks of a request body may wait between the caller's connection and a TLS
+/// manager's.
+const BODY_CHUNKS_IN_FLIGHT: usize = 8;
 
 /// How long an unused connection is kept open (as reqwest does for Portico's own calls).
 const IDLE_CONNECTION: Duration = Duration::from_secs(90);
@@ -120,17 +156,32 @@ impl ForwardPool {
         }
     }
 
-    /// Sends `request` (its URI from [`Self::uri`]) on this thread's connections.
+    /// Sends `head` (its URI from [`Self::uri`]) with `body` on this thread's connections, the
+    /// body's steps reported to `progress`. Runs on the serving thread's runtime (actix's, or
+    /// any with a `LocalSet`): connections are driven by tasks local to their thread.
     pub async fn send(
         self: &Arc<Self>,
-        request: Request<RequestBody>,
+        head: Request<()>,
+        body: Option<ForwardBody>,
+        progress: &Progress,
     ) -> Result<Response<Incoming>, SendFailure> {
         match self.client() {
-            ThreadClient::Plain(connections) => connections.send(request).await,
-            ThreadClient::Tls(client) => client
-                .request(request)
-                .await
-                .map_err(|e| SendFailure { connect: e.is_connect(), error: e.into() }),
+            ThreadClient::Plain(connections) => {
+                let body = LocalBody(body.map(|body| progress.watch(body)));
+                connections.send(head.map(|()| body)).await
+            }
+            ThreadClient::Tls(client) => {
+                let body: SharedBody = match body {
+                    Some(body) => BodyExt::boxed(StreamBody::new(
+                        progress.watch(across_threads(body)).map_ok(Frame::data),
+                    )),
+                    None => BodyExt::boxed(Empty::new().map_err(|never| match never {})),
+                };
+                client
+                    .request(head.map(|()| body))
+                    .await
+                    .map_err(|e| SendFailure { connect: e.is_connect(), error: e.into() })
+            }
         }
     }
 
@@ -196,7 +247,7 @@ struct Connections {
 }
 
 struct Open {
-    sender: http1::SendRequest<RequestBody>,
+    sender: http1::SendRequest<LocalBody>,
     /// When its last call was sent.
     used: Instant,
 }
@@ -209,7 +260,7 @@ impl Open {
 }
 
 impl Connections {
-    async fn send(&self, mut request: Request<RequestBody>) -> Result<Response<Incoming>, SendFailure> {
+    async fn send(&self, mut request: Request<LocalBody>) -> Result<Response<Incoming>, SendFailure> {
         request.headers_mut().insert(HOST, self.target.host_header.clone());
         let mut kept = self.idle();
         loop {
@@ -236,7 +287,7 @@ impl Connections {
 
     /// The most recently used connection that is idle, if any. Closed connections, and idle ones
     /// unused for [`IDLE_CONNECTION`], are let go (a connection still reading an answer stays).
-    fn idle(&self) -> Option<http1::SendRequest<RequestBody>> {
+    fn idle(&self) -> Option<http1::SendRequest<LocalBody>> {
         let mut open = self.open.borrow_mut();
         let unused_since = Instant::now().checked_sub(IDLE_CONNECTION);
         open.retain(|c| !(c.sender.is_closed() || c.idle_since_before(unused_since)));
@@ -245,11 +296,11 @@ impl Connections {
     }
 }
 
-/// Opens a connection (within `timeout`) and starts the task that drives it.
+/// Opens a connection (within `timeout`) and starts the task that drives it, on this thread.
 async fn connect(
     target: &PlainTarget,
     timeout: Duration,
-) -> Result<http1::SendRequest<RequestBody>, SendFailure> {
+) -> Result<http1::SendRequest<LocalBody>, SendFailure> {
     let connecting = tokio::net::TcpStream::connect((target.host.as_str(), target.port));
     let stream = tokio::time::timeout(timeout, connecting)
         .await
@@ -259,10 +310,33 @@ async fn connect(
     stream.set_nodelay(true).map_err(SendFailure::connecting)?;
     let (sender, connection) =
         http1::Builder::new().handshake(TokioIo::new(stream)).await.map_err(SendFailure::connecting)?;
-    tokio::spawn(async move {
+    // (Local: it reads the callers' bodies, which live on this thread.)
+    tokio::task::spawn_local(async move {
         if let Err(e) = connection.await {
             tracing::debug!(error = %e, "a routed call's connection ended");
         }
     });
     Ok(sender)
+}
+
+/// `body` as a stream any thread can read: a task on this thread pumps it into a bounded
+/// channel, so the client reads as the manager accepts and the caller's connection is read no
+/// faster than that.
+fn across_threads(mut body: ForwardBody) -> impl Stream<Item = Result<Bytes, io::Error>> + Send + Unpin {
+    let (chunks, mut received) = mpsc::channel::<Result<Bytes, io::Error>>(BODY_CHUNKS_IN_FLIGHT);
+    tokio::task::spawn_local(async move {
+        loop {
+            let next = tokio::select! {
+                next = body.next() => next,
+                // The manager answered (or failed) without reading it all: stop reading.
+                () = chunks.closed() => break,
+            };
+            let Some(chunk) = next else { break };
+            let failed = chunk.is_err();
+            if chunks.send(chunk).await.is_err() || failed {
+                break;
+            }
+        }
+    });
+    futures_util::stream::poll_fn(move |cx| received.poll_recv(cx))
 }

@@ -11,8 +11,6 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures_util::Stream;
 
-use super::ForwardBody;
-
 /// Who the call is waiting for.
 #[derive(Debug, Clone, Copy)]
 enum Phase {
@@ -65,24 +63,24 @@ impl Progress {
     }
 
     /// The request body, reporting each step to this progress.
-    pub fn watch(&self, body: ForwardBody) -> WatchedBody {
+    pub fn watch<S>(&self, body: S) -> WatchedBody<S> {
         WatchedBody { body, progress: self.clone(), done: false }
     }
 }
 
 /// A request body that reports to its [`Progress`]: asked for more → waiting for the caller;
 /// a chunk handed over → waiting for the manager to take it; the end → the answer is due.
-pub(crate) struct WatchedBody {
-    body: ForwardBody,
+pub(crate) struct WatchedBody<S> {
+    body: S,
     progress: Progress,
     done: bool,
 }
 
-impl Stream for WatchedBody {
+impl<S: Stream<Item = Result<Bytes, io::Error>> + Unpin> Stream for WatchedBody<S> {
     type Item = Result<Bytes, io::Error>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let polled = self.body.as_mut().poll_next(cx);
+        let polled = Pin::new(&mut self.body).poll_next(cx);
         let phase = match &polled {
             Poll::Pending => Phase::Caller,
             Poll::Ready(Some(Ok(_))) => Phase::Manager(Instant::now()),
@@ -96,7 +94,7 @@ impl Stream for WatchedBody {
     }
 }
 
-impl Drop for WatchedBody {
+impl<S> Drop for WatchedBody<S> {
     /// The HTTP client drops the body when it has all it needs (a known length reached) or
     /// gives up on it: either way the answer is due from now.
     fn drop(&mut self) {

@@ -123,6 +123,30 @@ async fn routed_calls_make_the_same_tls_checks_and_failure_classes() {
     assert_eq!(error, ManagerError::ConnectionRefused);
 }
 
+// On actix's runtime, as in the server: the body is handed across to the TLS client's
+// connection by a task on the serving thread.
+#[actix_web::test]
+async fn a_routed_body_reaches_a_tls_manager_whole() {
+    let cert = issued_by_test_ca(&["127.0.0.1"]);
+    let client = tls_client(&https(serve(&cert).await), TlsMode::Full, Some(cert.ca_pem.clone()));
+    let session = ManagerSession { cookie: "SESSION=1".to_owned(), csrf_token: Some("t".to_owned()) };
+    let path = ForwardPath::parse("/applications", None).expect("path");
+    let chunks: Vec<Result<bytes::Bytes, std::io::Error>> =
+        (0..100u8).map(|n| Ok(bytes::Bytes::from(vec![n; 1000]))).collect();
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("content-length", "100000".parse().unwrap());
+    let request = ForwardRequest {
+        method: reqwest::Method::PUT,
+        path: &path,
+        headers,
+        body: Some(Box::pin(futures_util::stream::iter(chunks))),
+        credentials: ManagerCredentials::Session(&session),
+    };
+    let answer = client.forward(request).await.expect("answer");
+    assert_eq!(answer.status, 401);
+    assert_eq!(answer.headers["x-body-length"], "100000", "the whole body arrived");
+}
+
 #[test]
 fn an_unusable_ca_file_is_a_configuration_error() {
     for pem in ["", "not a certificate", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"] {
@@ -345,7 +369,9 @@ async fn read_body(answer: portico::manager::ForwardedResponse) -> Vec<u8> {
     bytes
 }
 
-#[tokio::test]
+// On actix's runtime, as in the server: a routed call's connections are driven by tasks local to
+// the thread that serves it.
+#[actix_web::test]
 async fn routed_calls_keep_their_connection_and_survive_the_manager_closing_it() {
     let server = KeepAliveServer::start().await;
     let client = ManagerClient::new(

@@ -11,9 +11,8 @@ use std::net::IpAddr;
 use actix_web::body::SizedStream;
 use actix_web::http::header as actix_header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use futures_util::StreamExt;
+use futures_util::TryStreamExt;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
-use tokio::sync::mpsc;
 
 use crate::manager::{ForwardBody, ForwardedResponse, HopByHop, hop_by_hop};
 use crate::telemetry::request;
@@ -98,9 +97,6 @@ fn returned(name: &str, hop: &HopByHop) -> bool {
         || ORIGIN_POLICY.contains(&name))
 }
 
-/// How many chunks of the request body may wait between the connection and the manager.
-const BODY_CHUNKS_IN_FLIGHT: usize = 8;
-
 /// The caller's end-to-end headers, plus `X-Request-Id` so the manager's logs can be matched
 /// with the portal's, and `X-Forwarded-For` with the client's address as Portico trusts it.
 pub fn outgoing_headers(req: &HttpRequest, client: Option<IpAddr>) -> HeaderMap {
@@ -146,30 +142,12 @@ fn forwarded_for(ip: IpAddr) -> Option<HeaderValue> {
     })
 }
 
-/// The request body as a stream the HTTP client can send from any thread. actix's payload
-/// lives on its worker thread, so a local task pumps it into a bounded channel: the client
-/// reads as the manager accepts, and the connection is read no faster than that.
-pub fn request_body(req: &HttpRequest, mut payload: web::Payload) -> Option<ForwardBody> {
+/// The request body, when the request has one, streamed to the manager as it takes it.
+pub fn request_body(req: &HttpRequest, payload: web::Payload) -> Option<ForwardBody> {
     if !crate::web::body_deadline::declares_body(req.headers(), req.version(), req.method()) {
         return None;
     }
-    let (chunks, mut received) = mpsc::channel::<Result<web::Bytes, io::Error>>(BODY_CHUNKS_IN_FLIGHT);
-    actix_web::rt::spawn(async move {
-        loop {
-            let next = tokio::select! {
-                next = payload.next() => next,
-                // The manager answered (or failed) without reading it all: stop reading.
-                () = chunks.closed() => break,
-            };
-            let Some(chunk) = next else { break };
-            let failed = chunk.is_err();
-            let chunk = chunk.map_err(|e| io::Error::other(e.to_string()));
-            if chunks.send(chunk).await.is_err() || failed {
-                break;
-            }
-        }
-    });
-    Some(Box::pin(futures_util::stream::poll_fn(move |cx| received.poll_recv(cx))))
+    Some(Box::pin(payload.map_err(|e| io::Error::other(e.to_string()))))
 }
 
 /// The manager's answer for the caller: status, end-to-end headers, and the body streamed

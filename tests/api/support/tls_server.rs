@@ -1,5 +1,6 @@
 //! Test certificates (rcgen) and a minimal HTTPS server that answers every request
-//! `401` like an API Manager's `GET /currentuser` without a session.
+//! `401` like an API Manager's `GET /currentuser` without a session (after reading the body of a
+//! request with a length, which it says back in `x-body-length`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -68,8 +69,26 @@ pub async fn serve(cert: &TestCert) -> SocketAddr {
                         Ok(n) => head.extend_from_slice(&buf[..n]),
                     }
                 }
-                let answer = b"HTTP/1.1 401 Unauthorized\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}";
-                let _ = tls.write_all(answer).await;
+                // A request with a length has its body read, and its length said back.
+                let end = head.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or_default() + 4;
+                let length = String::from_utf8_lossy(&head[..end])
+                    .lines()
+                    .find_map(|line| {
+                        line.to_ascii_lowercase().strip_prefix("content-length:").map(str::to_owned)
+                    })
+                    .and_then(|value| value.trim().parse::<usize>().ok());
+                let mut received = head.len() - end;
+                while length.is_some_and(|length| received < length) {
+                    match tls.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => received += n,
+                    }
+                }
+                let said = length.map(|_| format!("x-body-length: {received}\r\n")).unwrap_or_default();
+                let answer = format!(
+                    "HTTP/1.1 401 Unauthorized\r\ncontent-type: application/json\r\ncontent-length: 2\r\n{said}connection: close\r\n\r\n{{}}"
+                );
+                let _ = tls.write_all(answer.as_bytes()).await;
                 let _ = tls.shutdown().await;
             });
         }
