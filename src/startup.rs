@@ -301,15 +301,13 @@ fn http_server(
         0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
         n => n,
     };
-    let body_timeout = crate::web::body_deadline::BodyTimeout(state.settings().server.body_timeout.get());
-    let security_headers = crate::web::security_headers(https, form_origin.as_deref());
+    let body_timeout = state.settings().server.body_timeout.get();
     let server = HttpServer::new(move || {
+        let security_headers = crate::web::security_headers(https, form_origin.as_deref());
         App::new()
             .app_data(state.clone())
-            .app_data(body_timeout)
-            .app_data(security_headers.clone())
             .configure(crate::web::configure)
-            .wrap(crate::web::Serving)
+            .wrap(crate::web::Serving::new(security_headers, body_timeout))
     })
     .workers(workers);
     let server = match tls {

@@ -109,20 +109,25 @@ impl ManagerClient {
         })
     }
 
-    /// `{base_path}{path}?{query}` (in the form the connection wants, see
-    /// [`super::pool::ForwardPool::uri`]); the path keeps the caller's percent-encoding.
+    /// `{origin}{base_path}{path}?{query}`, the origin as the connection wants it
+    /// ([`super::pool::ForwardPool::origin`]); the path keeps the caller's percent-encoding.
     fn forward_uri(&self, path: &ForwardPath) -> Result<hyper::Uri, ManagerError> {
-        let base = self.forward_base();
-        let query = path.query.as_deref();
-        let mut uri = String::with_capacity(base.len() + path.path.len() + query.map_or(0, |q| q.len() + 1));
+        let (origin, base, query) =
+            (self.forward_pool().origin(), self.forward_base(), path.query.as_deref());
+        let length = origin.len() + base.len() + path.path.len() + query.map_or(0, |q| q.len() + 1);
+        let mut uri = String::with_capacity(length + 1);
+        uri.push_str(origin);
         uri.push_str(base);
         uri.push_str(&path.path);
+        if uri.len() == origin.len() {
+            uri.push('/');
+        }
         if let Some(query) = query {
             uri.push('?');
             uri.push_str(query);
         }
-        self.forward_pool()
-            .uri(uri)
+        // (From the `String` itself: no copy.)
+        hyper::Uri::try_from(uri)
             .map_err(|_| ManagerError::Config("the routed path is not a valid URI".into()))
     }
 }

@@ -38,7 +38,7 @@ use http_body_util::{BodyExt, Empty, StreamBody};
 use hyper::body::{Frame, Incoming};
 use hyper::client::conn::http1;
 use hyper::header::{HOST, HeaderValue};
-use hyper::{Request, Response, Uri};
+use hyper::{Request, Response};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -150,20 +150,16 @@ impl ForwardPool {
         Arc::new(Self { id, connect_timeout, target })
     }
 
-    /// The URI of a call to `path_and_query` (`/base/path?query`): origin-form on this
-    /// thread's own HTTP/1.1 connections, absolute for hyper-util's client.
-    pub fn uri(&self, mut path_and_query: String) -> Result<Uri, hyper::http::uri::InvalidUri> {
-        if path_and_query.is_empty() {
-            path_and_query.push('/');
-        }
+    /// What a call's URI starts with, before its path and query: nothing on this thread's own
+    /// HTTP/1.1 connections (origin-form), `https://{host}[:{port}]` for hyper-util's client.
+    pub fn origin(&self) -> &str {
         match &self.target {
-            // (From the `String` itself: no copy.)
-            Target::Plain(_) => Uri::try_from(path_and_query),
-            Target::Tls { origin, .. } => Uri::try_from(format!("{origin}{path_and_query}")),
+            Target::Plain(_) => "",
+            Target::Tls { origin, .. } => origin,
         }
     }
 
-    /// Sends `head` (its URI from [`Self::uri`]) with `body` on this thread's connections, the
+    /// Sends `head` (its URI starting with [`Self::origin`]) with `body` on this thread's connections, the
     /// body's steps reported to `progress`. Runs on the serving thread's runtime (actix's, or
     /// any with a `LocalSet`): connections are driven by tasks local to their thread.
     pub async fn send(

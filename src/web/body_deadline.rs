@@ -22,10 +22,6 @@ use actix_web::web::Bytes;
 use futures_util::Stream;
 use tokio::time::Sleep;
 
-/// `server.body_timeout`, as app data for the middleware.
-#[derive(Debug, Clone, Copy)]
-pub struct BodyTimeout(pub Duration);
-
 /// Set once a request's body missed its deadline.
 #[derive(Debug, Clone, Default)]
 pub struct Expired(Arc<AtomicBool>);
@@ -36,13 +32,12 @@ impl Expired {
     }
 }
 
-/// Puts the deadline on the request's body, when it has one; the flag tells afterwards whether
-/// it passed.
-pub fn bound(req: &mut ServiceRequest) -> Option<Expired> {
+/// Puts the deadline (`server.body_timeout`, `limit` from the head on) on the request's body,
+/// when it has one; the flag tells afterwards whether it passed.
+pub fn bound(req: &mut ServiceRequest, limit: Duration) -> Option<Expired> {
     if !declares_body(req.headers(), req.version(), req.method()) {
         return None;
     }
-    let limit = req.app_data::<BodyTimeout>()?.0;
     let expired = Expired::default();
     let inner = req.take_payload();
     let bounded = Deadline { inner, sleep: Box::pin(tokio::time::sleep(limit)), expired: expired.clone() };

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use std::cell::RefCell;
 use std::future::{Ready, ready};
 use std::rc::Rc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
@@ -30,10 +30,24 @@ pub fn label_route(pattern: &'static str) {
     request::with_current(|request| request.route.set(Some(pattern)));
 }
 
-/// The middleware around every request ([`request_context`]). Written out rather than through
-/// `middleware::from_fn`: the request's future then holds the inner one instead of boxing it a
-/// second time behind a shared `dyn` service.
-pub struct Serving;
+/// The middleware around every request ([`request_context`]), with what it adds to each: the
+/// security headers and the body deadline (`server.body_timeout`). Written out rather than
+/// through `middleware::from_fn`: the request's future then holds the inner one instead of boxing
+/// it a second time behind a shared `dyn` service.
+pub struct Serving {
+    config: Rc<ServingConfig>,
+}
+
+struct ServingConfig {
+    security: SecurityHeaders,
+    body_timeout: Duration,
+}
+
+impl Serving {
+    pub fn new(security: SecurityHeaders, body_timeout: Duration) -> Self {
+        Self { config: Rc::new(ServingConfig { security, body_timeout }) }
+    }
+}
 
 impl<S, B> Transform<S, ServiceRequest> for Serving
 where
@@ -47,12 +61,13 @@ where
     type Future = Ready<Result<Self::Transform, Self::InitError>>;
 
     fn new_transform(&self, service: S) -> Self::Future {
-        ready(Ok(ServingService { inner: Rc::new(service) }))
+        ready(Ok(ServingService { inner: Rc::new(service), config: self.config.clone() }))
     }
 }
 
 pub struct ServingService<S> {
     inner: Rc<S>,
+    config: Rc<ServingConfig>,
 }
 
 impl<S, B> Service<ServiceRequest> for ServingService<S>
@@ -67,7 +82,7 @@ where
     forward_ready!(inner);
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
-        Box::pin(request_context(req, self.inner.clone()))
+        Box::pin(request_context(req, self.inner.clone(), self.config.clone()))
     }
 }
 
@@ -78,6 +93,7 @@ where
 async fn request_context<S, B>(
     mut req: ServiceRequest,
     service: Rc<S>,
+    config: Rc<ServingConfig>,
 ) -> Result<ServiceResponse<EitherBody<B>>, Error>
 where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error>,
@@ -86,7 +102,7 @@ where
     // Every label and log field below comes from a closed set: a caller's method of any length
     // or spelling must not become a new time series (or a 60 KB log field).
     let method = method_label(req.method());
-    let body_expired = body_deadline::bound(&mut req);
+    let body_expired = body_deadline::bound(&mut req, config.body_timeout);
     let context = RequestContext::new(id, method, req.path());
     let started = Instant::now();
     request::scope(context, async move {
@@ -105,10 +121,7 @@ where
         } else {
             tracing::info!(status = status.as_u16(), elapsed_us, "request");
         }
-        let req = res.request().clone();
-        if let Some(security) = req.app_data::<SecurityHeaders>() {
-            security.add_to(res.headers_mut());
-        }
+        config.security.add_to(res.headers_mut());
         if let Ok(value) = HeaderValue::from_str(id.as_str()) {
             res.headers_mut().insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
         }
@@ -210,11 +223,10 @@ fn status_label(status: &StatusCode) -> &str {
     if status.canonical_reason().is_some() { status.as_str() } else { "other" }
 }
 
-/// The security headers of SPEC §5, which every response carries (as app data, for
-/// [`request_context`]; a header the handler set is kept). HSTS only when Portico is served over
-/// https. `form_origin` is the identity provider's origin: a sign-out form ends at its
+/// The security headers of SPEC §5, which every response carries (added by [`Serving`]; a
+/// header the handler set is kept). HSTS only when Portico is served over https. `form_origin` is the identity provider's origin: a sign-out form ends at its
 /// `end_session_endpoint`, and browsers hold the redirects after a form to `form-action` too.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct SecurityHeaders(Vec<(HeaderName, HeaderValue)>);
 
 pub fn security_headers(https: bool, form_origin: Option<&str>) -> SecurityHeaders {
@@ -226,16 +238,17 @@ pub fn security_headers(https: bool, form_origin: Option<&str>) -> SecurityHeade
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
          connect-src 'self'; form-action {form_action}; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
     );
-    let mut headers = vec![
+    let mut headers = Vec::new();
+    // (An origin in the configuration is a URL's origin: always a valid header value.)
+    if let Ok(csp) = HeaderValue::from_str(&csp) {
+        headers.push((header::CONTENT_SECURITY_POLICY, csp));
+    }
+    headers.extend([
         (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
         (header::REFERRER_POLICY, HeaderValue::from_static("same-origin")),
         (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
         (HeaderName::from_static("cross-origin-opener-policy"), HeaderValue::from_static("same-origin")),
-    ];
-    // (An origin in the configuration is a URL's origin: always a valid header value.)
-    if let Ok(csp) = HeaderValue::from_str(&csp) {
-        headers.insert(0, (header::CONTENT_SECURITY_POLICY, csp));
-    }
+    ]);
     if https {
         headers.push((
             header::STRICT_TRANSPORT_SECURITY,
