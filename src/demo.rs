@@ -76,7 +76,7 @@ label = "Environment"
 
 [log]
 # One line per request only when it fails: the banner below stays readable.
-level = "info,portico::web::middleware=warn"
+level = "info,portico::access=warn"
 
 [master]
 name = "Main"

@@ -27,11 +27,12 @@ use crate::state::{AdminAccess, AppState, Parts};
 use crate::store::{
     Change, ChangeBus, Database, KvStore, MemoryStore, RedisStore, RedisTarget, SessionStore, TargetForm,
 };
+use crate::web::front::{Front, FrontHandle, MakeServing, Pages, Serving};
 use crate::web::tls::ServerTls;
 
 pub struct Application {
     address: SocketAddr,
-    server: Server,
+    front: Front,
     /// `/metrics` on a listener of its own (`metrics.listen`), with its bound address.
     metrics: Option<(SocketAddr, Server)>,
     state: web::Data<AppState>,
@@ -81,14 +82,14 @@ impl Application {
             None => None,
         };
         let refresher = tls.as_ref().map(|t| TaskGuard(t.refresher.clone()));
-        let server = http_server(listener, state.clone(), tls.map(|t| t.config))?;
+        let front = public_listener(listener, state.clone(), tls.map(|t| t.config)).await?;
         let metrics = match metrics_listener {
             Some(listener) => Some((listener.local_addr()?, metrics_server(listener, state.clone())?)),
             None => None,
         };
         Ok(Self {
             address,
-            server,
+            front,
             metrics,
             state,
             _health_checks: health_checks,
@@ -111,23 +112,54 @@ impl Application {
         self.metrics.as_ref().map(|(address, _)| *address)
     }
 
-    /// Serves until the process is asked to stop (SIGINT/SIGTERM), then drains connections. The
-    /// metrics listener stops with the main one.
+    /// Serves until the process is asked to stop (SIGINT/SIGTERM) or [`FrontHandle::stop`] is
+    /// called, then drains connections. The metrics listener stops with the main one.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let Some((_, metrics)) = self.metrics else {
-            return self.server.await;
-        };
-        let metrics_handle = metrics.handle();
-        let metrics_task = tokio::spawn(metrics);
-        let served = self.server.await;
-        metrics_handle.stop(true).await;
-        let _ = metrics_task.await;
-        served
+        let handle = self.front.handle();
+        let metrics = self.metrics.map(|(_, metrics)| {
+            let stop = metrics.handle();
+            (stop, tokio::spawn(metrics))
+        });
+        tokio::select! {
+            () = handle.stopped() => {}
+            () = stop_signal() => {
+                tracing::info!("stopping: finishing the requests under way");
+                handle.stop(true).await;
+            }
+        }
+        if let Some((stop, task)) = metrics {
+            stop.stop(true).await;
+            let _ = task.await;
+        }
+        Ok(())
     }
 
     /// A handle to stop the server from elsewhere (tests, demo).
-    pub fn handle(&self) -> actix_web::dev::ServerHandle {
-        self.server.handle()
+    pub fn handle(&self) -> FrontHandle {
+        self.front.handle()
+    }
+}
+
+/// SIGINT or SIGTERM (Ctrl-C elsewhere).
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
+            (Ok(mut interrupt), Ok(mut terminate)) => {
+                tokio::select! {
+                    _ = interrupt.recv() => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            _ => std::future::pending().await,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
     }
 }
 
@@ -289,33 +321,31 @@ async fn key_value_store(settings: &Settings, secrets: &Secrets) -> anyhow::Resu
     Ok(KvStore::Redis(store))
 }
 
-fn http_server(
+/// The public listener: routed calls served by the front, everything else by the portal's
+/// actix-web application, on `server.workers` threads.
+async fn public_listener(
     listener: TcpListener,
     state: web::Data<AppState>,
     tls: Option<rustls::ServerConfig>,
-) -> anyhow::Result<Server> {
+) -> anyhow::Result<Front> {
     let https = state.settings().server.public_url.scheme() == "https";
     // Signing out may lead the browser on to the identity provider.
     let form_origin = state.identity().map(|identity| identity.origin());
+    let security = crate::web::security_headers(https, form_origin.as_deref());
     let workers = match state.settings().server.workers {
         0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
         n => n,
     };
     let body_timeout = state.settings().server.body_timeout.get();
-    let server = HttpServer::new(move || {
-        let security_headers = crate::web::security_headers(https, form_origin.as_deref());
-        App::new()
-            .app_data(state.clone())
-            .configure(crate::web::configure)
-            .wrap(crate::web::Serving::new(security_headers, body_timeout))
-    })
-    .workers(workers);
-    let server = match tls {
-        Some(config) => server.listen_rustls_0_23(listener, config)?,
-        None => server.listen(listener)?,
-    }
-    .run();
-    Ok(server)
+    let make: MakeServing = Arc::new(move || {
+        let (state, security) = (state.clone(), security.clone());
+        Box::pin(async move {
+            let app = App::new().app_data(state.clone()).configure(crate::web::configure);
+            let pages = Pages::start(app).await?;
+            Ok(std::rc::Rc::new(Serving { state, pages, security, body_timeout }))
+        })
+    });
+    Front::start(listener, tls, workers, make).await.context("cannot start serving (server.listen)")
 }
 
 /// The metrics listener: `/metrics` and nothing else, on one worker (a scraper's few requests).

@@ -1,25 +1,24 @@
 //! A deadline for request bodies (`server.body_timeout`): a caller that sends a body byte by
 //! byte would otherwise hold a connection and a worker's attention for as long as it likes.
-//! actix bounds the time to read a request's head, not its body.
+//! The server bounds the time to read a request's head (`front`), not its body.
 //!
 //! The deadline runs from the end of the head to the body's last byte; when it passes, the next
 //! read of the body fails, and the request is answered 408 with the connection closed, whatever
 //! the handler made of the failed read.
 
 use std::future::Future;
+use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use actix_web::HttpMessage;
-use actix_web::dev::{Payload, ServiceRequest};
-use actix_web::error::PayloadError;
-use actix_web::http::header::{self, HeaderMap};
-use actix_web::http::{Method, Version};
-use actix_web::web::Bytes;
+use bytes::Bytes;
 use futures_util::Stream;
+use hyper::body::{Body, Incoming};
+use hyper::header::{self, HeaderMap};
+use hyper::{Method, Version};
 use tokio::time::Sleep;
 
 /// Set once a request's body missed its deadline.
@@ -32,18 +31,22 @@ impl Expired {
     }
 }
 
-/// Puts the deadline (`server.body_timeout`, `limit` from the head on) on the request's body,
-/// when it has one; the flag tells afterwards whether it passed.
-pub fn bound(req: &mut ServiceRequest, limit: Duration) -> Option<Expired> {
-    if !declares_body(req.headers(), req.version(), req.method()) {
+/// The body of a request, its data as it comes, within `server.body_timeout` of the head
+/// (trailers are not passed on). `None` when the head declares no body.
+pub fn bound(
+    body: Incoming,
+    headers: &HeaderMap,
+    version: Version,
+    method: &Method,
+    limit: Duration,
+) -> Option<(Deadline, Expired)> {
+    if !declares_body(headers, version, method) {
         return None;
     }
     let expired = Expired::default();
-    let inner = req.take_payload();
-    let bounded = Deadline { inner, sleep: Box::pin(tokio::time::sleep(limit)), expired: expired.clone() };
-    let boxed: Pin<Box<dyn Stream<Item = Result<Bytes, PayloadError>>>> = Box::pin(bounded);
-    req.set_payload(Payload::from(boxed));
-    Some(expired)
+    let bounded =
+        Deadline { inner: Some(body), sleep: Box::pin(tokio::time::sleep(limit)), expired: expired.clone() };
+    Some((bounded, expired))
 }
 
 /// Whether a body follows a request's head: HTTP/1 says so with `Content-Length` or
@@ -57,31 +60,47 @@ pub fn declares_body(headers: &HeaderMap, version: Version, method: &Method) -> 
         || (version >= Version::HTTP_2 && !matches!(*method, Method::GET | Method::HEAD))
 }
 
-struct Deadline {
-    inner: Payload,
+/// A request body under its deadline.
+pub struct Deadline {
+    /// `None` once the body ended, failed or ran out of time.
+    inner: Option<Incoming>,
     sleep: Pin<Box<Sleep>>,
     expired: Expired,
 }
 
 impl Stream for Deadline {
-    type Item = Result<Bytes, PayloadError>;
+    type Item = Result<Bytes, io::Error>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
-        if this.expired.get() {
-            return Poll::Ready(None);
-        }
-        match Pin::new(&mut this.inner).poll_next(cx) {
-            Poll::Pending => {}
-            ready => return ready,
+        loop {
+            let Some(inner) = this.inner.as_mut() else {
+                return Poll::Ready(None);
+            };
+            match Pin::new(inner).poll_frame(cx) {
+                Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                    Ok(data) => return Poll::Ready(Some(Ok(data))),
+                    Err(_trailers) => continue,
+                },
+                Poll::Ready(Some(Err(e))) => {
+                    this.inner = None;
+                    return Poll::Ready(Some(Err(io::Error::other(e))));
+                }
+                Poll::Ready(None) => {
+                    this.inner = None;
+                    return Poll::Ready(None);
+                }
+                Poll::Pending => break,
+            }
         }
         if this.sleep.as_mut().poll(cx).is_pending() {
             return Poll::Pending;
         }
+        this.inner = None;
         this.expired.0.store(true, Ordering::Relaxed);
-        Poll::Ready(Some(Err(PayloadError::Io(std::io::Error::new(
-            std::io::ErrorKind::TimedOut,
+        Poll::Ready(Some(Err(io::Error::new(
+            io::ErrorKind::TimedOut,
             "the request body did not arrive in time",
-        )))))
+        ))))
     }
 }

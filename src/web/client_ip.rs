@@ -41,17 +41,22 @@ impl FromRequest for ClientAddress {
 }
 
 pub fn client_ip(req: &HttpRequest, trusted_proxies: &[IpNet]) -> Option<IpAddr> {
-    let peer = req.peer_addr()?.ip();
+    let forwarded_for = req.headers().get_all("x-forwarded-for").map(|v| v.as_bytes());
+    client_ip_of(req.peer_addr()?.ip(), forwarded_for, trusted_proxies)
+}
+
+/// [`client_ip`] from the peer's address and the values of the `X-Forwarded-For` headers.
+pub fn client_ip_of<'a>(
+    peer: IpAddr,
+    forwarded_for: impl Iterator<Item = &'a [u8]>,
+    trusted_proxies: &[IpNet],
+) -> Option<IpAddr> {
     let trusted = |ip: &IpAddr| trusted_proxies.iter().any(|net| net.contains(ip));
     if !trusted(&peer) {
         return Some(peer);
     }
-    let forwarded: Vec<&str> = req
-        .headers()
-        .get_all("x-forwarded-for")
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .collect();
+    let forwarded: Vec<&str> =
+        forwarded_for.filter_map(|v| std::str::from_utf8(v).ok()).flat_map(|v| v.split(',')).collect();
     for entry in forwarded.iter().rev() {
         match parse_entry(entry) {
             Some(ip) if trusted(&ip) => continue,

@@ -5,8 +5,6 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use askama::Template;
 
-pub use crate::telemetry::request::RequestId;
-
 /// The current request's id, or `-` outside a request.
 pub fn current_request_id() -> String {
     crate::telemetry::request::with_current(|request| request.id.to_string())

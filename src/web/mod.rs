@@ -1,5 +1,6 @@
-//! The HTTP surface: one `configure` per area (consumer pages, routed API calls, admin,
-//! operations), shared middleware, and the error pages.
+//! The HTTP surface: the public listener ([`front`]), which serves the routed API calls itself
+//! ([`routing`]) and hands everything else to actix-web: one `configure` per area (consumer
+//! pages, admin, operations), and the error pages.
 
 pub mod admin;
 mod assets;
@@ -7,7 +8,7 @@ pub mod body_deadline;
 pub mod client_ip;
 mod consumer;
 mod error;
-mod middleware;
+pub mod front;
 mod ops;
 pub mod routing;
 pub mod session;
@@ -16,7 +17,7 @@ pub mod tls;
 use actix_web::web;
 
 pub use error::{WebError, current_request_id};
-pub use middleware::{Serving, label_route, security_headers};
+pub use front::{label_route, security_headers};
 
 /// Appends to the audit log (admin and consumer actions alike). What it records has already
 /// happened, so a log that cannot be written is reported in the service log rather than undoing
@@ -41,13 +42,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .app_data(error::query_config())
         .app_data(error::path_config())
         .app_data(error::json_config())
-        // Routed API calls are the hot path: their literal prefix is tried first.
-        .configure(routing::configure_current)
         .configure(ops::configure)
         .configure(assets::configure)
         .configure(consumer::configure)
         .configure(admin::configure)
-        .configure(routing::configure_named)
         .default_service(web::to(error::not_found));
 }
 

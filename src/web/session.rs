@@ -66,8 +66,12 @@ pub async fn load_shared(
 /// are read as bytes: another cookie's value in UTF-8 (which a header's `to_str` refuses) must
 /// not hide the session's.
 fn session_id(req: &HttpRequest, state: &AppState) -> Option<SessionId> {
-    let headers = req.headers().get_all(actix_web::http::header::COOKIE).map(|h| h.as_bytes());
-    session_id_in(headers, &state.settings().session.cookie_name, state.is_https())
+    session_id_from(req.headers().get_all(actix_web::http::header::COOKIE).map(|h| h.as_bytes()), state)
+}
+
+/// [`session_id`] from the values of a request's `Cookie` headers.
+pub fn session_id_from<'a>(cookies: impl Iterator<Item = &'a [u8]>, state: &AppState) -> Option<SessionId> {
+    session_id_in(cookies, &state.settings().session.cookie_name, state.is_https())
 }
 
 /// [`session_id`] from the `Cookie` header values: the cookie named `base` (`__Host-{base}` over

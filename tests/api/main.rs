@@ -15,6 +15,7 @@ mod database;
 mod edge;
 mod edge_cache;
 mod edge_forms;
+mod front;
 mod health;
 mod health_probe;
 mod https;

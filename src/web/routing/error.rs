@@ -1,8 +1,10 @@
 //! Why a routed call was not forwarded, answered in the manager's own error shape
 //! (`{"errors":[{"code":…,"message":"…"}]}`), since API clients read these, not people.
 
-use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, ResponseError};
+use hyper::header::{self, HeaderValue};
+use hyper::{Response, StatusCode};
+
+use crate::web::front::Body;
 
 use crate::manager::ManagerError;
 use crate::store::StoreError;
@@ -80,8 +82,8 @@ impl From<crate::sso::OidcError> for RouteError {
     }
 }
 
-impl ResponseError for RouteError {
-    fn status_code(&self) -> StatusCode {
+impl RouteError {
+    fn status(&self) -> StatusCode {
         match self {
             RouteError::SignedOut => StatusCode::UNAUTHORIZED,
             RouteError::UnknownEnvironment => StatusCode::NOT_FOUND,
@@ -98,18 +100,22 @@ impl ResponseError for RouteError {
         }
     }
 
-    fn error_response(&self) -> HttpResponse {
-        let status = self.status_code();
-        if let RouteError::Unexpected(cause) = self {
+    /// The answer: the status, and the error in the manager's shape.
+    pub fn into_response(self) -> Response<Body> {
+        let status = self.status();
+        if let RouteError::Unexpected(cause) = &self {
             // (The log line carries the request id: the caller sees it in `X-Request-Id`.)
             tracing::error!(error = ?cause, "unexpected error");
         }
         let body = serde_json::json!({
             "errors": [{ "code": status.as_u16(), "message": self.to_string() }]
         });
-        let mut response = HttpResponse::build(status);
+        let mut answer = Response::new(Body::full(body.to_string()));
+        *answer.status_mut() = status;
+        let headers = answer.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         // Answers about this portal session must not be stored by any cache on the way.
-        response.insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"));
-        response.json(body)
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        answer
     }
 }

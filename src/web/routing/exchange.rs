@@ -1,21 +1,16 @@
 //! What crosses the portal on a routed call: which headers go to the manager and which come
-//! back, and the bodies, streamed both ways.
-//!
-//! actix-web and reqwest use different versions of the `http` types, so headers are carried
-//! over as bytes; both sides validate them.
+//! back, and the bodies, streamed both ways. The server and the manager's client speak the same
+//! `http` types, so headers are moved across, never copied or parsed again.
 
 use std::cell::RefCell;
-use std::io;
 use std::net::IpAddr;
 
-use actix_web::body::SizedStream;
-use actix_web::http::header as actix_header;
-use actix_web::{HttpRequest, HttpResponse, web};
-use futures_util::TryStreamExt;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
+use hyper::{Response, StatusCode};
 
-use crate::manager::{ForwardBody, ForwardedResponse, HopByHop, hop_by_hop};
+use crate::manager::{ForwardedResponse, HopByHop, hop_by_hop};
 use crate::telemetry::request;
+use crate::web::front::Body;
 
 /// Request headers that are the portal's business, never the manager's: the portal's own
 /// cookies and credentials, its CSRF header, and what the manager's must not be confused with.
@@ -99,21 +94,9 @@ fn returned(name: &str, hop: &HopByHop) -> bool {
 
 /// The caller's end-to-end headers, plus `X-Request-Id` so the manager's logs can be matched
 /// with the portal's, and `X-Forwarded-For` with the client's address as Portico trusts it.
-pub fn outgoing_headers(req: &HttpRequest, client: Option<IpAddr>) -> HeaderMap {
-    let incoming = req.headers();
-    let hop = HopByHop::named_by(incoming.get_all(actix_header::CONNECTION).map(|v| v.as_bytes()));
-    // Room for what the manager client adds (cookie, CSRF token, user agent, request id).
-    let mut headers = HeaderMap::with_capacity(incoming.len() + 4);
-    for (name, value) in incoming.iter() {
-        if !forwarded(name.as_str(), &hop) {
-            continue;
-        }
-        if let (Ok(name), Ok(value)) =
-            (HeaderName::from_bytes(name.as_str().as_bytes()), HeaderValue::from_bytes(value.as_bytes()))
-        {
-            headers.append(name, value);
-        }
-    }
+pub fn outgoing_headers(mut headers: HeaderMap, client: Option<IpAddr>) -> HeaderMap {
+    let hop = HopByHop::named_by(headers.get_all(header::CONNECTION).iter().map(HeaderValue::as_bytes));
+    drop_where(&mut headers, |name| !forwarded(name, &hop));
     // (`-` outside a request, as in the logs.)
     let id = request::with_current(|request| HeaderValue::from_str(request.id.as_str()).ok()).flatten();
     headers.insert(HeaderName::from_static("x-request-id"), id.unwrap_or(HeaderValue::from_static("-")));
@@ -121,6 +104,15 @@ pub fn outgoing_headers(req: &HttpRequest, client: Option<IpAddr>) -> HeaderMap 
         headers.insert(HeaderName::from_static("x-forwarded-for"), address);
     }
     headers
+}
+
+/// Removes the headers `drop` names, in place: most of a message's headers cross, and moving
+/// them would hash each again.
+fn drop_where(headers: &mut HeaderMap, drop: impl Fn(&str) -> bool) {
+    let dropped: Vec<HeaderName> = headers.keys().filter(|name| drop(name.as_str())).cloned().collect();
+    for name in dropped {
+        headers.remove(name);
+    }
 }
 
 /// `X-Forwarded-For` for `ip`. The last one this thread wrote is kept: a client's calls come one
@@ -142,105 +134,83 @@ fn forwarded_for(ip: IpAddr) -> Option<HeaderValue> {
     })
 }
 
-/// The request body, when the request has one, streamed to the manager as it takes it.
-pub fn request_body(req: &HttpRequest, payload: web::Payload) -> Option<ForwardBody> {
-    if !crate::web::body_deadline::declares_body(req.headers(), req.version(), req.method()) {
-        return None;
-    }
-    Some(Box::pin(payload.map_err(|e| io::Error::other(e.to_string()))))
-}
-
 /// The manager's answer for the caller: status, end-to-end headers, and the body streamed
 /// (with its length when the manager gave one).
-pub fn response(forwarded: ForwardedResponse) -> HttpResponse {
-    let status = actix_web::http::StatusCode::from_u16(forwarded.status.as_u16())
-        .unwrap_or(actix_web::http::StatusCode::BAD_GATEWAY);
-    let mut builder = HttpResponse::build(status);
-    let hop = hop_by_hop(&forwarded.headers);
-    // (The other security headers are added by the middleware, now that the manager's are gone.)
-    builder.insert_header((
-        actix_header::CONTENT_SECURITY_POLICY,
-        actix_header::HeaderValue::from_static(API_CSP),
-    ));
-    for (name, value) in forwarded.headers.iter() {
-        if !returned(name.as_str(), &hop) {
-            continue;
-        }
-        if let (Ok(name), Ok(value)) = (
-            actix_header::HeaderName::from_bytes(name.as_str().as_bytes()),
-            actix_header::HeaderValue::from_bytes(value.as_bytes()),
-        ) {
-            builder.append_header((name, value));
-        }
-    }
-    let no_body = status.is_informational()
-        || status == actix_web::http::StatusCode::NO_CONTENT
-        || status == actix_web::http::StatusCode::NOT_MODIFIED;
-    if no_body {
-        return builder.finish();
-    }
-    match forwarded.content_length {
-        Some(length) => builder.body(SizedStream::new(length, forwarded.body)),
-        None => builder.streaming(forwarded.body),
-    }
+pub fn response(forwarded: ForwardedResponse) -> Response<Body> {
+    let ForwardedResponse { status, mut headers, content_length, body } = forwarded;
+    let hop = hop_by_hop(&headers);
+    drop_where(&mut headers, |name| !returned(name, &hop));
+    // (The other security headers are added with every answer, now that the manager's are gone.)
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(API_CSP));
+    let no_body =
+        status.is_informational() || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED;
+    let body = if no_body { Body::empty() } else { Body::Manager { stream: body, length: content_length } };
+    let mut answer = Response::new(body);
+    *answer.status_mut() = status;
+    *answer.headers_mut() = headers;
+    answer
 }
 
 #[cfg(test)]
 mod tests {
-    use actix_web::test::TestRequest;
-
     use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_str(value).unwrap(),
+            );
+        }
+        map
+    }
+
+    fn names(headers: &HeaderMap) -> Vec<&str> {
+        let mut names: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
+        names.sort_unstable();
+        names
+    }
 
     #[test]
     fn portal_credentials_and_hop_by_hop_headers_stay_behind() {
-        let req = TestRequest::default()
-            .insert_header(("cookie", "portico_session=abc"))
-            .insert_header(("authorization", "Bearer x"))
-            .insert_header(("x-csrf-token", "portal-token"))
-            .insert_header(("csrf-token", "forged"))
-            .insert_header(("connection", "x-hop"))
-            .insert_header(("x-hop", "1"))
-            .insert_header(("keep-alive", "timeout=5"))
-            .insert_header(("te", "trailers"))
-            .insert_header(("proxy-authorization", "Basic x"))
-            .insert_header(("content-type", "application/json"))
-            .insert_header(("accept", "application/json"))
-            .insert_header(("x-kept", "yes"))
-            .to_http_request();
-        let headers = outgoing_headers(&req, None);
-        let mut names: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
-        names.sort_unstable();
-        assert_eq!(names, ["accept", "content-type", "x-kept", "x-request-id"]);
+        let sent = headers(&[
+            ("cookie", "portico_session=abc"),
+            ("authorization", "Bearer x"),
+            ("x-csrf-token", "portal-token"),
+            ("csrf-token", "forged"),
+            ("connection", "x-hop"),
+            ("x-hop", "1"),
+            ("keep-alive", "timeout=5"),
+            ("te", "trailers"),
+            ("proxy-authorization", "Basic x"),
+            ("content-type", "application/json"),
+            ("accept", "application/json"),
+            ("x-kept", "yes"),
+        ]);
+        let headers = outgoing_headers(sent, None);
+        assert_eq!(names(&headers), ["accept", "content-type", "x-kept", "x-request-id"]);
     }
 
     #[test]
     fn callers_claims_about_address_path_and_method_stay_behind() {
-        let mut req = TestRequest::default();
-        for name in CALLER_CLAIMS.iter().chain(&[
-            "x-forwarded-for",
-            "x-forwarded-host",
-            "x_forwarded_for",
-            "X_Real_IP",
-        ]) {
-            req = req.insert_header((*name, "6.6.6.6"));
-        }
-        let headers = outgoing_headers(
-            &req.insert_header(("accept", "*/*")).to_http_request(),
-            "192.0.2.1".parse().ok(),
-        );
-        let mut names: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
-        names.sort_unstable();
-        assert_eq!(names, ["accept", "x-forwarded-for", "x-request-id"]);
+        let mut sent: Vec<(&str, &str)> = CALLER_CLAIMS
+            .iter()
+            .chain(&["x-forwarded-for", "x-forwarded-host", "x_forwarded_for", "X_Real_IP"])
+            .map(|name| (*name, "6.6.6.6"))
+            .collect();
+        sent.push(("accept", "*/*"));
+        let headers = outgoing_headers(headers(&sent), "192.0.2.1".parse().ok());
+        assert_eq!(names(&headers), ["accept", "x-forwarded-for", "x-request-id"]);
         assert_eq!(headers["x-forwarded-for"], "192.0.2.1");
     }
 
     #[test]
     fn each_call_names_its_own_client() {
-        let req = TestRequest::default().to_http_request();
         for ip in ["192.0.2.1", "192.0.2.1", "2001:db8::7", "198.51.100.7", "192.0.2.1"] {
-            let headers = outgoing_headers(&req, ip.parse().ok());
+            let headers = outgoing_headers(HeaderMap::new(), ip.parse().ok());
             assert_eq!(headers["x-forwarded-for"], ip);
         }
-        assert!(!outgoing_headers(&req, None).contains_key("x-forwarded-for"));
+        assert!(!outgoing_headers(HeaderMap::new(), None).contains_key("x-forwarded-for"));
     }
 }

@@ -14,18 +14,20 @@
 mod error;
 mod exchange;
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
-use actix_web::http::Method;
-use actix_web::{HttpRequest, HttpResponse, web};
+use hyper::http::request::Parts;
+use hyper::{Method, Response};
 
 use crate::crypto::token_matches;
 use crate::domain::EnvironmentId;
 use crate::federation::{self, Environment, EnvironmentLink, PortalSession};
-use crate::manager::{ForwardPath, ForwardRequest, PathRefusal};
+use crate::manager::{ForwardBody, ForwardPath, ForwardRequest, PathRefusal};
 use crate::state::AppState;
 use crate::store::Session;
-use crate::web::client_ip::client_ip;
+use crate::web::client_ip::client_ip_of;
+use crate::web::front::Body;
 use crate::web::{label_route, session};
 pub use error::RouteError;
 
@@ -40,62 +42,91 @@ const CURRENT_ROUTE: &str = "/api/portal/v1.3/{path}";
 /// The metrics label of calls routed to a named environment.
 const NAMED_ROUTE: &str = "/environments/{id}/manager/{path}";
 
-/// The hot route, registered before every other one: a scope with a literal prefix is matched
-/// by comparing strings, where a `{tail:.*}` resource costs a regex capture per call (and a
-/// second one when the metrics ask for the pattern).
-pub fn configure_current(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::scope(API_PREFIX).default_service(web::to(current)));
+/// Where a routed call goes, read from its path as sent (nothing decoded).
+enum Target<'a> {
+    /// `/api/portal/v1.3{tail}`: the current environment.
+    Current { tail: &'a str },
+    /// `/environments/{id}/manager{tail}`: the named one.
+    Named { id: &'a str, tail: &'a str },
 }
 
-pub fn configure_named(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::scope("/environments/{id}/manager").default_service(web::to(named)));
+/// `path` past `prefix`, when it is `prefix` itself or goes on below it.
+fn below<'a>(path: &'a str, prefix: &str) -> Option<&'a str> {
+    path.strip_prefix(prefix).filter(|tail| tail.is_empty() || tail.starts_with('/'))
 }
 
-/// `* /api/portal/v1.3/{path}`: to the current environment.
-async fn current(
-    req: HttpRequest,
-    payload: web::Payload,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, RouteError> {
-    label_route(CURRENT_ROUTE);
-    let session = signed_in(&req, &state).await?;
-    let env = session
-        .data
-        .current
-        .as_ref()
-        .and_then(|id| state.environments().get(id))
-        .filter(|env| env.enabled())
-        .ok_or(RouteError::NoCurrentEnvironment)?;
-    let tail = req.uri().path().strip_prefix(API_PREFIX).unwrap_or_default().to_owned();
-    forward(req, payload, &state, session, env, &tail).await
+fn target(path: &str) -> Option<Target<'_>> {
+    if let Some(tail) = below(path, API_PREFIX) {
+        return Some(Target::Current { tail });
+    }
+    let rest = path.strip_prefix("/environments/")?;
+    let (id, rest) = rest.split_once('/')?;
+    let tail = below(rest, "manager").map(|_| &rest["manager".len()..])?;
+    (!id.is_empty()).then_some(Target::Named { id, tail })
 }
 
-/// `* /environments/{id}/manager/{path}`: to the named environment.
-async fn named(
-    req: HttpRequest,
-    payload: web::Payload,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, RouteError> {
-    label_route(NAMED_ROUTE);
-    let session = signed_in(&req, &state).await?;
-    let raw_id = req.match_info().get("id").unwrap_or_default();
-    let env = EnvironmentId::parse(raw_id)
-        .ok()
-        .and_then(|id| state.environments().get(&id))
-        .filter(|env| env.enabled())
-        .ok_or(RouteError::UnknownEnvironment)?;
-    // A valid id is plain ASCII, so it appears in the raw path exactly as matched.
-    let prefix = format!("/environments/{}/manager", env.id());
-    let tail = req.uri().path().strip_prefix(&prefix).unwrap_or_default().to_owned();
-    forward(req, payload, &state, session, env, &tail).await
+/// Whether the public listener routes a request for `path` to a manager (everything else goes to
+/// the portal's pages).
+pub fn is_routed(path: &str) -> bool {
+    target(path).is_some()
 }
 
-async fn signed_in(req: &HttpRequest, state: &AppState) -> Result<Arc<Session<PortalSession>>, RouteError> {
-    match session::load_shared(req, state).await {
+/// A routed call, the caller's address as Portico trusts it and its body (deadline bound).
+pub struct Call {
+    pub head: Parts,
+    pub body: Option<ForwardBody>,
+    pub peer: IpAddr,
+}
+
+/// Serves a call [`is_routed`] said is routed: the manager's answer, or Portico's own error in the
+/// manager's error shape.
+pub async fn serve(call: Call, state: &AppState) -> Response<Body> {
+    match route(call, state).await {
+        Ok(answer) => answer,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn route(call: Call, state: &AppState) -> Result<Response<Body>, RouteError> {
+    let path = call.head.uri.path();
+    // (The tail is copied: the call itself goes on to the manager.)
+    let (session, env, tail) = match target(path) {
+        Some(Target::Current { tail }) => {
+            label_route(CURRENT_ROUTE);
+            let session = signed_in(&call, state).await?;
+            let env = session
+                .data
+                .current
+                .as_ref()
+                .and_then(|id| state.environments().get(id))
+                .filter(|env| env.enabled())
+                .ok_or(RouteError::NoCurrentEnvironment)?;
+            (session, env, tail.to_owned())
+        }
+        Some(Target::Named { id, tail }) => {
+            label_route(NAMED_ROUTE);
+            let session = signed_in(&call, state).await?;
+            let env = EnvironmentId::parse(id)
+                .ok()
+                .and_then(|id| state.environments().get(&id))
+                .filter(|env| env.enabled())
+                .ok_or(RouteError::UnknownEnvironment)?;
+            (session, env, tail.to_owned())
+        }
+        None => return Err(RouteError::BadPath),
+    };
+    forward(call, state, session, env, &tail).await
+}
+
+async fn signed_in(call: &Call, state: &AppState) -> Result<Arc<Session<PortalSession>>, RouteError> {
+    let cookies = call.head.headers.get_all(hyper::header::COOKIE).iter().map(|v| v.as_bytes());
+    let Some(id) = session::session_id_from(cookies, state) else {
+        return Err(RouteError::SignedOut);
+    };
+    match state.sessions().load_shared::<PortalSession>(&id).await {
         Ok(Some(session)) => Ok(session),
         Ok(None) => Err(RouteError::SignedOut),
-        Err(crate::web::WebError::SessionStoreUnavailable) => Err(RouteError::StoreUnavailable),
-        Err(other) => Err(RouteError::Unexpected(other.into())),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -105,25 +136,25 @@ fn is_safe(method: &Method) -> bool {
 }
 
 async fn forward(
-    req: HttpRequest,
-    payload: web::Payload,
+    call: Call,
     state: &AppState,
     mut session: Arc<Session<PortalSession>>,
     env: Arc<Environment>,
     tail: &str,
-) -> Result<HttpResponse, RouteError> {
+) -> Result<Response<Body>, RouteError> {
+    let Call { head, body, peer } = call;
     // TRACE would echo the injected manager cookie back to the caller; CONNECT is no API call.
-    if matches!(*req.method(), Method::TRACE | Method::CONNECT) {
-        return Err(RouteError::MethodNotAllowed(req.method().to_string()));
+    if matches!(head.method, Method::TRACE | Method::CONNECT) {
+        return Err(RouteError::MethodNotAllowed(head.method.to_string()));
     }
     // Before anything else is looked at: a refused path is refused the same way whatever the
     // request carries, so its answer tells nothing about any password in it.
-    let path = ForwardPath::parse(tail, req.uri().query()).map_err(|refusal| match refusal {
+    let path = ForwardPath::parse(tail, head.uri.query()).map_err(|refusal| match refusal {
         PathRefusal::Malformed => RouteError::BadPath,
         PathRefusal::CredentialEndpoint => RouteError::CredentialEndpoint,
     })?;
-    if !is_safe(req.method()) {
-        let sent = req.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    if !is_safe(&head.method) {
+        let sent = head.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or_default();
         if !token_matches(&session.data.csrf_token, sent) {
             return Err(RouteError::Csrf);
         }
@@ -140,14 +171,13 @@ async fn forward(
         }
         _ => return Err(RouteError::NotJoined(env.name().to_owned())),
     };
-    let method = reqwest::Method::from_bytes(req.method().as_str().as_bytes())
-        .map_err(|_| RouteError::MethodNotAllowed(req.method().to_string()))?;
-    let client = client_ip(&req, &state.settings().server.trusted_proxies);
+    let forwarded_for = head.headers.get_all("x-forwarded-for").iter().map(|v| v.as_bytes());
+    let client = client_ip_of(peer, forwarded_for, &state.settings().server.trusted_proxies);
     let request = ForwardRequest {
-        method,
+        method: head.method,
         path: &path,
-        headers: exchange::outgoing_headers(&req, client),
-        body: exchange::request_body(&req, payload),
+        headers: exchange::outgoing_headers(head.headers, client),
+        body,
         credentials,
     };
     let forwarded = match env.client.forward(request).await {
@@ -157,7 +187,7 @@ async fn forward(
             return Err(RouteError::manager(env.name(), &e));
         }
     };
-    if forwarded.status == reqwest::StatusCode::UNAUTHORIZED {
+    if forwarded.status == hyper::StatusCode::UNAUTHORIZED {
         // The manager ended the user's session there: the environment needs reconnecting. The
         // manager's own 401 still goes back to the caller.
         let mut session = Session::clone(&session);
@@ -166,4 +196,39 @@ async fn forward(
         }
     }
     Ok(exchange::response(forwarded))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn named(path: &str) -> Option<(&str, &str)> {
+        match target(path)? {
+            Target::Named { id, tail } => Some((id, tail)),
+            Target::Current { .. } => None,
+        }
+    }
+
+    #[test]
+    fn routed_prefixes_end_at_a_segment() {
+        for (path, tail) in
+            [("/api/portal/v1.3", ""), ("/api/portal/v1.3/", "/"), ("/api/portal/v1.3/a/b", "/a/b")]
+        {
+            assert!(matches!(target(path), Some(Target::Current { tail: t }) if t == tail), "{path}");
+        }
+        assert_eq!(named("/environments/prod-eu/manager/apis"), Some(("prod-eu", "/apis")));
+        assert_eq!(named("/environments/prod-eu/manager"), Some(("prod-eu", "")));
+        for path in [
+            "/api/portal/v1.30/x",
+            "/api/portal/v1.3x",
+            "/api/portal",
+            "/environments//manager/x",
+            "/environments/prod-eu/managers/x",
+            "/environments/prod-eu/apis",
+            "/environments/prod-eu",
+            "/login",
+        ] {
+            assert!(!is_routed(path), "{path}");
+        }
+    }
 }

@@ -21,7 +21,7 @@ pub struct TestApp {
     pub metrics_address: Option<SocketAddr>,
     pub client: reqwest::Client,
     pub state: web::Data<AppState>,
-    handle: actix_web::dev::ServerHandle,
+    handle: portico::web::front::FrontHandle,
     _dir: tempfile::TempDir,
 }
 

@@ -1,0 +1,91 @@
+//! The public listener's own limits, as a caller meets them on the socket: a head that comes too
+//! slowly or too large, and stopping with a call under way.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use portico::simulator::Operation;
+use portico::web::front::{HEAD_TIMEOUT, MAX_HEAD};
+
+use crate::support::managers::{start_master, start_slave};
+use crate::support::{TestAppBuilder, set_cookies};
+
+/// Writes `request` and reads until the server closes the connection (at most 30 s).
+fn exchange(stream: &mut TcpStream, request: &[u8]) -> String {
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    stream.write_all(request).unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test]
+async fn a_head_that_never_ends_is_cut_off_and_the_next_caller_is_served() {
+    let app = TestAppBuilder::new("http://127.0.0.1:9").spawn().await;
+    let address = app.address;
+    let (answer, waited) = tokio::task::spawn_blocking(move || {
+        let mut stream = TcpStream::connect(address).unwrap();
+        let started = Instant::now();
+        // A slowloris head: a request line and one header, then nothing.
+        let answer = exchange(&mut stream, b"GET /healthz HTTP/1.1\r\nHost: x\r\n");
+        (answer, started.elapsed())
+    })
+    .await
+    .unwrap();
+    assert!(answer.is_empty() || answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(waited >= HEAD_TIMEOUT - Duration::from_millis(500), "closed after {waited:?}, not at once");
+    assert!(waited < Duration::from_secs(30), "the connection was closed, not left open");
+    assert_eq!(app.get("/healthz").await.status(), 200);
+}
+
+#[tokio::test]
+async fn a_head_larger_than_the_limit_is_refused_with_431() {
+    let app = TestAppBuilder::new("http://127.0.0.1:9").spawn().await;
+    let address = app.address;
+    let answer = tokio::task::spawn_blocking(move || {
+        let mut stream = TcpStream::connect(address).unwrap();
+        let filler = "a".repeat(MAX_HEAD + 1024);
+        let request = format!("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Filler: {filler}\r\n\r\n");
+        exchange(&mut stream, request.as_bytes())
+    })
+    .await
+    .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 431"), "{}", &answer[..answer.len().min(200)]);
+    // A head of ordinary size on the same listener still gets through.
+    let cookies = format!("a={}", "b".repeat(16 * 1024));
+    let res = app.client.get(app.url("/healthz")).header("cookie", cookies).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+}
+
+#[tokio::test]
+async fn stopping_finishes_the_call_under_way_and_closes_the_listener() {
+    let master = start_master().await;
+    let eu = start_slave("eu", &master.url).await;
+    let app = TestAppBuilder::new(master.url.as_str())
+        .slave("prod-eu", "Production EU", eu.url.as_str())
+        .spawn()
+        .await;
+    let res = app.sign_in("alice", "alice-password").await;
+    assert_eq!(res.status(), 303);
+    let cookie = set_cookies(&res)
+        .into_iter()
+        .find(|c| c.starts_with("portico_session="))
+        .map(|c| c.split(';').next().unwrap().to_owned())
+        .unwrap();
+    master.faults().delay(Operation::Applications, Duration::from_millis(1500));
+    let call = app.client.get(app.url("/api/portal/v1.3/applications")).header("cookie", cookie).send();
+    let under_way = tokio::spawn(call);
+    // Until the master has the call, then stop.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !master.requests().iter().any(|r| r.path.ends_with("/applications") && r.status.is_none()) {
+        assert!(Instant::now() < deadline, "the call reached the master");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let address = app.address;
+    app.stop().await;
+    let answer = under_way.await.unwrap().expect("the call under way is answered");
+    assert_eq!(answer.status(), 200, "the call under way is answered in full");
+    assert!(answer.text().await.unwrap().contains('['), "with the manager's body");
+    assert!(TcpStream::connect(address).is_err(), "no new connection after the stop");
+}
