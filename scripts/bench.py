@@ -957,7 +957,8 @@ def routing(lab, args):
             if not isinstance(r, dict):
                 rows.append([title, name, None, None, None, None, None, None, None, r])
                 continue
-            notes = f"{r['non_2xx']} non-2xx" + (f", socket errors {r['socket_errors']}" if r["socket_errors"] else "")
+            notes = (f"{r['non_2xx']} non-2xx, {r['cpu_kernel_share']:.0%} of the CPU in the kernel"
+                     + (f", socket errors {r['socket_errors']}" if r["socket_errors"] else ""))
             rows.append([title, name, f"{r['rps']:,.0f}", " / ".join(f"{x:,.0f}" for x in r["rps_rounds"]), r["p50_ms"],
                          r["p99_ms"], r["cpu_us_per_request"], " / ".join(f"{x:.1f}" for x in r["cpu_rounds"]),
                          r["redis_cmds_per_request"], notes])
@@ -1048,12 +1049,15 @@ def measured_wrk(lab, url, cookie, pids, settings):
     """One wrk run with the CPU time (user+sys) of `pids` and Portico's Redis commands over it."""
     lab.sim(lab.master_port, "DELETE", "requests")  # the simulator's request log grows per call
     before = lab.redis.command_calls()
-    ticks = cpu_ticks(pids)
+    user, system = cpu_ticks(pids)
     run = wrk(url, cookie, settings)
-    cpu_s = (cpu_ticks(pids) - ticks) / CLOCK_TICKS
+    user_after, system_after = cpu_ticks(pids)
+    user, system = user_after - user, system_after - system
+    cpu_s = (user + system) / CLOCK_TICKS
     delta = command_delta(before, lab.redis.command_calls())
     run["cpu_s"] = round(cpu_s, 2)
     run["cpu_us_per_request"] = round(cpu_s * 1e6 / max(run["requests"], 1), 2)
+    run["cpu_kernel_share"] = round(system / max(user + system, 1), 3)
     run["redis_cmds"] = sum(delta.values())
     return run
 
@@ -1065,20 +1069,21 @@ def combined(rounds):
     return {"rps": round(statistics.median(r["rps"] for r in rounds), 2), "rps_rounds": [r["rps"] for r in rounds],
             "p50_ms": med("p50_ms"), "p99_ms": med("p99_ms"), "p99_worst_ms": max(r["p99_ms"] for r in rounds),
             "cpu_us_per_request": med("cpu_us_per_request"), "cpu_rounds": [r["cpu_us_per_request"] for r in rounds],
+            "cpu_kernel_share": med("cpu_kernel_share"),
             "requests": requests, "non_2xx": sum(r["non_2xx"] for r in rounds),
             "socket_errors": "; ".join(r["socket_errors"] for r in rounds if r["socket_errors"]) or None,
             "redis_cmds_per_request": round(sum(r["redis_cmds"] for r in rounds) / max(requests, 1), 3)}
 
 
 def cpu_ticks(pids):
-    """utime + stime (clock ticks) of `pids`, summed: fields 14 and 15 of /proc/PID/stat, which for
-    a process cover all its threads."""
-    total = 0
+    """utime and stime (clock ticks) of `pids`, each summed: fields 14 and 15 of /proc/PID/stat,
+    which for a process cover all its threads."""
+    user = system = 0
     for pid in pids:
         with open(f"/proc/{pid}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])
-    return total
+        user, system = user + int(fields[11]), system + int(fields[12])
+    return user, system
 
 
 def child_pids(pid):

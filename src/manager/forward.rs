@@ -74,7 +74,7 @@ impl ManagerClient {
     /// Sends one call as the session's user and returns the answer as it comes: a status the
     /// manager chose (401 included) is an answer, not an error. Errors are the transport's:
     /// unreachable, refused, TLS, or [`ManagerError::Timeout`]. Runs on the thread serving the
-    /// call, on actix's runtime (or any with a `LocalSet`): see [`super::pool`].
+    /// call, on its runtime (or any with a `LocalSet`): see [`super::pool`].
     pub async fn forward(&self, request: ForwardRequest<'_>) -> Result<ForwardedResponse, ManagerError> {
         let timeout = self.timeout();
         let unsafe_method = !matches!(request.method, Method::GET | Method::HEAD | Method::OPTIONS);
@@ -214,7 +214,7 @@ impl Stream for IdleBounded {
 
 /// The hop-by-hop headers of RFC 9110 §7.6.1, which concern one connection and are never
 /// forwarded.
-const HOP_BY_HOP: [&str; 9] = [
+pub const HOP_BY_HOP: [&str; 9] = [
     "connection",
     "keep-alive",
     "proxy-connection",
@@ -257,7 +257,15 @@ impl HopByHop {
 
     /// `name` in lowercase, as header names are kept.
     pub fn contains(&self, name: &str) -> bool {
-        HOP_BY_HOP.contains(&name) || name.starts_with("proxy-") || self.named.iter().any(|n| n == name)
+        HOP_BY_HOP.contains(&name) || name.starts_with("proxy-") || self.names(name)
+    }
+
+    /// Whether the message's `Connection` header names `name` (lowercase): what [`contains`]
+    /// adds to the fixed list and `Proxy-*`.
+    ///
+    /// [`contains`]: HopByHop::contains
+    pub fn names(&self, name: &str) -> bool {
+        self.named.iter().any(|n| n == name)
     }
 }
 

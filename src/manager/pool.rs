@@ -3,9 +3,10 @@
 //! Portico's own calls to a manager go through reqwest. Routed calls are the hot path and go to
 //! hyper (the engine under reqwest) directly: no redirect policy, retry layer or URL re-parsing
 //! per call. And every thread keeps connections of its own: a connection is driven by a task on
-//! the runtime that opened it, and actix runs one single-threaded runtime per worker, so
-//! connections shared by all workers make most calls wake another thread twice (request out,
-//! answer back). Like nginx's upstream keep-alive, each worker thus reuses its own connections.
+//! the runtime that opened it, and the public listener runs one single-threaded runtime per
+//! serving thread (`web::front`), so connections shared by all threads make most calls wake
+//! another thread twice (request out, answer back). Like nginx's upstream keep-alive, each
+//! serving thread thus reuses its own connections.
 //!
 //! To a plain `http` manager, a thread's connections are a list of HTTP/1.1 connections
 //! ([`Connections`]): a call takes the most recently used idle one or opens one, and puts it
@@ -160,8 +161,8 @@ impl ForwardPool {
     }
 
     /// Sends `head` (its URI starting with [`Self::origin`]) with `body` on this thread's connections, the
-    /// body's steps reported to `progress`. Runs on the serving thread's runtime (actix's, or
-    /// any with a `LocalSet`): connections are driven by tasks local to their thread.
+    /// body's steps reported to `progress`. Runs on the serving thread's runtime (`web::front`'s,
+    /// or any with a `LocalSet`): connections are driven by tasks local to their thread.
     pub async fn send(
         self: &Arc<Self>,
         head: Request<()>,

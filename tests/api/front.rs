@@ -83,9 +83,19 @@ async fn stopping_finishes_the_call_under_way_and_closes_the_listener() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let address = app.address;
+    // An idle keep-alive connection, one request served on it.
+    let mut idle = TcpStream::connect(address).unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut first = [0u8; 12];
+    idle.read_exact(&mut first).unwrap();
+    assert_eq!(&first, b"HTTP/1.1 200");
     app.stop().await;
     let answer = under_way.await.unwrap().expect("the call under way is answered");
     assert_eq!(answer.status(), 200, "the call under way is answered in full");
     assert!(answer.text().await.unwrap().contains('['), "with the manager's body");
     assert!(TcpStream::connect(address).is_err(), "no new connection after the stop");
+    // The idle connection was closed: what is left of its answer, then the end.
+    idle.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut rest = Vec::new();
+    assert!(idle.read_to_end(&mut rest).is_ok(), "closed, not left open");
 }

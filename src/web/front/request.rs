@@ -233,8 +233,8 @@ impl SecurityHeaders {
     /// Adds those the response does not have.
     fn add_to(&self, headers: &mut HeaderMap) {
         for (name, value) in &self.0 {
-            if !headers.contains_key(name) {
-                headers.insert(name.clone(), value.clone());
+            if let header::Entry::Vacant(slot) = headers.entry(name) {
+                slot.insert(value.clone());
             }
         }
     }
