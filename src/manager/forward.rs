@@ -29,8 +29,8 @@ use super::forward_path::ForwardPath;
 use super::upload::Progress;
 use super::{ManagerClient, ManagerCredentials, ManagerError, classify};
 
-/// A request body on its way to the manager: the caller's, read on the thread serving the call.
-pub type ForwardBody = Pin<Box<dyn Stream<Item = Result<Bytes, io::Error>> + 'static>>;
+/// A request body on its way to the manager: the caller's, read as the manager takes it.
+pub type ForwardBody = Pin<Box<dyn Stream<Item = Result<Bytes, io::Error>> + Send + 'static>>;
 
 /// An answer body on its way back; an error ends it (the connection to the caller is then cut,
 /// which is how a proxy reports a body that broke off).

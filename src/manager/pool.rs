@@ -12,11 +12,10 @@
 //! ([`Connections`]): a call takes the most recently used idle one or opens one, and puts it
 //! back as soon as the answer's head is in (it is idle again once the body has been read). A
 //! shared pool (hyper-util's) paid for a lock, a hashed lookup by scheme and host, and a task per
-//! call to wait for the connection to be idle again, for nothing a single thread needs. These
-//! connections' tasks are local to their thread, so a call's body goes to the manager straight
-//! from the caller's connection, which lives on that thread too ([`LocalBody`]). Over TLS, where
-//! HTTP/2 may be negotiated, the thread's calls go through hyper-util's pooled client, whose
-//! tasks may run on any thread: there a local task hands the body across ([`across_threads`]).
+//! call to wait for the connection to be idle again, for nothing a single thread needs. A
+//! call's body goes to the manager straight from the caller's connection ([`LocalBody`]). Over
+//! TLS, where HTTP/2 may be negotiated, the thread's calls go through hyper-util's pooled client,
+//! the body as it is, boxed.
 //!
 //! Measured against awc, actix's own client (the server's `http` types on both sides, no
 //! header conversion, each call driven in its own task), this costs fewer instructions per call
@@ -33,8 +32,8 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures_util::{Stream, StreamExt, TryStreamExt};
-use http_body_util::combinators::BoxBody;
+use futures_util::{Stream, TryStreamExt};
+use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Empty, StreamBody};
 use hyper::body::{Frame, Incoming};
 use hyper::client::conn::http1;
@@ -44,13 +43,12 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use tokio::sync::mpsc;
 
 use super::ForwardBody;
 use super::upload::{Progress, WatchedBody};
 
 /// A routed request's body on this thread's own connections: the caller's body itself (or none),
-/// read as the manager takes it.
+/// read as the manager takes it, without a box of its own.
 struct LocalBody(Option<WatchedBody<ForwardBody>>);
 
 impl hyper::body::Body for LocalBody {
@@ -72,15 +70,10 @@ impl hyper::body::Body for LocalBody {
     }
 }
 
-/// A routed request's body on hyper-util's client, whose connections' tasks must be able to run
-/// on any thread.
-type SharedBody = BoxBody<Bytes, io::Error>;
+/// A routed request's body on hyper-util's client.
+type SharedBody = UnsyncBoxBody<Bytes, io::Error>;
 
 type TlsClient = Client<HttpsConnector<HttpConnector>, SharedBody>;
-
-/// How many chunks of a request body may wait between the caller's connection and a TLS
-/// manager's.
-const BODY_CHUNKS_IN_FLIGHT: usize = 8;
 
 /// How long an unused connection is kept open (as reqwest does for Portico's own calls).
 const IDLE_CONNECTION: Duration = Duration::from_secs(90);
@@ -160,9 +153,10 @@ impl ForwardPool {
         }
     }
 
-    /// Sends `head` (its URI starting with [`Self::origin`]) with `body` on this thread's connections, the
-    /// body's steps reported to `progress`. Runs on the serving thread's runtime (`web::front`'s,
-    /// or any with a `LocalSet`): connections are driven by tasks local to their thread.
+    /// Sends `head` (its URI starting with [`Self::origin`]) with `body` on this thread's
+    /// connections, the body's steps reported to `progress`. Runs on the serving thread's runtime
+    /// (`web::front`'s, or any with a `LocalSet`): a plain manager's connections are driven by
+    /// tasks local to their thread.
     pub async fn send(
         self: &Arc<Self>,
         head: Request<()>,
@@ -176,10 +170,8 @@ impl ForwardPool {
             }
             ThreadClient::Tls(client) => {
                 let body: SharedBody = match body {
-                    Some(body) => BodyExt::boxed(StreamBody::new(
-                        progress.watch(across_threads(body)).map_ok(Frame::data),
-                    )),
-                    None => BodyExt::boxed(Empty::new().map_err(|never| match never {})),
+                    Some(body) => StreamBody::new(progress.watch(body).map_ok(Frame::data)).boxed_unsync(),
+                    None => Empty::new().map_err(|never| match never {}).boxed_unsync(),
                 };
                 client
                     .request(head.map(|()| body))
@@ -314,33 +306,11 @@ async fn connect(
     stream.set_nodelay(true).map_err(SendFailure::connecting)?;
     let (sender, connection) =
         http1::Builder::new().handshake(TokioIo::new(stream)).await.map_err(SendFailure::connecting)?;
-    // (Local: it reads the callers' bodies, which live on this thread.)
+    // (Local: the connection is this thread's, as the list it is kept in.)
     tokio::task::spawn_local(async move {
         if let Err(e) = connection.await {
             tracing::debug!(error = %e, "a routed call's connection ended");
         }
     });
     Ok(sender)
-}
-
-/// `body` as a stream any thread can read: a task on this thread pumps it into a bounded
-/// channel, so the client reads as the manager accepts and the caller's connection is read no
-/// faster than that.
-fn across_threads(mut body: ForwardBody) -> impl Stream<Item = Result<Bytes, io::Error>> + Send + Unpin {
-    let (chunks, mut received) = mpsc::channel::<Result<Bytes, io::Error>>(BODY_CHUNKS_IN_FLIGHT);
-    tokio::task::spawn_local(async move {
-        loop {
-            let next = tokio::select! {
-                next = body.next() => next,
-                // The manager answered (or failed) without reading it all: stop reading.
-                () = chunks.closed() => break,
-            };
-            let Some(chunk) = next else { break };
-            let failed = chunk.is_err();
-            if chunks.send(chunk).await.is_err() || failed {
-                break;
-            }
-        }
-    });
-    futures_util::stream::poll_fn(move |cx| received.poll_recv(cx))
 }

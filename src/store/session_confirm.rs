@@ -15,8 +15,8 @@
 //! So at most two questions per session and thread exist at a time, one in flight and one
 //! waiting to be sent, and a burst of N requests costs about two questions per thread instead of
 //! N. Questions are shared within a thread only: a request thread runs a single-threaded runtime
-//! (`web::front`), and waking a request on another thread would cost about what the question saves. Each question runs as
-//! a task of its own, so it completes (and leaves the table) even when every request waiting for
+//! (`web::front`), and waking a request on another thread would cost about what the question
+//! saves. Each question runs as a task of its own, so it completes (and leaves the table) even when every request waiting for
 //! it has gone; a waiter also clears a question it finds unfinished (its runtime ended), so a
 //! stale entry cannot answer later requests.
 

@@ -1,8 +1,8 @@
 //! The request being served, for every log line written while serving it.
 //!
-//! `request_context` (the web middleware) runs each request inside [`scope`]; the log format
-//! ([`super::format`]) reads the context of the line's task and writes the request's id, method
-//! and path on the line, as a span named `request` would. A span per request cost more than the
+//! The public listener (`web::front::request`) runs each request inside [`scope`]; the log
+//! format ([`super::format`]) reads the context of the line's task and writes the request's id,
+//! method and path on the line, as a span named `request` would. A span per request cost more than the
 //! rest of the access log together (a registry slot, its fields formatted into a string, an
 //! enter and an exit at every poll); a task-local costs one store.
 

@@ -123,8 +123,8 @@ async fn routed_calls_make_the_same_tls_checks_and_failure_classes() {
     assert_eq!(error, ManagerError::ConnectionRefused);
 }
 
-// On actix's runtime, as in the server: the body is handed across to the TLS client's
-// connection by a task on the serving thread.
+// On a runtime with a `LocalSet`, as the server's serving threads: the body goes to the TLS
+// client's connection as it is.
 #[actix_web::test]
 async fn a_routed_body_reaches_a_tls_manager_whole() {
     let cert = issued_by_test_ca(&["127.0.0.1"]);

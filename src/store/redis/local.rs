@@ -1,10 +1,10 @@
 //! Each request thread's own connections.
 //!
 //! A multiplexed Redis connection is driven by a task on the runtime that opened it, and the
-//! public listener runs one single-threaded runtime per serving thread (`web::front`). A connection shared by every worker therefore
-//! makes most commands wake another thread twice (the command out, the answer back): on a routed
-//! call, whose one command is the session's `EXISTS`, those two wake-ups cost more CPU than the
-//! rest of the call. So a thread that runs a single-threaded runtime (a serving thread, a
+//! public listener runs one single-threaded runtime per serving thread (`web::front`). A
+//! connection shared by every thread therefore makes most commands wake another thread twice
+//! (the command out, the answer back): on a routed call, whose one command is the session's
+//! `EXISTS`, those two wake-ups cost more CPU than the rest of the call. So a thread that runs a single-threaded runtime (a serving thread, a
 //! `#[tokio::test]`) opens connections of its own, on its own runtime, the first time it sends a
 //! command: the same [`Topology`] as the shared one (same node, Sentinel group or Cluster, same
 //! settings) with one multiplexed connection. Work on the multi-threaded runtime (the keeper, the

@@ -9,6 +9,8 @@ use actix_web::body::{BodySize, BoxBody, MessageBody};
 use bytes::Bytes;
 use futures_util::Stream;
 use hyper::body::{Frame, SizeHint};
+use hyper::header::{CONTENT_TYPE, HeaderValue};
+use hyper::{Response, StatusCode};
 
 use crate::manager::ForwardedBody;
 
@@ -29,6 +31,14 @@ impl Body {
     pub fn full(bytes: impl Into<Bytes>) -> Self {
         Body::Full(Some(bytes.into()))
     }
+}
+
+/// A short answer of Portico's own, in plain text.
+pub fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
+    let mut answer = Response::new(Body::full(text));
+    *answer.status_mut() = status;
+    answer.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    answer
 }
 
 impl hyper::body::Body for Body {

@@ -79,12 +79,7 @@ impl Pages {
         peer: SocketAddr,
     ) -> (Response<Body>, Option<String>) {
         let Some(req) = actix_request(head, body, peer) else {
-            let mut answer = Response::new(Body::full("The request could not be read.\n"));
-            *answer.status_mut() = StatusCode::BAD_REQUEST;
-            answer
-                .headers_mut()
-                .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
-            return (answer, None);
+            return (super::body::plain(StatusCode::BAD_REQUEST, "The request could not be read.\n"), None);
         };
         let Answered { answer, pattern } = (self.0)(req).await;
         (hyper_response(answer), pattern)

@@ -163,11 +163,10 @@ fn count_named(
 /// Whatever the handler made of a body that missed its deadline, the caller is told 408 and the
 /// connection is closed (the rest of the body is never read).
 fn body_timed_out() -> Response<Body> {
-    let mut answer = Response::new(Body::full("The request body did not arrive in time.\n"));
-    *answer.status_mut() = StatusCode::REQUEST_TIMEOUT;
+    let mut answer =
+        super::body::plain(StatusCode::REQUEST_TIMEOUT, "The request body did not arrive in time.\n");
     let headers = answer.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
     headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
     answer
 }
