@@ -34,6 +34,9 @@ import urllib.parse
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TARGET = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
 PORTICO = os.path.join(TARGET, "release", "portico")
+# The stack's floor (`examples/proxy_floor.rs`): hyper server and client as Portico uses them, and
+# nothing else.
+FLOOR = os.path.join(TARGET, "release", "examples", "proxy_floor")
 OUT = os.path.join(TARGET, "bench")
 BASE_PATH = "/api/portal/v1.3"
 ROUTED = BASE_PATH + "/discovery/apis"
@@ -1208,6 +1211,15 @@ def bench_instructions(lab, args):
         data["nginx"] = counted_calls(base + ROUTED, None, pids[0], f"{out}.nginx", settings, "nginx")
         data["nginx_put"] = counted_calls(base + UPLOAD, None, pids[0], f"{out}.nginx", settings, "nginx-put",
                                           upload_script(lab, "nginx", None))
+        floor_port = free_port()
+        floor = lab.procs.start("floor-callgrind", [*wrap("floor"), FLOOR, str(floor_port), str(front_port),
+                                                    f"{SIM_COOKIE}={sim_session}", "1"])
+        wait_ready(lab.procs, floor, floor_port, "/nginx-health")
+        base = f"http://127.0.0.1:{floor_port}"
+        data["floor"] = counted_calls(base + ROUTED, None, floor.pid, f"{out}.floor", settings, "floor")
+        data["floor_put"] = counted_calls(base + UPLOAD, None, floor.pid, f"{out}.floor", settings, "floor-put",
+                                          upload_script(lab, "floor", None))
+        lab.procs.stop(floor)
         with lab.portico(1, master_url=f"http://127.0.0.1:{front_port}", name="portico-callgrind",
                          wrap=wrap("portico")) as (port, pid):
             _, cookie = timed_sign_ins(port, 1)
@@ -1219,8 +1231,9 @@ def bench_instructions(lab, args):
         lab.proxy_workers = workers
         for proc in [p for p in lab.procs.running if p.bench_name in ("nginx-callgrind", "nginx-upstream")]:
             lab.procs.stop(proc)
-    for key, name in (("portico", "Portico"), ("nginx", "nginx proxy_pass"),
-                      ("portico_put", "Portico"), ("nginx_put", "nginx proxy_pass")):
+    floor = "hyper floor (`examples/proxy_floor.rs`)"
+    for key, name in (("portico", "Portico"), ("floor", floor), ("nginx", "nginx proxy_pass"),
+                      ("portico_put", "Portico"), ("floor_put", floor), ("nginx_put", "nginx proxy_pass")):
         r = data[key]
         call = f"`PUT` {UPLOAD_BYTES:,} bytes" if key.endswith("_put") else "`GET`"
         rows.append([call, name, f"{r['requests']:,}", f"{r['per_call']:,.0f}", f"{r['per_call_without_memset']:,.0f}",
@@ -1229,6 +1242,9 @@ def bench_instructions(lab, args):
         p, n = data["portico" + suffix], data["nginx" + suffix]
         data["ratio" + suffix] = round(p["per_call"] / n["per_call"], 2)
         data["ratio_without_memset" + suffix] = round(p["per_call_without_memset"] / n["per_call_without_memset"], 2)
+        f = data["floor" + suffix]
+        data["floor_ratio" + suffix] = round(f["per_call"] / n["per_call"], 2)
+        data["beyond_floor" + suffix] = p["per_call"] - f["per_call"]
     text = (f"`GET {ROUTED}`, and `PUT {UPLOAD}` with a {UPLOAD_BYTES:,}-byte body, through each proxy with one "
             f"worker (nginx: one process, no master), against the fast upstream (which answers both itself), each "
             f"under `valgrind --tool=callgrind` with instrumentation switched "
@@ -1237,10 +1253,17 @@ def bench_instructions(lab, args):
             f"User space only: the kernel's share (the TCP work: about half of Portico's CPU per call and "
             f"three quarters of nginx's on the machine these figures were first taken on) is not counted. glibc's `memset` is also shown apart, because valgrind counts `rep stosb` per byte "
             f"(actix-http zeroes a 3 KiB header index for each request it parses, about 1% of real CPU). "
+            f"The *hyper floor* is a proxy built like Portico's listener (a current-thread runtime per worker, "
+            f"hyper's HTTP/1 server with the same timer, hyper's HTTP/1 client on kept-alive connections per "
+            f"thread) that does nothing but add the manager cookie: what the stack itself costs per call, so "
+            f"that Portico's own work is the difference. "
             f"The dumps stay in `target/bench/callgrind.*.out` for `callgrind_annotate`.\n\n"
             + table(["call", "through", "calls", "instructions / call", "without memset", "memset"], rows)
             + f"\n\n**Portico / nginx instructions per call: GET {data['ratio']:.2f} ({data['ratio_without_memset']:.2f} "
-              f"without memset), PUT {data['ratio_put']:.2f} ({data['ratio_without_memset_put']:.2f}).**")
+              f"without memset), PUT {data['ratio_put']:.2f} ({data['ratio_without_memset_put']:.2f}); "
+              f"hyper floor / nginx: GET {data['floor_ratio']:.2f}, PUT {data['floor_ratio_put']:.2f}; "
+              f"Portico's own work beyond the floor: GET {data['beyond_floor']:,} instructions per call, "
+              f"PUT {data['beyond_floor_put']:,}.**")
     return data, text
 
 
