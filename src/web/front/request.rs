@@ -73,7 +73,8 @@ impl Serving {
                 let body = body.map(|body| Box::pin(body) as crate::manager::ForwardBody);
                 (routing::serve(Call { head, body, peer: peer.ip() }, &self.state).await, None)
             } else {
-                self.pages.serve(head, body, peer).await
+                // (Boxed: the pages' future, inline, would make every routed call's as large.)
+                Box::pin(self.pages.serve(head, body, peer)).await
             };
             if expired.as_ref().is_some_and(Expired::get) {
                 answer = body_timed_out();

@@ -17,6 +17,7 @@ mod exchange;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use futures_util::FutureExt;
 use hyper::http::request::Parts;
 use hyper::{Method, Response};
 
@@ -80,11 +81,11 @@ pub struct Call {
 
 /// Serves a call [`is_routed`] said is routed: the manager's answer, or Portico's own error in the
 /// manager's error shape.
-pub async fn serve(call: Call, state: &AppState) -> Response<Body> {
-    match route(call, state).await {
-        Ok(answer) => answer,
-        Err(e) => e.into_response(),
-    }
+///
+/// (Not an `async fn`: one awaiting `route` would be about twice its size, and so would every
+/// future above it.)
+pub fn serve(call: Call, state: &AppState) -> impl Future<Output = Response<Body>> {
+    route(call, state).map(|answer| answer.unwrap_or_else(RouteError::into_response))
 }
 
 async fn route(call: Call, state: &AppState) -> Result<Response<Body>, RouteError> {
@@ -162,7 +163,11 @@ async fn forward(
     // (The session is shared with the in-process copies: it is copied only when it changes.)
     if let Some(identity) = state.identity().filter(|identity| federation::refresh_due(identity, &session)) {
         let mut fresh = Session::clone(&session);
-        federation::keep_fresh(identity, state.sessions(), &mut fresh).await.map_err(RouteError::from)?;
+        // (Boxed, as the other rare steps below: a future kept inline would make every routed
+        // call's future as large as its largest step, and that future is moved on each await.)
+        Box::pin(federation::keep_fresh(identity, state.sessions(), &mut fresh))
+            .await
+            .map_err(RouteError::from)?;
         session = Arc::new(fresh);
     }
     let credentials = match session.data.link(env.id()) {
@@ -191,7 +196,7 @@ async fn forward(
         // The manager ended the user's session there: the environment needs reconnecting. The
         // manager's own 401 still goes back to the caller.
         let mut session = Session::clone(&session);
-        if let Err(e) = federation::session_ended(state.sessions(), &mut session, env.id()).await {
+        if let Err(e) = Box::pin(federation::session_ended(state.sessions(), &mut session, env.id())).await {
             tracing::warn!(environment = %env.id(), error = %e, "could not mark the environment as ended");
         }
     }
