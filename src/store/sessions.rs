@@ -21,7 +21,8 @@
 //!    either it reads it (`GETEX`), or it holds a copy and asks `EXISTS` (no value sent, nothing
 //!    decrypted), and serves the copy only when the answer is yes. Concurrent requests of one
 //!    session may share an `EXISTS`, but only one sent after each of them started
-//!    ([`super::session_confirm`]).
+//!    ([`super::session_confirm`]); they may share a read, but those that joined it after it
+//!    went out then ask `EXISTS` too ([`reads`]).
 //! 4. The store answers each key from one place, in order (a Redis node runs commands one at a
 //!    time; a key lives on one master, Sentinel and Cluster send both commands there; the
 //!    in-process store takes a lock): a question asked after the delete was acknowledged sees it.
@@ -43,6 +44,9 @@ use super::session_index::{Grouped, SessionIndex};
 use super::{Change, ChangeBus, KvStore, StoreError};
 use crate::clock::SharedClock;
 use crate::crypto::Keys;
+use reads::Reads;
+
+mod reads;
 
 /// A session read by its reference ([`SessionStore::peek`]).
 #[derive(Debug, Clone)]
@@ -84,6 +88,8 @@ struct Copies {
     follower: tokio::task::AbortHandle,
     /// The existence questions in flight, shared by a session's concurrent requests.
     confirmations: Arc<Confirmations>,
+    /// The reads in flight, shared the same way.
+    reads: Reads,
 }
 
 impl Drop for Copies {
@@ -109,7 +115,13 @@ impl SessionStore {
         // A copy must never outlive the idle timeout its read set in the store.
         let cache = Arc::new(SessionCache::new(FRESH_FOR.min(idle)));
         let follower = follow(cache.clone(), &changes);
-        let copies = Some(Arc::new(Copies { cache, changes, follower, confirmations: Arc::default() }));
+        let copies = Some(Arc::new(Copies {
+            cache,
+            changes,
+            follower,
+            confirmations: Arc::default(),
+            reads: Reads::default(),
+        }));
         let (prefix, domain) = (SESSION_PREFIX, "session");
         let index = SessionIndex::new(kv.clone(), clock.clone(), domain);
         Self { kv, keys, idle, absolute, clock, prefix, domain, copies, index }
@@ -245,7 +257,8 @@ impl SessionStore {
             self.forget(&hit.key);
             return Ok(None);
         }
-        self.read(id, now).await
+        // (Boxed: a routed call's future would otherwise be as large as a read's, on every call.)
+        Box::pin(self.read_shared(id, now)).await
     }
 
     /// Reads the session from the store (sliding its idle timeout) and keeps a copy; `now` is

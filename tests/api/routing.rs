@@ -627,6 +627,31 @@ async fn a_routed_call_costs_one_redis_command_and_repeats_read_nothing() {
 }
 
 #[tokio::test]
+async fn calls_that_find_the_copy_stale_together_share_one_read() {
+    let Some(f) = fixture("calls_that_find_the_copy_stale_together").await else { return };
+    sign_in(&f.app, "alice").await;
+    for _ in 0..5 {
+        assert_eq!(call(&f.app, "GET", &format!("{API}/discovery/apis"), None).await.status(), 200);
+    }
+    // The copy's window ends under an API client with calls on many connections at once: one
+    // of them reads the session (sliding its idle timeout), the others wait for that read and
+    // then ask whether the session still exists, as they would with a copy.
+    for round in 0..3 {
+        f.clock.advance(SESSION_FRESH_FOR);
+        let before = command_counts(&f.redis);
+        let path = format!("{API}/discovery/apis");
+        let calls = (0..16).map(|_| call(&f.app, "GET", &path, None));
+        for answer in futures_util::future::join_all(calls).await {
+            assert_eq!(answer.status(), 200, "round {round}");
+        }
+        let delta = commands_since(&f.redis, &before);
+        assert_eq!(delta.get("getex"), Some(&1), "round {round}: one read, {delta:?}");
+        let asked = delta.get("exists").copied().unwrap_or(0);
+        assert!((1..=15).contains(&asked), "round {round}: the other calls confirmed, {delta:?}");
+    }
+}
+
+#[tokio::test]
 async fn without_the_session_store_the_answer_is_503_json() {
     let Some(mut f) = fixture("without_the_session_store").await else { return };
     sign_in(&f.app, "alice").await;

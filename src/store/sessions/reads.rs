@@ -1,0 +1,170 @@
+//! Reads of one session shared by its concurrent requests. When a session's in-process copy goes
+//! stale (its window, [`crate::store::session_cache::FRESH_FOR`], is over), every request of that
+//! session in flight finds it stale at the same moment: without this, each would read it from the
+//! store, open and decode it and touch its index entries (an API client on 32 connections: 32
+//! reads a second instead of one). The first request reads; the others wait for its value, then ask
+//! whether the session still exists, as a request holding a copy does (`sessions`, the module
+//! comment, step 3): the read went out before they started, so its answer alone could miss an
+//! ending in between.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use foldhash::fast::RandomState;
+use futures_util::future::{BoxFuture, FutureExt, Shared};
+use serde::de::DeserializeOwned;
+
+use super::{Session, SessionStore};
+use crate::store::session_index::Grouped;
+use crate::store::{SessionId, StoreError};
+
+/// A session as read from the store (`None`: not there), typed by the caller.
+type ReadSession = Option<Arc<dyn Any + Send + Sync>>;
+
+/// A read in flight, awaited by every request that shares it.
+type Read = Shared<BoxFuture<'static, Result<ReadSession, StoreError>>>;
+
+impl SessionStore {
+    /// [`Self::read`], shared by the session's requests that find its copy stale together (the
+    /// module comment). Those that join a read in flight ask whether the session still exists
+    /// once they have its value.
+    pub(super) async fn read_shared<T>(
+        &self,
+        id: &SessionId,
+        now: i64,
+    ) -> Result<Option<Arc<Session<T>>>, StoreError>
+    where
+        T: DeserializeOwned + Grouped + Send + Sync + 'static,
+    {
+        let Some(copies) = &self.copies else { return self.read(id, now).await };
+        let key = self.key(id);
+        let (store, owned) = (self.clone(), id.clone());
+        let (read, leading) = copies.reads.join_or_start(&key, move || {
+            async move {
+                let session = store.read::<T>(&owned, now).await?;
+                Ok(session.map(|session| session as Arc<dyn Any + Send + Sync>))
+            }
+            .boxed()
+        });
+        let joined = leading.is_none();
+        let session = read.await?.map(|session| session.downcast::<Session<T>>());
+        drop(leading);
+        match session {
+            None => Ok(None),
+            Some(Ok(session)) if !joined => Ok(Some(session)),
+            Some(Ok(session)) => {
+                let key: Arc<str> = key.into();
+                if self.still_exists(&key).await? {
+                    return Ok(Some(session));
+                }
+                self.forget(&key);
+                Ok(None)
+            }
+            // (Another type under the same key: not shared, read for this caller.)
+            Some(Err(_)) => Box::pin(self.read(id, now)).await,
+        }
+    }
+}
+
+/// The reads in flight, by store key.
+#[derive(Default)]
+pub struct Reads {
+    in_flight: Mutex<HashMap<String, Read, RandomState>>,
+}
+
+impl Reads {
+    /// The read of `key` in flight, or a new one made by `start`. With a new read comes the
+    /// [`Leading`] that takes it off the list when the read is over (or its request is dropped).
+    pub fn join_or_start(
+        &self,
+        key: &str,
+        start: impl FnOnce() -> BoxFuture<'static, Result<ReadSession, StoreError>>,
+    ) -> (Read, Option<Leading<'_>>) {
+        let mut in_flight = self.lock();
+        if let Some(read) = in_flight.get(key) {
+            return (read.clone(), None);
+        }
+        let read = start().shared();
+        in_flight.insert(key.to_owned(), read.clone());
+        let leading = Leading { reads: self, key: key.to_owned(), read: read.clone() };
+        (read, Some(leading))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Read, RandomState>> {
+        // (The map stays consistent whatever panicked while it was held: a plain insert or remove.)
+        self.in_flight.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.lock().len()
+    }
+}
+
+/// The request that started a read; dropping it ends the sharing of that read (requests that
+/// already joined it keep it).
+pub struct Leading<'a> {
+    reads: &'a Reads,
+    key: String,
+    read: Read,
+}
+
+impl Drop for Leading<'_> {
+    fn drop(&mut self) {
+        let mut in_flight = self.reads.lock();
+        if in_flight.get(&self.key).is_some_and(|read| read.ptr_eq(&self.read)) {
+            in_flight.remove(&self.key);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    fn counting(
+        reads: &Arc<AtomicUsize>,
+    ) -> impl FnOnce() -> BoxFuture<'static, Result<ReadSession, StoreError>> {
+        let reads = reads.clone();
+        move || {
+            async move {
+                reads.fetch_add(1, Ordering::SeqCst);
+                tokio::task::yield_now().await;
+                Ok(Some(Arc::new(7_u32) as Arc<dyn Any + Send + Sync>))
+            }
+            .boxed()
+        }
+    }
+
+    #[tokio::test]
+    async fn concurrent_reads_of_a_key_share_one_and_the_next_starts_anew() {
+        let (reads, started) = (Reads::default(), Arc::new(AtomicUsize::new(0)));
+        let (first, leading) = reads.join_or_start("k", counting(&started));
+        let (second, joined) = reads.join_or_start("k", counting(&started));
+        let (other, other_leading) = reads.join_or_start("other", counting(&started));
+        assert!(leading.is_some() && joined.is_none() && other_leading.is_some());
+        for read in [first, second, other] {
+            let value = read.await.unwrap().unwrap();
+            assert_eq!(value.downcast::<u32>().ok().as_deref(), Some(&7));
+        }
+        assert_eq!(started.load(Ordering::SeqCst), 2, "one read per key");
+        drop((leading, other_leading));
+        assert_eq!(reads.len(), 0);
+        let (_, leading) = reads.join_or_start("k", counting(&started));
+        assert!(leading.is_some(), "a read over is not joined again");
+    }
+
+    #[tokio::test]
+    async fn a_dropped_leader_leaves_the_read_to_those_who_joined() {
+        let (reads, started) = (Reads::default(), Arc::new(AtomicUsize::new(0)));
+        let (first, leading) = reads.join_or_start("k", counting(&started));
+        let (second, _) = reads.join_or_start("k", counting(&started));
+        drop((first, leading));
+        assert_eq!(reads.len(), 0, "new requests read anew");
+        assert!(second.await.unwrap().is_some());
+        assert_eq!(started.load(Ordering::SeqCst), 1);
+    }
+}
