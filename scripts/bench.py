@@ -960,7 +960,10 @@ def routing(lab, args):
             if not isinstance(r, dict):
                 rows.append([title, name, None, None, None, None, None, None, None, r])
                 continue
+            shares = [s for s in r["busiest_worker_rounds"] if s is not None]
             notes = (f"{r['non_2xx']} non-2xx, {r['cpu_kernel_share']:.0%} of the CPU in the kernel"
+                     + (f", busiest worker {' / '.join(f'{s:.0%}' for s in shares)} of the workers' CPU"
+                        if shares and key != "direct" else "")
                      + (f", socket errors {r['socket_errors']}" if r["socket_errors"] else ""))
             rows.append([title, name, f"{r['rps']:,.0f}", " / ".join(f"{x:,.0f}" for x in r["rps_rounds"]), r["p50_ms"],
                          r["p99_ms"], r["cpu_us_per_request"], " / ".join(f"{x:.1f}" for x in r["cpu_rounds"]),
@@ -991,7 +994,11 @@ def routing(lab, args):
             f"req/s, p50 and p99 are medians of the rounds (each round's req/s in \"rounds\"); CPU is user+sys "
             f"from `/proc/PID/stat` over each measured run ÷ its requests, the median of the rounds (Portico: "
             f"its process; nginx: the sum of its workers; direct: the upstream's, the front nginx's workers or "
-            f"the simulator). Redis commands are `INFO commandstats` totals over the runs ÷ requests. The "
+            f"the simulator). Redis commands are `INFO commandstats` totals over the runs ÷ requests. In the "
+            f"notes, each round's busiest worker's share of the workers' CPU (Portico's serving threads, "
+            f"nginx's worker processes): each worker takes the connections it accepts first, and a round "
+            f"whose connections all fell on one worker (near 100%) costs less CPU per call than one that "
+            f"spread them, whose workers each wait for work more often. The "
             f"ratios are of the medians. "
             + (f"Each proxy runs {lab.proxy_workers} worker(s) (`--proxy-workers`). " if lab.proxy_workers else "")
             + f"Load average {load_start} at the start of this benchmark, "
@@ -1052,9 +1059,11 @@ def measured_wrk(lab, url, cookie, pids, settings):
     """One wrk run with the CPU time (user+sys) of `pids` and Portico's Redis commands over it."""
     lab.sim(lab.master_port, "DELETE", "requests")  # the simulator's request log grows per call
     before = lab.redis.command_calls()
+    workers = worker_ticks(pids)
     user, system = cpu_ticks(pids)
     run = wrk(url, cookie, settings)
     user_after, system_after = cpu_ticks(pids)
+    worked = [ticks - workers.get(worker, 0) for worker, ticks in worker_ticks(pids).items()]
     user, system = user_after - user, system_after - system
     cpu_s = (user + system) / CLOCK_TICKS
     delta = command_delta(before, lab.redis.command_calls())
@@ -1062,6 +1071,9 @@ def measured_wrk(lab, url, cookie, pids, settings):
     run["cpu_us_per_request"] = round(cpu_s * 1e6 / max(run["requests"], 1), 2)
     run["cpu_kernel_share"] = round(system / max(user + system, 1), 3)
     run["redis_cmds"] = sum(delta.values())
+    # How the connections fell on the workers (each takes the ones it accepts first): all on one
+    # busy worker, or spread over several that each wait more often.
+    run["busiest_worker_share"] = round(max(worked) / sum(worked), 2) if sum(worked) > 0 else None
     return run
 
 
@@ -1073,6 +1085,7 @@ def combined(rounds):
             "p50_ms": med("p50_ms"), "p99_ms": med("p99_ms"), "p99_worst_ms": max(r["p99_ms"] for r in rounds),
             "cpu_us_per_request": med("cpu_us_per_request"), "cpu_rounds": [r["cpu_us_per_request"] for r in rounds],
             "cpu_kernel_share": med("cpu_kernel_share"),
+            "busiest_worker_rounds": [r["busiest_worker_share"] for r in rounds],
             "requests": requests, "non_2xx": sum(r["non_2xx"] for r in rounds),
             "socket_errors": "; ".join(r["socket_errors"] for r in rounds if r["socket_errors"]) or None,
             "redis_cmds_per_request": round(sum(r["redis_cmds"] for r in rounds) / max(requests, 1), 3)}
@@ -1087,6 +1100,22 @@ def cpu_ticks(pids):
             fields = f.read().rsplit(")", 1)[1].split()
         user, system = user + int(fields[11]), system + int(fields[12])
     return user, system
+
+
+def worker_ticks(pids):
+    """CPU ticks (user+sys) of each worker: Portico's serving threads (`portico-worker-N`, of its
+    one process) or each of `pids` (nginx's worker processes, the simulator)."""
+    ticks = {}
+    if len(pids) == 1:
+        for tid in os.listdir(f"/proc/{pids[0]}/task"):
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                with open(f"/proc/{pids[0]}/task/{tid}/comm") as f:
+                    if not f.read().startswith("portico-worker"):
+                        continue
+                with open(f"/proc/{pids[0]}/task/{tid}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                ticks[tid] = int(fields[11]) + int(fields[12])
+    return ticks or {pid: sum(cpu_ticks([pid])) for pid in pids}
 
 
 def child_pids(pid):
