@@ -1096,10 +1096,16 @@ def cpu_ticks(pids):
     which for a process cover all its threads."""
     user = system = 0
     for pid in pids:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        user, system = user + int(fields[11]), system + int(fields[12])
+        pid_user, pid_system = stat_ticks(f"/proc/{pid}/stat")
+        user, system = user + pid_user, system + pid_system
     return user, system
+
+
+def stat_ticks(path):
+    """utime and stime (clock ticks) of a `/proc/…/stat` file (a process's or a thread's)."""
+    with open(path) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]), int(fields[12])
 
 
 def worker_ticks(pids):
@@ -1112,9 +1118,7 @@ def worker_ticks(pids):
                 with open(f"/proc/{pids[0]}/task/{tid}/comm") as f:
                     if not f.read().startswith("portico-worker"):
                         continue
-                with open(f"/proc/{pids[0]}/task/{tid}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-                ticks[tid] = int(fields[11]) + int(fields[12])
+                ticks[tid] = sum(stat_ticks(f"/proc/{pids[0]}/task/{tid}/stat"))
     return ticks or {pid: sum(cpu_ticks([pid])) for pid in pids}
 
 

@@ -255,15 +255,8 @@ impl HopByHop {
         Self { named }
     }
 
-    /// `name` in lowercase, as header names are kept.
-    pub fn contains(&self, name: &str) -> bool {
-        HOP_BY_HOP.contains(&name) || name.starts_with("proxy-") || self.names(name)
-    }
-
-    /// Whether the message's `Connection` header names `name` (lowercase): what [`contains`]
-    /// adds to the fixed list and `Proxy-*`.
-    ///
-    /// [`contains`]: HopByHop::contains
+    /// Whether the message's `Connection` header names `name` (lowercase), beyond
+    /// [`HOP_BY_HOP`] and `Proxy-*`, which every message drops.
     pub fn names(&self, name: &str) -> bool {
         self.named.iter().any(|n| n == name)
     }
@@ -272,11 +265,6 @@ impl HopByHop {
 /// [`HopByHop`] of a message with these headers.
 pub fn hop_by_hop(headers: &HeaderMap) -> HopByHop {
     HopByHop::named_by(headers.get_all(reqwest::header::CONNECTION).iter().map(HeaderValue::as_bytes))
-}
-
-/// Whether a header must not cross a proxy.
-pub fn is_hop_by_hop(name: &HeaderName, hop: &HopByHop) -> bool {
-    hop.contains(name.as_str())
 }
 
 #[cfg(test)]
@@ -292,12 +280,12 @@ mod tests {
         headers.append("connection", HeaderValue::from_static("X-Hop, keep-alive"));
         headers.append("connection", HeaderValue::from_static("x-other"));
         let hop = hop_by_hop(&headers);
-        for name in ["x-hop", "x-other", "keep-alive", "te", "upgrade", "transfer-encoding", "trailer"] {
-            assert!(is_hop_by_hop(&HeaderName::from_static(name), &hop), "{name}");
+        for name in ["x-hop", "x-other"] {
+            assert!(hop.names(name), "{name}");
         }
-        assert!(is_hop_by_hop(&HeaderName::from_static("proxy-anything"), &hop));
-        for name in ["content-type", "content-length", "accept", "x-kept"] {
-            assert!(!is_hop_by_hop(&HeaderName::from_static(name), &hop), "{name}");
+        // (The fixed ones are every message's: not kept per message.)
+        for name in ["keep-alive", "content-type", "content-length", "accept", "x-kept"] {
+            assert!(!hop.names(name), "{name}");
         }
     }
 }

@@ -20,7 +20,6 @@ pub use client::ManagerClient;
 pub use error::ManagerError;
 pub use forward::{
     ForwardBody, ForwardRequest, ForwardedBody, ForwardedResponse, HOP_BY_HOP, HopByHop, hop_by_hop,
-    is_hop_by_hop,
 };
 pub use forward_path::{ForwardPath, PathRefusal};
 pub use gateway::{GatewayAnswer, GatewayCall, MAX_BODY as GATEWAY_MAX_BODY, TryRefusal, matches_template};

@@ -234,7 +234,7 @@ impl SessionStore {
     where
         T: DeserializeOwned + Grouped + Clone + Send + Sync + 'static,
     {
-        let read = self.read(id, self.clock.now_millis()).await?;
+        let read = self.read(id, self.key(id), self.clock.now_millis()).await?;
         Ok(read.map(|session| Session::clone(&session)))
     }
 
@@ -261,15 +261,19 @@ impl SessionStore {
         Box::pin(self.read_shared(id, now)).await
     }
 
-    /// Reads the session from the store (sliding its idle timeout) and keeps a copy; `now` is
-    /// taken before the read.
-    async fn read<T>(&self, id: &SessionId, now: i64) -> Result<Option<Arc<Session<T>>>, StoreError>
+    /// Reads the session stored under `key` (its [`Self::key`]) from the store, sliding its idle
+    /// timeout, and keeps a copy; `now` is taken before the read.
+    async fn read<T>(
+        &self,
+        id: &SessionId,
+        key: String,
+        now: i64,
+    ) -> Result<Option<Arc<Session<T>>>, StoreError>
     where
         T: DeserializeOwned + Grouped + Send + Sync + 'static,
     {
         let copies = self.cache();
         let epoch = copies.map(SessionCache::epoch);
-        let key = self.key(id);
         let Some(sealed) = self.kv.get_and_touch(&key, self.idle).await? else {
             return Ok(None);
         };

@@ -81,20 +81,14 @@ fn session_id_in<'a>(headers: impl Iterator<Item = &'a [u8]>, base: &str, https:
     for header in headers {
         // (memchr: the header is read once per routed call, and a byte-by-byte split of it was
         // a measurable part of the call.)
-        let mut rest = header;
-        loop {
-            let (pair, next) = match memchr::memchr(b';', rest) {
-                Some(at) => (&rest[..at], Some(&rest[at + 1..])),
-                None => (rest, None),
-            };
+        let mut start = 0;
+        for end in memchr::memchr_iter(b';', header).chain([header.len()]) {
+            let pair = &header[start..end];
+            start = end + 1;
             if let Some(at) = memchr::memchr(b'=', pair)
                 && pair[..at].trim_ascii().strip_prefix(prefix) == Some(base.as_bytes())
             {
                 return std::str::from_utf8(pair[at + 1..].trim_ascii()).ok().and_then(SessionId::parse);
-            }
-            match next {
-                Some(next) => rest = next,
-                None => break,
             }
         }
     }

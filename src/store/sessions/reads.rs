@@ -37,12 +37,12 @@ impl SessionStore {
     where
         T: DeserializeOwned + Grouped + Send + Sync + 'static,
     {
-        let Some(copies) = &self.copies else { return self.read(id, now).await };
         let key = self.key(id);
-        let (store, owned) = (self.clone(), id.clone());
+        let Some(copies) = &self.copies else { return self.read(id, key, now).await };
+        let (store, owned, stored_under) = (self.clone(), id.clone(), key.clone());
         let (read, leading) = copies.reads.join_or_start(&key, move || {
             async move {
-                let session = store.read::<T>(&owned, now).await?;
+                let session = store.read::<T>(&owned, stored_under, now).await?;
                 Ok(session.map(|session| session as Arc<dyn Any + Send + Sync>))
             }
             .boxed()
@@ -62,7 +62,7 @@ impl SessionStore {
                 Ok(None)
             }
             // (Another type under the same key: not shared, read for this caller.)
-            Some(Err(_)) => Box::pin(self.read(id, now)).await,
+            Some(Err(_)) => Box::pin(self.read(id, self.key(id), now)).await,
         }
     }
 }

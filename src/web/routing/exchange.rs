@@ -184,6 +184,31 @@ mod tests {
     }
 
     #[test]
+    fn hop_by_hop_headers_cross_neither_way() {
+        let mut connection = HeaderMap::new();
+        connection.append("connection", HeaderValue::from_static("X-Hop, keep-alive"));
+        connection.append("connection", HeaderValue::from_static("x-other"));
+        let hop = hop_by_hop(&connection);
+        for name in [
+            "x-hop",
+            "x-other",
+            "keep-alive",
+            "te",
+            "upgrade",
+            "transfer-encoding",
+            "trailer",
+            "proxy-anything",
+        ] {
+            assert!(!forwarded(name, &hop) && !returned(name, &hop), "{name}");
+        }
+        for name in ["content-type", "accept", "x-kept"] {
+            assert!(forwarded(name, &hop) && returned(name, &hop), "{name}");
+        }
+        // (Sent on; set again from the body on the way back.)
+        assert!(forwarded("content-length", &hop));
+    }
+
+    #[test]
     fn portal_credentials_and_hop_by_hop_headers_stay_behind() {
         let sent = headers(&[
             ("cookie", "portico_session=abc"),

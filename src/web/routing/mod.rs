@@ -163,8 +163,8 @@ async fn forward(
     // (The session is shared with the in-process copies: it is copied only when it changes.)
     if let Some(identity) = state.identity().filter(|identity| federation::refresh_due(identity, &session)) {
         let mut fresh = Session::clone(&session);
-        // (Boxed, as the other rare steps below: a future kept inline would make every routed
-        // call's future as large as its largest step, and that future is moved on each await.)
+        // (Boxed, as the rare step below: a future kept inline would make every routed call's
+        // future as large as its largest step, and that future is moved on each await.)
         Box::pin(federation::keep_fresh(identity, state.sessions(), &mut fresh))
             .await
             .map_err(RouteError::from)?;
