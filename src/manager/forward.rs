@@ -39,7 +39,7 @@ pub type ForwardedBody = Pin<Box<dyn Stream<Item = Result<Bytes, ManagerError>> 
 /// One call to forward.
 pub struct ForwardRequest<'a> {
     pub method: Method,
-    pub path: &'a ForwardPath,
+    pub path: ForwardPath<'a>,
     /// The caller's end-to-end headers. Whatever they say about `Cookie`, `Authorization`,
     /// `CSRF-Token` and `Host` is replaced or dropped here.
     pub headers: HeaderMap,
@@ -91,6 +91,9 @@ impl ManagerClient {
         *head.headers_mut() = headers;
         let sent = self.forward_pool().send(head, request.body, &progress);
         let result = tokio::select! {
+            // (In this order: an answer that is there wins over a timeout due at the same poll,
+            // and no random pick per call.)
+            biased;
             result = sent => result.map_err(|e| classify::forward_transport(&*e.error, e.connect, timeout)),
             () = progress.stalled(timeout) => Err(ManagerError::Timeout(timeout)),
         };
@@ -111,15 +114,21 @@ impl ManagerClient {
 
     /// `{origin}{base_path}{path}?{query}`, the origin as the connection wants it
     /// ([`super::pool::ForwardPool::origin`]); the path keeps the caller's percent-encoding.
-    fn forward_uri(&self, path: &ForwardPath) -> Result<hyper::Uri, ManagerError> {
-        let (origin, base, query) =
-            (self.forward_pool().origin(), self.forward_base(), path.query.as_deref());
-        let length = origin.len() + base.len() + path.path.len() + query.map_or(0, |q| q.len() + 1);
-        let mut uri = String::with_capacity(length + 1);
+    fn forward_uri(&self, path: ForwardPath<'_>) -> Result<hyper::Uri, ManagerError> {
+        let (origin, base, query) = (self.forward_pool().origin(), self.forward_base(), path.query);
+        let root = base.is_empty() && path.path.is_empty();
+        let length = origin.len()
+            + base.len()
+            + path.path.len()
+            + usize::from(root)
+            + query.map_or(0, |q| q.len() + 1);
+        // (Exactly as long as the URI: a `String` with spare room would cost the URI's bytes an
+        // allocation of their own.)
+        let mut uri = String::with_capacity(length);
         uri.push_str(origin);
         uri.push_str(base);
-        uri.push_str(&path.path);
-        if uri.len() == origin.len() {
+        uri.push_str(path.path);
+        if root {
             uri.push('/');
         }
         if let Some(query) = query {

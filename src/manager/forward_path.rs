@@ -18,11 +18,11 @@ use percent_encoding::percent_decode;
 const MAX_DECODINGS: usize = 3;
 
 /// A path below the manager's base path, with its query, as the caller sent them
-/// (percent-encoded).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ForwardPath {
-    pub(super) path: String,
-    pub(super) query: Option<String>,
+/// (percent-encoded): borrowed from the call, which is sent on as it came.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ForwardPath<'a> {
+    pub(super) path: &'a str,
+    pub(super) query: Option<&'a str>,
 }
 
 /// Why a path is not routed.
@@ -35,9 +35,9 @@ pub enum PathRefusal {
     CredentialEndpoint,
 }
 
-impl ForwardPath {
+impl<'a> ForwardPath<'a> {
     /// `path` is empty or starts with `/`.
-    pub fn parse(path: &str, query: Option<&str>) -> Result<Self, PathRefusal> {
+    pub fn parse(path: &'a str, query: Option<&'a str>) -> Result<Self, PathRefusal> {
         if !(path.is_empty() || path.starts_with('/')) {
             return Err(PathRefusal::Malformed);
         }
@@ -54,12 +54,11 @@ impl ForwardPath {
         if is_credential_endpoint(&named[..count]) {
             return Err(PathRefusal::CredentialEndpoint);
         }
-        let query = query.filter(|q| !q.is_empty()).map(str::to_owned);
-        Ok(Self { path: path.to_owned(), query })
+        Ok(Self { path, query: query.filter(|q| !q.is_empty()) })
     }
 
-    pub fn path(&self) -> &str {
-        &self.path
+    pub fn path(&self) -> &'a str {
+        self.path
     }
 }
 
@@ -158,7 +157,7 @@ mod tests {
             assert_eq!(parsed.as_ref().map(ForwardPath::path), Ok(ok), "{ok}");
         }
         let with_query = ForwardPath::parse("/apis", Some("a=1&b=%20")).unwrap();
-        assert_eq!(with_query.query.as_deref(), Some("a=1&b=%20"));
+        assert_eq!(with_query.query, Some("a=1&b=%20"));
         assert_eq!(ForwardPath::parse("/apis", Some("")).unwrap().query, None);
     }
 

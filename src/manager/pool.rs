@@ -21,7 +21,7 @@
 //! header conversion, each call driven in its own task), this costs fewer instructions per call
 //! (67.2k against 76.5k per routed GET, `scripts/bench instructions`; docs/benchmarks.md).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::error::Error as StdError;
 use std::io;
 use std::pin::Pin;
@@ -77,6 +77,9 @@ type TlsClient = Client<HttpsConnector<HttpConnector>, SharedBody>;
 
 /// How long an unused connection is kept open (as reqwest does for Portico's own calls).
 const IDLE_CONNECTION: Duration = Duration::from_secs(90);
+
+/// How often a thread lets go of its closed and long-unused connections to a manager.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
 
 /// A call that got no answer.
 #[derive(Debug)]
@@ -195,6 +198,7 @@ impl ForwardPool {
                     target: target.clone(),
                     connect_timeout: self.connect_timeout,
                     open: RefCell::default(),
+                    swept: Cell::new(Instant::now()),
                 })),
                 Target::Tls { config, .. } => ThreadClient::Tls(Rc::new(self.tls_client(config.clone()))),
             };
@@ -240,6 +244,8 @@ struct Connections {
     connect_timeout: Duration,
     /// The most recently used last.
     open: RefCell<Vec<Open>>,
+    /// When closed and long-unused connections were last let go.
+    swept: Cell<Instant>,
 }
 
 struct Open {
@@ -281,14 +287,26 @@ impl Connections {
         }
     }
 
-    /// The most recently used connection that is idle, if any. Closed connections, and idle ones
-    /// unused for [`IDLE_CONNECTION`], are let go (a connection still reading an answer stays).
+    /// The most recently used connection that is idle, if any; one unused for
+    /// [`IDLE_CONNECTION`] is let go instead. The others closed or unused that long are let go
+    /// once every [`SWEEP_EVERY`], not on each call: the list is as long as the most calls the
+    /// thread has had in flight, and a connection still reading an answer stays.
     fn idle(&self) -> Option<http1::SendRequest<LocalBody>> {
         let mut open = self.open.borrow_mut();
-        let unused_since = Instant::now().checked_sub(IDLE_CONNECTION);
-        open.retain(|c| !(c.sender.is_closed() || c.idle_since_before(unused_since)));
-        let idle = open.iter().rposition(|c| c.sender.is_ready())?;
-        Some(open.remove(idle).sender)
+        let now = Instant::now();
+        let unused_since = now.checked_sub(IDLE_CONNECTION);
+        if now.saturating_duration_since(self.swept.get()) >= SWEEP_EVERY {
+            self.swept.set(now);
+            open.retain(|c| !(c.sender.is_closed() || c.idle_since_before(unused_since)));
+        }
+        // (A closed connection is never ready.)
+        while let Some(idle) = open.iter().rposition(|c| c.sender.is_ready()) {
+            let idle = open.remove(idle);
+            if !idle.idle_since_before(unused_since) {
+                return Some(idle.sender);
+            }
+        }
+        None
     }
 }
 

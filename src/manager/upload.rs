@@ -24,21 +24,36 @@ enum Phase {
 
 /// The shared view of a call's progress.
 #[derive(Clone)]
-pub(crate) struct Progress(Arc<Mutex<Phase>>);
+pub(crate) struct Progress(Kind);
+
+#[derive(Clone)]
+enum Kind {
+    /// A call without a body: sent with its head, the answer due since (nothing shared, nothing
+    /// allocated).
+    Sent(Instant),
+    /// A call whose body goes out as the caller sends it, its phase shared with the body.
+    Body(Arc<Mutex<Phase>>),
+}
 
 impl Progress {
     /// A call whose body is yet to be sent (`has_body`) or that has none.
     pub fn new(has_body: bool) -> Self {
         let now = Instant::now();
-        Self(Arc::new(Mutex::new(if has_body { Phase::Manager(now) } else { Phase::Sent(now) })))
+        Self(if has_body { Kind::Body(Arc::new(Mutex::new(Phase::Manager(now)))) } else { Kind::Sent(now) })
     }
 
     fn set(&self, phase: Phase) {
-        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = phase;
+        // (Only a body sets a phase; a call without one has none to change.)
+        if let Kind::Body(shared) = &self.0 {
+            *shared.lock().unwrap_or_else(PoisonError::into_inner) = phase;
+        }
     }
 
     fn get(&self) -> Phase {
-        *self.0.lock().unwrap_or_else(PoisonError::into_inner)
+        match &self.0 {
+            Kind::Sent(since) => Phase::Sent(*since),
+            Kind::Body(shared) => *shared.lock().unwrap_or_else(PoisonError::into_inner),
+        }
     }
 
     /// Whether the request body is waiting for the caller to send more.

@@ -30,6 +30,15 @@ use futures_util::future::{BoxFuture, FutureExt, Shared};
 
 use super::StoreError;
 
+/// This thread's id (`thread::current()` would count a reference to the thread's handle up and
+/// down on every call).
+fn this_thread() -> ThreadId {
+    thread_local! {
+        static ID: ThreadId = std::thread::current().id();
+    }
+    ID.with(|id| *id)
+}
+
 /// A question's answer, shared by every request waiting for it.
 type Answer = Shared<BoxFuture<'static, Result<bool, StoreError>>>;
 
@@ -60,10 +69,10 @@ impl Confirmations {
     /// called only when this request is the one to send it).
     pub async fn exists<F, Fut>(self: &Arc<Self>, key: &Arc<str>, ask: F) -> Result<bool, StoreError>
     where
-        F: FnOnce() -> Fut + Send + 'static,
+        F: FnOnce() -> Fut,
         Fut: Future<Output = Result<bool, StoreError>> + Send + 'static,
     {
-        let slot: Slot = (std::thread::current().id(), key.clone());
+        let slot: Slot = (this_thread(), key.clone());
         let question = {
             let mut rounds = self.lock();
             let round = rounds.entry(slot.clone()).or_default();
@@ -88,11 +97,13 @@ impl Confirmations {
     /// A question sent now, or once `after` has been answered.
     fn start<F, Fut>(self: &Arc<Self>, slot: Slot, after: Option<Answer>, ask: F) -> Question
     where
-        F: FnOnce() -> Fut + Send + 'static,
+        F: FnOnce() -> Fut,
         Fut: Future<Output = Result<bool, StoreError>> + Send + 'static,
     {
         let id = self.ids.fetch_add(1, Ordering::Relaxed);
         let table = self.clone();
+        // (A future does nothing until awaited: the question goes out below, in its turn.)
+        let asking = ask();
         let task = tokio::spawn(async move {
             if let Some(previous) = after {
                 let _ = previous.await;
@@ -104,7 +115,7 @@ impl Confirmations {
                     round.in_flight = round.next.take();
                 }
             }
-            let answer = ask().await;
+            let answer = asking.await;
             table.finished(&slot, id);
             answer
         });

@@ -2,23 +2,29 @@
 
 use crate::crypto::random_token;
 
-/// A session id as carried by the cookie: 32 CSPRNG bytes, base64url (256 bits).
+/// The length of an id: 32 bytes in base64url without padding.
+const LENGTH: usize = 43;
+
+/// A session id as carried by the cookie: 32 CSPRNG bytes, base64url (256 bits). Kept inline:
+/// every routed call reads one from its cookie, and it needs no allocation.
 #[derive(Clone, PartialEq, Eq)]
-pub struct SessionId(String);
+pub struct SessionId([u8; LENGTH]);
 
 impl SessionId {
     pub(super) fn generate() -> Self {
-        Self(random_token(32))
+        let token = random_token(32);
+        Self::parse(&token).unwrap_or_else(|| unreachable!("32 bytes are 43 base64url characters"))
     }
 
     /// Accepts only what [`SessionId::generate`] produces; anything else is not a session.
     pub fn parse(raw: &str) -> Option<Self> {
-        let ok = raw.len() == 43 && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        ok.then(|| Self(raw.to_owned()))
+        let raw: [u8; LENGTH] = raw.as_bytes().try_into().ok()?;
+        raw.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_')).then_some(Self(raw))
     }
 
     pub fn as_str(&self) -> &str {
-        &self.0
+        // ASCII only (checked by `parse`), so always a string.
+        std::str::from_utf8(&self.0).unwrap_or_default()
     }
 }
 

@@ -366,8 +366,12 @@ impl SessionStore {
     /// concurrent requests of one session share such questions ([`Confirmations`]).
     async fn still_exists(&self, key: &Arc<str>) -> Result<bool, StoreError> {
         let Some(copies) = &self.copies else { return self.kv.exists(key).await };
-        let (kv, asked) = (self.kv.clone(), key.clone());
-        copies.confirmations.exists(key, move || async move { kv.exists(&asked).await }).await
+        // (The store handle is taken only by the request that sends the question.)
+        let ask = || {
+            let (kv, asked) = (self.kv.clone(), key.clone());
+            async move { kv.exists(&asked).await }
+        };
+        copies.confirmations.exists(key, ask).await
     }
 
     fn cache(&self) -> Option<&SessionCache> {

@@ -89,7 +89,7 @@ fn text_request(w: &mut Writer<'_>, request: &RequestContext) -> fmt::Result {
     for piece in ["request{request_id=", request.id.as_str(), " method=", request.method, " path="] {
         w.write_str(piece)?;
     }
-    Sanitized(w).write_str(&request.path)?;
+    Sanitized(w).write_str(request.path())?;
     w.write_str("}:")
 }
 
@@ -168,6 +168,13 @@ impl TextVisitor<'_> {
         }
     }
 
+    /// An integer: nothing to escape (written by `itoa`, as every access line has two).
+    fn integer(&mut self, field: &Field, value: impl itoa::Integer) {
+        if self.start(field) {
+            self.result = self.writer.write_str(itoa::Buffer::new().format(value));
+        }
+    }
+
     /// A number or a truth value: nothing to escape.
     fn plain(&mut self, field: &Field, value: impl fmt::Display) {
         if self.start(field) {
@@ -188,11 +195,11 @@ impl Visit for TextVisitor<'_> {
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.plain(field, value);
+        self.integer(field, value);
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.plain(field, value);
+        self.integer(field, value);
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
@@ -234,7 +241,7 @@ where
     write!(w, "\",\"level\":\"{}\"", event.metadata().level())?;
     request::with_current(|request| {
         write!(w, ",\"request_id\":\"{}\",\"method\":\"{}\",\"path\":", request.id, request.method)?;
-        json_string(&mut w, &request.path)
+        json_string(&mut w, request.path())
     })
     .transpose()?;
     // The field format (`JsonFields`) writes the event's fields as an object: its members are
@@ -312,7 +319,7 @@ mod tests {
     }
 
     fn context(path: &str) -> RequestContext {
-        RequestContext::new(RequestId::generate(), "GET", path)
+        RequestContext::new(RequestId::generate(), "GET", &path.parse().unwrap())
     }
 
     /// A value from outside that tries to start a line of its own and to drive the terminal (with

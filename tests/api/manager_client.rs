@@ -99,7 +99,7 @@ async fn forward(client: &ManagerClient) -> Result<portico::manager::ForwardedRe
     let path = ForwardPath::parse("/currentuser", None).expect("path");
     let request = ForwardRequest {
         method: reqwest::Method::GET,
-        path: &path,
+        path,
         headers: reqwest::header::HeaderMap::new(),
         body: None,
         credentials: ManagerCredentials::Session(&session),
@@ -137,7 +137,7 @@ async fn a_routed_body_reaches_a_tls_manager_whole() {
     headers.insert("content-length", "100000".parse().unwrap());
     let request = ForwardRequest {
         method: reqwest::Method::PUT,
-        path: &path,
+        path,
         headers,
         body: Some(Box::pin(futures_util::stream::iter(chunks))),
         credentials: ManagerCredentials::Session(&session),

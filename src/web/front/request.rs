@@ -55,7 +55,7 @@ impl Serving {
         // Every label and log field below comes from a closed set: a caller's method of any
         // length or spelling must not become a new time series (or a 60 KB log field).
         let method = method_label(req.method());
-        let context = RequestContext::new(id, method, req.uri().path());
+        let context = RequestContext::new(id.clone(), method, req.uri());
         let started = Instant::now();
         request::scope(context, async move {
             let (head, body) = req.into_parts();
@@ -92,9 +92,7 @@ impl Serving {
             }
             let headers = answer.headers_mut();
             self.security.add_to(headers);
-            if let Ok(value) = HeaderValue::from_str(id.as_str()) {
-                headers.insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
-            }
+            headers.insert(HeaderName::from_static(REQUEST_ID_HEADER), id.header());
             Ok(answer)
         })
         .await

@@ -18,6 +18,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use futures_util::FutureExt;
+use hyper::header::HeaderName;
 use hyper::http::request::Parts;
 use hyper::{Method, Response};
 
@@ -37,6 +38,11 @@ pub const API_PREFIX: &str = "/api/portal/v1.3";
 
 /// The header that carries the portal session's CSRF token on unsafe routed calls.
 pub const CSRF_HEADER: &str = "X-CSRF-Token";
+
+/// [`CSRF_HEADER`] and `X-Forwarded-For` as names, lowercase: a name given as text is parsed and
+/// checked on each lookup.
+const CSRF_NAME: HeaderName = HeaderName::from_static("x-csrf-token");
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 /// The metrics label of calls routed to the current environment.
 const CURRENT_ROUTE: &str = "/api/portal/v1.3/{path}";
@@ -90,7 +96,6 @@ pub fn serve(call: Call, state: &AppState) -> impl Future<Output = Response<Body
 
 async fn route(call: Call, state: &AppState) -> Result<Response<Body>, RouteError> {
     let path = call.head.uri.path();
-    // (The tail is copied: the call itself goes on to the manager.)
     let (session, env, tail) = match target(path) {
         Some(Target::Current { tail }) => {
             label_route(CURRENT_ROUTE);
@@ -102,7 +107,7 @@ async fn route(call: Call, state: &AppState) -> Result<Response<Body>, RouteErro
                 .and_then(|id| state.environments().get(id))
                 .filter(|env| env.enabled())
                 .ok_or(RouteError::NoCurrentEnvironment)?;
-            (session, env, tail.to_owned())
+            (session, env, tail)
         }
         Some(Target::Named { id, tail }) => {
             label_route(NAMED_ROUTE);
@@ -112,11 +117,13 @@ async fn route(call: Call, state: &AppState) -> Result<Response<Body>, RouteErro
                 .and_then(|id| state.environments().get(&id))
                 .filter(|env| env.enabled())
                 .ok_or(RouteError::UnknownEnvironment)?;
-            (session, env, tail.to_owned())
+            (session, env, tail)
         }
         None => return Err(RouteError::BadPath),
     };
-    forward(call, state, session, env, &tail).await
+    // (Where the tail starts, not the tail: the call itself goes on to the manager.)
+    let tail_at = path.len() - tail.len();
+    forward(call, state, session, env, tail_at).await
 }
 
 async fn signed_in(call: &Call, state: &AppState) -> Result<Arc<Session<PortalSession>>, RouteError> {
@@ -141,7 +148,7 @@ async fn forward(
     state: &AppState,
     mut session: Arc<Session<PortalSession>>,
     env: Arc<Environment>,
-    tail: &str,
+    tail_at: usize,
 ) -> Result<Response<Body>, RouteError> {
     let Call { head, body, peer } = call;
     // TRACE would echo the injected manager cookie back to the caller; CONNECT is no API call.
@@ -150,12 +157,15 @@ async fn forward(
     }
     // Before anything else is looked at: a refused path is refused the same way whatever the
     // request carries, so its answer tells nothing about any password in it.
-    let path = ForwardPath::parse(tail, head.uri.query()).map_err(|refusal| match refusal {
-        PathRefusal::Malformed => RouteError::BadPath,
-        PathRefusal::CredentialEndpoint => RouteError::CredentialEndpoint,
-    })?;
+    let path =
+        ForwardPath::parse(&head.uri.path()[tail_at..], head.uri.query()).map_err(
+            |refusal| match refusal {
+                PathRefusal::Malformed => RouteError::BadPath,
+                PathRefusal::CredentialEndpoint => RouteError::CredentialEndpoint,
+            },
+        )?;
     if !is_safe(&head.method) {
-        let sent = head.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or_default();
+        let sent = head.headers.get(&CSRF_NAME).and_then(|v| v.to_str().ok()).unwrap_or_default();
         if !token_matches(&session.data.csrf_token, sent) {
             return Err(RouteError::Csrf);
         }
@@ -171,16 +181,17 @@ async fn forward(
         session = Arc::new(fresh);
     }
     let credentials = match session.data.link(env.id()) {
-        Some(EnvironmentLink::Joined { .. }) => {
-            session.data.credentials(env.id()).ok_or(RouteError::NotRoutable(env.name().to_owned()))?
-        }
+        Some(EnvironmentLink::Joined { .. }) => session
+            .data
+            .credentials(env.id())
+            .ok_or_else(|| RouteError::NotRoutable(env.name().to_owned()))?,
         _ => return Err(RouteError::NotJoined(env.name().to_owned())),
     };
-    let forwarded_for = head.headers.get_all("x-forwarded-for").iter().map(|v| v.as_bytes());
+    let forwarded_for = head.headers.get_all(&X_FORWARDED_FOR).iter().map(|v| v.as_bytes());
     let client = client_ip_of(peer, forwarded_for, &state.settings().server.trusted_proxies);
     let request = ForwardRequest {
         method: head.method,
-        path: &path,
+        path,
         headers: exchange::outgoing_headers(head.headers, client),
         body,
         credentials,
