@@ -146,8 +146,13 @@ impl ManagerClient {
 /// (with its CSRF token on unsafe calls), an access token as `Authorization: Bearer`, a service
 /// credential as `Authorization: Basic`.
 fn credential_headers(headers: &mut HeaderMap, credentials: ManagerCredentials<'_>, unsafe_method: bool) {
-    for name in [COOKIE, AUTHORIZATION, HOST, CSRF] {
-        headers.remove(name);
+    // (One walk over the names, which compare without hashing; each is removed only when there:
+    // a routed call's headers have lost them already.)
+    const REPLACED: [HeaderName; 4] = [COOKIE, AUTHORIZATION, HOST, CSRF];
+    if headers.keys().any(|name| REPLACED.contains(name)) {
+        for name in REPLACED {
+            headers.remove(name);
+        }
     }
     match credentials {
         ManagerCredentials::Session(session) => {

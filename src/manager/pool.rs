@@ -269,7 +269,9 @@ impl Connections {
             let reused = kept.is_some();
             let mut sender = match kept.take() {
                 Some(sender) => sender,
-                None => connect(&self.target, self.connect_timeout).await?,
+                // (Boxed: opening a connection is rare, and inline it would make every call's
+                // future, moved at each level above, as large as the connect and handshake.)
+                None => Box::pin(connect(&self.target, self.connect_timeout)).await?,
             };
             match sender.try_send_request(request).await {
                 Ok(answer) => {

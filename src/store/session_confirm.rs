@@ -65,8 +65,10 @@ pub(super) struct Confirmations {
 }
 
 impl Confirmations {
-    /// Whether `key` exists, by a question sent after this call began: `ask` sends one (it is
-    /// called only when this request is the one to send it).
+    /// Whether `key` exists, by a question sent after this call began: `ask` makes one (it is
+    /// called only when this request is the one to make it). Its future must send nothing until
+    /// it is awaited (an `async` block): a question waiting its turn goes out only once the one in
+    /// flight is answered, and requests that arrive meanwhile count on it being sent after them.
     pub async fn exists<F, Fut>(self: &Arc<Self>, key: &Arc<str>, ask: F) -> Result<bool, StoreError>
     where
         F: FnOnce() -> Fut,

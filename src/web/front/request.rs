@@ -81,9 +81,10 @@ impl Serving {
             }
             let status = answer.status();
             let route = request::with_current(|request| request.route.get()).flatten();
-            count(route, pattern.as_deref(), method, status, started);
+            let elapsed = started.elapsed();
+            count(route, pattern.as_deref(), method, status, elapsed.as_secs_f64());
             // Whole microseconds: an integer field reads and aggregates better than a float.
-            let elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+            let elapsed_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
             // (Under a target of its own, `portico::access`, so a log filter can keep or drop it.)
             if status.is_server_error() {
                 tracing::warn!(target: ACCESS, status = status.as_u16(), elapsed_us, "request failed");
@@ -105,10 +106,9 @@ fn count(
     pattern: Option<&str>,
     method: &'static str,
     status: StatusCode,
-    started: Instant,
+    seconds: f64,
 ) {
     let Some(m) = crate::metrics::metrics() else { return };
-    let seconds = started.elapsed().as_secs_f64();
     if let Some(route) = route {
         return count_named(m, route, method, status, seconds);
     }
