@@ -20,7 +20,8 @@ use crate::telemetry::request::{self, RequestContext, RequestId};
 use crate::web::body_deadline::{self, Expired};
 use crate::web::routing::{self, Call};
 
-pub const REQUEST_ID_HEADER: &str = "x-request-id";
+/// `X-Request-Id`, on every answer and on every routed call to a manager.
+pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The log target of the access line.
 const ACCESS: &str = "portico::access";
@@ -93,7 +94,7 @@ impl Serving {
             }
             let headers = answer.headers_mut();
             self.security.add_to(headers);
-            headers.insert(HeaderName::from_static(REQUEST_ID_HEADER), id.header());
+            headers.insert(REQUEST_ID_HEADER, id.header());
             Ok(answer)
         })
         .await

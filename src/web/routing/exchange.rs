@@ -11,7 +11,7 @@ use hyper::{Response, StatusCode};
 
 use crate::manager::{ForwardedResponse, HOP_BY_HOP, HopByHop, hop_by_hop};
 use crate::telemetry::request;
-use crate::web::front::Body;
+use crate::web::front::{Body, REQUEST_ID_HEADER};
 
 /// Request headers that are the portal's business, never the manager's: the portal's own
 /// cookies and credentials, its CSRF header, and what the manager's must not be confused with.
@@ -71,6 +71,9 @@ const ORIGIN_POLICY: [&str; 20] = [
     "nel",
 ];
 
+/// `X-Forwarded-For`, which Portico writes and no caller may.
+pub(super) const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+
 /// The policy of every routed answer: nothing in it runs, loads, or frames, whatever its type.
 const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'; sandbox";
 
@@ -110,9 +113,9 @@ pub fn outgoing_headers(mut headers: HeaderMap, client: Option<IpAddr>) -> Heade
     drop_where(&mut headers, |name| !forwarded(name, &hop));
     // (`-` outside a request, as in the logs.)
     let id = request::with_current(|request| request.id.header());
-    headers.insert(HeaderName::from_static("x-request-id"), id.unwrap_or(HeaderValue::from_static("-")));
+    headers.insert(REQUEST_ID_HEADER, id.unwrap_or(HeaderValue::from_static("-")));
     if let Some(address) = client.and_then(forwarded_for) {
-        headers.insert(HeaderName::from_static("x-forwarded-for"), address);
+        headers.insert(X_FORWARDED_FOR, address);
     }
     headers
 }

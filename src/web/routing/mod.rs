@@ -36,13 +36,9 @@ pub use error::RouteError;
 /// The manager API's base path, as clients of the portal address it.
 pub const API_PREFIX: &str = "/api/portal/v1.3";
 
-/// The header that carries the portal session's CSRF token on unsafe routed calls.
-pub const CSRF_HEADER: &str = "X-CSRF-Token";
-
-/// [`CSRF_HEADER`] and `X-Forwarded-For` as names, lowercase: a name given as text is parsed and
-/// checked on each lookup.
-const CSRF_NAME: HeaderName = HeaderName::from_static("x-csrf-token");
-const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+/// The header that carries the portal session's CSRF token on unsafe routed calls
+/// (`X-CSRF-Token`). A name, not text: text is parsed and checked on each lookup.
+pub const CSRF_HEADER: HeaderName = HeaderName::from_static("x-csrf-token");
 
 /// The metrics label of calls routed to the current environment.
 const CURRENT_ROUTE: &str = "/api/portal/v1.3/{path}";
@@ -165,7 +161,7 @@ async fn forward(
             },
         )?;
     if !is_safe(&head.method) {
-        let sent = head.headers.get(&CSRF_NAME).and_then(|v| v.to_str().ok()).unwrap_or_default();
+        let sent = head.headers.get(&CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or_default();
         if !token_matches(&session.data.csrf_token, sent) {
             return Err(RouteError::Csrf);
         }
@@ -187,7 +183,7 @@ async fn forward(
             .ok_or_else(|| RouteError::NotRoutable(env.name().to_owned()))?,
         _ => return Err(RouteError::NotJoined(env.name().to_owned())),
     };
-    let forwarded_for = head.headers.get_all(&X_FORWARDED_FOR).iter().map(|v| v.as_bytes());
+    let forwarded_for = head.headers.get_all(&exchange::X_FORWARDED_FOR).iter().map(|v| v.as_bytes());
     let client = client_ip_of(peer, forwarded_for, &state.settings().server.trusted_proxies);
     let request = ForwardRequest {
         method: head.method,
