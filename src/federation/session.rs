@@ -124,10 +124,10 @@ mod tests {
 
     /// A manager session as the API Manager (and its simulator) hands them out.
     fn manager_session() -> ManagerSession {
-        ManagerSession {
-            cookie: format!("APIMANAGERSESSION={}", hex(&rand::random::<[u8; 32]>())),
-            csrf_token: Some(hex(&rand::random::<[u8; 32]>())),
-        }
+        ManagerSession::new(
+            &format!("APIMANAGERSESSION={}", hex(&rand::random::<[u8; 32]>())),
+            Some(&hex(&rand::random::<[u8; 32]>())),
+        )
     }
 
     fn joined(manager: ManagerAccess) -> EnvironmentLink {

@@ -288,9 +288,9 @@ impl ManagerClient {
         let request = self.request(method, segments);
         match creds {
             ManagerCredentials::Session(session) => {
-                let mut request = request.header(COOKIE, sensitive(&session.cookie));
+                let mut request = request.header(COOKIE, session.cookie.header());
                 if let (true, Some(token)) = (unsafe_method, &session.csrf_token) {
-                    request = request.header(CSRF_HEADER, sensitive(token));
+                    request = request.header(CSRF_HEADER, token.header());
                 }
                 request
             }

@@ -156,9 +156,9 @@ fn credential_headers(headers: &mut HeaderMap, credentials: ManagerCredentials<'
     }
     match credentials {
         ManagerCredentials::Session(session) => {
-            headers.insert(COOKIE, sensitive(&session.cookie));
+            headers.insert(COOKIE, session.cookie.header());
             if let (true, Some(token)) = (unsafe_method, &session.csrf_token) {
-                headers.insert(CSRF, sensitive(token));
+                headers.insert(CSRF, token.header());
             }
         }
         ManagerCredentials::Bearer(token) => {

@@ -1,9 +1,10 @@
 //! A user's session on one manager and the credentials of one call, and how a session is read
 //! from the manager's answers (the `Set-Cookie` of login, the `CSRF-Token` header).
 
-use reqwest::header::{LOCATION, SET_COOKIE};
+use bytes::Bytes;
+use reqwest::header::{HeaderValue, LOCATION, SET_COOKIE};
 use secrecy::SecretString;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::ManagerError;
 
@@ -15,10 +16,64 @@ pub const CSRF_HEADER: &str = "CSRF-Token";
 #[derive(Clone, Serialize, Deserialize)]
 pub struct ManagerSession {
     /// `name=value` of the session cookie(s), ready for a `Cookie` header.
-    #[serde(with = "crate::compact::text")]
-    pub cookie: String,
-    #[serde(with = "crate::compact::optional_text")]
-    pub csrf_token: Option<String>,
+    pub cookie: Credential,
+    pub csrf_token: Option<Credential>,
+}
+
+impl ManagerSession {
+    pub fn new(cookie: &str, csrf_token: Option<&str>) -> Self {
+        Self { cookie: Credential::new(cookie), csrf_token: csrf_token.map(Credential::new) }
+    }
+}
+
+/// A credential of a manager session as the header value it is sent in: made (and marked
+/// sensitive, so HTTP/2's header compression never indexes it) once, when the session is made or
+/// read, and cloned — a reference count, no copy — into each call to the manager. Kept in the
+/// session store as a compact text (`crate::compact`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credential(HeaderValue);
+
+impl Credential {
+    /// A text a header cannot carry (a control character) becomes an empty value, which a
+    /// manager refuses as no credential.
+    pub fn new(text: &str) -> Self {
+        Self::from_string(text.to_owned())
+    }
+
+    fn from_string(text: String) -> Self {
+        let mut value = HeaderValue::from_maybe_shared(Bytes::from(text))
+            .unwrap_or_else(|_| HeaderValue::from_static(""));
+        value.set_sensitive(true);
+        Self(value)
+    }
+
+    pub fn as_str(&self) -> &str {
+        // (Made from a `str`: always UTF-8.)
+        std::str::from_utf8(self.0.as_bytes()).unwrap_or_default()
+    }
+
+    /// The header value, for one call.
+    pub fn header(&self) -> HeaderValue {
+        self.0.clone()
+    }
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Credential([redacted])")
+    }
+}
+
+impl Serialize for Credential {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        crate::compact::text::serialize(self.as_str(), serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Credential {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        crate::compact::text::deserialize(deserializer).map(Self::from_string)
+    }
 }
 
 impl std::fmt::Debug for ManagerSession {
@@ -52,7 +107,7 @@ impl std::fmt::Debug for ManagerCredentials<'_> {
 }
 
 /// The session cookie(s) a successful login sets, as `name=value; name2=value2`.
-pub(crate) fn session_cookie(response: &reqwest::Response) -> Result<String, ManagerError> {
+pub(crate) fn session_cookie(response: &reqwest::Response) -> Result<Credential, ManagerError> {
     let pairs: Vec<String> = response
         .headers()
         .get_all(SET_COOKIE)
@@ -71,14 +126,14 @@ pub(crate) fn session_cookie(response: &reqwest::Response) -> Result<String, Man
         };
         return Err(ManagerError::Malformed(what.into()));
     }
-    Ok(pairs.join("; "))
+    Ok(Credential::from_string(pairs.join("; ")))
 }
 
-pub(crate) fn csrf_token(response: &reqwest::Response) -> Option<String> {
+pub(crate) fn csrf_token(response: &reqwest::Response) -> Option<Credential> {
     response
         .headers()
         .get(CSRF_HEADER)
         .and_then(|value| value.to_str().ok())
         .filter(|token| !token.is_empty())
-        .map(str::to_owned)
+        .map(Credential::new)
 }

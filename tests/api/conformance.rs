@@ -247,8 +247,8 @@ async fn negative_controls(proxy: &PrismProxy, master: &Simulator, client: &Mana
     let seen_before = master.requests().len();
     let invalid = reqwest::Client::new()
         .post(format!("{}api/portal/v1.3/applications", proxy.url))
-        .header("cookie", &session.cookie)
-        .header(CSRF_HEADER, session.csrf_token.clone().unwrap_or_default())
+        .header("cookie", session.cookie.as_str())
+        .header(CSRF_HEADER, session.csrf_token.as_ref().map(|t| t.as_str()).unwrap_or_default())
         .json(&serde_json::json!({ "name": 5, "apis": "not-a-list" }))
         .send()
         .await

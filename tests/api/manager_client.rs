@@ -95,7 +95,7 @@ async fn full_mode_accepts_a_certificate_from_the_configured_ca_naming_the_host(
 
 /// A routed `GET /currentuser` through `client`.
 async fn forward(client: &ManagerClient) -> Result<portico::manager::ForwardedResponse, ManagerError> {
-    let session = ManagerSession { cookie: "SESSION=1".to_owned(), csrf_token: None };
+    let session = ManagerSession::new("SESSION=1", None);
     let path = ForwardPath::parse("/currentuser", None).expect("path");
     let request = ForwardRequest {
         method: reqwest::Method::GET,
@@ -129,7 +129,7 @@ async fn routed_calls_make_the_same_tls_checks_and_failure_classes() {
 async fn a_routed_body_reaches_a_tls_manager_whole() {
     let cert = issued_by_test_ca(&["127.0.0.1"]);
     let client = tls_client(&https(serve(&cert).await), TlsMode::Full, Some(cert.ca_pem.clone()));
-    let session = ManagerSession { cookie: "SESSION=1".to_owned(), csrf_token: Some("t".to_owned()) };
+    let session = ManagerSession::new("SESSION=1", Some("t"));
     let path = ForwardPath::parse("/applications", None).expect("path");
     let chunks: Vec<Result<bytes::Bytes, std::io::Error>> =
         (0..100u8).map(|n| Ok(bytes::Bytes::from(vec![n; 1000]))).collect();
@@ -191,7 +191,7 @@ async fn a_session_lives_in_its_value_only() {
     let client = client(&master);
     let mut alice = client.login("alice", &secret("alice-password")).await.expect("alice");
     let mut bob = client.login("bob", &secret("bob-password")).await.expect("bob");
-    assert!(alice.cookie.starts_with("APIMANAGERSESSION="), "cookie name");
+    assert!(alice.cookie.as_str().starts_with("APIMANAGERSESSION="), "cookie name");
     assert_eq!(format!("{alice:?}"), "ManagerSession([redacted])");
     // One client, two users: nothing is shared between them.
     assert_eq!(client.current_user(&mut alice).await.expect("alice").login_name, "alice");
@@ -209,7 +209,7 @@ async fn a_session_lives_in_its_value_only() {
         ]
     );
     // A session the manager does not know is an expired one.
-    let mut forged = ManagerSession { cookie: "APIMANAGERSESSION=forged".into(), csrf_token: None };
+    let mut forged = ManagerSession::new("APIMANAGERSESSION=forged", None);
     assert_eq!(client.current_user(&mut forged).await.expect_err("forged"), ManagerError::SessionExpired);
 }
 

@@ -76,11 +76,11 @@ async fn unsafe_calls_need_the_session_csrf_token() {
     let client = client(&master);
     let mut session = client.login("alice", &secret("alice-password")).await.expect("login");
     client.current_user(&mut session).await.expect("token");
-    let token = session.csrf_token.clone().expect("token");
+    let token = session.csrf_token.as_ref().expect("token").as_str().to_owned();
     let url = format!("{}api/portal/v1.3/applications", master.url);
     let body = serde_json::json!({ "name": "x", "organizationId": "m-org-acme" });
     let post = |csrf: Option<&str>| {
-        let mut request = raw().post(&url).header("cookie", &session.cookie).json(&body);
+        let mut request = raw().post(&url).header("cookie", session.cookie.as_str()).json(&body);
         if let Some(csrf) = csrf {
             request = request.header(CSRF_HEADER, csrf);
         }
@@ -91,7 +91,8 @@ async fn unsafe_calls_need_the_session_csrf_token() {
     assert_eq!(post(Some(&token)).await.expect("send").status(), StatusCode::CREATED);
 
     let logout_url = format!("{}api/portal/v1.3/login", master.url);
-    let without = raw().delete(&logout_url).header("cookie", &session.cookie).send().await.expect("send");
+    let without =
+        raw().delete(&logout_url).header("cookie", session.cookie.as_str()).send().await.expect("send");
     assert_eq!(without.status(), StatusCode::FORBIDDEN);
     assert_eq!(master.open_sessions(), ["alice"]);
     // The client fetches the token itself when the session has none.
