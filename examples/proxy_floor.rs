@@ -37,9 +37,12 @@ fn main() -> Result<(), Failure> {
     let upstream: SocketAddr = ([127, 0, 0, 1], upstream.parse::<u16>()?).into();
     let cookie = HeaderValue::from_str(&cookie)?;
     let threads = (0..workers)
-        .map(|_| {
+        .map(|index| {
             let (listener, cookie) = (listener.try_clone()?, cookie.clone());
-            Ok(std::thread::spawn(move || serve(listener, upstream, cookie)))
+            // (Named as Portico's are, so the benchmark can tell the serving threads apart.)
+            std::thread::Builder::new()
+                .name(format!("floor-worker-{index}"))
+                .spawn(move || serve(listener, upstream, cookie))
         })
         .collect::<Result<Vec<_>, std::io::Error>>()?;
     for thread in threads {

@@ -953,9 +953,12 @@ def routing(lab, args):
         print(f"   {case} upstream …", file=sys.stderr, flush=True)
         master_url, port, cookie, pids = upstreams[case]
         data = routing_case(lab, args, case, master_url, body, (nginx_ports[case], nginx_workers),
-                            (port, cookie, pids), settings)
+                            (port, cookie, pids), settings, sim_session)
         result["cases"][case] = data
-        for key, name in (("portico", "Portico"), ("nginx", "nginx proxy_pass"), ("direct", "direct (context)")):
+        for key, name in (("portico", "Portico"), ("floor", "hyper floor"), ("nginx", "nginx proxy_pass"),
+                          ("direct", "direct (context)")):
+            if key not in data:
+                continue
             r = data[key]
             if not isinstance(r, dict):
                 rows.append([title, name, None, None, None, None, None, None, None, r])
@@ -978,7 +981,10 @@ def routing(lab, args):
         result["throughput_ratio"], result["cpu_ratio"] = fast["throughput_ratio"], fast["cpu_ratio"]
         verdict = (f"**Fast upstream: Portico / nginx throughput {fast['throughput_ratio']:.2f}, CPU per request "
                    f"{fast['cpu_ratio']:.2f}, p99 {fast['p99_diff_ms']:+.2f} ms** (goal: throughput ≥ 1.0 with p99 "
-                   f"≤ nginx's + 0.5 ms; 0.9 at the least).")
+                   f"≤ nginx's + 0.5 ms; 0.9 at the least)."
+                   + (f" The hyper floor / nginx: throughput {fast['floor_throughput_ratio']:.2f}, CPU per request "
+                      f"{fast['floor_cpu_ratio']:.2f} — the most a proxy on this stack reaches."
+                      if "floor_throughput_ratio" in fast else ""))
     else:
         verdict = f"**Portico: {fast['portico']}** — only the nginx reference was measured."
     rounds = args.routing_rounds
@@ -990,7 +996,10 @@ def routing(lab, args):
             f"that answers the routed GET with the simulator's body ({len(body):,} bytes) from a `return 200` "
             f"and proxies everything else (sign-in, /currentuser, …) to the simulated master, so that the "
             f"proxy and not the upstream is the bottleneck; the *simulated master* is the manager simulator "
-            f"itself. The direct row is one run straight to the upstream (context: what it serves alone). "
+            f"itself. On the fast upstream a third proxy takes its turn in each round: the *hyper floor* "
+            f"(`examples/proxy_floor.rs`, as many workers as Portico), hyper's server and client as Portico's "
+            f"listener uses them and nothing else, so its row is the most any proxy on this stack can reach. "
+            f"The direct row is one run straight to the upstream (context: what it serves alone). "
             f"req/s, p50 and p99 are medians of the rounds (each round's req/s in \"rounds\"); CPU is user+sys "
             f"from `/proc/PID/stat` over each measured run ÷ its requests, the median of the rounds (Portico: "
             f"its process; nginx: the sum of its workers; direct: the upstream's, the front nginx's workers or "
@@ -1013,46 +1022,84 @@ def routing(lab, args):
     return result, text
 
 
-def routing_case(lab, args, case, master_url, body, nginx, upstream, settings):
-    """One upstream: Portico pointed at it and the nginx reference in paired, interleaved rounds,
-    then one run straight to the upstream."""
+def routing_case(lab, args, case, master_url, body, nginx, upstream, settings, sim_session):
+    """One upstream: Portico pointed at it and the nginx reference in paired, interleaved rounds
+    (on the fast upstream the hyper floor too), then one run straight to the upstream."""
     nginx_port, nginx_pids = nginx
     upstream_port, upstream_cookie, upstream_pids = upstream
     data = {}
-    with lab.portico(1, master_url=master_url, name=f"portico-{case}") as (port, pid):
-        _, cookie = timed_sign_ins(port, 1)
-        lab.sim(lab.master_port, "DELETE", "requests")
-        status, _, answer = http_call(port, "GET", ROUTED, headers={"Cookie": cookie})
-        # The routed call must reach the upstream of this case: the simulator sees it only in its own.
-        at_simulator = any(r["method"] == "GET" and r["path"].endswith(ROUTED.removeprefix(BASE_PATH))
-                           for r in lab.sim(lab.master_port, "GET", "requests"))
-        if status == 200 and at_simulator != (case == "simulator"):
-            raise BenchError(f"{case} upstream: Portico's routed call {'reached' if at_simulator else 'missed'} the simulator")
-        proxies = [("nginx", nginx_port, None, nginx_pids)]
-        if status == 200 and same_json(answer, body):
-            proxies.insert(0, ("portico", port, cookie, [pid]))
-        elif status == 404:
-            data["portico"] = "routing endpoint not available (404)"
-        else:
-            data["portico"] = f"routing answered {status}, not the manager's answer: not measured"
-        for _, target, hdr, _ in proxies:
-            wrk(f"http://127.0.0.1:{target}{ROUTED}", hdr, WARMUP_WRK)
-        runs = {key: [] for key, *_ in proxies}
-        for i in range(args.routing_rounds):
-            for key, target, hdr, pids in (proxies if i % 2 == 0 else proxies[::-1]):
-                runs[key].append(measured_wrk(lab, f"http://127.0.0.1:{target}{ROUTED}", hdr, pids, settings))
+    floor = start_floor(lab, upstream_port, sim_session) if case == "fast" else None
+    try:
+        with lab.portico(1, master_url=master_url, name=f"portico-{case}") as (port, pid):
+            runs = routing_rounds(lab, args, case, body, (port, pid), nginx, floor, settings, data)
+    finally:
+        if floor is not None:
+            lab.procs.stop(floor[0])
     direct_url = f"http://127.0.0.1:{upstream_port}{ROUTED}"
     wrk(direct_url, upstream_cookie, ["-t2", "-c32", "-d1s"])
     runs["direct"] = [measured_wrk(lab, direct_url, upstream_cookie, upstream_pids, settings)]
     lab.sim(lab.master_port, "DELETE", "requests")
     for key, rounds in runs.items():
         data[key] = combined(rounds)
+    n = data["nginx"]
     if isinstance(data.get("portico"), dict):
-        p, n = data["portico"], data["nginx"]
+        p = data["portico"]
         data["throughput_ratio"] = round(p["rps"] / n["rps"], 3)
         data["cpu_ratio"] = round(p["cpu_us_per_request"] / n["cpu_us_per_request"], 3)
         data["p99_diff_ms"] = round(p["p99_ms"] - n["p99_ms"], 3)
+    if "floor" in data:
+        f = data["floor"]
+        data["floor_throughput_ratio"] = round(f["rps"] / n["rps"], 3)
+        data["floor_cpu_ratio"] = round(f["cpu_us_per_request"] / n["cpu_us_per_request"], 3)
     return data
+
+
+def start_floor(lab, upstream_port, sim_session):
+    """The hyper floor in front of `upstream_port`, with as many workers as Portico runs: (process, port)."""
+    port = free_port()
+    workers = lab.proxy_workers or os.cpu_count() or 2
+    proc = lab.procs.start("floor", [FLOOR, str(port), str(upstream_port), f"{SIM_COOKIE}={sim_session}",
+                                     str(workers)])
+    wait_ready(lab.procs, proc, port, "/nginx-health")
+    return proc, port
+
+
+def check_floor(floor, body):
+    """The floor answers the routed call with the upstream's body, as the other proxies do."""
+    status, _, answer = http_call(floor[1], "GET", ROUTED)
+    if status != 200 or answer != body:
+        raise BenchError(f"reference check failed (hyper floor): {status}, same body: {answer == body}")
+
+
+def routing_rounds(lab, args, case, body, portico, nginx, floor, settings, data):
+    """The paired rounds of one upstream through each proxy; Portico's own check first."""
+    port, pid = portico
+    nginx_port, nginx_pids = nginx
+    _, cookie = timed_sign_ins(port, 1)
+    lab.sim(lab.master_port, "DELETE", "requests")
+    status, _, answer = http_call(port, "GET", ROUTED, headers={"Cookie": cookie})
+    # The routed call must reach the upstream of this case: the simulator sees it only in its own.
+    at_simulator = any(r["method"] == "GET" and r["path"].endswith(ROUTED.removeprefix(BASE_PATH))
+                       for r in lab.sim(lab.master_port, "GET", "requests"))
+    if status == 200 and at_simulator != (case == "simulator"):
+        raise BenchError(f"{case} upstream: Portico's routed call {'reached' if at_simulator else 'missed'} the simulator")
+    proxies = [("nginx", nginx_port, None, nginx_pids)]
+    if floor is not None:
+        check_floor(floor, body)
+        proxies.append(("floor", floor[1], None, [floor[0].pid]))
+    if status == 200 and same_json(answer, body):
+        proxies.insert(0, ("portico", port, cookie, [pid]))
+    elif status == 404:
+        data["portico"] = "routing endpoint not available (404)"
+    else:
+        data["portico"] = f"routing answered {status}, not the manager's answer: not measured"
+    for _, target, hdr, _ in proxies:
+        wrk(f"http://127.0.0.1:{target}{ROUTED}", hdr, WARMUP_WRK)
+    runs = {key: [] for key, *_ in proxies}
+    for i in range(args.routing_rounds):
+        for key, target, hdr, pids in (proxies if i % 2 == 0 else proxies[::-1]):
+            runs[key].append(measured_wrk(lab, f"http://127.0.0.1:{target}{ROUTED}", hdr, pids, settings))
+    return runs
 
 
 def measured_wrk(lab, url, cookie, pids, settings):
@@ -1109,14 +1156,15 @@ def stat_ticks(path):
 
 
 def worker_ticks(pids):
-    """CPU ticks (user+sys) of each worker: Portico's serving threads (`portico-worker-N`, of its
-    one process) or each of `pids` (nginx's worker processes, the simulator)."""
+    """CPU ticks (user+sys) of each worker: the serving threads of Portico or the hyper floor
+    (`portico-worker-N`, `floor-worker-N`, of its one process) or each of `pids` (nginx's worker
+    processes, the simulator)."""
     ticks = {}
     if len(pids) == 1:
         for tid in os.listdir(f"/proc/{pids[0]}/task"):
             with contextlib.suppress(OSError, IndexError, ValueError):
                 with open(f"/proc/{pids[0]}/task/{tid}/comm") as f:
-                    if not f.read().startswith("portico-worker"):
+                    if not f.read().startswith(("portico-worker", "floor-worker")):
                         continue
                 ticks[tid] = sum(stat_ticks(f"/proc/{pids[0]}/task/{tid}/stat"))
     return ticks or {pid: sum(cpu_ticks([pid])) for pid in pids}
