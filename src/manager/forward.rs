@@ -80,9 +80,8 @@ impl ManagerClient {
         let unsafe_method = !matches!(request.method, Method::GET | Method::HEAD | Method::OPTIONS);
         let mut headers = request.headers;
         credential_headers(&mut headers, request.credentials, unsafe_method);
-        if !headers.contains_key(USER_AGENT) {
-            headers.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
-        }
+        // (One lookup: the entry, filled only when the caller sent none.)
+        headers.entry(USER_AGENT).or_insert_with(|| HeaderValue::from_static(USER_AGENT_VALUE));
 
         let progress = Progress::new(request.body.is_some());
         let mut head = hyper::Request::new(());
