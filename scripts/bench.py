@@ -984,7 +984,9 @@ def routing(lab, args):
                    f"≤ nginx's + 0.5 ms; 0.9 at the least)."
                    + (f" The hyper floor / nginx: throughput {fast['floor_throughput_ratio']:.2f}, CPU per request "
                       f"{fast['floor_cpu_ratio']:.2f} — the most a proxy on this stack reaches."
-                      if "floor_throughput_ratio" in fast else ""))
+                      if "floor_throughput_ratio" in fast else "")
+                   + (f" Portico's CPU per request is {fast['over_floor_cpu_ratio']:.2f}× the floor's."
+                      if "over_floor_cpu_ratio" in fast else ""))
     else:
         verdict = f"**Portico: {fast['portico']}** — only the nginx reference was measured."
     rounds = args.routing_rounds
@@ -1051,6 +1053,10 @@ def routing_case(lab, args, case, master_url, body, nginx, upstream, settings, s
         f = data["floor"]
         data["floor_throughput_ratio"] = round(f["rps"] / n["rps"], 3)
         data["floor_cpu_ratio"] = round(f["cpu_us_per_request"] / n["cpu_us_per_request"], 3)
+        if isinstance(data.get("portico"), dict):
+            # Portico's CPU per call over the stack's own: a ratio that compares across machines
+            # (nginx's kernel share varies with the machine more than hyper's).
+            data["over_floor_cpu_ratio"] = round(data["portico"]["cpu_us_per_request"] / f["cpu_us_per_request"], 3)
     return data
 
 
