@@ -1063,7 +1063,8 @@ def routing_case(lab, args, case, master_url, body, nginx, upstream, settings, s
 def start_floor(lab, upstream_port, sim_session):
     """The hyper floor in front of `upstream_port`, with as many workers as Portico runs: (process, port)."""
     port = free_port()
-    workers = lab.proxy_workers or os.cpu_count() or 2
+    # (The CPUs this process may run on, as Portico's default counts them: not os.cpu_count().)
+    workers = lab.proxy_workers or len(os.sched_getaffinity(0)) or 2
     proc = lab.procs.start("floor", [FLOOR, str(port), str(upstream_port), f"{SIM_COOKIE}={sim_session}",
                                      str(workers)])
     wait_ready(lab.procs, proc, port, "/nginx-health")

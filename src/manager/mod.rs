@@ -27,4 +27,4 @@ pub use model::{
     ApiAccess, ApiKey, AppInfo, Application, ApplicationUpdate, DiscoveredApi, MetricSeries, MetricTimeline,
     NewApplication, OAuthClient, Organization, Quota, QuotaRestriction, User,
 };
-pub use session::{CSRF_HEADER, Credential, ManagerCredentials, ManagerSession};
+pub use session::{CSRF_HEADER, ManagerCredentials, ManagerSession, SessionCredential};

@@ -16,24 +16,25 @@ pub const CSRF_HEADER: &str = "CSRF-Token";
 #[derive(Clone, Serialize, Deserialize)]
 pub struct ManagerSession {
     /// `name=value` of the session cookie(s), ready for a `Cookie` header.
-    pub cookie: Credential,
-    pub csrf_token: Option<Credential>,
+    pub cookie: SessionCredential,
+    pub csrf_token: Option<SessionCredential>,
 }
 
 impl ManagerSession {
     pub fn new(cookie: &str, csrf_token: Option<&str>) -> Self {
-        Self { cookie: Credential::new(cookie), csrf_token: csrf_token.map(Credential::new) }
+        Self { cookie: SessionCredential::new(cookie), csrf_token: csrf_token.map(SessionCredential::new) }
     }
 }
 
 /// A credential of a manager session as the header value it is sent in: made (and marked
 /// sensitive, so HTTP/2's header compression never indexes it) once, when the session is made or
 /// read, and cloned — a reference count, no copy — into each call to the manager. Kept in the
-/// session store as a compact text (`crate::compact`).
-#[derive(Clone, PartialEq, Eq)]
-pub struct Credential(HeaderValue);
+/// session store as a compact text (`crate::compact`). (No `PartialEq`: a secret is compared in
+/// constant time or not at all.)
+#[derive(Clone)]
+pub struct SessionCredential(HeaderValue);
 
-impl Credential {
+impl SessionCredential {
     /// A text a header cannot carry (a control character) becomes an empty value, which a
     /// manager refuses as no credential.
     pub fn new(text: &str) -> Self {
@@ -58,19 +59,19 @@ impl Credential {
     }
 }
 
-impl std::fmt::Debug for Credential {
+impl std::fmt::Debug for SessionCredential {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Credential([redacted])")
+        f.write_str("SessionCredential([redacted])")
     }
 }
 
-impl Serialize for Credential {
+impl Serialize for SessionCredential {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         crate::compact::text::serialize(self.as_str(), serializer)
     }
 }
 
-impl<'de> Deserialize<'de> for Credential {
+impl<'de> Deserialize<'de> for SessionCredential {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         crate::compact::text::deserialize(deserializer).map(Self::from_string)
     }
@@ -107,7 +108,7 @@ impl std::fmt::Debug for ManagerCredentials<'_> {
 }
 
 /// The session cookie(s) a successful login sets, as `name=value; name2=value2`.
-pub(crate) fn session_cookie(response: &reqwest::Response) -> Result<Credential, ManagerError> {
+pub(crate) fn session_cookie(response: &reqwest::Response) -> Result<SessionCredential, ManagerError> {
     let pairs: Vec<String> = response
         .headers()
         .get_all(SET_COOKIE)
@@ -126,14 +127,42 @@ pub(crate) fn session_cookie(response: &reqwest::Response) -> Result<Credential,
         };
         return Err(ManagerError::Malformed(what.into()));
     }
-    Ok(Credential::from_string(pairs.join("; ")))
+    Ok(SessionCredential::from_string(pairs.join("; ")))
 }
 
-pub(crate) fn csrf_token(response: &reqwest::Response) -> Option<Credential> {
+pub(crate) fn csrf_token(response: &reqwest::Response) -> Option<SessionCredential> {
     response
         .headers()
         .get(CSRF_HEADER)
         .and_then(|value| value.to_str().ok())
         .filter(|token| !token.is_empty())
-        .map(Credential::new)
+        .map(SessionCredential::new)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The form sessions were stored in before the credentials were kept as header values.
+    #[derive(Serialize)]
+    struct StoredBefore {
+        #[serde(with = "crate::compact::text")]
+        cookie: String,
+        #[serde(with = "crate::compact::optional_text")]
+        csrf_token: Option<String>,
+    }
+
+    #[test]
+    fn a_manager_session_is_stored_as_before_and_reads_back() {
+        let cookie = format!("APIMANAGERSESSION={}", crate::crypto::hex(&[7; 32]));
+        for token in [None, Some("3f2504e0-4f89-41d3-9a0c-0305e82c3301")] {
+            let before = StoredBefore { cookie: cookie.clone(), csrf_token: token.map(str::to_owned) };
+            let stored = postcard::to_allocvec(&before).unwrap();
+            assert_eq!(postcard::to_allocvec(&ManagerSession::new(&cookie, token)).unwrap(), stored);
+            let read: ManagerSession = postcard::from_bytes(&stored).unwrap();
+            assert_eq!(read.cookie.as_str(), cookie);
+            assert_eq!(read.csrf_token.as_ref().map(SessionCredential::as_str), token);
+            assert!(read.cookie.header().is_sensitive());
+        }
+    }
 }

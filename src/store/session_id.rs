@@ -5,6 +5,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 /// The length of an id: 32 bytes in base64url without padding.
 const LENGTH: usize = 43;
+const _: () = assert!(matches!(base64::encoded_len(32, false), Some(LENGTH)));
 
 /// A session id as carried by the cookie: 32 CSPRNG bytes, base64url (256 bits). Kept inline:
 /// every routed call reads one from its cookie, and it needs no allocation.
@@ -15,7 +16,8 @@ impl SessionId {
     pub(super) fn generate() -> Self {
         let bytes: [u8; 32] = rand::random();
         let mut id = [0u8; LENGTH];
-        // (32 bytes are exactly 43 base64url characters: the slice always fits.)
+        // (The id's length is checked against the encoding's at compile time, above: the slice
+        // always fits, and the only error `encode_slice` has is a slice too small.)
         let _ = URL_SAFE_NO_PAD.encode_slice(bytes, &mut id);
         Self(id)
     }
