@@ -11,6 +11,11 @@ use subtle::ConstantTimeEq;
 
 const NONCE_LEN: usize = 24;
 
+/// A sealed value ([`Keys::seal`]) begins with this many bytes that no other seal shares (its
+/// nonce, drawn at random for each seal): a store can tell two writes of one key apart by them
+/// without reading the rest.
+pub const SEAL_STAMP_LEN: usize = NONCE_LEN;
+
 /// Keys for one deployment. Every replica with the same `session.secret` derives the same keys.
 pub struct Keys {
     cipher: XChaCha20Poly1305,
@@ -43,7 +48,8 @@ impl Keys {
     }
 
     /// Encrypts and authenticates `plaintext`, bound to `context` (e.g. the key it is stored
-    /// under). Output: nonce ‖ ciphertext ‖ tag.
+    /// under). Output: nonce ‖ ciphertext ‖ tag (the nonce is the seal's stamp,
+    /// [`SEAL_STAMP_LEN`]).
     pub fn seal(&self, context: &[u8], plaintext: &[u8]) -> Option<Vec<u8>> {
         let nonce_bytes: [u8; NONCE_LEN] = rand::random();
         let nonce = XNonce::from(nonce_bytes);
@@ -136,6 +142,14 @@ mod tests {
 
     fn keys(secret: &str) -> Keys {
         Keys::derive(&SecretString::from(secret.to_owned()))
+    }
+
+    #[test]
+    fn two_seals_of_the_same_data_have_different_stamps() {
+        let k = keys("one secret");
+        let (first, second) = (k.seal(b"ctx", b"same").unwrap(), k.seal(b"ctx", b"same").unwrap());
+        assert_ne!(first[..SEAL_STAMP_LEN], second[..SEAL_STAMP_LEN]);
+        assert_eq!(k.open(b"ctx", &first), k.open(b"ctx", &second));
     }
 
     #[test]

@@ -86,9 +86,10 @@ impl KvStore {
         dispatch!(self, s => s.set_existing(key, value, ttl).await)
     }
 
-    /// Whether a key exists, without reading or touching its value.
-    pub async fn exists(&self, key: &str) -> Result<bool, StoreError> {
-        dispatch!(self, s => s.exists(key).await)
+    /// The first `len` bytes of a key's value (`GETRANGE`), without touching it; `None` when the
+    /// key does not exist. (A value that is empty reads as absent: the callers store none.)
+    pub async fn head(&self, key: &str, len: usize) -> Result<Option<Vec<u8>>, StoreError> {
+        dispatch!(self, s => s.head(key, len).await)
     }
 
     /// Sets the value only when the key does not exist; `true` when it was set.

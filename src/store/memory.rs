@@ -100,9 +100,11 @@ impl MemoryStore {
         }
     }
 
-    pub async fn exists(&self, key: &str) -> Result<bool, StoreError> {
+    pub async fn head(&self, key: &str, len: usize) -> Result<Option<Vec<u8>>, StoreError> {
         let now = Instant::now();
-        Ok(self.lock()?.get(key).is_some_and(|e| e.live(now)))
+        let map = self.lock()?;
+        let value = map.get(key).filter(|e| e.live(now)).map(|e| &e.value[..len.min(e.value.len())]);
+        Ok(value.filter(|head| !head.is_empty()).map(<[u8]>::to_vec))
     }
 
     pub async fn set_if_absent(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool, StoreError> {
@@ -331,11 +333,13 @@ mod tests {
         assert_eq!(store.take("l").await?, None);
 
         assert!(!store.set_existing("x", b"1", Duration::from_secs(60)).await?, "never creates");
-        assert!(!store.exists("x").await?);
+        assert_eq!(store.head("x", 2).await?, None);
         store.set("x", b"1", None).await?;
-        assert!(store.set_existing("x", b"2", Duration::from_secs(60)).await?);
-        assert!(store.exists("x").await?);
-        assert_eq!(store.get("x").await?, Some(b"2".to_vec()));
+        assert!(store.set_existing("x", b"234", Duration::from_secs(60)).await?);
+        assert_eq!(store.head("x", 2).await?, Some(b"23".to_vec()));
+        assert_eq!(store.head("x", 9).await?, Some(b"234".to_vec()), "no longer than the value");
+        assert_eq!(store.head("x", 0).await?, None);
+        assert_eq!(store.get("x").await?, Some(b"234".to_vec()));
 
         store.set("p:1", b"", None).await?;
         store.set("p:2", b"", None).await?;

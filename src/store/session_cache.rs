@@ -2,19 +2,20 @@
 //! with one session reads, decrypts and parses it once per [`FRESH_FOR`] instead of once per
 //! call.
 //!
-//! A copy never decides alone that a session is still alive: the caller
+//! A copy never decides alone that a session is still what it was: the caller
 //! ([`super::SessionStore`]) serves one only after the store has confirmed, for that request,
-//! that the session's key still exists (one `EXISTS`). What the copy spares is the value: its
-//! transfer, its decryption and its parsing. So a session ended on any replica is refused
-//! everywhere at the next request, whether or not the notification below has arrived.
+//! that the session's key still holds the very value the copy was read from (its [`Version`]:
+//! the first bytes of the sealed value, which no other write shares; one `GETRANGE`). What the
+//! copy spares is the value: its transfer, its decryption and its parsing. So a session ended or
+//! rewritten on any replica (an environment switch, an environment marked for reconnecting) is
+//! seen everywhere at the next request, whether or not the notification below has arrived.
 //!
-//! What the copy may still serve stale is a *rewrite* of a session that exists (an environment
-//! switch on another replica), and only while the notification of it is late or lost: a copy is
-//! served only while it is younger than the freshness window, measured from *before* the read
-//! that produced it (so it can never outlive the idle timeout that read set in the store). A
-//! write or a destroy on this replica drops the copy at once; other replicas drop theirs when the
-//! change bus tells them ([`Change::SessionEnded`], [`Change::SessionChanged`]), and a
-//! resubscription drops everything, since notifications may have been missed meanwhile.
+//! The window bounds the rest: a copy is served only while it is younger than [`FRESH_FOR`],
+//! measured from *before* the read that produced it, so it can never outlive the idle timeout
+//! that read set in the store. A write or a destroy on this replica drops the copy at once; other
+//! replicas drop theirs when the change bus tells them ([`Change::SessionEnded`],
+//! [`Change::SessionChanged`]: memory freed sooner, and a round trip saved), and a
+//! resubscription drops everything.
 //!
 //! A read that started before a copy was dropped must not put the old value back: every drop
 //! moves an epoch, and a read inserts its result only if the epoch has not moved since it began.
@@ -32,11 +33,11 @@ use foldhash::fast::RandomState;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::{Change, ChangeBus};
+use crate::crypto::SEAL_STAMP_LEN;
 
-/// How long a copy is served without reading the session from the store again (its existence is
-/// confirmed at every request regardless). One second: the portal's bound on how long a rewrite
-/// takes to reach every replica (SPEC §4), and the precision of the sliding idle timeout, which
-/// the store refreshes at most once per window and session.
+/// How long a copy is served without reading the session from the store again (its version is
+/// confirmed at every request regardless). One second: the precision of the sliding idle
+/// timeout, which the store refreshes at most once per window and session.
 pub const FRESH_FOR: Duration = Duration::from_secs(1);
 
 /// The most sessions kept. A window is one second, so this is the number of distinct sessions a
@@ -63,19 +64,39 @@ struct Map {
     swept_at: Option<i64>,
 }
 
+/// Which stored value of a session a copy was made from: the stamp its seal begins with, drawn
+/// at random for each write ([`SEAL_STAMP_LEN`]), so no two writes of a session share one. (Not a
+/// secret: every reader of the store sees it.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Version([u8; SEAL_STAMP_LEN]);
+
+impl Version {
+    /// How many bytes of a stored value [`Version::of`] reads.
+    pub const LEN: usize = SEAL_STAMP_LEN;
+
+    /// The version of a stored (sealed) value, or of its first [`Version::LEN`] bytes; `None`
+    /// when it is shorter (no seal is).
+    pub fn of(stored: &[u8]) -> Option<Self> {
+        stored.get(..Self::LEN)?.try_into().ok().map(Self)
+    }
+}
+
 struct Entry {
     /// Clock milliseconds taken before the read that produced this copy.
     read_at: i64,
-    /// The session's store key, whose existence is confirmed before the copy is served.
+    /// The session's store key, whose value is compared with `version` before the copy is served.
     key: Arc<str>,
+    /// The stored value this copy was made from.
+    version: Version,
     /// An `Arc<Session<T>>`.
     session: Arc<dyn Any + Send + Sync>,
 }
 
-/// A fresh copy, and the store key to confirm it by.
+/// A fresh copy, the store key to confirm it by, and the version it must still find there.
 pub(super) struct Hit<S> {
     pub session: Arc<S>,
     pub key: Arc<str>,
+    pub version: Version,
 }
 
 /// The epoch a read started in; hand it back to [`SessionCache::insert`].
@@ -100,13 +121,13 @@ impl SessionCache {
     }
 
     /// A fresh copy of the session with this id, if there is one, with its store key: not to be
-    /// served before the store says that key still exists.
+    /// served before the store says that key still holds the copy's version.
     pub fn get<S: Send + Sync + 'static>(&self, id: &str, now: i64) -> Option<Hit<S>> {
         let map = self.lock();
         let entry = map.by_id.get(id).filter(|e| self.fresh(e.read_at, now))?;
-        let (session, key) = (entry.session.clone(), entry.key.clone());
+        let (session, key, version) = (entry.session.clone(), entry.key.clone(), entry.version);
         drop(map);
-        Some(Hit { session: session.downcast::<S>().ok()?, key })
+        Some(Hit { session: session.downcast::<S>().ok()?, key, version })
     }
 
     /// Call before reading the store.
@@ -114,15 +135,16 @@ impl SessionCache {
         Epoch(self.epoch.load(Ordering::Acquire))
     }
 
-    /// Keeps what a read started at `read_at` in `epoch` returned, unless a drop happened since
-    /// (the value may predate it) or the cache is full of fresh copies.
+    /// Keeps what a read started at `read_at` in `epoch` returned (the stored value's `version`
+    /// and the session), unless a drop happened since (the value may predate it) or the cache is
+    /// full of fresh copies.
     pub fn insert<S: Send + Sync + 'static>(
         &self,
         id: &str,
         key: String,
         read_at: i64,
         epoch: Epoch,
-        session: Arc<S>,
+        (version, session): (Version, Arc<S>),
     ) {
         let mut map = self.lock();
         if self.epoch.load(Ordering::Acquire) != epoch.0 {
@@ -142,7 +164,7 @@ impl SessionCache {
         }
         let key: Arc<str> = key.into();
         map.ids.insert(key.clone(), id.to_owned());
-        map.by_id.insert(id.to_owned(), Entry { read_at, key, session });
+        map.by_id.insert(id.to_owned(), Entry { read_at, key, version, session });
     }
 
     /// Drops the copy stored under `key` (a store key), and stops reads in flight from putting
@@ -198,17 +220,24 @@ mod tests {
         SessionCache::new(Duration::from_millis(1000))
     }
 
+    /// A stored value's version.
+    fn v(byte: u8) -> Version {
+        Version::of(&[byte; Version::LEN + 8]).unwrap()
+    }
+
     /// The copy `get` offers (to be confirmed by its key), by value.
     fn offered<S: Copy + Send + Sync + 'static>(c: &SessionCache, id: &str, now: i64) -> Option<S> {
         c.get::<S>(id, now).map(|hit| *hit.session)
     }
 
     #[test]
-    fn a_copy_is_offered_within_the_window_only_and_names_the_key_to_confirm() {
+    fn a_copy_is_offered_within_the_window_only_and_names_the_key_and_version_to_confirm() {
         let c = cache();
-        c.insert("id", "session:k".into(), 10_000, c.epoch(), Arc::new(7u32));
+        c.insert("id", "session:k".into(), 10_000, c.epoch(), (v(3), Arc::new(7u32)));
         let hit = c.get::<u32>("id", 10_000).unwrap();
         assert_eq!((*hit.session, &*hit.key), (7, "session:k"), "the store is asked about this key");
+        assert_eq!(hit.version, v(3), "and must still hold this value");
+        assert_eq!(Version::of(&[3; Version::LEN - 1]), None, "no version in a value too short for a seal");
         assert_eq!(offered::<u32>(&c, "id", 10_999), Some(7));
         assert_eq!(offered::<u32>(&c, "id", 11_000), None, "the window is over");
         assert_eq!(offered::<u32>(&c, "id", 9_999), None, "the clock went back");
@@ -221,14 +250,14 @@ mod tests {
         let c = cache();
         let before = c.epoch();
         c.forget("session:k");
-        c.insert("id", "session:k".into(), 0, before, Arc::new(1u32));
+        c.insert("id", "session:k".into(), 0, before, (v(0), Arc::new(1u32)));
         assert_eq!(offered::<u32>(&c, "id", 0), None, "the read may have returned the old value");
-        c.insert("id", "session:k".into(), 0, c.epoch(), Arc::new(2u32));
+        c.insert("id", "session:k".into(), 0, c.epoch(), (v(0), Arc::new(2u32)));
         assert_eq!(offered::<u32>(&c, "id", 0), Some(2));
         c.forget("session:k");
         assert_eq!(offered::<u32>(&c, "id", 0), None);
         assert_eq!(c.len(), 0);
-        c.insert("id", "session:k".into(), 0, c.epoch(), Arc::new(3u32));
+        c.insert("id", "session:k".into(), 0, c.epoch(), (v(0), Arc::new(3u32)));
         c.clear();
         assert_eq!(offered::<u32>(&c, "id", 0), None);
     }
@@ -237,14 +266,14 @@ mod tests {
     fn memory_stays_bounded() {
         let c = cache();
         for i in 0..CAPACITY {
-            c.insert(&format!("id{i}"), format!("session:{i}"), 0, c.epoch(), Arc::new(i));
+            c.insert(&format!("id{i}"), format!("session:{i}"), 0, c.epoch(), (v(0), Arc::new(i)));
         }
-        c.insert("late", "session:late".into(), 500, c.epoch(), Arc::new(0usize));
+        c.insert("late", "session:late".into(), 500, c.epoch(), (v(0), Arc::new(0usize)));
         assert_eq!(c.len(), CAPACITY, "full of fresh copies: the new one is read from the store");
         assert_eq!(offered::<usize>(&c, "late", 500), None);
-        c.insert("later", "session:later".into(), 1_000, c.epoch(), Arc::new(1usize));
+        c.insert("later", "session:later".into(), 1_000, c.epoch(), (v(0), Arc::new(1usize)));
         assert_eq!(c.len(), CAPACITY, "swept a moment ago: not again within the window");
-        c.insert("latest", "session:latest".into(), 1_500, c.epoch(), Arc::new(2usize));
+        c.insert("latest", "session:latest".into(), 1_500, c.epoch(), (v(0), Arc::new(2usize)));
         assert_eq!(c.len(), 1, "stale copies are swept to make room");
         assert_eq!(offered::<usize>(&c, "latest", 1_500), Some(2));
     }

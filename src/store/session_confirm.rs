@@ -1,11 +1,12 @@
 //! One store question answers every request of a session that is waiting for it.
 //!
-//! A request served from a session's in-process copy first asks the store whether the session
-//! still exists ([`super::SessionStore`], step 3 of its argument): the question must be *sent
-//! after the request started*, or a session ended a moment before could be served. An API client
-//! with many connections sends many requests of one session at once; each asking on its own makes
-//! the `EXISTS` round trip the largest cost of a routed call. So the requests of one session share
-//! questions, without ever sharing one that was sent before they arrived:
+//! A request served from a session's in-process copy first asks the store which version of the
+//! session it holds ([`super::SessionStore`], step 3 of its argument): the question must be
+//! *sent after the request started*, or a session ended or rewritten a moment before could be
+//! served as it was. An API client with many connections sends many requests of one session at
+//! once; each asking on its own makes that round trip the largest cost of a routed call. So the
+//! requests of one session share questions, without ever sharing one that was sent before they
+//! arrived:
 //!
 //! - no question in flight: the request sends one and waits for it;
 //! - one in flight (sent before this request arrived, so of no use to it): the request waits for
@@ -39,40 +40,57 @@ fn this_thread() -> ThreadId {
     ID.with(|id| *id)
 }
 
-/// A question's answer, shared by every request waiting for it.
-type Answer = Shared<BoxFuture<'static, Result<bool, StoreError>>>;
+/// A question's answer (an `A`), shared by every request waiting for it.
+type Answer<A> = Shared<BoxFuture<'static, Result<A, StoreError>>>;
 
-#[derive(Clone)]
-struct Question {
+struct Question<A> {
     id: u64,
-    answer: Answer,
+    answer: Answer<A>,
+}
+
+impl<A> Clone for Question<A> {
+    fn clone(&self) -> Self {
+        Self { id: self.id, answer: self.answer.clone() }
+    }
 }
 
 /// A session's questions: the one sent, and the one to send after it.
-#[derive(Default)]
-struct Round {
-    in_flight: Option<Question>,
-    next: Option<Question>,
+struct Round<A> {
+    in_flight: Option<Question<A>>,
+    next: Option<Question<A>>,
+}
+
+impl<A> Default for Round<A> {
+    fn default() -> Self {
+        Self { in_flight: None, next: None }
+    }
 }
 
 /// A session's store key, on one thread.
 type Slot = (ThreadId, Arc<str>);
 
-#[derive(Default)]
-pub(super) struct Confirmations {
-    rounds: Mutex<HashMap<Slot, Round, RandomState>>,
+/// The questions about sessions in flight, whose answers are `A`s.
+pub(super) struct Confirmations<A> {
+    rounds: Mutex<HashMap<Slot, Round<A>, RandomState>>,
     ids: AtomicU64,
 }
 
-impl Confirmations {
-    /// Whether `key` exists, by a question sent after this call began: `ask` makes one (it is
-    /// called only when this request is the one to make it). Its future must send nothing until
-    /// it is awaited (an `async` block): a question waiting its turn goes out only once the one in
-    /// flight is answered, and requests that arrive meanwhile count on it being sent after them.
-    pub async fn exists<F, Fut>(self: &Arc<Self>, key: &Arc<str>, ask: F) -> Result<bool, StoreError>
+impl<A> Default for Confirmations<A> {
+    fn default() -> Self {
+        Self { rounds: Mutex::default(), ids: AtomicU64::new(0) }
+    }
+}
+
+impl<A: Clone + Send + Sync + 'static> Confirmations<A> {
+    /// The store's answer about `key`, to a question sent after this call began: `ask` makes one
+    /// (it is called only when this request is the one to make it). Its future must send nothing
+    /// until it is awaited (an `async` block): a question waiting its turn goes out only once the
+    /// one in flight is answered, and requests that arrive meanwhile count on it being sent after
+    /// them.
+    pub async fn answer<F, Fut>(self: &Arc<Self>, key: &Arc<str>, ask: F) -> Result<A, StoreError>
     where
         F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<bool, StoreError>> + Send + 'static,
+        Fut: Future<Output = Result<A, StoreError>> + Send + 'static,
     {
         let slot: Slot = (this_thread(), key.clone());
         let question = {
@@ -97,10 +115,10 @@ impl Confirmations {
     }
 
     /// A question sent now, or once `after` has been answered.
-    fn start<F, Fut>(self: &Arc<Self>, slot: Slot, after: Option<Answer>, ask: F) -> Question
+    fn start<F, Fut>(self: &Arc<Self>, slot: Slot, after: Option<Answer<A>>, ask: F) -> Question<A>
     where
         F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<bool, StoreError>> + Send + 'static,
+        Fut: Future<Output = Result<A, StoreError>> + Send + 'static,
     {
         let id = self.ids.fetch_add(1, Ordering::Relaxed);
         let table = self.clone();
@@ -150,7 +168,7 @@ impl Confirmations {
         self.lock().len()
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<Slot, Round, RandomState>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<Slot, Round<A>, RandomState>> {
         // The table holds no invariant a panic could break halfway.
         self.rounds.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -200,12 +218,12 @@ mod tests {
 
     /// A request's existence check, in a task of its own.
     fn request(
-        table: &Arc<Confirmations>,
+        table: &Arc<Confirmations<bool>>,
         key: &Arc<str>,
         store: &Gated,
     ) -> tokio::task::JoinHandle<Result<bool, StoreError>> {
         let (table, key, ask) = (table.clone(), key.clone(), store.ask());
-        tokio::spawn(async move { table.exists(&key, ask).await })
+        tokio::spawn(async move { table.answer(&key, ask).await })
     }
 
     async fn until(mut condition: impl FnMut() -> bool) {
@@ -220,7 +238,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_request_arriving_after_the_question_was_sent_waits_for_the_next_one() {
-        let table = Arc::new(Confirmations::default());
+        let table = Arc::new(Confirmations::<bool>::default());
         let key: Arc<str> = Arc::from("session:a");
         let store = Gated::default();
         store.exists.store(true, Ordering::SeqCst);
@@ -246,21 +264,21 @@ mod tests {
 
     #[tokio::test]
     async fn sequential_requests_each_send_their_own_question() {
-        let table = Arc::new(Confirmations::default());
+        let table = Arc::new(Confirmations::<bool>::default());
         let key: Arc<str> = Arc::from("session:b");
         let store = Gated::default();
         store.release.add_permits(100);
         store.exists.store(true, Ordering::SeqCst);
-        assert!(table.exists(&key, store.ask()).await.unwrap());
+        assert!(table.answer(&key, store.ask()).await.unwrap());
         store.exists.store(false, Ordering::SeqCst);
-        assert!(!table.exists(&key, store.ask()).await.unwrap());
+        assert!(!table.answer(&key, store.ask()).await.unwrap());
         assert_eq!(store.sent(), 2);
         assert_eq!(table.pending(), 0);
     }
 
     #[tokio::test]
     async fn a_question_completes_when_its_requests_have_gone() {
-        let table = Arc::new(Confirmations::default());
+        let table = Arc::new(Confirmations::<bool>::default());
         let key: Arc<str> = Arc::from("session:c");
         let store = Gated::default();
         store.exists.store(true, Ordering::SeqCst);
@@ -270,16 +288,16 @@ mod tests {
         store.release.add_permits(10);
         until(|| table.pending() == 0).await;
         store.exists.store(false, Ordering::SeqCst);
-        assert!(!table.exists(&key, store.ask()).await.unwrap(), "a fresh question, not the old answer");
+        assert!(!table.answer(&key, store.ask()).await.unwrap(), "a fresh question, not the old answer");
     }
 
     #[tokio::test]
     async fn an_error_reaches_every_waiting_request_and_is_not_kept() {
-        let table = Arc::new(Confirmations::default());
+        let table = Arc::new(Confirmations::<bool>::default());
         let key: Arc<str> = Arc::from("session:d");
         let failing = || async { Err::<bool, _>(StoreError::Unavailable("down".to_owned())) };
-        assert!(matches!(table.exists(&key, failing).await, Err(StoreError::Unavailable(_))));
-        assert!(table.exists(&key, || async { Ok(true) }).await.unwrap());
+        assert!(matches!(table.answer(&key, failing).await, Err(StoreError::Unavailable(_))));
+        assert!(table.answer(&key, || async { Ok(true) }).await.unwrap());
         assert_eq!(table.pending(), 0);
     }
 }

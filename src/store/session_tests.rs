@@ -61,6 +61,30 @@ async fn a_session_ended_on_one_replica_is_refused_by_the_others_copy_without_an
 }
 
 #[tokio::test]
+async fn a_session_rewritten_on_one_replica_is_served_new_by_the_others_copy_without_any_notification()
+-> Result<(), StoreError> {
+    let (a, b, _) = replicas();
+    let mut session = a.create(data(&["main"], &[])).await?;
+    assert_eq!(seen_by(&b, &session).await?, Some(data(&["main"], &[])), "B reads it and keeps a copy");
+
+    session.data = data(&["main", "eu"], &[]);
+    a.save(&session).await?;
+    assert_eq!(
+        seen_by(&b, &session).await?,
+        Some(data(&["main", "eu"], &[])),
+        "B's next request, clock unmoved"
+    );
+
+    // Written again with the same data: still a new value, read again (never an older one).
+    a.save(&session).await?;
+    session.data = data(&["main"], &["eu"]);
+    a.save(&session).await?;
+    assert_eq!(seen_by(&b, &session).await?, Some(data(&["main"], &["eu"])));
+    assert_eq!(seen_by(&a, &session).await?, Some(data(&["main"], &["eu"])));
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_rewrite_after_the_end_does_not_bring_the_session_back() -> Result<(), StoreError> {
     let (a, b, _) = replicas();
     let session = a.create(data(&["main"], &[])).await?;

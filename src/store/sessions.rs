@@ -10,22 +10,27 @@
 //! drop the copy here and announce it on the change bus, so other replicas drop theirs. Admin
 //! sessions, read a few times a minute, are not copied.
 //!
-//! **An ended session is refused on every replica from the moment its ending answers**, with no
-//! window, whatever happens to the notifications. The argument, step by step:
-//! 1. Ending a session deletes its key in the store before the request that ended it answers
-//!    ([`SessionStore::destroy`]).
-//! 2. Nothing brings a deleted key back: a new session gets a new 256-bit id, every rewrite is
-//!    `SET … XX` (it replaces a value that exists, never creates one; a request that loaded the
-//!    session before it ended and saves it after changes nothing), and reads never write a value.
+//! **An ended or rewritten session is served as it now is on every replica from the moment its
+//! ending or rewrite answers**, with no window, whatever happens to the notifications. The
+//! argument, step by step:
+//! 1. Ending a session deletes its key in the store, and a rewrite replaces its value, before
+//!    the request that did it answers ([`SessionStore::destroy`], [`SessionStore::save`]).
+//! 2. Nothing brings a deleted key or a replaced value back: a new session gets a new 256-bit id,
+//!    every rewrite is `SET … XX` (it replaces a value that exists, never creates one; a request
+//!    that loaded the session before it ended and saves it after changes nothing), every value
+//!    written is sealed anew and so begins with a stamp no other write shares ([`Version`]), and
+//!    reads never write a value.
 //! 3. Every request that uses a session asks the store about its key after the request started:
-//!    either it reads it (`GETEX`), or it holds a copy and asks `EXISTS` (no value sent, nothing
-//!    decrypted), and serves the copy only when the answer is yes. Concurrent requests of one
-//!    session may share an `EXISTS`, but only one sent after each of them started
-//!    ([`super::session_confirm`]); they may share a read, but those that joined it after it
-//!    went out then ask `EXISTS` too ([`reads`]).
+//!    either it reads it (`GETEX`), or it holds a copy and asks for the stamp of the value stored
+//!    now (`GETRANGE` of its first bytes: nothing decrypted), and serves the copy only when that
+//!    is the stamp of the value the copy was made from; when the session was rewritten, it reads
+//!    it. Concurrent requests of one session may share that question, but only one sent after
+//!    each of them started ([`super::session_confirm`]); they may share a read, but those that
+//!    joined it after it went out then ask the question too ([`reads`]).
 //! 4. The store answers each key from one place, in order (a Redis node runs commands one at a
-//!    time; a key lives on one master, Sentinel and Cluster send both commands there; the
-//!    in-process store takes a lock): a question asked after the delete was acknowledged sees it.
+//!    time; a key lives on one master, Sentinel and Cluster send every command there; the
+//!    in-process store takes a lock): a question asked after a delete or a write was
+//!    acknowledged sees it.
 //!
 //! The one exception is Redis's own: replication is asynchronous, so a failover can lose an
 //! acknowledged write, a delete included, as it can lose a new session.
@@ -37,7 +42,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::SessionId;
-use super::session_cache::{FRESH_FOR, SessionCache, follow};
+use super::session_cache::{FRESH_FOR, SessionCache, Version, follow};
 use super::session_confirm::Confirmations;
 use super::session_format;
 use super::session_index::{Grouped, SessionIndex};
@@ -86,8 +91,8 @@ struct Copies {
     changes: ChangeBus,
     /// Follows the change bus for as long as the store lives.
     follower: tokio::task::AbortHandle,
-    /// The existence questions in flight, shared by a session's concurrent requests.
-    confirmations: Arc<Confirmations>,
+    /// The version questions in flight, shared by a session's concurrent requests.
+    confirmations: Arc<Confirmations<Option<Version>>>,
     /// The reads in flight, shared the same way.
     reads: Reads,
 }
@@ -171,9 +176,9 @@ impl SessionStore {
         Ok(session)
     }
 
-    /// Writes the session back (after a change), keeping its creation time. Every replica reads
-    /// the new version from its next request on. A session that ended meanwhile stays ended:
-    /// nothing is written.
+    /// Writes the session back (after a change), keeping its creation time. Every replica serves
+    /// the new version from its next request on (the module comment says why). A session that
+    /// ended meanwhile stays ended: nothing is written.
     pub async fn save<T: Serialize + DeserializeOwned + Grouped>(
         &self,
         session: &Session<T>,
@@ -235,7 +240,7 @@ impl SessionStore {
         T: DeserializeOwned + Grouped + Clone + Send + Sync + 'static,
     {
         let read = self.read(id, self.key(id), self.clock.now_millis()).await?;
-        Ok(read.map(|session| Session::clone(&session)))
+        Ok(read.map(|(_, session)| Session::clone(&session)))
     }
 
     /// [`SessionStore::load`] without copying the session out of the in-process copies.
@@ -248,27 +253,32 @@ impl SessionStore {
         if let Some(hit) = self.cache().and_then(|c| c.get::<Session<T>>(id.as_str(), now))
             && self.ttl(hit.session.created_at).is_some()
         {
-            // The copy spares the value, never the question: does the session still exist, now
-            // that this request has started? (The module comment, step 3.) When the store cannot
-            // answer, neither can the copy: 503, as for a read.
-            if self.still_exists(&hit.key).await? {
-                return Ok(Some(hit.session));
+            // The copy spares the value, never the question: is the session still what the copy
+            // was made from, now that this request has started? (The module comment, step 3.)
+            // When the store cannot answer, neither can the copy: 503, as for a read.
+            match self.stored_version(&hit.key).await? {
+                Some(version) if version == hit.version => return Ok(Some(hit.session)),
+                // Rewritten (on another replica, whose notification has not come yet): read below.
+                Some(_) => self.forget(&hit.key),
+                None => {
+                    self.forget(&hit.key);
+                    return Ok(None);
+                }
             }
-            self.forget(&hit.key);
-            return Ok(None);
         }
         // (Boxed: a routed call's future would otherwise be as large as a read's, on every call.)
         Box::pin(self.read_shared(id, now)).await
     }
 
     /// Reads the session stored under `key` (its [`Self::key`]) from the store, sliding its idle
-    /// timeout, and keeps a copy; `now` is taken before the read.
+    /// timeout, and keeps a copy; `now` is taken before the read. With the session comes the
+    /// version of the value it was read from.
     async fn read<T>(
         &self,
         id: &SessionId,
         key: String,
         now: i64,
-    ) -> Result<Option<Arc<Session<T>>>, StoreError>
+    ) -> Result<Option<(Version, Arc<Session<T>>)>, StoreError>
     where
         T: DeserializeOwned + Grouped + Send + Sync + 'static,
     {
@@ -277,7 +287,8 @@ impl SessionStore {
         let Some(sealed) = self.kv.get_and_touch(&key, self.idle).await? else {
             return Ok(None);
         };
-        let Some(plain) = self.keys.open(key.as_bytes(), &sealed) else {
+        let (Some(version), Some(plain)) = (Version::of(&sealed), self.keys.open(key.as_bytes(), &sealed))
+        else {
             tracing::warn!("a stored session failed authentication; treating it as signed out");
             return Ok(None);
         };
@@ -297,9 +308,9 @@ impl SessionStore {
             self.index.read(&key, ttl, &session.data.groups().member_of).await?;
         }
         if let (Some(copies), Some(epoch)) = (copies, epoch) {
-            copies.insert(id.as_str(), key, now, epoch, session.clone());
+            copies.insert(id.as_str(), key, now, epoch, (version, session.clone()));
         }
-        Ok(Some(session))
+        Ok(Some((version, session)))
     }
 
     /// A handle of the session that may be shown and posted back (the keyed hash it is stored
@@ -362,16 +373,17 @@ impl SessionStore {
         Ok(())
     }
 
-    /// Whether the session under `key` exists, by a question sent after this call began; the
-    /// concurrent requests of one session share such questions ([`Confirmations`]).
-    async fn still_exists(&self, key: &Arc<str>) -> Result<bool, StoreError> {
-        let Some(copies) = &self.copies else { return self.kv.exists(key).await };
-        // (The store handle is taken only by the request that sends the question.)
+    /// The version of the session stored under `key` (`None`: there is none), by a question sent
+    /// after this call began; the concurrent requests of one session share such questions
+    /// ([`Confirmations`]). Nothing is decrypted: the stamp of a value is not secret.
+    async fn stored_version(&self, key: &Arc<str>) -> Result<Option<Version>, StoreError> {
         let ask = || {
             let (kv, asked) = (self.kv.clone(), key.clone());
-            async move { kv.exists(&asked).await }
+            async move { Ok(kv.head(&asked, Version::LEN).await?.as_deref().and_then(Version::of)) }
         };
-        copies.confirmations.exists(key, ask).await
+        let Some(copies) = &self.copies else { return ask().await };
+        // (The store handle is taken only by the request that sends the question.)
+        copies.confirmations.answer(key, ask).await
     }
 
     fn cache(&self) -> Option<&SessionCache> {
@@ -385,13 +397,14 @@ impl SessionStore {
         }
     }
 
-    /// Tells the other replicas to drop their copy. When that fails, an ended session is refused
-    /// there all the same (its key is gone), and a rewritten one is read again at the end of the
-    /// copy's window ([`FRESH_FOR`]).
+    /// Tells the other replicas to drop their copy. When that fails, nothing is served stale
+    /// there (their next request of the session finds the stored version changed, the module
+    /// comment says why): the copy only stays in their memory until its window ([`FRESH_FOR`]) is
+    /// over.
     async fn announce(&self, change: Change) {
         let Some(copies) = &self.copies else { return };
         if let Err(e) = copies.changes.publish(change).await {
-            tracing::warn!(error = %e, "other replicas may serve the previous version of a rewritten session for up to a second");
+            tracing::warn!(error = %e, "could not tell the other replicas of a session change; they will notice it at their next request of the session");
         }
     }
 

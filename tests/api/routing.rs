@@ -604,13 +604,14 @@ async fn a_routed_call_costs_one_redis_command_and_repeats_read_nothing() {
     };
 
     // The session was read a moment ago: it is served from memory, each call asking Redis only
-    // whether it still exists (so that a session ended elsewhere is refused at once).
+    // for the stamp of the value stored now (so that a session ended or rewritten elsewhere is
+    // seen at once).
     let before = command_counts(&f.redis);
     for i in 0..50 {
         assert_eq!(routed(i).await.status(), 200);
     }
     let delta = commands_since(&f.redis, &before);
-    assert_eq!(delta.into_iter().collect::<Vec<_>>(), [("exists".to_owned(), 50)], "nothing read");
+    assert_eq!(delta.into_iter().collect::<Vec<_>>(), [("getrange".to_owned(), 50)], "nothing read");
 
     // Once the window is over, the next call reads the session again, sliding its idle timeout
     // in the same command; the calls after it are served from memory again.
@@ -621,7 +622,7 @@ async fn a_routed_call_costs_one_redis_command_and_repeats_read_nothing() {
             assert_eq!(routed(i).await.status(), 200);
         }
         let delta = commands_since(&f.redis, &before);
-        let expected = [("exists".to_owned(), 9), ("getex".to_owned(), 1)];
+        let expected = [("getex".to_owned(), 1), ("getrange".to_owned(), 9)];
         assert_eq!(delta.into_iter().collect::<Vec<_>>(), expected, "round {round}");
     }
 }
@@ -635,7 +636,7 @@ async fn calls_that_find_the_copy_stale_together_share_one_read() {
     }
     // The copy's window ends under an API client with calls on many connections at once: one
     // of them reads the session (sliding its idle timeout), the others wait for that read and
-    // then ask whether the session still exists, as they would with a copy.
+    // then ask whether the session is still the value read, as they would with a copy.
     for round in 0..3 {
         f.clock.advance(SESSION_FRESH_FOR);
         let before = command_counts(&f.redis);
@@ -646,7 +647,7 @@ async fn calls_that_find_the_copy_stale_together_share_one_read() {
         }
         let delta = commands_since(&f.redis, &before);
         assert_eq!(delta.get("getex"), Some(&1), "round {round}: one read, {delta:?}");
-        let asked = delta.get("exists").copied().unwrap_or(0);
+        let asked = delta.get("getrange").copied().unwrap_or(0);
         assert!((1..=15).contains(&asked), "round {round}: the other calls confirmed, {delta:?}");
     }
 }

@@ -182,9 +182,19 @@ impl RedisStore {
         Ok(set.is_some())
     }
 
-    pub async fn exists(&self, key: &str) -> Result<bool, StoreError> {
+    pub async fn head(&self, key: &str, len: usize) -> Result<Option<Vec<u8>>, StoreError> {
+        // (`GETRANGE key 0 -1` would be the whole value.)
+        let Some(last) = len.checked_sub(1) else { return Ok(None) };
         let mut c = self.conn().await?;
-        c.exists(self.key(key)).await.map_err(unavailable)
+        let head: Vec<u8> = redis::cmd("GETRANGE")
+            .arg(self.key(key))
+            .arg(0)
+            .arg(last)
+            .query_async(&mut c)
+            .await
+            .map_err(unavailable)?;
+        // (A missing key reads as an empty string.)
+        Ok((!head.is_empty()).then_some(head))
     }
 
     pub async fn set_if_absent(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool, StoreError> {

@@ -3,9 +3,9 @@
 //! session in flight finds it stale at the same moment: without this, each would read it from the
 //! store, open and decode it and touch its index entries (an API client on 32 connections: 32
 //! reads a second instead of one). The first request reads; the others wait for its value, then ask
-//! whether the session still exists, as a request holding a copy does (`sessions`, the module
-//! comment, step 3): the read went out before they started, so its answer alone could miss an
-//! ending in between.
+//! whether the session is still that value, as a request holding a copy does (`sessions`, the
+//! module comment, step 3): the read went out before they started, so its answer alone could miss
+//! an ending or a rewrite in between.
 
 use std::any::Any;
 use std::collections::HashMap;
@@ -15,20 +15,21 @@ use foldhash::fast::RandomState;
 use futures_util::future::{BoxFuture, FutureExt, Shared};
 use serde::de::DeserializeOwned;
 
-use super::{Session, SessionStore};
+use super::{Session, SessionStore, Version};
 use crate::store::session_index::Grouped;
 use crate::store::{SessionId, StoreError};
 
-/// A session as read from the store (`None`: not there), typed by the caller.
-type ReadSession = Option<Arc<dyn Any + Send + Sync>>;
+/// A session as read from the store (`None`: not there), typed by the caller, with the version of
+/// the value it was read from.
+type ReadSession = Option<(Version, Arc<dyn Any + Send + Sync>)>;
 
 /// A read in flight, awaited by every request that shares it.
 type Read = Shared<BoxFuture<'static, Result<ReadSession, StoreError>>>;
 
 impl SessionStore {
     /// [`Self::read`], shared by the session's requests that find its copy stale together (the
-    /// module comment). Those that join a read in flight ask whether the session still exists
-    /// once they have its value.
+    /// module comment). Those that join a read in flight ask whether the session is still what
+    /// was read once they have its value.
     pub(super) async fn read_shared<T>(
         &self,
         id: &SessionId,
@@ -38,31 +39,37 @@ impl SessionStore {
         T: DeserializeOwned + Grouped + Send + Sync + 'static,
     {
         let key = self.key(id);
-        let Some(copies) = &self.copies else { return self.read(id, key, now).await };
+        let own_read =
+            || async { Ok(self.read::<T>(id, self.key(id), now).await?.map(|(_, session)| session)) };
+        let Some(copies) = &self.copies else { return own_read().await };
         let (store, owned, stored_under) = (self.clone(), id.clone(), key.clone());
         let (read, leading) = copies.reads.join_or_start(&key, move || {
             async move {
                 let session = store.read::<T>(&owned, stored_under, now).await?;
-                Ok(session.map(|session| session as Arc<dyn Any + Send + Sync>))
+                Ok(session.map(|(version, session)| (version, session as Arc<dyn Any + Send + Sync>)))
             }
             .boxed()
         });
         let joined = leading.is_none();
-        let session = read.await?.map(|session| session.downcast::<Session<T>>());
+        let session = read.await?.map(|(version, session)| (version, session.downcast::<Session<T>>()));
         drop(leading);
         match session {
             None => Ok(None),
-            Some(Ok(session)) if !joined => Ok(Some(session)),
-            Some(Ok(session)) => {
+            Some((_, Ok(session))) if !joined => Ok(Some(session)),
+            Some((version, Ok(session))) => {
                 let key: Arc<str> = key.into();
-                if self.still_exists(&key).await? {
-                    return Ok(Some(session));
+                match self.stored_version(&key).await? {
+                    Some(now_stored) if now_stored == version => Ok(Some(session)),
+                    // Rewritten since the read went out: this request reads it itself.
+                    Some(_) => Box::pin(own_read()).await,
+                    None => {
+                        self.forget(&key);
+                        Ok(None)
+                    }
                 }
-                self.forget(&key);
-                Ok(None)
             }
             // (Another type under the same key: not shared, read for this caller.)
-            Some(Err(_)) => Box::pin(self.read(id, self.key(id), now)).await,
+            Some((_, Err(_))) => Box::pin(own_read()).await,
         }
     }
 }
@@ -133,7 +140,8 @@ mod tests {
             async move {
                 reads.fetch_add(1, Ordering::SeqCst);
                 tokio::task::yield_now().await;
-                Ok(Some(Arc::new(7_u32) as Arc<dyn Any + Send + Sync>))
+                let version = Version::of(&[1; Version::LEN]).unwrap();
+                Ok(Some((version, Arc::new(7_u32) as Arc<dyn Any + Send + Sync>)))
             }
             .boxed()
         }
@@ -147,7 +155,7 @@ mod tests {
         let (other, other_leading) = reads.join_or_start("other", counting(&started));
         assert!(leading.is_some() && joined.is_none() && other_leading.is_some());
         for read in [first, second, other] {
-            let value = read.await.unwrap().unwrap();
+            let (_, value) = read.await.unwrap().unwrap();
             assert_eq!(value.downcast::<u32>().ok().as_deref(), Some(&7));
         }
         assert_eq!(started.load(Ordering::SeqCst), 2, "one read per key");
