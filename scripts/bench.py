@@ -1355,6 +1355,92 @@ def bench_instructions(lab, args):
     return data, text
 
 
+def bench_profile(lab, args):
+    """Where Portico's CPU goes on a routed call: `perf record` (sampling, no call graphs) of its
+    process while wrk sends the routed GET through it to the fast upstream, default workers, then
+    the same for the hyper floor (the reference: the stack alone). The shares by object (kernel,
+    the binary, libc…) of each, and Portico's user-space symbols above `--profile-limit` percent of
+    its samples; the `perf.data` files stay in target/bench/ for `perf report`. perf samples
+    `cycles` where the machine exposes hardware counters and `cpu-clock` where it does not (most
+    virtual machines): the report names the event."""
+    sim_session = lab.manager_session()
+    _, _, body = http_call(lab.master_port, "GET", ROUTED, headers={"Cookie": f"{SIM_COOKIE}={sim_session}"})
+    front_port, _ = start_front(lab, body)
+    os.makedirs(OUT, exist_ok=True)
+    data = {"seconds": args.profile_seconds}
+    try:
+        with lab.portico(1, master_url=f"http://127.0.0.1:{front_port}", name="portico-profile") as (port, pid):
+            _, cookie = timed_sign_ins(port, 1)
+            data["portico"] = profiled(f"http://127.0.0.1:{port}{ROUTED}", cookie, pid, "portico", args)
+        floor = start_floor(lab, front_port, sim_session)
+        try:
+            check_floor(floor, body)
+            data["floor"] = profiled(f"http://127.0.0.1:{floor[1]}{ROUTED}", None, floor[0].pid, "floor", args)
+        finally:
+            lab.procs.stop(floor[0])
+    finally:  # the front nginx serves this benchmark only
+        for proc in [p for p in lab.procs.running if p.bench_name == "nginx-upstream"]:
+            lab.procs.stop(proc)
+    p, f = data["portico"], data["floor"]
+    names = list(dict.fromkeys(name for name, _ in [*p["objects"], *f["objects"]]))
+    share = lambda of, name: next((s for n, s in of["objects"] if n == name), 0.0)
+    us = lambda of, name: share(of, name) / 100 * of["cpu_us_per_request"]
+    rows = [[f"`{name}`", f"{share(p, name):.1f}%", f"{us(p, name):.1f}", f"{share(f, name):.1f}%", f"{us(f, name):.1f}"]
+            for name in names if max(share(p, name), share(f, name)) >= 0.1]
+    rows.append(["all", "100%", f"{p['cpu_us_per_request']:.1f}", "100%", f"{f['cpu_us_per_request']:.1f}"])
+    symbol_rows = [[f"{s:.2f}%", f"`{name.replace('|', '/')[:140]}`"] for name, s in p["user_symbols"]]
+    text = (f"`perf record -F 999` of the proxy's process for {args.profile_seconds} s (`--profile-seconds N`) "
+            f"while `wrk {' '.join(p['wrk'].split())}` sends `GET {ROUTED}` through it to the fast upstream (as in "
+            f"**routing**), default workers: Portico ({p['rps']:,.0f} req/s under the sampling), then the hyper "
+            f"floor ({f['rps']:,.0f} req/s); event `{p['event']}`. Shares of each one's samples by object, and "
+            f"what they come to in CPU µs per call (the process's user+sys from `/proc/PID/stat` over the run "
+            f"÷ its calls, as in **routing**, times the share); then "
+            f"Portico's user-space symbols above {args.profile_limit}% (`--profile-limit N`) by self time. "
+            f"`perf report -i target/bench/perf.portico.data` (or `perf.floor.data`) for more.\n\n"
+            + table(["object", "Portico", "µs / call", "hyper floor", "µs / call"], rows) + "\n\n"
+            + table(["Portico, self", "object and symbol"], symbol_rows))
+    return data, text
+
+
+def profiled(url, cookie, pid, label, args):
+    """`perf record` of `pid` while wrk calls `url`: the event, req/s, shares by object and the
+    user-space symbols above `--profile-limit`; the data is kept as target/bench/perf.{label}.data."""
+    out = os.path.join(OUT, f"perf.{label}.data")
+    seconds = args.profile_seconds
+    # (wrk runs a second longer on each side of the recording, so it samples the steady load.)
+    settings = ["-t2", "-c32", f"-d{seconds + 2}s"]
+    wrk(url, cookie, WARMUP_WRK)
+    record = ["perf", "record", "-F", "999", "-p", str(pid), "-o", out, "--", "sleep", str(seconds)]
+    perf = subprocess.Popen(["sh", "-c", 'sleep 1 && exec "$@"', "sh", *record],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    user, system = cpu_ticks([pid])
+    run = wrk(url, cookie, settings)
+    user_after, system_after = cpu_ticks([pid])
+    _, err = perf.communicate(timeout=60)
+    if perf.returncode != 0:
+        raise BenchError(f"perf record of {label} failed ({perf.returncode}): {err.strip()[-400:]}")
+    if run["non_2xx"] or run["requests"] == 0:
+        raise BenchError(f"{label}: {run['non_2xx']} non-2xx of {run['requests']} routed calls while profiling")
+    event, objects = perf_shares(out, ["--sort", "dso"])
+    _, symbols = perf_shares(out, ["--sort", "dso,sym", "--percent-limit", str(args.profile_limit)])
+    cpu_s = (user_after - user + system_after - system) / CLOCK_TICKS
+    return {"wrk": " ".join(settings), "event": event, "rps": run["rps"],
+            "cpu_us_per_request": round(cpu_s * 1e6 / run["requests"], 2), "objects": objects,
+            "user_symbols": [(name, s) for name, s in symbols if "[.]" in name]}
+
+
+def perf_shares(data_file, sort):
+    """`perf report`'s self shares of `data_file` under `sort`: (event, [(name, percent)])."""
+    argv = ["perf", "report", "-i", data_file, "--stdio", "--no-children", "-g", "none", *sort]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=600).stdout
+    event = re.search(r"of event '([^']+)'", out)
+    shares = [(" ".join(m.group(2).split()), float(m.group(1)))
+              for m in re.finditer(r"^\s+([\d.]+)%\s+(.+?)\s*$", out, re.M)]
+    if not shares:
+        raise BenchError(f"perf report printed no samples for {data_file}")
+    return (event.group(1) if event else "?"), shares
+
+
 def csrf_token(port, cookie):
     """The portal session's CSRF token, from a page's form (as a browser client reads it)."""
     status, _, page = http_call(port, "GET", "/environments", headers={"Cookie": cookie})
@@ -1874,7 +1960,8 @@ BENCHES = {"signin": ("Sign-in time against the number of slaves", bench_signin)
            "memory": ("Memory: Redis per session, Portico RSS", bench_memory),
            "topologies": ("Redis topologies: single node, Sentinel, Cluster", bench_topologies),
            "failover": ("Failover drill: a Redis master killed under routed calls", bench_failover),
-           "instructions": ("Instructions per routed call: Portico against nginx proxy_pass", bench_instructions)}
+           "instructions": ("Instructions per routed call: Portico against nginx proxy_pass", bench_instructions),
+           "profile": ("Where Portico's CPU goes on a routed call (perf)", bench_profile)}
 DEFAULT_BENCHES = ("signin", "routing", "memory")  # `all` adds topologies and failover
 
 
@@ -1916,6 +2003,9 @@ def main():
                         help="seconds of wrk per proxy and round (routing)")
     parser.add_argument("--instruction-seconds", type=int, default=10,
                         help="seconds of wrk under callgrind per proxy (instructions)")
+    parser.add_argument("--profile-seconds", type=int, default=8, help="seconds of perf sampling (profile)")
+    parser.add_argument("--profile-limit", type=float, default=0.5,
+                        help="smallest share of all samples, in percent, of a symbol listed (profile)")
     parser.add_argument("--proxy-workers", type=int, default=0,
                         help="Portico's worker threads and the reference nginx's worker processes (routing; "
                              "default: each one's own, one per core)")
