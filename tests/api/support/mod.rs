@@ -44,8 +44,32 @@ pub fn missing_peer(test: &str, what: &str, install: &str) {
     let _ = writeln!(std::io::stderr(), "NOTE {message}");
 }
 
-/// A free TCP port on 127.0.0.1 (bound, then released for a child process to take).
+/// A free TCP port on 127.0.0.1 (bound, then released for a child process to take), never one
+/// handed out before in this test process ([`free_ports`]).
 pub fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    listener.local_addr().expect("local address").port()
+    free_ports(1)[0]
+}
+
+/// `n` distinct free ports on 127.0.0.1, none of them handed out before in this test process. A
+/// test may stop a server and start it again on its port (Redis going down and coming back); in
+/// between the port is free, and the system would hand it to the next test that asks — whose
+/// server would then answer the first test's clients, and the first test's restart would find
+/// its port taken. So a port goes to one test only. (Ports are bound until all `n` are chosen:
+/// the system hands out a port bound elsewhere only once it is released.)
+pub fn free_ports(n: usize) -> Vec<u16> {
+    use std::collections::BTreeSet;
+    use std::sync::{Mutex, PoisonError};
+    static HANDED_OUT: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut held = Vec::new();
+    let mut ports = Vec::with_capacity(n);
+    while ports.len() < n {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+        let port = listener.local_addr().expect("local address").port();
+        if handed_out.insert(port) {
+            ports.push(port);
+        }
+        held.push(listener);
+    }
+    ports
 }

@@ -26,7 +26,7 @@ impl RedisCluster {
     }
 
     fn launch() -> Self {
-        let ports = super::free_ports(12);
+        let ports = crate::support::free_ports(12);
         let mut cluster = Self { nodes: Vec::new() };
         // An explicit bus port: the default (port + 10000) may be taken, or past 65535.
         for pair in ports.chunks(2) {

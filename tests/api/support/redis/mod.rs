@@ -35,14 +35,6 @@ fn installed(test: &str, program: &str) -> bool {
     ok
 }
 
-/// `n` distinct free ports, all held until every one is chosen (two calls of `free_port` may
-/// otherwise return the same port).
-fn free_ports(n: usize) -> Vec<u16> {
-    let held: Vec<_> =
-        (0..n).map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port")).collect();
-    held.iter().map(|l| l.local_addr().expect("local address").port()).collect()
-}
-
 fn url(port: u16) -> String {
     format!("redis://127.0.0.1:{port}")
 }

@@ -30,7 +30,7 @@ impl RedisSentinel {
     }
 
     fn launch() -> Self {
-        let ports = super::free_ports(5);
+        let ports = crate::support::free_ports(5);
         let (master, replica) = (ports[0], ports[1]);
         let mut group = Self { sentinels: Vec::new(), data: Vec::new(), killed: None };
         group.data.push(Node::server(master, &[]));
