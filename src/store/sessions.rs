@@ -250,13 +250,14 @@ impl SessionStore {
     {
         // Taken before the read: the copy's window starts no later than the idle timeout it sets.
         let now = self.clock.now_millis();
-        if let Some(hit) = self.cache().and_then(|c| c.get::<Session<T>>(id.as_str(), now))
+        if let Some(copies) = &self.copies
+            && let Some(hit) = copies.cache.get::<Session<T>>(id.as_str(), now)
             && self.ttl(hit.session.created_at).is_some()
         {
             // The copy spares the value, never the question: is the session still what the copy
             // was made from, now that this request has started? (The module comment, step 3.)
             // When the store cannot answer, neither can the copy: 503, as for a read.
-            match self.stored_version(&hit.key).await? {
+            match self.stored_version(copies, &hit.key).await? {
                 Some(version) if version == hit.version => return Ok(Some(hit.session)),
                 // Rewritten (on another replica, whose notification has not come yet): read below.
                 Some(_) => self.forget(&hit.key),
@@ -375,14 +376,14 @@ impl SessionStore {
 
     /// The version of the session stored under `key` (`None`: there is none), by a question sent
     /// after this call began; the concurrent requests of one session share such questions
-    /// ([`Confirmations`]). Nothing is decrypted: the stamp of a value is not secret.
-    async fn stored_version(&self, key: &Arc<str>) -> Result<Option<Version>, StoreError> {
+    /// ([`Confirmations`]). Nothing is decrypted: the stamp of a value is not secret. (Asked only
+    /// by a store that keeps copies: a request without one reads the session.)
+    async fn stored_version(&self, copies: &Copies, key: &Arc<str>) -> Result<Option<Version>, StoreError> {
+        // (The store handle is taken only by the request that sends the question.)
         let ask = || {
             let (kv, asked) = (self.kv.clone(), key.clone());
             async move { Ok(kv.head(&asked, Version::LEN).await?.as_deref().and_then(Version::of)) }
         };
-        let Some(copies) = &self.copies else { return ask().await };
-        // (The store handle is taken only by the request that sends the question.)
         copies.confirmations.answer(key, ask).await
     }
 

@@ -58,7 +58,7 @@ impl SessionStore {
             Some((_, Ok(session))) if !joined => Ok(Some(session)),
             Some((version, Ok(session))) => {
                 let key: Arc<str> = key.into();
-                match self.stored_version(&key).await? {
+                match self.stored_version(copies, &key).await? {
                     Some(now_stored) if now_stored == version => Ok(Some(session)),
                     // Rewritten since the read went out: this request reads it itself.
                     Some(_) => Box::pin(own_read()).await,
