@@ -1388,6 +1388,9 @@ def bench_profile(lab, args):
     rows = [[f"`{name}`", f"{share(p, name):.1f}%", f"{us(p, name):.1f}", f"{share(f, name):.1f}%", f"{us(f, name):.1f}"]
             for name in names if max(share(p, name), share(f, name)) >= 0.1]
     rows.append(["all", "100%", f"{p['cpu_us_per_request']:.1f}", "100%", f"{f['cpu_us_per_request']:.1f}"])
+    per_call = [["context switches of the proxy, voluntary", p["voluntary_switches_per_request"], f["voluntary_switches_per_request"]],
+                ["context switches of the proxy, involuntary", p["involuntary_switches_per_request"], f["involuntary_switches_per_request"]],
+                ["the whole machine's CPU µs (wrk, proxy, upstream, Redis)", p["machine_cpu_us_per_request"], f["machine_cpu_us_per_request"]]]
     symbol_rows = [[f"{s:.2f}%", f"`{name.replace('|', '/')[:140]}`"] for name, s in p["user_symbols"]]
     text = (f"`perf record -F 999` of the proxy's process for {args.profile_seconds} s (`--profile-seconds N`) "
             f"while `wrk {' '.join(p['wrk'].split())}` sends `GET {ROUTED}` through it to the fast upstream (as in "
@@ -1398,6 +1401,9 @@ def bench_profile(lab, args):
             f"Portico's user-space symbols above {args.profile_limit}% (`--profile-limit N`) by self time. "
             f"`perf report -i target/bench/perf.portico.data` (or `perf.floor.data`) for more.\n\n"
             + table(["object", "Portico", "µs / call", "hyper floor", "µs / call"], rows) + "\n\n"
+            + "Per call, over the same runs (`/proc/PID/task/*/status`, and `/proc/stat` for the machine: "
+            "every core's busy time, perf's own included):\n\n"
+            + table(["per call", "Portico", "hyper floor"], per_call) + "\n\n"
             + table(["Portico, self", "object and symbol"], symbol_rows))
     return data, text
 
@@ -1414,8 +1420,10 @@ def profiled(url, cookie, pid, label, args):
     perf = subprocess.Popen(["sh", "-c", 'sleep 1 && exec "$@"', "sh", *record],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     user, system = cpu_ticks([pid])
+    switches, machine = context_switches(pid), machine_ticks()
     run = wrk(url, cookie, settings)
     user_after, system_after = cpu_ticks([pid])
+    switches_after, machine_after = context_switches(pid), machine_ticks()
     _, err = perf.communicate(timeout=60)
     if perf.returncode != 0:
         raise BenchError(f"perf record of {label} failed ({perf.returncode}): {err.strip()[-400:]}")
@@ -1424,9 +1432,35 @@ def profiled(url, cookie, pid, label, args):
     event, objects = perf_shares(out, ["--sort", "dso"])
     _, symbols = perf_shares(out, ["--sort", "dso,sym", "--percent-limit", str(args.profile_limit)])
     cpu_s = (user_after - user + system_after - system) / CLOCK_TICKS
+    per_call = lambda after, before: round((after - before) / run["requests"], 3)
     return {"wrk": " ".join(settings), "event": event, "rps": run["rps"],
             "cpu_us_per_request": round(cpu_s * 1e6 / run["requests"], 2), "objects": objects,
+            "voluntary_switches_per_request": per_call(switches_after[0], switches[0]),
+            "involuntary_switches_per_request": per_call(switches_after[1], switches[1]),
+            "machine_cpu_us_per_request": round((machine_after - machine) / CLOCK_TICKS * 1e6 / run["requests"], 2),
             "user_symbols": [(name, s) for name, s in symbols if "[.]" in name]}
+
+
+def context_switches(pid):
+    """(voluntary, involuntary) context switches of all of `pid`'s threads so far."""
+    voluntary = involuntary = 0
+    for status in glob.glob(f"/proc/{pid}/task/*/status"):
+        try:
+            with open(status) as f:
+                text = f.read()
+        except FileNotFoundError:  # (a thread that ended meanwhile)
+            continue
+        voluntary += int(re.search(r"^voluntary_ctxt_switches:\s+(\d+)", text, re.M).group(1))
+        involuntary += int(re.search(r"^nonvoluntary_ctxt_switches:\s+(\d+)", text, re.M).group(1))
+    return voluntary, involuntary
+
+
+def machine_ticks():
+    """Clock ticks every core of the machine spent busy so far (`/proc/stat`: all but idle and
+    iowait): the CPU of the whole routed call — load generator, proxy, upstream, Redis."""
+    with open("/proc/stat") as f:
+        fields = [int(v) for v in f.readline().split()[1:]]
+    return sum(fields) - fields[3] - fields[4]
 
 
 def perf_shares(data_file, sort):
