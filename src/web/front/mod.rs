@@ -5,6 +5,9 @@
 //! application on the same thread ([`pages`]). What every request gets — request id, access
 //! line, metrics, security headers, body deadline — is done once for both ([`request`]).
 //!
+//! A connection is served by the thread that accepted it; each thread accepts one connection per
+//! turn, so the connections of a burst are spread over the threads.
+//!
 //! Limits at the connection: a request's head must arrive within [`HEAD_TIMEOUT`] of the
 //! connection opening or of the previous answer (which also closes idle keep-alive connections),
 //! a TLS handshake within [`TLS_HANDSHAKE_TIMEOUT`], and a head may not exceed [`MAX_HEAD`]
@@ -180,6 +183,12 @@ async fn accept(listener: TcpListener, tls: Option<TlsAcceptor>, serving: Rc<Ser
                 Ok((stream, peer)) => {
                     let connection = Connection { peer, serving: serving.clone(), builder: builder.clone() };
                     tokio::task::spawn_local(connection.serve(stream, tls.clone(), graceful.watcher()));
+                    // One connection per turn: every serving thread is woken for a new
+                    // connection, and one that took a whole burst (a client's pool opening its
+                    // connections at once) would serve all of them alone while the others idle.
+                    // Yielding lets the other threads take their share, and a thread busy with
+                    // requests accepts less than an idle one.
+                    tokio::task::yield_now().await;
                 }
                 // (Out of file descriptors, most likely: a pause lets connections end.)
                 Err(e) => {
