@@ -43,10 +43,12 @@ enum Hearing {
 
 async fn replicas_where(test: &str, hearing: Hearing) -> Option<Replicas> {
     let redis = RedisServer::start(test)?;
-    let _: () = redis::cmd("ACL")
-        .arg(&["SETUSER", "deaf", "on", ">deaf-password", "~*", "&*", "+@all", "-@pubsub"])
-        .query(&mut redis.client())
-        .unwrap();
+    if hearing == Hearing::BIsDeaf {
+        let _: () = redis::cmd("ACL")
+            .arg(&["SETUSER", "deaf", "on", ">deaf-password", "~*", "&*", "+@all", "-@pubsub"])
+            .query(&mut redis.client())
+            .unwrap();
+    }
     let master = start_master().await;
     let eu = start_slave("eu", &master.url).await;
     let builder = |redis: &RedisServer| {

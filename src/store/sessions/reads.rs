@@ -39,9 +39,10 @@ impl SessionStore {
         T: DeserializeOwned + Grouped + Send + Sync + 'static,
     {
         let key = self.key(id);
+        // (The key is derived once: a keyed hash of the id.)
         let own_read =
-            || async { Ok(self.read::<T>(id, self.key(id), now).await?.map(|(_, session)| session)) };
-        let Some(copies) = &self.copies else { return own_read().await };
+            |key: String| async move { Ok(self.read::<T>(id, key, now).await?.map(|(_, session)| session)) };
+        let Some(copies) = &self.copies else { return own_read(key).await };
         let (store, owned, stored_under) = (self.clone(), id.clone(), key.clone());
         let (read, leading) = copies.reads.join_or_start(&key, move || {
             async move {
@@ -61,7 +62,7 @@ impl SessionStore {
                 match self.stored_version(copies, &key).await? {
                     Some(now_stored) if now_stored == version => Ok(Some(session)),
                     // Rewritten since the read went out: this request reads it itself.
-                    Some(_) => Box::pin(own_read()).await,
+                    Some(_) => Box::pin(own_read(key.to_string())).await,
                     None => {
                         self.forget(&key);
                         Ok(None)
@@ -69,7 +70,7 @@ impl SessionStore {
                 }
             }
             // (Another type under the same key: not shared, read for this caller.)
-            Some((_, Err(_))) => Box::pin(own_read()).await,
+            Some((_, Err(_))) => Box::pin(own_read(key)).await,
         }
     }
 }
