@@ -947,7 +947,7 @@ def routing(lab, args):
     settings = ["-t2", "-c32", f"-d{args.routing_seconds}s"]
     load_start = loadavg()
     result = {"path": ROUTED, "wrk": " ".join(settings), "warmup": " ".join(WARMUP_WRK),
-              "rounds": args.routing_rounds, "body_bytes": len(body), "cases": {}}
+              "rounds": args.routing_rounds, "sessions": args.routing_sessions, "body_bytes": len(body), "cases": {}}
     rows, ratio_rows = [], []
     for case, title in ROUTING_CASES:
         print(f"   {case} upstream …", file=sys.stderr, flush=True)
@@ -1012,6 +1012,9 @@ def routing(lab, args):
             f"spread them, whose workers each wait for work more often. The "
             f"ratios are of the medians. "
             + (f"Each proxy runs {lab.proxy_workers} worker(s) (`--proxy-workers`). " if lab.proxy_workers else "")
+            + (f"Portico's calls take turns with {args.routing_sessions} signed-in sessions of `{USER}` "
+               f"(`--routing-sessions`): each call the next one's cookie, as from as many API clients. "
+               if args.routing_sessions > 1 else "")
             + f"Load average {load_start} at the start of this benchmark, "
             f"{loadavg()} at its end.\n\n"
             + table(["upstream", "through", "req/s", "rounds", "p50 ms", "p99 ms", "CPU µs / req",
@@ -1082,7 +1085,10 @@ def routing_rounds(lab, args, case, body, portico, nginx, floor, settings, data)
     """The paired rounds of one upstream through each proxy; Portico's own check first."""
     port, pid = portico
     nginx_port, nginx_pids = nginx
-    _, cookie = timed_sign_ins(port, 1)
+    cookies = [timed_sign_ins(port, 1)[1] for _ in range(args.routing_sessions)]
+    cookie = cookies[0]
+    # (More than one session: Portico's wrk sends each call with the next one's cookie.)
+    script = sessions_script(lab, case, cookies) if len(cookies) > 1 else None
     lab.sim(lab.master_port, "DELETE", "requests")
     status, _, answer = http_call(port, "GET", ROUTED, headers={"Cookie": cookie})
     # The routed call must reach the upstream of this case: the simulator sees it only in its own.
@@ -1090,32 +1096,44 @@ def routing_rounds(lab, args, case, body, portico, nginx, floor, settings, data)
                        for r in lab.sim(lab.master_port, "GET", "requests"))
     if status == 200 and at_simulator != (case == "simulator"):
         raise BenchError(f"{case} upstream: Portico's routed call {'reached' if at_simulator else 'missed'} the simulator")
-    proxies = [("nginx", nginx_port, None, nginx_pids)]
+    proxies = [("nginx", nginx_port, None, None, nginx_pids)]
     if floor is not None:
         check_floor(floor, body)
-        proxies.append(("floor", floor[1], None, [floor[0].pid]))
+        proxies.append(("floor", floor[1], None, None, [floor[0].pid]))
     if status == 200 and same_json(answer, body):
-        proxies.insert(0, ("portico", port, cookie, [pid]))
+        proxies.insert(0, ("portico", port, None if script else cookie, script, [pid]))
     elif status == 404:
         data["portico"] = "routing endpoint not available (404)"
     else:
         data["portico"] = f"routing answered {status}, not the manager's answer: not measured"
-    for _, target, hdr, _ in proxies:
-        wrk(f"http://127.0.0.1:{target}{ROUTED}", hdr, WARMUP_WRK)
+    for _, target, hdr, lua, _ in proxies:
+        wrk(f"http://127.0.0.1:{target}{ROUTED}", hdr, WARMUP_WRK, lua)
     runs = {key: [] for key, *_ in proxies}
     for i in range(args.routing_rounds):
-        for key, target, hdr, pids in (proxies if i % 2 == 0 else proxies[::-1]):
-            runs[key].append(measured_wrk(lab, f"http://127.0.0.1:{target}{ROUTED}", hdr, pids, settings))
+        for key, target, hdr, lua, pids in (proxies if i % 2 == 0 else proxies[::-1]):
+            runs[key].append(measured_wrk(lab, f"http://127.0.0.1:{target}{ROUTED}", hdr, pids, settings, lua))
     return runs
 
 
-def measured_wrk(lab, url, cookie, pids, settings):
+def sessions_script(lab, name, cookies):
+    """A wrk script that sends each call with the next of `cookies` (in turn, per wrk thread): calls
+    of different sessions, as from many API clients, instead of one client's many connections."""
+    path = os.path.join(lab.workdir, f"sessions-{name}.lua")
+    listed = ", ".join(f'"{cookie}"' for cookie in cookies)
+    with open(path, "w") as f:
+        f.write(f"local cookies = {{{listed}}}\nlocal turn = 0\n"
+                "function request()\n  turn = turn % #cookies + 1\n"
+                "  return wrk.format(nil, nil, {Cookie = cookies[turn]})\nend\n")
+    return path
+
+
+def measured_wrk(lab, url, cookie, pids, settings, script=None):
     """One wrk run with the CPU time (user+sys) of `pids` and Portico's Redis commands over it."""
     lab.sim(lab.master_port, "DELETE", "requests")  # the simulator's request log grows per call
     before = lab.redis.command_calls()
     workers = worker_ticks(pids)
     user, system = cpu_ticks(pids)
-    run = wrk(url, cookie, settings)
+    run = wrk(url, cookie, settings, script)
     user_after, system_after = cpu_ticks(pids)
     worked = [ticks - workers.get(worker, 0) for worker, ticks in worker_ticks(pids).items()]
     user, system = user_after - user, system_after - system
@@ -1390,7 +1408,9 @@ def bench_profile(lab, args):
     rows.append(["all", "100%", f"{p['cpu_us_per_request']:.1f}", "100%", f"{f['cpu_us_per_request']:.1f}"])
     per_call = [["context switches of the proxy, voluntary", p["voluntary_switches_per_request"], f["voluntary_switches_per_request"]],
                 ["context switches of the proxy, involuntary", p["involuntary_switches_per_request"], f["involuntary_switches_per_request"]],
-                ["the whole machine's CPU µs (wrk, proxy, upstream, Redis)", p["machine_cpu_us_per_request"], f["machine_cpu_us_per_request"]]]
+                ["the whole machine's CPU µs (wrk, proxy, upstream, Redis)", p["machine_cpu_us_per_request"], f["machine_cpu_us_per_request"]],
+                *[[f"threads woken by the proxy: {name}", p["woken_per_request"][name], f["woken_per_request"][name]]
+                  for name in p["woken_per_request"]]]
     symbol_rows = [[f"{s:.2f}%", f"`{name.replace('|', '/')[:140]}`"] for name, s in p["user_symbols"]]
     text = (f"`perf record -F 999` of the proxy's process for {args.profile_seconds} s (`--profile-seconds N`) "
             f"while `wrk {' '.join(p['wrk'].split())}` sends `GET {ROUTED}` through it to the fast upstream (as in "
@@ -1402,7 +1422,9 @@ def bench_profile(lab, args):
             f"`perf report -i target/bench/perf.portico.data` (or `perf.floor.data`) for more.\n\n"
             + table(["object", "Portico", "µs / call", "hyper floor", "µs / call"], rows) + "\n\n"
             + "Per call, over the same runs (`/proc/PID/task/*/status`, and `/proc/stat` for the machine: "
-            "every core's busy time, perf's own included):\n\n"
+            "every core's busy time, perf's own included), and the wakeups made while the proxy's threads "
+            "run, by who was woken (`perf record -e sched:sched_wakeup` over a second run of the same load; "
+            "a socket write that wakes its reader counts for the writer):\n\n"
             + table(["per call", "Portico", "hyper floor"], per_call) + "\n\n"
             + table(["Portico, self", "object and symbol"], symbol_rows))
     return data, text
@@ -1438,7 +1460,39 @@ def profiled(url, cookie, pid, label, args):
             "voluntary_switches_per_request": per_call(switches_after[0], switches[0]),
             "involuntary_switches_per_request": per_call(switches_after[1], switches[1]),
             "machine_cpu_us_per_request": round((machine_after - machine) / CLOCK_TICKS * 1e6 / run["requests"], 2),
-            "user_symbols": [(name, s) for name, s in symbols if "[.]" in name]}
+            "user_symbols": [(name, s) for name, s in symbols if "[.]" in name],
+            "woken_per_request": woken(url, cookie, pid, label, settings, seconds)}
+
+
+# Who a proxy's wakeups reach, by the woken thread's name (`comm`).
+WOKEN = [("the load generator (wrk)", ("wrk",)), ("the upstream (nginx)", ("nginx",)),
+         ("Redis", ("redis-server",)), ("the proxy's own threads", ("portico", "tokio", "floor", "sqlx"))]
+WOKEN_OTHER = "anything else (kernel threads, other services)"
+
+
+def woken(url, cookie, pid, label, settings, seconds):
+    """Wakeups made while `pid`'s threads run, per call, by who was woken: `perf record -e
+    sched:sched_wakeup` over a second run of the same load (the tracepoint fires in the waker's
+    context, so a socket write that wakes its reader counts for the writer). A sleeping thread
+    woken on another core costs an interrupt to that core, which virtual machines pay dearly;
+    a proxy that wakes its peers more often per call is charged that in kernel time."""
+    out = os.path.join(OUT, f"wakeups.{label}.data")
+    record = ["perf", "record", "-e", "sched:sched_wakeup", "-p", str(pid), "-o", out, "--", "sleep", str(seconds)]
+    perf = subprocess.Popen(["sh", "-c", 'sleep 1 && exec "$@"', "sh", *record],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    run = wrk(url, cookie, settings)
+    _, err = perf.communicate(timeout=60)
+    if perf.returncode != 0:
+        raise BenchError(f"perf record of {label}'s wakeups failed ({perf.returncode}): {err.strip()[-400:]}")
+    trace = subprocess.run(["perf", "script", "-i", out, "-F", "trace"], capture_output=True, text=True,
+                           timeout=600).stdout
+    os.remove(out)
+    counts = dict.fromkeys([name for name, _ in WOKEN] + [WOKEN_OTHER], 0)
+    for comm in re.findall(r"comm=(\S+)", trace):
+        counts[next((name for name, prefixes in WOKEN if comm.startswith(prefixes)), WOKEN_OTHER)] += 1
+    # (The recording covers `seconds` of the steady load in the middle of the run.)
+    calls = run["rps"] * seconds
+    return {name: round(count / calls, 3) for name, count in counts.items()}
 
 
 def context_switches(pid):
@@ -2035,6 +2089,8 @@ def main():
                         help="paired rounds (Portico, nginx) per upstream (routing)")
     parser.add_argument("--routing-seconds", type=int, default=5,
                         help="seconds of wrk per proxy and round (routing)")
+    parser.add_argument("--routing-sessions", type=int, default=1,
+                        help="signed-in sessions Portico's calls take turns with (routing; 1: every call with one)")
     parser.add_argument("--instruction-seconds", type=int, default=10,
                         help="seconds of wrk under callgrind per proxy (instructions)")
     parser.add_argument("--profile-seconds", type=int, default=8, help="seconds of perf sampling (profile)")
@@ -2049,6 +2105,8 @@ def main():
         chosen = [b for b in chosen if b != "all"] + [b for b in BENCHES if b not in chosen]
     if unknown := [b for b in chosen if b not in BENCHES]:
         parser.error(f"unknown benchmark {', '.join(unknown)}; choose from {', '.join(BENCHES)}, all")
+    if args.routing_sessions < 1:
+        parser.error("--routing-sessions must be at least 1")
     if not os.access(PORTICO, os.X_OK):
         sys.exit(f"error: {PORTICO} is missing: run `cargo build --release` first")
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGALRM):
