@@ -1484,6 +1484,8 @@ def woken(url, cookie, pid, label, settings, seconds):
     _, err = perf.communicate(timeout=60)
     if perf.returncode != 0:
         raise BenchError(f"perf record of {label}'s wakeups failed ({perf.returncode}): {err.strip()[-400:]}")
+    if run["non_2xx"] or run["requests"] == 0:
+        raise BenchError(f"{label}: {run['non_2xx']} non-2xx of {run['requests']} routed calls while counting wakeups")
     trace = subprocess.run(["perf", "script", "-i", out, "-F", "trace"], capture_output=True, text=True,
                            timeout=600).stdout
     os.remove(out)
