@@ -1438,19 +1438,13 @@ def profiled(url, cookie, pid, label, args):
     # (wrk runs a second longer on each side of the recording, so it samples the steady load.)
     settings = ["-t2", "-c32", f"-d{seconds + 2}s"]
     wrk(url, cookie, WARMUP_WRK)
-    record = ["perf", "record", "-F", "999", "-p", str(pid), "-o", out, "--", "sleep", str(seconds)]
-    perf = subprocess.Popen(["sh", "-c", 'sleep 1 && exec "$@"', "sh", *record],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    user, system = cpu_ticks([pid])
-    switches, machine = context_switches(pid), machine_ticks()
-    run = wrk(url, cookie, settings)
-    user_after, system_after = cpu_ticks([pid])
-    switches_after, machine_after = context_switches(pid), machine_ticks()
-    _, err = perf.communicate(timeout=60)
-    if perf.returncode != 0:
-        raise BenchError(f"perf record of {label} failed ({perf.returncode}): {err.strip()[-400:]}")
-    if run["non_2xx"] or run["requests"] == 0:
-        raise BenchError(f"{label}: {run['non_2xx']} non-2xx of {run['requests']} routed calls while profiling")
+    with perf_recording(["-F", "999"], pid, out, seconds, label):
+        user, system = cpu_ticks([pid])
+        switches, machine = context_switches(pid), machine_ticks()
+        run = wrk(url, cookie, settings)
+        user_after, system_after = cpu_ticks([pid])
+        switches_after, machine_after = context_switches(pid), machine_ticks()
+    all_answered(run, label, "while profiling")
     event, objects = perf_shares(out, ["--sort", "dso"])
     _, symbols = perf_shares(out, ["--sort", "dso,sym", "--percent-limit", str(args.profile_limit)])
     cpu_s = (user_after - user + system_after - system) / CLOCK_TICKS
@@ -1462,6 +1456,27 @@ def profiled(url, cookie, pid, label, args):
             "machine_cpu_us_per_request": round((machine_after - machine) / CLOCK_TICKS * 1e6 / run["requests"], 2),
             "user_symbols": [(name, s) for name, s in symbols if "[.]" in name],
             "woken_per_request": woken(url, cookie, pid, label, settings, seconds)}
+
+
+@contextlib.contextmanager
+def perf_recording(options, pid, out, seconds, what):
+    """`perf record` with `options` of `pid` into `out`, for `seconds` from one second into the
+    block: a wrk run inside that lasts two seconds longer is recorded in its steady middle."""
+    record = ["perf", "record", *options, "-p", str(pid), "-o", out, "--", "sleep", str(seconds)]
+    perf = subprocess.Popen(["sh", "-c", 'sleep 1 && exec "$@"', "sh", *record],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        yield
+    finally:
+        _, err = perf.communicate(timeout=60)
+    if perf.returncode != 0:
+        raise BenchError(f"perf record of {what} failed ({perf.returncode}): {err.strip()[-400:]}")
+
+
+def all_answered(run, label, doing):
+    """A measured run stands only when every routed call was answered."""
+    if run["non_2xx"] or run["requests"] == 0:
+        raise BenchError(f"{label}: {run['non_2xx']} non-2xx of {run['requests']} routed calls {doing}")
 
 
 # Who a proxy's wakeups reach, by the woken thread's name (`comm`).
@@ -1477,15 +1492,9 @@ def woken(url, cookie, pid, label, settings, seconds):
     woken on another core costs an interrupt to that core, which virtual machines pay dearly;
     a proxy that wakes its peers more often per call is charged that in kernel time."""
     out = os.path.join(OUT, f"wakeups.{label}.data")
-    record = ["perf", "record", "-e", "sched:sched_wakeup", "-p", str(pid), "-o", out, "--", "sleep", str(seconds)]
-    perf = subprocess.Popen(["sh", "-c", 'sleep 1 && exec "$@"', "sh", *record],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    run = wrk(url, cookie, settings)
-    _, err = perf.communicate(timeout=60)
-    if perf.returncode != 0:
-        raise BenchError(f"perf record of {label}'s wakeups failed ({perf.returncode}): {err.strip()[-400:]}")
-    if run["non_2xx"] or run["requests"] == 0:
-        raise BenchError(f"{label}: {run['non_2xx']} non-2xx of {run['requests']} routed calls while counting wakeups")
+    with perf_recording(["-e", "sched:sched_wakeup"], pid, out, seconds, f"{label}'s wakeups"):
+        run = wrk(url, cookie, settings)
+    all_answered(run, label, "while counting wakeups")
     trace = subprocess.run(["perf", "script", "-i", out, "-F", "trace"], capture_output=True, text=True,
                            timeout=600).stdout
     os.remove(out)
@@ -1573,8 +1582,7 @@ def counted_calls(url, cookie, pid, out_prefix, settings, label, script=None):
     memset = sum(int(line.split()[0].replace(",", "")) for line in annotated.splitlines()
                  if "memset" in line and line.strip()[:1].isdigit())
     calls = max(run["requests"], 1)
-    if run["non_2xx"] or run["requests"] == 0:
-        raise BenchError(f"{url}: {run['non_2xx']} non-2xx of {run['requests']} calls under callgrind")
+    all_answered(run, url, "under callgrind")
     return {"requests": run["requests"], "instructions": total, "memset": memset,
             "per_call": round(total / calls), "per_call_without_memset": round((total - memset) / calls),
             "memset_share": memset / total if total else 0.0}
