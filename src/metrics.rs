@@ -5,7 +5,7 @@
 use std::sync::LazyLock;
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 pub struct Metrics {
@@ -16,6 +16,8 @@ pub struct Metrics {
     pub manager_calls: IntCounterVec,
     pub cache: IntCounterVec,
     pub sessions: IntGauge,
+    /// Connections open on each serving thread of the public listener (`worker`: its index).
+    pub open_connections: IntGaugeVec,
     /// Single sign-on callbacks refused before any provider text was trusted (no state Portico
     /// issued): counted, not audited one row each, so anonymous noise cannot fill the audit log.
     pub rejected_callbacks: IntCounterVec,
@@ -46,6 +48,10 @@ fn build() -> Result<Metrics, prometheus::Error> {
         &["cache", "result"],
     )?;
     let sessions = IntGauge::new("sessions", "Portal sessions in the session store (counted at scrape)")?;
+    let open_connections = IntGaugeVec::new(
+        Opts::new("open_connections", "Connections open on each serving thread of the public listener"),
+        &["worker"],
+    )?;
     let rejected_callbacks = IntCounterVec::new(
         Opts::new(
             "oidc_callbacks_rejected_total",
@@ -66,6 +72,7 @@ fn build() -> Result<Metrics, prometheus::Error> {
     registry.register(Box::new(manager_calls.clone()))?;
     registry.register(Box::new(cache.clone()))?;
     registry.register(Box::new(sessions.clone()))?;
+    registry.register(Box::new(open_connections.clone()))?;
     registry.register(Box::new(rejected_callbacks.clone()))?;
     registry.register(Box::new(backchannel_logouts.clone()))?;
     Ok(Metrics {
@@ -76,6 +83,7 @@ fn build() -> Result<Metrics, prometheus::Error> {
         manager_calls,
         cache,
         sessions,
+        open_connections,
         rejected_callbacks,
         backchannel_logouts,
     })

@@ -1,5 +1,6 @@
 //! The public listener's own limits, as a caller meets them on the socket: a head that comes too
-//! slowly or too large, and stopping with a call under way.
+//! slowly or too large, stopping with a call under way, and how connections are spread over the
+//! serving threads.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -9,7 +10,8 @@ use portico::simulator::Operation;
 use portico::web::front::{HEAD_TIMEOUT, MAX_HEAD};
 
 use crate::support::managers::{start_master, start_slave};
-use crate::support::{TestAppBuilder, set_cookies};
+use crate::support::processes::Replica;
+use crate::support::{TestAppBuilder, free_ports, set_cookies};
 
 /// Writes `request` and reads until the server closes the connection (at most 30 s).
 fn exchange(stream: &mut TcpStream, request: &[u8]) -> String {
@@ -98,4 +100,94 @@ async fn stopping_finishes_the_call_under_way_and_closes_the_listener() {
     idle.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let mut rest = Vec::new();
     assert!(idle.read_to_end(&mut rest).is_ok(), "closed, not left open");
+}
+
+/// `portico_open_connections` of a process's metrics listener: the count on each serving thread.
+async fn open_connections(metrics: &str) -> Vec<u64> {
+    let text = reqwest::get(format!("{metrics}/metrics")).await.unwrap().text().await.unwrap();
+    let mut counts: Vec<(u64, u64)> = text
+        .lines()
+        .filter_map(|line| line.strip_prefix("portico_open_connections{worker=\""))
+        .filter_map(|rest| {
+            let (worker, value) = rest.split_once("\"} ")?;
+            Some((worker.parse().ok()?, value.trim().parse().ok()?))
+        })
+        .collect();
+    counts.sort_unstable();
+    counts.into_iter().map(|(_, n)| n).collect()
+}
+
+/// Polls until the serving threads hold `total` connections in all (closes take a moment to be
+/// seen), and returns the counts.
+async fn settled(metrics: &str, total: u64) -> Vec<u64> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let counts = open_connections(metrics).await;
+        if counts.iter().sum::<u64>() == total || Instant::now() > deadline {
+            return counts;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Opens `n` connections at once (all in the listener's queue before any is served), then has
+/// each answer a request, so every one is known to be served.
+fn open_served(address: std::net::SocketAddr, n: usize) -> Vec<TcpStream> {
+    let mut streams: Vec<TcpStream> = (0..n).map(|_| TcpStream::connect(address).unwrap()).collect();
+    for stream in &mut streams {
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let mut status = [0u8; 12];
+        stream.read_exact(&mut status).unwrap();
+        assert_eq!(&status, b"HTTP/1.1 200", "a connection another thread accepted is served");
+        // (The rest of the short answer, so the next read on it starts at a new answer.)
+        let mut rest = [0u8; 4096];
+        let _ = stream.read(&mut rest);
+    }
+    streams
+}
+
+/// A client's pool opened at once lands on whichever serving thread asks the kernel first; each
+/// connection is served by the thread with the fewest, so two threads hold half each — also
+/// after some close and others open — as the operator sees in `/metrics`.
+#[tokio::test]
+async fn connections_are_spread_evenly_over_the_serving_threads() {
+    let master = start_master().await;
+    let dir = tempfile::tempdir().unwrap();
+    let [port, metrics_port] = free_ports(2)[..] else { unreachable!() };
+    let config = dir.path().join("portico.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\nworkers = 2\n\n[session]\nsecret = \"{}\"\n\n\
+             [database]\nurl = \"sqlite://{}\"\n\n[master]\nurl = \"{}\"\n\n\
+             [metrics]\nlisten = \"127.0.0.1:{metrics_port}\"\n",
+            "spread-secret-0123456789abcdef0123456789",
+            dir.path().join("portico.db").display(),
+            master.url
+        ),
+    )
+    .unwrap();
+    let replica = Replica::start(&config, port).await;
+    let metrics = format!("http://127.0.0.1:{metrics_port}");
+    assert_eq!(settled(&metrics, 0).await, [0, 0], "the readiness checks' connections are closed");
+    let address: std::net::SocketAddr = replica.base.trim_start_matches("http://").parse().unwrap();
+
+    let pool = tokio::task::spawn_blocking(move || open_served(address, 16)).await.unwrap();
+    assert_eq!(settled(&metrics, 16).await, [8, 8], "sixteen at once");
+
+    // One after another, each served before the next opens.
+    let more =
+        tokio::task::spawn_blocking(move || (0..6).flat_map(|_| open_served(address, 1)).collect::<Vec<_>>())
+            .await
+            .unwrap();
+    assert_eq!(settled(&metrics, 22).await, [11, 11], "six more, one at a time");
+
+    // Half of the first pool closes, wherever those were; new ones go where there is room.
+    let kept: Vec<TcpStream> = pool.into_iter().step_by(2).collect();
+    assert_eq!(settled(&metrics, 14).await.iter().sum::<u64>(), 14);
+    let refill = tokio::task::spawn_blocking(move || open_served(address, 8)).await.unwrap();
+    assert_eq!(settled(&metrics, 22).await, [11, 11], "eight new ones fill what closed");
+    drop((kept, more, refill));
+    assert_eq!(settled(&metrics, 0).await, [0, 0], "every close is counted");
 }
