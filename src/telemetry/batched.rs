@@ -22,6 +22,10 @@ const GATHER: Duration = Duration::from_millis(2);
 struct State {
     pending: Vec<u8>,
     closed: bool,
+    /// The writer waits for lines (else it is writing or letting lines gather, and will look).
+    writer_waits: bool,
+    /// Threads waiting for room.
+    loggers_waiting: usize,
 }
 
 struct Shared {
@@ -85,20 +89,27 @@ fn start_to(sink: Box<dyn Write + Send>) -> (BatchedStdout, Option<Flusher>) {
     (BatchedStdout { shared }, flusher)
 }
 
+// (A condition variable's notify is a system call even when nobody waits, so each side notifies
+// only when the other said it waits: a busy portal's lines then cost no wake-up at all.)
 fn write_out(shared: &Shared) {
     let mut batch = Vec::new();
     loop {
-        {
+        let room_awaited = {
             let mut state = shared.lock();
             while state.pending.is_empty() && !state.closed {
+                state.writer_waits = true;
                 state = shared.filled.wait(state).unwrap_or_else(PoisonError::into_inner);
             }
+            state.writer_waits = false;
             if state.pending.is_empty() {
                 return;
             }
             std::mem::swap(&mut batch, &mut state.pending);
+            state.loggers_waiting > 0
+        };
+        if room_awaited {
+            shared.drained.notify_all();
         }
-        shared.drained.notify_all();
         // A log line that cannot be written has nowhere else to go.
         let _ = shared.write_to_sink(&batch);
         batch.clear();
@@ -110,18 +121,20 @@ impl Write for BatchedStdout {
     fn write(&mut self, line: &[u8]) -> io::Result<usize> {
         let mut state = self.shared.lock();
         while state.pending.len() >= MAX_PENDING && !state.closed {
+            state.loggers_waiting += 1;
             state = self.shared.drained.wait(state).unwrap_or_else(PoisonError::into_inner);
+            state.loggers_waiting -= 1;
         }
         if state.closed {
             // Stopped (or never started): lines go out directly.
             drop(state);
             return self.shared.write_to_sink(line).map(|()| line.len());
         }
-        let was_empty = state.pending.is_empty();
         state.pending.extend_from_slice(line);
+        // Only the first line after the writer began to wait wakes it.
+        let wake = std::mem::take(&mut state.writer_waits);
         drop(state);
-        // Only the first line of a batch needs to wake the writer.
-        if was_empty {
+        if wake {
             self.shared.filled.notify_one();
         }
         Ok(line.len())
