@@ -1007,9 +1007,10 @@ def routing(lab, args):
             f"its process; nginx: the sum of its workers; direct: the upstream's, the front nginx's workers or "
             f"the simulator). Redis commands are `INFO commandstats` totals over the runs ÷ requests. In the "
             f"notes, each round's busiest worker's share of the workers' CPU (Portico's serving threads, "
-            f"nginx's worker processes): each worker takes the connections it accepts first, and a round "
-            f"whose connections all fell on one worker (near 100%) costs less CPU per call than one that "
-            f"spread them, whose workers each wait for work more often. The "
+            f"nginx's worker processes): Portico gives each new connection to the thread with the fewest, nginx "
+            f"and the floor keep those each worker accepts first, and a round whose connections all fell on one "
+            f"worker (near 100%) costs less CPU per call than one that spread them, whose workers each wait for "
+            f"work more often. The "
             f"ratios are of the medians. "
             + (f"Each proxy runs {lab.proxy_workers} worker(s) (`--proxy-workers`). " if lab.proxy_workers else "")
             + (f"Portico's calls take turns with {args.routing_sessions} signed-in sessions of `{USER}` "
