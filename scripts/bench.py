@@ -11,6 +11,7 @@ has a deadline. The report goes to stdout and target/bench/report.md (+ report.j
 import argparse
 import contextlib
 import ctypes
+import dataclasses
 import datetime
 import glob
 import http.client
@@ -1037,7 +1038,16 @@ def routing_case(lab, args, case, master_url, body, nginx, upstream, settings, s
     floor = start_floor(lab, upstream_port, sim_session) if case == "fast" else None
     try:
         with lab.portico(1, master_url=master_url, name=f"portico-{case}") as (port, pid):
-            runs = routing_rounds(lab, args, case, body, (port, pid), nginx, floor, settings, data)
+            proxies = [Proxy("nginx", nginx_port, None, None, nginx_pids)]
+            if floor is not None:
+                check_floor(floor, body)
+                proxies.append(Proxy("floor", floor[1], None, None, [floor[0].pid]))
+            portico, refusal = checked_portico(lab, args, case, body, port, pid)
+            if portico is None:
+                data["portico"] = refusal
+            else:
+                proxies.insert(0, portico)
+            runs = routing_rounds(lab, proxies, args.routing_rounds, settings)
     finally:
         if floor is not None:
             lab.procs.stop(floor[0])
@@ -1082,10 +1092,20 @@ def check_floor(floor, body):
         raise BenchError(f"reference check failed (hyper floor): {status}, same body: {answer == body}")
 
 
-def routing_rounds(lab, args, case, body, portico, nginx, floor, settings, data):
-    """The paired rounds of one upstream through each proxy; Portico's own check first."""
-    port, pid = portico
-    nginx_port, nginx_pids = nginx
+@dataclasses.dataclass
+class Proxy:
+    """One proxy measured in the routing rounds: the key of its row, its port, the cookie its calls
+    carry (or the wrk `script` that gives each call its own), and the processes whose CPU it costs."""
+    key: str
+    port: int
+    cookie: str | None
+    script: str | None
+    pids: list
+
+
+def checked_portico(lab, args, case, body, port, pid):
+    """Portico for the routing rounds, once its routed call answered with the upstream's body from
+    the upstream of `case`: (Proxy, None), or (None, why it is not measured)."""
     cookies = [timed_sign_ins(port, 1)[1] for _ in range(args.routing_sessions)]
     cookie = cookies[0]
     # (More than one session: Portico's wrk sends each call with the next one's cookie.)
@@ -1097,22 +1117,23 @@ def routing_rounds(lab, args, case, body, portico, nginx, floor, settings, data)
                        for r in lab.sim(lab.master_port, "GET", "requests"))
     if status == 200 and at_simulator != (case == "simulator"):
         raise BenchError(f"{case} upstream: Portico's routed call {'reached' if at_simulator else 'missed'} the simulator")
-    proxies = [("nginx", nginx_port, None, None, nginx_pids)]
-    if floor is not None:
-        check_floor(floor, body)
-        proxies.append(("floor", floor[1], None, None, [floor[0].pid]))
     if status == 200 and same_json(answer, body):
-        proxies.insert(0, ("portico", port, None if script else cookie, script, [pid]))
-    elif status == 404:
-        data["portico"] = "routing endpoint not available (404)"
-    else:
-        data["portico"] = f"routing answered {status}, not the manager's answer: not measured"
-    for _, target, hdr, lua, _ in proxies:
-        wrk(f"http://127.0.0.1:{target}{ROUTED}", hdr, WARMUP_WRK, lua)
-    runs = {key: [] for key, *_ in proxies}
-    for i in range(args.routing_rounds):
-        for key, target, hdr, lua, pids in (proxies if i % 2 == 0 else proxies[::-1]):
-            runs[key].append(measured_wrk(lab, f"http://127.0.0.1:{target}{ROUTED}", hdr, pids, settings, lua))
+        return Proxy("portico", port, None if script else cookie, script, [pid]), None
+    if status == 404:
+        return None, "routing endpoint not available (404)"
+    return None, f"routing answered {status}, not the manager's answer: not measured"
+
+
+def routing_rounds(lab, proxies, rounds, settings):
+    """`rounds` paired rounds of the routed call through each of `proxies`, the order alternating,
+    after a warm-up of each: {key: [run, …]}."""
+    for proxy in proxies:
+        wrk(f"http://127.0.0.1:{proxy.port}{ROUTED}", proxy.cookie, WARMUP_WRK, proxy.script)
+    runs = {proxy.key: [] for proxy in proxies}
+    for i in range(rounds):
+        for proxy in (proxies if i % 2 == 0 else proxies[::-1]):
+            runs[proxy.key].append(measured_wrk(lab, f"http://127.0.0.1:{proxy.port}{ROUTED}", proxy.cookie,
+                                                proxy.pids, settings, proxy.script))
     return runs
 
 
