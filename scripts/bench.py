@@ -1100,7 +1100,11 @@ class Proxy:
     port: int
     cookie: str | None
     script: str | None
-    pids: list
+    pids: list[int]
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}{ROUTED}"
 
 
 def checked_portico(lab, args, case, body, port, pid):
@@ -1128,12 +1132,11 @@ def routing_rounds(lab, proxies, rounds, settings):
     """`rounds` paired rounds of the routed call through each of `proxies`, the order alternating,
     after a warm-up of each: {key: [run, …]}."""
     for proxy in proxies:
-        wrk(f"http://127.0.0.1:{proxy.port}{ROUTED}", proxy.cookie, WARMUP_WRK, proxy.script)
+        wrk(proxy.url, proxy.cookie, WARMUP_WRK, proxy.script)
     runs = {proxy.key: [] for proxy in proxies}
     for i in range(rounds):
         for proxy in (proxies if i % 2 == 0 else proxies[::-1]):
-            runs[proxy.key].append(measured_wrk(lab, f"http://127.0.0.1:{proxy.port}{ROUTED}", proxy.cookie,
-                                                proxy.pids, settings, proxy.script))
+            runs[proxy.key].append(measured_wrk(lab, proxy.url, proxy.cookie, proxy.pids, settings, proxy.script))
     return runs
 
 
