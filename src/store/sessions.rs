@@ -251,24 +251,48 @@ impl SessionStore {
         // Taken before the read: the copy's window starts no later than the idle timeout it sets.
         let now = self.clock.now_millis();
         if let Some(copies) = &self.copies
-            && let Some(hit) = copies.cache.get::<Session<T>>(id.as_str(), now)
-            && self.ttl(hit.session.created_at).is_some()
+            && let Some(answer) = self.confirmed_copy::<T>(copies, id, now).await?
         {
-            // The copy spares the value, never the question: is the session still what the copy
-            // was made from, now that this request has started? (The module comment, step 3.)
-            // When the store cannot answer, neither can the copy: 503, as for a read.
-            match self.stored_version(copies, &hit.key).await? {
-                Some(version) if version == hit.version => return Ok(Some(hit.session)),
-                // Rewritten (on another replica, whose notification has not come yet): read below.
-                Some(_) => self.forget(&hit.key),
-                None => {
-                    self.forget(&hit.key);
-                    return Ok(None);
-                }
-            }
+            return Ok(answer);
         }
         // (Boxed: a routed call's future would otherwise be as large as a read's, on every call.)
         Box::pin(self.read_shared(id, now)).await
+    }
+
+    /// The session as this replica's copy has it, once the store has confirmed the copy: `None`
+    /// when there is no fresh copy, or the session was rewritten since (the copy is then
+    /// forgotten): read it from the store.
+    async fn confirmed_copy<T>(
+        &self,
+        copies: &Copies,
+        id: &SessionId,
+        now: i64,
+    ) -> Result<Option<Option<Arc<Session<T>>>>, StoreError>
+    where
+        T: Send + Sync + 'static,
+    {
+        let Some(hit) = copies
+            .cache
+            .get::<Session<T>>(id.as_str(), now)
+            .filter(|hit| self.ttl(hit.session.created_at).is_some())
+        else {
+            return Ok(None);
+        };
+        // The copy spares the value, never the question: is the session still what the copy
+        // was made from, now that this request has started? (The module comment, step 3.)
+        // When the store cannot answer, neither can the copy: 503, as for a read.
+        match self.stored_version(copies, &hit.key).await? {
+            Some(version) if version == hit.version => Ok(Some(Some(hit.session))),
+            // Rewritten (on another replica, whose notification has not come yet): read it.
+            Some(_) => {
+                self.forget(&hit.key);
+                Ok(None)
+            }
+            None => {
+                self.forget(&hit.key);
+                Ok(Some(None))
+            }
+        }
     }
 
     /// Reads the session stored under `key` (its [`Self::key`]) from the store, sliding its idle

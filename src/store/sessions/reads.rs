@@ -44,13 +44,22 @@ impl SessionStore {
             |key: String| async move { Ok(self.read::<T>(id, key, now).await?.map(|(_, session)| session)) };
         let Some(copies) = &self.copies else { return own_read(key).await };
         let (store, owned, stored_under) = (self.clone(), id.clone(), key.clone());
-        let (read, leading) = copies.reads.join_or_start(&key, move || {
+        let copied = || copies.cache.get::<Session<T>>(id.as_str(), self.clock.now_millis()).is_some();
+        let started = copies.reads.join_or_start(&key, copied, move || {
             async move {
                 let session = store.read::<T>(&owned, stored_under, now).await?;
                 Ok(session.map(|(version, session)| (version, session as Arc<dyn Any + Send + Sync>)))
             }
             .boxed()
         });
+        let Some((read, leading)) = started else {
+            // The read that left a fresh copy ended after this request found the copy stale: the
+            // copy is asked about, as any copy is.
+            return match self.confirmed_copy::<T>(copies, id, self.clock.now_millis()).await? {
+                Some(answer) => Ok(answer),
+                None => Box::pin(own_read(key)).await,
+            };
+        };
         let joined = leading.is_none();
         let session = read.await?.map(|(version, session)| (version, session.downcast::<Session<T>>()));
         drop(leading);
@@ -84,19 +93,26 @@ pub struct Reads {
 impl Reads {
     /// The read of `key` in flight, or a new one made by `start`. With a new read comes the
     /// [`Leading`] that takes it off the list when the read is over (or its request is dropped).
+    /// `None` when no read is in flight and `copied` says a fresh copy is there: a read keeps its
+    /// copy before it leaves the list, so a request that found the copy stale just before that
+    /// read ended finds the copy here instead of reading again.
     pub fn join_or_start(
         &self,
         key: &str,
+        copied: impl FnOnce() -> bool,
         start: impl FnOnce() -> BoxFuture<'static, Result<ReadSession, StoreError>>,
-    ) -> (Read, Option<Leading<'_>>) {
+    ) -> Option<(Read, Option<Leading<'_>>)> {
         let mut in_flight = self.lock();
         if let Some(read) = in_flight.get(key) {
-            return (read.clone(), None);
+            return Some((read.clone(), None));
+        }
+        if copied() {
+            return None;
         }
         let read = start().shared();
         in_flight.insert(key.to_owned(), read.clone());
         let leading = Leading { reads: self, key: key.to_owned(), read: read.clone() };
-        (read, Some(leading))
+        Some((read, Some(leading)))
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<String, Read, RandomState>> {
@@ -151,9 +167,9 @@ mod tests {
     #[tokio::test]
     async fn concurrent_reads_of_a_key_share_one_and_the_next_starts_anew() {
         let (reads, started) = (Reads::default(), Arc::new(AtomicUsize::new(0)));
-        let (first, leading) = reads.join_or_start("k", counting(&started));
-        let (second, joined) = reads.join_or_start("k", counting(&started));
-        let (other, other_leading) = reads.join_or_start("other", counting(&started));
+        let (first, leading) = reads.join_or_start("k", || false, counting(&started)).unwrap();
+        let (second, joined) = reads.join_or_start("k", || false, counting(&started)).unwrap();
+        let (other, other_leading) = reads.join_or_start("other", || false, counting(&started)).unwrap();
         assert!(leading.is_some() && joined.is_none() && other_leading.is_some());
         for read in [first, second, other] {
             let (_, value) = read.await.unwrap().unwrap();
@@ -162,15 +178,27 @@ mod tests {
         assert_eq!(started.load(Ordering::SeqCst), 2, "one read per key");
         drop((leading, other_leading));
         assert_eq!(reads.len(), 0);
-        let (_, leading) = reads.join_or_start("k", counting(&started));
+        let (_, leading) = reads.join_or_start("k", || false, counting(&started)).unwrap();
         assert!(leading.is_some(), "a read over is not joined again");
+    }
+
+    #[tokio::test]
+    async fn a_fresh_copy_is_used_when_no_read_is_in_flight_and_a_read_in_flight_is_joined() {
+        let (reads, started) = (Reads::default(), Arc::new(AtomicUsize::new(0)));
+        assert!(reads.join_or_start("k", || true, counting(&started)).is_none());
+        assert_eq!(reads.len(), 0);
+        let (first, _leading) = reads.join_or_start("k", || false, counting(&started)).unwrap();
+        let (second, joined) = reads.join_or_start("k", || true, counting(&started)).unwrap();
+        assert!(joined.is_none(), "a read in flight is joined whatever the copy says");
+        assert!(first.await.unwrap().is_some() && second.await.unwrap().is_some());
+        assert_eq!(started.load(Ordering::SeqCst), 1);
     }
 
     #[tokio::test]
     async fn a_dropped_leader_leaves_the_read_to_those_who_joined() {
         let (reads, started) = (Reads::default(), Arc::new(AtomicUsize::new(0)));
-        let (first, leading) = reads.join_or_start("k", counting(&started));
-        let (second, _) = reads.join_or_start("k", counting(&started));
+        let (first, leading) = reads.join_or_start("k", || false, counting(&started)).unwrap();
+        let (second, _) = reads.join_or_start("k", || false, counting(&started)).unwrap();
         drop((first, leading));
         assert_eq!(reads.len(), 0, "new requests read anew");
         assert!(second.await.unwrap().is_some());
