@@ -230,7 +230,8 @@ async fn assemble(
         session.absolute_timeout.get(),
         clock.clone(),
         changes.clone(),
-    );
+    )
+    .with_revocation_window(session.revocation_window.get());
     let federation = Federation::new(
         LoginProtection::new(kv.clone(), keys.clone(), clock.clone(), "consumer"),
         OrganizationCache::new(kv.clone(), keys.clone(), settings.cache.organization_ttl.get()),

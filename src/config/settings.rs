@@ -129,6 +129,10 @@ pub struct SessionSettings {
     pub secret: Option<SecretRef>,
     pub idle_timeout: Duration,
     pub absolute_timeout: Duration,
+    /// How long another replica may still serve a session after it ended or changed, when the
+    /// change notification does not reach it (0 to 1 s). Zero (the default): never — every
+    /// request asks the store ([`crate::store::SessionStore`]).
+    pub revocation_window: Duration,
     pub cookie_name: String,
     /// At most this many sessions per user: a sign-in past it ends their oldest. Absent: no cap.
     pub max_per_user: Option<usize>,
@@ -140,6 +144,7 @@ impl Default for SessionSettings {
             secret: None,
             idle_timeout: Duration::from_secs(30 * 60),
             absolute_timeout: Duration::from_secs(12 * 3600),
+            revocation_window: Duration::from_secs(0),
             cookie_name: "portico_session".to_owned(),
             max_per_user: None,
         }

@@ -273,6 +273,7 @@ public_url = "ftp://portal"
 [session]
 secret = { env = "S" }
 idle_timeout = "13h"
+revocation_window = "2s"
 cookie_name = "bad name;"
 [redis]
 url = "http://localhost"
@@ -304,11 +305,17 @@ level = "[[[not a filter"
             "server.public_url",
             "session.cookie_name",
             "session.idle_timeout",
+            "session.revocation_window",
         ],
         "{}",
         report.render()
     );
-    assert_eq!(problem(&report, "redis.pool_size").line, Some(10));
+    assert_eq!(problem(&report, "redis.pool_size").line, Some(11));
+    assert!(
+        problem(&report, "session.revocation_window").message.contains("2s is longer than 1s"),
+        "{}",
+        report.render()
+    );
     assert!(!report.render().contains("pw@"), "a credential in a URL is not repeated: {}", report.render());
 }
 
@@ -321,6 +328,7 @@ fn defaults_are_the_documented_ones() {
     assert_eq!(s.server.public_url.as_str(), "http://localhost:8080/");
     assert_eq!(s.session.idle_timeout.get(), std::time::Duration::from_secs(30 * 60));
     assert_eq!(s.session.absolute_timeout.get(), std::time::Duration::from_secs(12 * 3600));
+    assert!(s.session.revocation_window.get().is_zero(), "every request asks the store");
     assert_eq!(s.session.cookie_name, "portico_session");
     assert!(s.redis.as_ref().map(|r| &r.key_prefix).is_none());
     assert_eq!(s.federation.login_failure_policy, crate::domain::LoginFailurePolicy::Master);

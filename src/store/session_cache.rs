@@ -25,7 +25,7 @@
 
 use std::any::Any;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -84,6 +84,9 @@ impl Version {
 struct Entry {
     /// Clock milliseconds taken before the read that produced this copy.
     read_at: i64,
+    /// When the store last said this copy is current: clock milliseconds taken before the
+    /// question (or the read) that said so.
+    confirmed_at: Arc<AtomicI64>,
     /// The session's store key, whose value is compared with `version` before the copy is served.
     key: Arc<str>,
     /// The stored value this copy was made from.
@@ -97,6 +100,21 @@ pub(super) struct Hit<S> {
     pub session: Arc<S>,
     pub key: Arc<str>,
     pub version: Version,
+    confirmed_at: Arc<AtomicI64>,
+}
+
+impl<S> Hit<S> {
+    /// Whether the store said this copy is current less than `window_ms` before `now` (never
+    /// when the clock went back).
+    pub fn confirmed_within(&self, window_ms: i64, now: i64) -> bool {
+        let at = self.confirmed_at.load(Ordering::Relaxed);
+        now >= at && now - at < window_ms
+    }
+
+    /// The store said this copy is current, in answer to a question sent after `at`.
+    pub fn confirmed(&self, at: i64) {
+        self.confirmed_at.fetch_max(at, Ordering::Relaxed);
+    }
 }
 
 /// The epoch a read started in; hand it back to [`SessionCache::insert`].
@@ -126,8 +144,9 @@ impl SessionCache {
         let map = self.lock();
         let entry = map.by_id.get(id).filter(|e| self.fresh(e.read_at, now))?;
         let (session, key, version) = (entry.session.clone(), entry.key.clone(), entry.version);
+        let confirmed_at = entry.confirmed_at.clone();
         drop(map);
-        Some(Hit { session: session.downcast::<S>().ok()?, key, version })
+        Some(Hit { session: session.downcast::<S>().ok()?, key, version, confirmed_at })
     }
 
     /// Call before reading the store.
@@ -164,7 +183,10 @@ impl SessionCache {
         }
         let key: Arc<str> = key.into();
         map.ids.insert(key.clone(), id.to_owned());
-        map.by_id.insert(id.to_owned(), Entry { read_at, key, version, session });
+        map.by_id.insert(
+            id.to_owned(),
+            Entry { read_at, confirmed_at: Arc::new(AtomicI64::new(read_at)), key, version, session },
+        );
     }
 
     /// Drops the copy stored under `key` (a store key), and stops reads in flight from putting

@@ -32,14 +32,22 @@ fn data(joined: &[&str], left: &[&str]) -> Data {
 
 /// Two replicas' session stores on one store, deaf to each other.
 fn replicas() -> (SessionStore, SessionStore, KvStore) {
+    let (a, b, kv, _) = replicas_with(Duration::ZERO);
+    (a, b, kv)
+}
+
+/// [`replicas`] with a `session.revocation_window`, and the clock they share.
+fn replicas_with(window: Duration) -> (SessionStore, SessionStore, KvStore, Arc<ManualClock>) {
     let kv = KvStore::Memory(MemoryStore::new());
     let keys = Arc::new(Keys::derive(&SecretString::from("a-test-secret-of-enough-length-0123456789")));
-    let clock: SharedClock = Arc::new(ManualClock::new());
+    let manual = Arc::new(ManualClock::new());
+    let clock: SharedClock = manual.clone();
     let replica = || {
         let (idle, absolute) = (Duration::from_secs(1800), Duration::from_secs(12 * 3600));
         SessionStore::new(kv.clone(), keys.clone(), idle, absolute, clock.clone(), ChangeBus::start(&kv))
+            .with_revocation_window(window)
     };
-    (replica(), replica(), kv)
+    (replica(), replica(), kv, manual)
 }
 
 async fn seen_by(store: &SessionStore, session: &Session<Data>) -> Result<Option<Data>, StoreError> {
@@ -82,6 +90,56 @@ async fn a_session_rewritten_on_one_replica_is_served_new_by_the_others_copy_wit
     assert_eq!(seen_by(&b, &session).await?, Some(data(&["main"], &["eu"])));
     assert_eq!(seen_by(&a, &session).await?, Some(data(&["main"], &["eu"])));
     Ok(())
+}
+
+/// With a revocation window, a replica that hears nothing serves its confirmed copy for at most
+/// that long after the store last said it was current, and no longer than the copy's own window.
+#[tokio::test]
+async fn with_a_revocation_window_a_deaf_replica_serves_an_ended_session_no_longer_than_the_window()
+-> Result<(), StoreError> {
+    let (a, b, _, clock) = replicas_with(Duration::from_millis(500));
+    let ms = |n| Duration::from_millis(n);
+
+    // Read at 0 (confirmed then), ended at 0: served until 500, refused from then on.
+    let session = a.create(data(&["main"], &[])).await?;
+    assert!(seen_by(&b, &session).await?.is_some(), "B reads it at 0");
+    a.destroy::<Data>(&session.id).await?;
+    assert!(seen_by(&b, &session).await?.is_some(), "within the window, B's copy stands");
+    clock.advance(ms(499));
+    assert!(seen_by(&b, &session).await?.is_some(), "499 ms later too");
+    clock.advance(ms(1));
+    assert_eq!(seen_by(&b, &session).await?, None, "the window is over: B asks, and refuses it");
+    assert_eq!(seen_by(&b, &session).await?, None, "and keeps refusing it");
+
+    // Confirmed again at 600 (read at 0): ended at 600, refused at 1000, when the copy's own
+    // second is over, before the window since the confirmation is.
+    let session = a.create(data(&["main"], &[])).await?;
+    assert!(seen_by(&b, &session).await?.is_some(), "B reads it");
+    clock.advance(ms(600));
+    assert!(seen_by(&b, &session).await?.is_some(), "asked again, and confirmed");
+    a.destroy::<Data>(&session.id).await?;
+    clock.advance(ms(399));
+    assert!(seen_by(&b, &session).await?.is_some(), "399 ms after the confirmation");
+    clock.advance(ms(1));
+    assert_eq!(seen_by(&b, &session).await?, None, "the copy's second is over: read, and refused");
+
+    // A rewrite the same way: the old version within the window, the new one after it.
+    let mut session = a.create(data(&["main"], &[])).await?;
+    assert_eq!(seen_by(&b, &session).await?, Some(data(&["main"], &[])));
+    session.data = data(&["main", "eu"], &[]);
+    a.save(&session).await?;
+    assert_eq!(seen_by(&b, &session).await?, Some(data(&["main"], &[])), "the copy, within the window");
+    clock.advance(ms(500));
+    assert_eq!(seen_by(&b, &session).await?, Some(data(&["main", "eu"], &[])), "the new version after it");
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_revocation_window_is_capped_by_the_copies_window() {
+    let (a, _, _, _) = replicas_with(Duration::from_secs(30));
+    assert_eq!(a.revocation_window_ms(), 1000);
+    let (a, _, _, _) = replicas_with(Duration::ZERO);
+    assert_eq!(a.revocation_window_ms(), 0);
 }
 
 #[tokio::test]

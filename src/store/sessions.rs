@@ -34,6 +34,15 @@
 //!
 //! The one exception is Redis's own: replication is asynchronous, so a failover can lose an
 //! acknowledged write, a delete included, as it can lose a new session.
+//!
+//! **Unless the operator trades it for speed** (`session.revocation_window`, zero by default, at
+//! most [`FRESH_FOR`]: [`SessionStore::with_revocation_window`]). Then a copy the store confirmed
+//! less than that long ago (measured from before the question) is served without asking again,
+//! which spares the routed call its round trip. Ending or rewriting a session still announces it
+//! on the change bus, and a replica that hears it drops its copy at once; one that does not hear
+//! it (its subscription down, a message lost) serves the old copy for at most the window after the
+//! ending answered, since every question sent after that sees it (step 4). A resubscription
+//! drops every copy.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -84,6 +93,9 @@ pub struct SessionStore {
     copies: Option<Arc<Copies>>,
     /// The live sessions, in all and by group.
     index: SessionIndex,
+    /// How long a confirmed copy is served without asking the store again, in clock
+    /// milliseconds; zero: never (the module comment).
+    revocation_window_ms: i64,
 }
 
 struct Copies {
@@ -129,7 +141,19 @@ impl SessionStore {
         }));
         let (prefix, domain) = (SESSION_PREFIX, "session");
         let index = SessionIndex::new(kv.clone(), clock.clone(), domain);
-        Self { kv, keys, idle, absolute, clock, prefix, domain, copies, index }
+        let revocation_window_ms = 0;
+        Self { kv, keys, idle, absolute, clock, prefix, domain, copies, index, revocation_window_ms }
+    }
+
+    /// Serves a copy the store confirmed less than `window` ago without asking again (capped at
+    /// the copies' window, [`FRESH_FOR`], and the idle timeout): an ended or rewritten session
+    /// may then be served by a replica that misses the announcement for up to `window` after the
+    /// change answered (the module comment). Zero, the default, asks at every request.
+    #[must_use]
+    pub fn with_revocation_window(mut self, window: Duration) -> Self {
+        let window = window.min(FRESH_FOR).min(self.idle);
+        self.revocation_window_ms = i64::try_from(window.as_millis()).unwrap_or(0);
+        self
     }
 
     /// A store of other sessions (admin sessions) under `prefix`, with their own timeouts.
@@ -142,11 +166,17 @@ impl SessionStore {
         prefix: &'static str,
     ) -> Self {
         let index = SessionIndex::new(kv.clone(), clock.clone(), prefix);
-        Self { kv, keys, idle, absolute, clock, prefix, domain: prefix, copies: None, index }
+        let (domain, copies, revocation_window_ms) = (prefix, None, 0);
+        Self { kv, keys, idle, absolute, clock, prefix, domain, copies, index, revocation_window_ms }
     }
 
     fn key(&self, id: &SessionId) -> String {
         format!("{}{}", self.prefix, self.keys.lookup_hash(self.domain, id.as_str().as_bytes()))
+    }
+
+    #[cfg(test)]
+    pub(super) fn revocation_window_ms(&self) -> i64 {
+        self.revocation_window_ms
     }
 
     /// The idle timeout (sliding).
@@ -278,11 +308,20 @@ impl SessionStore {
         else {
             return Ok(None);
         };
+        // Within the window the operator allowed, the store's last answer stands.
+        if hit.confirmed_within(self.revocation_window_ms, now) {
+            return Ok(Some(Some(hit.session)));
+        }
         // The copy spares the value, never the question: is the session still what the copy
         // was made from, now that this request has started? (The module comment, step 3.)
         // When the store cannot answer, neither can the copy: 503, as for a read.
         match self.stored_version(copies, &hit.key).await? {
-            Some(version) if version == hit.version => Ok(Some(Some(hit.session))),
+            Some(version) if version == hit.version => {
+                if self.revocation_window_ms > 0 {
+                    hit.confirmed(now);
+                }
+                Ok(Some(Some(hit.session)))
+            }
             // Rewritten (on another replica, whose notification has not come yet): read it.
             Some(_) => {
                 self.forget(&hit.key);

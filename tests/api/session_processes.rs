@@ -13,12 +13,14 @@ use std::time::{Duration, Instant};
 
 use crate::support::consumers::{session_references, session_row};
 use crate::support::managers::start_master;
-use crate::support::processes::{Browser, Replica, two_processes_each, two_processes_with};
+use crate::support::processes::{Browser, Replica, two_processes_with};
 use crate::support::{RedisServer, TestPostgres};
 
 const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
 const CHROME: &str = "Mozilla/5.0 (Windows NT 10.0) Chrome/126.0 Safari/537.36";
 const ROUTED: &str = "/api/portal/v1.3/discovery/apis";
+/// How many clients keep a replica busy with one session.
+const CLIENTS: usize = 6;
 
 fn redis_section(redis: &RedisServer, user: Option<&str>) -> String {
     let user = user.map(|u| format!("username = \"{u}\"\npassword = \"{u}-password\"\n")).unwrap_or_default();
@@ -42,6 +44,11 @@ async fn served(browser: &Browser) {
 /// Processes A and B on one Redis and database; with `deaf`, B's Redis user may do anything but
 /// pub/sub, so B never hears that a session ended (nor anything else).
 async fn processes(test: &str, deaf: bool) -> Option<(Replica, Replica, Peers)> {
+    processes_with(test, deaf, "").await
+}
+
+/// [`processes`] with more `[session]` keys (TOML lines).
+async fn processes_with(test: &str, deaf: bool, session: &str) -> Option<(Replica, Replica, Peers)> {
     let pg = TestPostgres::create(test).await?;
     let redis = RedisServer::start(test)?;
     let _: () = redis::cmd("ACL")
@@ -51,14 +58,14 @@ async fn processes(test: &str, deaf: bool) -> Option<(Replica, Replica, Peers)> 
     let master = start_master().await;
     let dir = tempfile::tempdir().unwrap();
     let sections = [redis_section(&redis, None), redis_section(&redis, deaf.then_some("deaf"))];
-    let (a, b) = two_processes_each(&dir, [&sections[0], &sections[1]], &pg, &master).await;
-    Some((a, b, Peers { _pg: pg, _redis: redis, _master: master, _dir: dir }))
+    let (a, b) = two_processes_with(&dir, [&sections[0], &sections[1]], session, &pg, &master).await;
+    Some((a, b, Peers { _pg: pg, redis, _master: master, _dir: dir }))
 }
 
 /// What the processes use, kept alive as long as they run.
 struct Peers {
     _pg: TestPostgres,
-    _redis: RedisServer,
+    redis: RedisServer,
     _master: portico::simulator::Simulator,
     _dir: tempfile::TempDir,
 }
@@ -115,25 +122,42 @@ struct Sent {
     served: bool,
 }
 
-/// Sends requests with `cookie` to the replica at `base` (a routed call, then a page, in turn)
-/// until the time `stop` holds, logging each.
+/// Sends requests with `cookie` to the replica at `base`, `paths` in turn, until the time `stop`
+/// holds, logging each.
 async fn keep_sending(
     base: String,
     cookie: String,
+    paths: &'static [&'static str],
     stop: Arc<OnceLock<Instant>>,
     log: Arc<Mutex<Vec<Sent>>>,
 ) {
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    let mut i = 0usize;
-    while stop.get().is_none_or(|at| Instant::now() < *at) {
-        let path = if i.is_multiple_of(2) { ROUTED } else { "/environments" };
-        i += 1;
+    for path in paths.iter().cycle() {
+        if stop.get().is_some_and(|at| Instant::now() >= *at) {
+            break;
+        }
         let started = Instant::now();
         let status =
             http.get(format!("{base}{path}")).header("cookie", &cookie).send().await.unwrap().status();
         assert!([200, 303, 401].contains(&status.as_u16()), "{path}: {status}");
         log.lock().unwrap().push(Sent { started, served: status == 200 });
     }
+}
+
+/// Six clients sending `paths` in turn with `cookie` to `replica` until `stop` holds.
+fn clients(
+    replica: &Replica,
+    cookie: &str,
+    paths: &'static [&'static str],
+    stop: &Arc<OnceLock<Instant>>,
+    log: &Arc<Mutex<Vec<Sent>>>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    (0..CLIENTS)
+        .map(|_| {
+            let (stop, log) = (stop.clone(), log.clone());
+            tokio::spawn(keep_sending(replica.base.clone(), cookie.to_owned(), paths, stop, log))
+        })
+        .collect()
 }
 
 /// Signs `user` in on `replica`; the `Cookie` header of the new portal session, for clients that
@@ -149,6 +173,37 @@ async fn session_cookie(replica: &Replica, user: &str) -> String {
     cookie.unwrap().split(';').next().unwrap().to_owned()
 }
 
+/// Alice signed in on both processes: on A in a browser, which ends her session on B from its
+/// list; on B as a bare cookie, for clients that keep none.
+struct Alice {
+    owner: Browser,
+    cookie: String,
+    list: String,
+    ends: String,
+}
+
+impl Alice {
+    async fn on(a: &Replica, b: &Replica) -> Self {
+        let owner = Browser::with_agent(a, FIREFOX);
+        owner.sign_in("alice").await;
+        let cookie = session_cookie(b, "alice").await;
+        let list = owner.get("/account/sessions").await.1;
+        let on_b =
+            session_references(&list).into_iter().find(|r| !session_row(&list, r).contains("this session"));
+        let ends = format!("{}/account/sessions/{}/end", a.base, on_b.unwrap());
+        Self { owner, cookie, list, ends }
+    }
+
+    /// Ends her session on B from A; when A's answer arrived.
+    async fn end_on_a(&self) -> Instant {
+        let token = crate::support::csrf_in(&self.list).unwrap();
+        let res = self.owner.http.post(&self.ends).form(&[("csrf_token", token)]).send().await.unwrap();
+        assert_eq!(res.status(), 303);
+        res.bytes().await.unwrap();
+        Instant::now()
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_under_load_serve_no_request_started_after_the_end_answered() {
     under_load("two_processes_end_under_load", false).await;
@@ -162,27 +217,14 @@ async fn two_processes_under_load_without_notifications_serve_no_request_started
 /// Several clients keep sending requests with a session to B while A ends it: every request
 /// started after A's answer arrived must be refused. With `deaf`, B never hears of the end.
 async fn under_load(test: &str, deaf: bool) {
-    const CLIENTS: usize = 6;
     let Some((a, b, _peers)) = processes(test, deaf).await else { return };
-    let owner = Browser::with_agent(&a, FIREFOX);
-    owner.sign_in("alice").await;
-    let cookie = session_cookie(&b, "alice").await;
-    let list = owner.get("/account/sessions").await.1;
-    let victim =
-        session_references(&list).into_iter().find(|r| !session_row(&list, r).contains("this session"));
+    let alice = Alice::on(&a, &b).await;
 
     let (stop, log) = (Arc::new(OnceLock::new()), Arc::new(Mutex::new(Vec::new())));
-    let clients: Vec<_> = (0..CLIENTS)
-        .map(|_| tokio::spawn(keep_sending(b.base.clone(), cookie.clone(), stop.clone(), log.clone())))
-        .collect();
+    let clients = clients(&b, &alice.cookie, &[ROUTED, "/environments"], &stop, &log);
     // B serves the session for a while (from its copy, confirmed each time), then A ends it.
     tokio::time::sleep(Duration::from_millis(700)).await;
-    let end = format!("{}/account/sessions/{}/end", a.base, victim.unwrap());
-    let token = crate::support::csrf_in(&list).unwrap();
-    let res = owner.http.post(end).form(&[("csrf_token", token)]).send().await.unwrap();
-    assert_eq!(res.status(), 303);
-    res.bytes().await.unwrap();
-    let answered = Instant::now();
+    let answered = alice.end_on_a().await;
     stop.set(answered + Duration::from_millis(800)).unwrap();
     for client in clients {
         client.await.unwrap();
@@ -203,6 +245,90 @@ async fn under_load(test: &str, deaf: bool) {
     assert!(served_before >= CLIENTS, "B was serving the session before");
     assert!(after.len() >= 20, "enough requests after the end to mean something: {}", after.len());
     assert_eq!(served_after, 0, "no request started after A answered was served");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_revocation_window_a_replica_hearing_the_end_refuses_the_session_at_once() {
+    within_the_window("two_processes_window", false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_revocation_window_a_deaf_replica_refuses_an_ended_session_after_the_window() {
+    within_the_window("two_processes_window_deaf", true).await;
+}
+
+/// How many times Redis has run `command` since the last `CONFIG RESETSTAT`.
+fn calls_of(redis: &mut redis::Connection, command: &str) -> u64 {
+    let info: String = redis::cmd("INFO").arg("commandstats").query(redis).unwrap();
+    let prefix = format!("cmdstat_{command}:calls=");
+    info.lines()
+        .find_map(|line| line.strip_prefix(&prefix))
+        .map_or(0, |rest| rest.split(',').next().unwrap().parse().unwrap())
+}
+
+/// With `session.revocation_window = "1s"` on both, B serves a busy session from its copy without
+/// asking Redis at each request: one read a second, no version question (`GETRANGE`). When A
+/// ends the session, a B that hears the notification refuses it within moments, and a deaf B
+/// once the window (one second) after A's answer is over — never later. (The end is watched on
+/// pages only: a routed call would meet the manager's 401, the manager session having ended too,
+/// and that alone makes B drop its copy.)
+async fn within_the_window(test: &str, deaf: bool) {
+    const WINDOW: Duration = Duration::from_secs(1);
+    let session = "revocation_window = \"1s\"";
+    let Some((a, b, peers)) = processes_with(test, deaf, session).await else { return };
+    let mut redis = peers.redis.client();
+    let alice = Alice::on(&a, &b).await;
+
+    // Routed calls and pages for 0.7 s: what they cost Redis.
+    let _: () = redis::cmd("CONFIG").arg("RESETSTAT").query(&mut redis).unwrap();
+    let (stop, log) = (Arc::new(OnceLock::new()), Arc::new(Mutex::new(Vec::new())));
+    let busy = clients(&b, &alice.cookie, &[ROUTED, "/environments"], &stop, &log);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    stop.set(Instant::now()).unwrap();
+    for client in busy {
+        client.await.unwrap();
+    }
+    let (questions, reads) = (calls_of(&mut redis, "getrange"), calls_of(&mut redis, "getex"));
+    let (sent, served) = {
+        let log = log.lock().unwrap();
+        (log.len(), log.iter().filter(|s| s.served).count())
+    };
+    assert_eq!(served, sent, "B served every request of the session");
+    assert!(sent >= 60, "B was busy with the session: {sent} requests");
+    assert_eq!(questions, 0, "no version question within the window");
+    assert!(reads <= 2, "one read a second: {reads}");
+
+    // Pages, and the end on A a moment after B's next read (its copy's second over): B's copy is
+    // then as fresh as it gets, so without the notification B would serve it for most of a
+    // second after the end.
+    let (stop, log) = (Arc::new(OnceLock::new()), Arc::new(Mutex::new(Vec::new())));
+    let pages = clients(&b, &alice.cookie, &["/environments"], &stop, &log);
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while calls_of(&mut redis, "getex") == reads && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let answered = alice.end_on_a().await;
+    stop.set(answered + WINDOW + Duration::from_millis(600)).unwrap();
+    for client in pages {
+        client.await.unwrap();
+    }
+
+    let log = log.lock().unwrap();
+    let after: Vec<&Sent> = log.iter().filter(|s| s.started >= answered).collect();
+    let served_after = after.iter().filter(|s| s.served).count();
+    let last_served = after.iter().filter(|s| s.served).map(|s| s.started - answered).max();
+    let _ = writeln!(
+        std::io::stderr(),
+        "{test}: {sent} requests to B in 0.7 s cost {questions} GETRANGE and {reads} GETEX; of the \
+         {} pages sent after A's answer {served_after} were served, the last one starting \
+         {last_served:?} after it",
+        after.len(),
+    );
+    assert!(after.len() >= 20, "enough requests after the end to mean something: {}", after.len());
+    // A hearing B drops its copy when the notification arrives; a deaf one serves it for at
+    // most the window (plus the millisecond the clock is read to).
+    let bound = if deaf { WINDOW + Duration::from_millis(2) } else { Duration::from_millis(300) };
+    assert!(last_served.is_none_or(|at| at < bound), "served {last_served:?} after A's answer");
 }
 
 /// Both processes cap a user's sessions and drop the ones that expired on their own: a sign-in on

@@ -10,6 +10,7 @@ use super::tree::KeyPath;
 
 mod redis;
 use super::{Duration, SecretError, SecretRef, Settings, Severity};
+use crate::store::SESSION_FRESH_FOR;
 
 /// One finding of the semantic checks.
 pub(super) struct Check {
@@ -173,6 +174,16 @@ impl Checker<'_> {
                 format!(
                     "{} is longer than session.absolute_timeout ({})",
                     session.idle_timeout, session.absolute_timeout
+                ),
+            );
+        }
+        if session.revocation_window.get() > SESSION_FRESH_FOR {
+            self.error(
+                key("session.revocation_window"),
+                format!(
+                    "{} is longer than {}: a replica reads a session from the store again after that long anyway",
+                    session.revocation_window,
+                    humantime::format_duration(SESSION_FRESH_FOR),
                 ),
             );
         }

@@ -5,7 +5,8 @@
 //! reads a second instead of one). The first request reads; the others wait for its value, then ask
 //! whether the session is still that value, as a request holding a copy does (`sessions`, the
 //! module comment, step 3): the read went out before they started, so its answer alone could miss
-//! an ending or a rewrite in between.
+//! an ending or a rewrite in between — unless the operator allows a revocation window and the
+//! read went out within it.
 
 use std::any::Any;
 use std::collections::HashMap;
@@ -66,6 +67,10 @@ impl SessionStore {
         match session {
             None => Ok(None),
             Some((_, Ok(session))) if !joined => Ok(Some(session)),
+            // Within the revocation window of the read, its answer stands for this request too.
+            Some((version, Ok(session))) if self.recently_confirmed::<T>(copies, id, version, now) => {
+                Ok(Some(session))
+            }
             Some((version, Ok(session))) => {
                 let key: Arc<str> = key.into();
                 match self.stored_version(copies, &key).await? {
@@ -81,6 +86,21 @@ impl SessionStore {
             // (Another type under the same key: not shared, read for this caller.)
             Some((_, Err(_))) => Box::pin(own_read(key)).await,
         }
+    }
+
+    /// Whether this replica's copy of the session is the value `version` and the store confirmed
+    /// it less than the revocation window before `now` (never without a window).
+    fn recently_confirmed<T: Send + Sync + 'static>(
+        &self,
+        copies: &super::Copies,
+        id: &SessionId,
+        version: Version,
+        now: i64,
+    ) -> bool {
+        self.revocation_window_ms > 0
+            && copies.cache.get::<Session<T>>(id.as_str(), now).is_some_and(|hit| {
+                hit.version == version && hit.confirmed_within(self.revocation_window_ms, now)
+            })
     }
 }
 
