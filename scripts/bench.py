@@ -730,11 +730,12 @@ class Lab:
         return cookies[SIM_COOKIE]
 
     @contextlib.contextmanager
-    def portico(self, slave_count, topology=None, name=None, master_url=None, wrap=()):
+    def portico(self, slave_count, topology=None, name=None, master_url=None, wrap=(), session=()):
         """`portico serve` with the master and the first `slave_count` slaves, on a flushed Redis:
         the lab's own server, or `topology` (then it must also be ready: /readyz). `master_url`
         replaces the master simulator's address in `[master] url` (routing: a front before it);
-        `wrap` runs it under another program (instructions: valgrind)."""
+        `wrap` runs it under another program (instructions: valgrind); `session` adds TOML lines
+        to `[session]`."""
         topology = topology or self.single
         for master in topology.masters():
             if query(master, "FLUSHALL") != "OK":
@@ -744,7 +745,7 @@ class Lab:
         lines = [
             "[server]", f'listen = "127.0.0.1:{port}"', f'public_url = "http://127.0.0.1:{port}"',
             *([f"workers = {self.proxy_workers}"] if self.proxy_workers else []),
-            "[session]", 'secret = { env = "PORTICO_SESSION_SECRET" }',
+            "[session]", 'secret = { env = "PORTICO_SESSION_SECRET" }', *session,
             "[redis]", *topology.toml(),
             "[database]", f'url = "sqlite://{self.workdir}/{name}.db"',
             "[master]", f'url = "{master_url or f"http://127.0.0.1:{self.master_port}"}"',
@@ -913,6 +914,8 @@ def bench_signin(lab, args):
 
 
 ROUTING_CASES = (("fast", "fast (nginx, fixed body)"), ("simulator", "simulated master"))
+# The revocation window of the fast upstream's second Portico (`session.revocation_window`).
+ROUTING_WINDOW = "1s"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 ENDLESS_KEEPALIVE = 1_000_000  # no connection closed after N requests (nginx closes after 1,000 by default)
 
@@ -956,8 +959,8 @@ def routing(lab, args):
         data = routing_case(lab, args, case, master_url, body, (nginx_ports[case], nginx_workers),
                             (port, cookie, pids), settings, sim_session)
         result["cases"][case] = data
-        for key, name in (("portico", "Portico"), ("floor", "hyper floor"), ("nginx", "nginx proxy_pass"),
-                          ("direct", "direct (context)")):
+        for key, name in (("portico", "Portico"), ("portico_window", f"Portico, revocation window {ROUTING_WINDOW}"),
+                          ("floor", "hyper floor"), ("nginx", "nginx proxy_pass"), ("direct", "direct (context)")):
             if key not in data:
                 continue
             r = data[key]
@@ -977,6 +980,9 @@ def routing(lab, args):
                                f"{data['p99_diff_ms']:+.2f}"])
         else:
             ratio_rows.append([title, None, None, None])
+        if "window_throughput_ratio" in data:
+            ratio_rows.append([f"{title}, revocation window {ROUTING_WINDOW}", f"{data['window_throughput_ratio']:.2f}",
+                               f"{data['window_cpu_ratio']:.2f}", f"{data['window_p99_diff_ms']:+.2f}"])
     fast = result["cases"]["fast"]
     if "throughput_ratio" in fast:
         result["throughput_ratio"], result["cpu_ratio"] = fast["throughput_ratio"], fast["cpu_ratio"]
@@ -987,7 +993,12 @@ def routing(lab, args):
                       f"{fast['floor_cpu_ratio']:.2f} — the most a proxy on this stack reaches."
                       if "floor_throughput_ratio" in fast else "")
                    + (f" Portico's CPU per request is {fast['over_floor_cpu_ratio']:.2f}× the floor's."
-                      if "over_floor_cpu_ratio" in fast else ""))
+                      if "over_floor_cpu_ratio" in fast else "")
+                   + (f" With `session.revocation_window = \"{ROUTING_WINDOW}\"` (an ended session may be served for "
+                      f"up to that long by a replica that misses the notification): throughput "
+                      f"{fast['window_throughput_ratio']:.2f}, CPU per request {fast['window_cpu_ratio']:.2f}, p99 "
+                      f"{fast['window_p99_diff_ms']:+.2f} ms."
+                      if "window_throughput_ratio" in fast else ""))
     else:
         verdict = f"**Portico: {fast['portico']}** — only the nginx reference was measured."
     rounds = args.routing_rounds
@@ -999,7 +1010,9 @@ def routing(lab, args):
             f"that answers the routed GET with the simulator's body ({len(body):,} bytes) from a `return 200` "
             f"and proxies everything else (sign-in, /currentuser, …) to the simulated master, so that the "
             f"proxy and not the upstream is the bottleneck; the *simulated master* is the manager simulator "
-            f"itself. On the fast upstream a third proxy takes its turn in each round: the *hyper floor* "
+            f"itself. On the fast upstream two more proxies take their turn in each round: a second Portico "
+            f"with `session.revocation_window = \"{ROUTING_WINDOW}\"` (a copy the store confirmed less than that "
+            f"long ago is served without asking Redis again: the trade an operator may choose), and the *hyper floor* "
             f"(`examples/proxy_floor.rs`, as many workers as Portico), hyper's server and client as Portico's "
             f"listener uses them and nothing else, so its row is the most any proxy on this stack can reach. "
             f"The direct row is one run straight to the upstream (context: what it serves alone). "
@@ -1031,22 +1044,30 @@ def routing(lab, args):
 
 def routing_case(lab, args, case, master_url, body, nginx, upstream, settings, sim_session):
     """One upstream: Portico pointed at it and the nginx reference in paired, interleaved rounds
-    (on the fast upstream the hyper floor too), then one run straight to the upstream."""
+    (on the fast upstream a Portico with a revocation window and the hyper floor too), then one run
+    straight to the upstream."""
     nginx_port, nginx_pids = nginx
     upstream_port, upstream_cookie, upstream_pids = upstream
     data = {}
     floor = start_floor(lab, upstream_port, sim_session) if case == "fast" else None
     try:
-        with lab.portico(1, master_url=master_url, name=f"portico-{case}") as (port, pid):
+        with contextlib.ExitStack() as running:
+            # (Both started before either signs in: each start flushes Redis.)
+            porticos = [("portico", *running.enter_context(lab.portico(1, master_url=master_url, name=f"portico-{case}")))]
+            if case == "fast":
+                windowed = lab.portico(1, master_url=master_url, name=f"portico-{case}-window",
+                                       session=[f'revocation_window = "{ROUTING_WINDOW}"'])
+                porticos.append(("portico_window", *running.enter_context(windowed)))
             proxies = [Proxy("nginx", nginx_port, None, None, nginx_pids)]
             if floor is not None:
                 check_floor(floor, body)
                 proxies.append(Proxy("floor", floor[1], None, None, [floor[0].pid]))
-            portico, refusal = checked_portico(lab, args, case, body, port, pid)
-            if portico is None:
-                data["portico"] = refusal
-            else:
-                proxies.insert(0, portico)
+            for at, (key, port, pid) in enumerate(porticos):
+                portico, refusal = checked_portico(lab, args, case, body, key, port, pid)
+                if portico is None:
+                    data[key] = refusal
+                else:
+                    proxies.insert(at, portico)
             runs = routing_rounds(lab, proxies, args.routing_rounds, settings)
     finally:
         if floor is not None:
@@ -1058,11 +1079,12 @@ def routing_case(lab, args, case, master_url, body, nginx, upstream, settings, s
     for key, rounds in runs.items():
         data[key] = combined(rounds)
     n = data["nginx"]
-    if isinstance(data.get("portico"), dict):
-        p = data["portico"]
-        data["throughput_ratio"] = round(p["rps"] / n["rps"], 3)
-        data["cpu_ratio"] = round(p["cpu_us_per_request"] / n["cpu_us_per_request"], 3)
-        data["p99_diff_ms"] = round(p["p99_ms"] - n["p99_ms"], 3)
+    for key, prefix in (("portico", ""), ("portico_window", "window_")):
+        if isinstance(data.get(key), dict):
+            p = data[key]
+            data[f"{prefix}throughput_ratio"] = round(p["rps"] / n["rps"], 3)
+            data[f"{prefix}cpu_ratio"] = round(p["cpu_us_per_request"] / n["cpu_us_per_request"], 3)
+            data[f"{prefix}p99_diff_ms"] = round(p["p99_ms"] - n["p99_ms"], 3)
     if "floor" in data:
         f = data["floor"]
         data["floor_throughput_ratio"] = round(f["rps"] / n["rps"], 3)
@@ -1107,13 +1129,13 @@ class Proxy:
         return f"http://127.0.0.1:{self.port}{ROUTED}"
 
 
-def checked_portico(lab, args, case, body, port, pid):
-    """Portico for the routing rounds, once its routed call answered with the upstream's body from
-    the upstream of `case`: (Proxy, None), or (None, why it is not measured)."""
+def checked_portico(lab, args, case, body, key, port, pid):
+    """Portico for the routing rounds (its row: `key`), once its routed call answered with the
+    upstream's body from the upstream of `case`: (Proxy, None), or (None, why it is not measured)."""
     cookies = [timed_sign_ins(port, 1)[1] for _ in range(args.routing_sessions)]
     cookie = cookies[0]
     # (More than one session: Portico's wrk sends each call with the next one's cookie.)
-    script = sessions_script(lab, case, cookies) if len(cookies) > 1 else None
+    script = sessions_script(lab, f"{key}-{case}", cookies) if len(cookies) > 1 else None
     lab.sim(lab.master_port, "DELETE", "requests")
     status, _, answer = http_call(port, "GET", ROUTED, headers={"Cookie": cookie})
     # The routed call must reach the upstream of this case: the simulator sees it only in its own.
@@ -1122,7 +1144,7 @@ def checked_portico(lab, args, case, body, port, pid):
     if status == 200 and at_simulator != (case == "simulator"):
         raise BenchError(f"{case} upstream: Portico's routed call {'reached' if at_simulator else 'missed'} the simulator")
     if status == 200 and same_json(answer, body):
-        return Proxy("portico", port, None if script else cookie, script, [pid]), None
+        return Proxy(key, port, None if script else cookie, script, [pid]), None
     if status == 404:
         return None, "routing endpoint not available (404)"
     return None, f"routing answered {status}, not the manager's answer: not measured"
