@@ -121,6 +121,10 @@ pub(super) fn default_public_url() -> Url {
     Url::parse("http://localhost:8080").expect("literal URL parses")
 }
 
+/// The longest `session.revocation_window`: a replica reads a session from the store again after
+/// this long anyway (the session copies' window, which a store test holds equal to it).
+pub const MAX_REVOCATION_WINDOW: std::time::Duration = std::time::Duration::from_secs(1);
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SessionSettings {

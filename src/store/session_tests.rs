@@ -140,6 +140,7 @@ async fn the_revocation_window_is_capped_by_the_copies_window() {
     assert_eq!(a.revocation_window_ms(), 1000);
     let (a, _, _, _) = replicas_with(Duration::ZERO);
     assert_eq!(a.revocation_window_ms(), 0);
+    assert_eq!(crate::config::MAX_REVOCATION_WINDOW, super::SESSION_FRESH_FOR, "what check-config allows");
 }
 
 #[tokio::test]

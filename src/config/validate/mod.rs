@@ -9,8 +9,7 @@ use url::Url;
 use super::tree::KeyPath;
 
 mod redis;
-use super::{Duration, SecretError, SecretRef, Settings, Severity};
-use crate::store::SESSION_FRESH_FOR;
+use super::{Duration, MAX_REVOCATION_WINDOW, SecretError, SecretRef, Settings, Severity};
 
 /// One finding of the semantic checks.
 pub(super) struct Check {
@@ -177,13 +176,13 @@ impl Checker<'_> {
                 ),
             );
         }
-        if session.revocation_window.get() > SESSION_FRESH_FOR {
+        if session.revocation_window.get() > MAX_REVOCATION_WINDOW {
             self.error(
                 key("session.revocation_window"),
                 format!(
                     "{} is longer than {}: a replica reads a session from the store again after that long anyway",
                     session.revocation_window,
-                    humantime::format_duration(SESSION_FRESH_FOR),
+                    humantime::format_duration(MAX_REVOCATION_WINDOW),
                 ),
             );
         }
