@@ -1060,8 +1060,8 @@ def routing_case(lab, args, case, master_url, body, nginx, upstream, settings, s
                 porticos.append(("portico_window", *running.enter_context(windowed)))
             proxies = [Proxy("nginx", nginx_port, None, None, nginx_pids)]
             if floor is not None:
-                check_floor(floor, body)
-                proxies.append(Proxy("floor", floor[1], None, None, [floor[0].pid]))
+                floor.check(body)
+                proxies.append(floor.proxy)
             for at, (key, port, pid) in enumerate(porticos):
                 portico, refusal = checked_portico(lab, args, case, body, key, port, pid)
                 if portico is None:
@@ -1071,7 +1071,7 @@ def routing_case(lab, args, case, master_url, body, nginx, upstream, settings, s
             runs = routing_rounds(lab, proxies, args.routing_rounds, settings)
     finally:
         if floor is not None:
-            lab.procs.stop(floor[0])
+            lab.procs.stop(floor.proc)
     direct_url = f"http://127.0.0.1:{upstream_port}{ROUTED}"
     wrk(direct_url, upstream_cookie, ["-t2", "-c32", "-d1s"])
     runs["direct"] = [measured_wrk(lab, direct_url, upstream_cookie, upstream_pids, settings)]
@@ -1096,22 +1096,33 @@ def routing_case(lab, args, case, master_url, body, nginx, upstream, settings, s
     return data
 
 
+@dataclasses.dataclass
+class Floor:
+    """The hyper floor running: its process and port."""
+    proc: subprocess.Popen
+    port: int
+
+    @property
+    def proxy(self):
+        """The floor as one of the routing rounds' proxies."""
+        return Proxy("floor", self.port, None, None, [self.proc.pid])
+
+    def check(self, body):
+        """The floor answers the routed call with the upstream's body, as the other proxies do."""
+        status, _, answer = http_call(self.port, "GET", ROUTED)
+        if status != 200 or answer != body:
+            raise BenchError(f"reference check failed (hyper floor): {status}, same body: {answer == body}")
+
+
 def start_floor(lab, upstream_port, sim_session):
-    """The hyper floor in front of `upstream_port`, with as many workers as Portico runs: (process, port)."""
+    """The hyper floor in front of `upstream_port`, with as many workers as Portico runs."""
     port = free_port()
     # (The CPUs this process may run on, as Portico's default counts them: not os.cpu_count().)
     workers = lab.proxy_workers or len(os.sched_getaffinity(0)) or 2
     proc = lab.procs.start("floor", [FLOOR, str(port), str(upstream_port), f"{SIM_COOKIE}={sim_session}",
                                      str(workers)])
     wait_ready(lab.procs, proc, port, "/nginx-health")
-    return proc, port
-
-
-def check_floor(floor, body):
-    """The floor answers the routed call with the upstream's body, as the other proxies do."""
-    status, _, answer = http_call(floor[1], "GET", ROUTED)
-    if status != 200 or answer != body:
-        raise BenchError(f"reference check failed (hyper floor): {status}, same body: {answer == body}")
+    return Floor(proc, port)
 
 
 @dataclasses.dataclass
@@ -1439,10 +1450,10 @@ def bench_profile(lab, args):
             data["portico"] = profiled(f"http://127.0.0.1:{port}{ROUTED}", cookie, pid, "portico", args)
         floor = start_floor(lab, front_port, sim_session)
         try:
-            check_floor(floor, body)
-            data["floor"] = profiled(f"http://127.0.0.1:{floor[1]}{ROUTED}", None, floor[0].pid, "floor", args)
+            floor.check(body)
+            data["floor"] = profiled(floor.proxy.url, None, floor.proc.pid, "floor", args)
         finally:
-            lab.procs.stop(floor[0])
+            lab.procs.stop(floor.proc)
     finally:  # the front nginx serves this benchmark only
         for proc in [p for p in lab.procs.running if p.bench_name == "nginx-upstream"]:
             lab.procs.stop(proc)
