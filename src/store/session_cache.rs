@@ -25,7 +25,7 @@
 
 use std::any::Any;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -86,7 +86,7 @@ struct Entry {
     read_at: i64,
     /// When the store last said this copy is current: clock milliseconds taken before the
     /// question (or the read) that said so.
-    confirmed_at: Arc<AtomicI64>,
+    confirmed_at: i64,
     /// The session's store key, whose value is compared with `version` before the copy is served.
     key: Arc<str>,
     /// The stored value this copy was made from.
@@ -100,20 +100,14 @@ pub(super) struct Hit<S> {
     pub session: Arc<S>,
     pub key: Arc<str>,
     pub version: Version,
-    confirmed_at: Arc<AtomicI64>,
+    confirmed_at: i64,
 }
 
 impl<S> Hit<S> {
     /// Whether the store said this copy is current less than `window_ms` before `now` (never
     /// when the clock went back).
     pub fn confirmed_within(&self, window_ms: i64, now: i64) -> bool {
-        let at = self.confirmed_at.load(Ordering::Relaxed);
-        now >= at && now - at < window_ms
-    }
-
-    /// The store said this copy is current, in answer to a question sent after `at`.
-    pub fn confirmed(&self, at: i64) {
-        self.confirmed_at.fetch_max(at, Ordering::Relaxed);
+        now >= self.confirmed_at && now - self.confirmed_at < window_ms
     }
 }
 
@@ -144,7 +138,7 @@ impl SessionCache {
         let map = self.lock();
         let entry = map.by_id.get(id).filter(|e| self.fresh(e.read_at, now))?;
         let (session, key, version) = (entry.session.clone(), entry.key.clone(), entry.version);
-        let confirmed_at = entry.confirmed_at.clone();
+        let confirmed_at = entry.confirmed_at;
         drop(map);
         Some(Hit { session: session.downcast::<S>().ok()?, key, version, confirmed_at })
     }
@@ -183,10 +177,16 @@ impl SessionCache {
         }
         let key: Arc<str> = key.into();
         map.ids.insert(key.clone(), id.to_owned());
-        map.by_id.insert(
-            id.to_owned(),
-            Entry { read_at, confirmed_at: Arc::new(AtomicI64::new(read_at)), key, version, session },
-        );
+        map.by_id.insert(id.to_owned(), Entry { read_at, confirmed_at: read_at, key, version, session });
+    }
+
+    /// Notes that the store said the copy of the session with this id is still `version`, in
+    /// answer to a question sent after `at` (nothing when the copy has changed meanwhile).
+    pub fn confirmed(&self, id: &str, version: Version, at: i64) {
+        let mut map = self.lock();
+        if let Some(entry) = map.by_id.get_mut(id).filter(|e| e.version == version) {
+            entry.confirmed_at = entry.confirmed_at.max(at);
+        }
     }
 
     /// Drops the copy stored under `key` (a store key), and stops reads in flight from putting
@@ -265,6 +265,20 @@ mod tests {
         assert_eq!(offered::<u32>(&c, "id", 9_999), None, "the clock went back");
         assert_eq!(c.get::<u64>("id", 10_000).map(|h| *h.session), None, "another type is a miss");
         assert_eq!(offered::<u32>(&c, "other", 10_000), None);
+    }
+
+    #[test]
+    fn a_confirmation_counts_for_the_version_it_was_about_only() {
+        let c = cache();
+        c.insert("id", "session:k".into(), 0, c.epoch(), (v(1), Arc::new(7u32)));
+        let within = |now| c.get::<u32>("id", now).is_some_and(|hit| hit.confirmed_within(300, now));
+        assert!(within(299) && !within(300), "confirmed by the read that made the copy");
+        c.confirmed("id", v(2), 500);
+        assert!(!within(700), "a confirmation of another value is not this copy's");
+        c.confirmed("id", v(1), 500);
+        assert!(within(700) && !within(800));
+        c.confirmed("id", v(1), 400);
+        assert!(within(700), "an older confirmation does not move it back");
     }
 
     #[test]

@@ -318,7 +318,7 @@ impl SessionStore {
         match self.stored_version(copies, &hit.key).await? {
             Some(version) if version == hit.version => {
                 if self.revocation_window_ms > 0 {
-                    hit.confirmed(now);
+                    copies.cache.confirmed(id.as_str(), hit.version, now);
                 }
                 Ok(Some(Some(hit.session)))
             }

@@ -144,20 +144,34 @@ async fn keep_sending(
     }
 }
 
-/// Six clients sending `paths` in turn with `cookie` to `replica` until `stop` holds.
-fn clients(
-    replica: &Replica,
-    cookie: &str,
-    paths: &'static [&'static str],
-    stop: &Arc<OnceLock<Instant>>,
-    log: &Arc<Mutex<Vec<Sent>>>,
-) -> Vec<tokio::task::JoinHandle<()>> {
-    (0..CLIENTS)
-        .map(|_| {
-            let (stop, log) = (stop.clone(), log.clone());
-            tokio::spawn(keep_sending(replica.base.clone(), cookie.to_owned(), paths, stop, log))
-        })
-        .collect()
+/// [`CLIENTS`] clients keeping a replica busy with one session's requests.
+struct Load {
+    stop: Arc<OnceLock<Instant>>,
+    log: Arc<Mutex<Vec<Sent>>>,
+    clients: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Load {
+    /// The clients start sending `paths` in turn with `cookie` to `replica`.
+    fn start(replica: &Replica, cookie: &str, paths: &'static [&'static str]) -> Self {
+        let (stop, log) = (Arc::new(OnceLock::new()), Arc::new(Mutex::new(Vec::new())));
+        let clients = (0..CLIENTS)
+            .map(|_| {
+                let (stop, log) = (stop.clone(), log.clone());
+                tokio::spawn(keep_sending(replica.base.clone(), cookie.to_owned(), paths, stop, log))
+            })
+            .collect();
+        Self { stop, log, clients }
+    }
+
+    /// Every request sent, once the clients have stopped at `at`.
+    async fn until(self, at: Instant) -> Vec<Sent> {
+        self.stop.set(at).unwrap();
+        for client in self.clients {
+            client.await.unwrap();
+        }
+        std::mem::take(&mut *self.log.lock().unwrap())
+    }
 }
 
 /// Signs `user` in on `replica`; the `Cookie` header of the new portal session, for clients that
@@ -220,17 +234,12 @@ async fn under_load(test: &str, deaf: bool) {
     let Some((a, b, _peers)) = processes(test, deaf).await else { return };
     let alice = Alice::on(&a, &b).await;
 
-    let (stop, log) = (Arc::new(OnceLock::new()), Arc::new(Mutex::new(Vec::new())));
-    let clients = clients(&b, &alice.cookie, &[ROUTED, "/environments"], &stop, &log);
+    let load = Load::start(&b, &alice.cookie, &[ROUTED, "/environments"]);
     // B serves the session for a while (from its copy, confirmed each time), then A ends it.
     tokio::time::sleep(Duration::from_millis(700)).await;
     let answered = alice.end_on_a().await;
-    stop.set(answered + Duration::from_millis(800)).unwrap();
-    for client in clients {
-        client.await.unwrap();
-    }
+    let log = load.until(answered + Duration::from_millis(800)).await;
 
-    let log = log.lock().unwrap();
     let served_before = log.iter().filter(|s| s.started < answered && s.served).count();
     let after: Vec<&Sent> = log.iter().filter(|s| s.started >= answered).collect();
     let served_after = after.iter().filter(|s| s.served).count();
@@ -257,15 +266,6 @@ async fn with_a_revocation_window_a_deaf_replica_refuses_an_ended_session_after_
     within_the_window("two_processes_window_deaf", true).await;
 }
 
-/// How many times Redis has run `command` since the last `CONFIG RESETSTAT`.
-fn calls_of(redis: &mut redis::Connection, command: &str) -> u64 {
-    let info: String = redis::cmd("INFO").arg("commandstats").query(redis).unwrap();
-    let prefix = format!("cmdstat_{command}:calls=");
-    info.lines()
-        .find_map(|line| line.strip_prefix(&prefix))
-        .map_or(0, |rest| rest.split(',').next().unwrap().parse().unwrap())
-}
-
 /// With `session.revocation_window = "1s"` on both, B serves a busy session from its copy without
 /// asking Redis at each request: one read a second, no version question (`GETRANGE`). When A
 /// ends the session, a B that hears the notification refuses it within moments, and a deaf B
@@ -276,23 +276,17 @@ async fn within_the_window(test: &str, deaf: bool) {
     const WINDOW: Duration = Duration::from_secs(1);
     let session = "revocation_window = \"1s\"";
     let Some((a, b, peers)) = processes_with(test, deaf, session).await else { return };
-    let mut redis = peers.redis.client();
+    let calls = |command: &str| peers.redis.commands().get(command).copied().unwrap_or(0);
     let alice = Alice::on(&a, &b).await;
 
     // Routed calls and pages for 0.7 s: what they cost Redis.
-    let _: () = redis::cmd("CONFIG").arg("RESETSTAT").query(&mut redis).unwrap();
-    let (stop, log) = (Arc::new(OnceLock::new()), Arc::new(Mutex::new(Vec::new())));
-    let busy = clients(&b, &alice.cookie, &[ROUTED, "/environments"], &stop, &log);
+    let (questions_before, reads_before) = (calls("getrange"), calls("getex"));
+    let busy = Load::start(&b, &alice.cookie, &[ROUTED, "/environments"]);
     tokio::time::sleep(Duration::from_millis(700)).await;
-    stop.set(Instant::now()).unwrap();
-    for client in busy {
-        client.await.unwrap();
-    }
-    let (questions, reads) = (calls_of(&mut redis, "getrange"), calls_of(&mut redis, "getex"));
-    let (sent, served) = {
-        let log = log.lock().unwrap();
-        (log.len(), log.iter().filter(|s| s.served).count())
-    };
+    let log = busy.until(Instant::now()).await;
+    let reads_so_far = calls("getex");
+    let (questions, reads) = (calls("getrange") - questions_before, reads_so_far - reads_before);
+    let (sent, served) = (log.len(), log.iter().filter(|s| s.served).count());
     assert_eq!(served, sent, "B served every request of the session");
     assert!(sent >= 60, "B was busy with the session: {sent} requests");
     assert_eq!(questions, 0, "no version question within the window");
@@ -301,19 +295,14 @@ async fn within_the_window(test: &str, deaf: bool) {
     // Pages, and the end on A a moment after B's next read (its copy's second over): B's copy is
     // then as fresh as it gets, so without the notification B would serve it for most of a
     // second after the end.
-    let (stop, log) = (Arc::new(OnceLock::new()), Arc::new(Mutex::new(Vec::new())));
-    let pages = clients(&b, &alice.cookie, &["/environments"], &stop, &log);
+    let pages = Load::start(&b, &alice.cookie, &["/environments"]);
     let deadline = Instant::now() + Duration::from_secs(3);
-    while calls_of(&mut redis, "getex") == reads && Instant::now() < deadline {
+    while calls("getex") == reads_so_far && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let answered = alice.end_on_a().await;
-    stop.set(answered + WINDOW + Duration::from_millis(600)).unwrap();
-    for client in pages {
-        client.await.unwrap();
-    }
+    let log = pages.until(answered + WINDOW + Duration::from_millis(600)).await;
 
-    let log = log.lock().unwrap();
     let after: Vec<&Sent> = log.iter().filter(|s| s.started >= answered).collect();
     let served_after = after.iter().filter(|s| s.served).count();
     let last_served = after.iter().filter(|s| s.served).map(|s| s.started - answered).max();
