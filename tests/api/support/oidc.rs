@@ -40,6 +40,10 @@ pub const RESOURCE: &str = "urn:portico:managers";
 pub const CLIENT_ID: &str = "portico";
 pub const CLIENT_SECRET: &str = "portico-test-secret";
 
+/// How long the provider may take to listen, and how many times it is started before a test fails.
+const START_DEADLINE: Duration = Duration::from_secs(30);
+const STARTS: u32 = 2;
+
 impl OidcProvider {
     /// Starts the provider with `options` (see the script); `None` when a peer is missing (a NOTE,
     /// or a failure under `PORTICO_REQUIRE_PEERS=1`).
@@ -48,6 +52,22 @@ impl OidcProvider {
             missing_peer(test, &what, &install);
             return None;
         }
+        // A node process that hangs before it listens (seen once in a loaded CI run: asleep on a
+        // futex, nothing written) would hold the test for ever: give it a deadline, then once more.
+        for attempt in 1..=STARTS {
+            match Self::launch(&options) {
+                Ok(provider) => return Some(provider),
+                Err(why) if attempt < STARTS => {
+                    eprintln!("{test}: the OpenID provider {why}; starting it again")
+                }
+                Err(why) => panic!("the OpenID provider {why} (see its output above)"),
+            }
+        }
+        unreachable!("the last attempt returns or panics")
+    }
+
+    /// One start of the provider: it, once it says where it listens, or why not.
+    fn launch(options: &Value) -> Result<Self, String> {
         let mut child = Command::new("node")
             .arg(peers_dir().join("oidc-provider.mjs"))
             .arg(options.to_string())
@@ -58,23 +78,32 @@ impl OidcProvider {
             .spawn()
             .expect("start node");
         let stdout = child.stdout.take().expect("stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let issuer = loop {
-            match lines.next() {
-                Some(Ok(line)) => {
-                    if let Some(url) = line.strip_prefix("oidc provider listening on ") {
-                        break Url::parse(url.trim()).expect("issuer URL");
-                    }
-                }
-                _ => {
-                    let _ = child.kill();
-                    panic!("the OpenID provider did not start (see its output above)");
+        let (listening, issuer) = std::sync::mpsc::channel();
+        // Reads its output: the issuer once it is listening, then the rest, so that it never
+        // blocks on a full pipe.
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines().map_while(Result::ok);
+            for line in lines.by_ref() {
+                if let Some(url) = line.strip_prefix("oidc provider listening on ") {
+                    let _ = listening.send(Url::parse(url.trim()).expect("issuer URL"));
+                    break;
                 }
             }
-        };
-        // Keep draining its output so it never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
-        Some(Self { child, issuer })
+            for _ in lines {}
+        });
+        match issuer.recv_timeout(START_DEADLINE) {
+            Ok(issuer) => Ok(Self { child, issuer }),
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                Err(match e {
+                    std::sync::mpsc::RecvTimeoutError::Timeout => {
+                        format!("did not listen within {START_DEADLINE:?}")
+                    }
+                    std::sync::mpsc::RecvTimeoutError::Disconnected => "did not start".to_owned(),
+                })
+            }
+        }
     }
 
     /// The issuer as the provider writes it (no trailing slash).
