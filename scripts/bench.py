@@ -674,6 +674,7 @@ class Lab:
         proc = procs.start("redis", ["redis-server", "--port", str(self.redis_port), "--bind", "127.0.0.1",
                                      "--save", "", "--appendonly", "no", "--dir", workdir])
         self.redis = self._connect_redis(proc)
+        self.redis_pid = proc.pid
         # Worker threads of Portico and worker processes of the reference nginx (0: each one's
         # default, one per core).
         self.proxy_workers = 0
@@ -965,7 +966,7 @@ def routing(lab, args):
                 continue
             r = data[key]
             if not isinstance(r, dict):
-                rows.append([title, name, None, None, None, None, None, None, None, r])
+                rows.append([title, name, None, None, None, None, None, None, None, None, r])
                 continue
             shares = [s for s in r["busiest_worker_rounds"] if s is not None]
             notes = (f"{r['non_2xx']} non-2xx, {r['cpu_kernel_share']:.0%} of the CPU in the kernel"
@@ -974,7 +975,7 @@ def routing(lab, args):
                      + (f", socket errors {r['socket_errors']}" if r["socket_errors"] else ""))
             rows.append([title, name, f"{r['rps']:,.0f}", " / ".join(f"{x:,.0f}" for x in r["rps_rounds"]), r["p50_ms"],
                          r["p99_ms"], r["cpu_us_per_request"], " / ".join(f"{x:.1f}" for x in r["cpu_rounds"]),
-                         r["redis_cmds_per_request"], notes])
+                         r["redis_cmds_per_request"], r["redis_cpu_us_per_request"], notes])
         if "throughput_ratio" in data:
             ratio_rows.append([title, f"{data['throughput_ratio']:.2f}", f"{data['cpu_ratio']:.2f}",
                                f"{data['p99_diff_ms']:+.2f}"])
@@ -998,7 +999,10 @@ def routing(lab, args):
                       f"up to that long by a replica that misses the notification): throughput "
                       f"{fast['window_throughput_ratio']:.2f}, CPU per request {fast['window_cpu_ratio']:.2f}, p99 "
                       f"{fast['window_p99_diff_ms']:+.2f} ms."
-                      if "window_throughput_ratio" in fast else ""))
+                      if "window_throughput_ratio" in fast else "")
+                   + (f" CPU per request with Redis's: Portico {with_redis(fast['portico']):.1f} µs, with the window "
+                      f"{with_redis(fast['portico_window']):.1f} µs, nginx {with_redis(fast['nginx']):.1f} µs."
+                      if all(isinstance(fast.get(k), dict) for k in ("portico", "portico_window", "nginx")) else ""))
     else:
         verdict = f"**Portico: {fast['portico']}** — only the nginx reference was measured."
     rounds = args.routing_rounds
@@ -1019,7 +1023,9 @@ def routing(lab, args):
             f"req/s, p50 and p99 are medians of the rounds (each round's req/s in \"rounds\"); CPU is user+sys "
             f"from `/proc/PID/stat` over each measured run ÷ its requests, the median of the rounds (Portico: "
             f"its process; nginx: the sum of its workers; direct: the upstream's, the front nginx's workers or "
-            f"the simulator). Redis commands are `INFO commandstats` totals over the runs ÷ requests. In the "
+            f"the simulator). Redis commands are `INFO commandstats` totals over the runs ÷ requests; Redis CPU "
+            f"is the `redis-server` process's user+sys over each run ÷ its requests (the median of the rounds): "
+            f"what the session questions cost on the same cores, beyond the proxy's own process. In the "
             f"notes, each round's busiest worker's share of the workers' CPU (Portico's serving threads, "
             f"nginx's worker processes): Portico gives each new connection to the thread with the fewest, nginx "
             f"and the floor keep those each worker accepts first, and a round whose connections all fell on one "
@@ -1033,13 +1039,18 @@ def routing(lab, args):
             + f"Load average {load_start} at the start of this benchmark, "
             f"{loadavg()} at its end.\n\n"
             + table(["upstream", "through", "req/s", "rounds", "p50 ms", "p99 ms", "CPU µs / req",
-                     "CPU µs / req, rounds", "Redis cmds / req", "notes"], rows)
+                     "CPU µs / req, rounds", "Redis cmds / req", "Redis CPU µs / req", "notes"], rows)
             + "\n\n"
             + table(["upstream", "Portico / nginx req/s", "Portico / nginx CPU µs / req", "p99 Portico − nginx ms"],
                     ratio_rows)
             + "\n\n" + verdict)
     result["loadavg"] = [load_start, loadavg()]
     return result, text
+
+
+def with_redis(row):
+    """A routing row's CPU µs per request, its own and the Redis server's."""
+    return row["cpu_us_per_request"] + row["redis_cpu_us_per_request"]
 
 
 def routing_case(lab, args, case, master_url, body, nginx, upstream, settings, sim_session):
@@ -1186,12 +1197,15 @@ def sessions_script(lab, name, cookies):
 
 
 def measured_wrk(lab, url, cookie, pids, settings, script=None):
-    """One wrk run with the CPU time (user+sys) of `pids` and Portico's Redis commands over it."""
+    """One wrk run with the CPU time (user+sys) of `pids`, and Portico's Redis commands and the
+    Redis server's CPU time over it."""
     lab.sim(lab.master_port, "DELETE", "requests")  # the simulator's request log grows per call
     before = lab.redis.command_calls()
     workers = worker_ticks(pids)
     user, system = cpu_ticks(pids)
+    redis_ticks = sum(cpu_ticks([lab.redis_pid]))
     run = wrk(url, cookie, settings, script)
+    redis_ticks = sum(cpu_ticks([lab.redis_pid])) - redis_ticks
     user_after, system_after = cpu_ticks(pids)
     worked = [ticks - workers.get(worker, 0) for worker, ticks in worker_ticks(pids).items()]
     user, system = user_after - user, system_after - system
@@ -1201,6 +1215,7 @@ def measured_wrk(lab, url, cookie, pids, settings, script=None):
     run["cpu_us_per_request"] = round(cpu_s * 1e6 / max(run["requests"], 1), 2)
     run["cpu_kernel_share"] = round(system / max(user + system, 1), 3)
     run["redis_cmds"] = sum(delta.values())
+    run["redis_cpu_us_per_request"] = round(redis_ticks / CLOCK_TICKS * 1e6 / max(run["requests"], 1), 2)
     # How the connections fell on the workers (each takes the ones it accepts first): all on one
     # busy worker, or spread over several that each wait more often.
     run["busiest_worker_share"] = round(max(worked) / sum(worked), 2) if sum(worked) > 0 else None
@@ -1218,7 +1233,8 @@ def combined(rounds):
             "busiest_worker_rounds": [r["busiest_worker_share"] for r in rounds],
             "requests": requests, "non_2xx": sum(r["non_2xx"] for r in rounds),
             "socket_errors": "; ".join(r["socket_errors"] for r in rounds if r["socket_errors"]) or None,
-            "redis_cmds_per_request": round(sum(r["redis_cmds"] for r in rounds) / max(requests, 1), 3)}
+            "redis_cmds_per_request": round(sum(r["redis_cmds"] for r in rounds) / max(requests, 1), 3),
+            "redis_cpu_us_per_request": med("redis_cpu_us_per_request")}
 
 
 def cpu_ticks(pids):
@@ -1388,15 +1404,27 @@ def bench_instructions(lab, args):
                          wrap=wrap("portico")) as (port, pid):
             _, cookie = timed_sign_ins(port, 1)
             base = f"http://127.0.0.1:{port}"
-            data["portico"] = counted_calls(base + ROUTED, cookie, pid, f"{out}.portico", settings, "portico")
+            data["portico"] = counted_calls(base + ROUTED, cookie, pid, f"{out}.portico", settings, "portico",
+                                            redis=lab.redis)
             data["portico_put"] = counted_calls(base + UPLOAD, cookie, pid, f"{out}.portico", settings, "portico-put",
                                                 upload_script(lab, "portico", csrf_token(port, cookie)))
+        # The same GET with the revocation window: the difference is what the per-request store
+        # question costs in user space (its part of the shared read, the question's task, the
+        # Redis connection's command and answer).
+        with lab.portico(1, master_url=f"http://127.0.0.1:{front_port}", name="portico-window-callgrind",
+                         wrap=wrap("portico-window"),
+                         session=[f'revocation_window = "{ROUTING_WINDOW}"']) as (port, pid):
+            _, cookie = timed_sign_ins(port, 1)
+            data["portico_window"] = counted_calls(f"http://127.0.0.1:{port}" + ROUTED, cookie, pid,
+                                                   f"{out}.portico-window", settings, "portico-window",
+                                                   redis=lab.redis)
     finally:  # the nginx instances serve this benchmark only
         lab.proxy_workers = workers
         for proc in [p for p in lab.procs.running if p.bench_name in ("nginx-callgrind", "nginx-upstream")]:
             lab.procs.stop(proc)
     floor = "hyper floor (`examples/proxy_floor.rs`)"
-    for key, name in (("portico", "Portico"), ("floor", floor), ("nginx", "nginx proxy_pass"),
+    window = f"Portico, `revocation_window = \"{ROUTING_WINDOW}\"`"
+    for key, name in (("portico", "Portico"), ("portico_window", window), ("floor", floor), ("nginx", "nginx proxy_pass"),
                       ("portico_put", "Portico"), ("floor_put", floor), ("nginx_put", "nginx proxy_pass")):
         r = data[key]
         call = f"`PUT` {UPLOAD_BYTES:,} bytes" if key.endswith("_put") else "`GET`"
@@ -1409,6 +1437,7 @@ def bench_instructions(lab, args):
         f = data["floor" + suffix]
         data["floor_ratio" + suffix] = round(f["per_call"] / n["per_call"], 2)
         data["beyond_floor" + suffix] = p["per_call"] - f["per_call"]
+    data["question"] = data["portico"]["per_call"] - data["portico_window"]["per_call"]
     text = (f"`GET {ROUTED}`, and `PUT {UPLOAD}` with a {UPLOAD_BYTES:,}-byte body, through each proxy with one "
             f"worker (nginx: one process, no master), against the fast upstream (which answers both itself), each "
             f"under `valgrind --tool=callgrind` with instrumentation switched "
@@ -1420,14 +1449,20 @@ def bench_instructions(lab, args):
             f"The *hyper floor* is a proxy built like Portico's listener (a current-thread runtime per worker, "
             f"hyper's HTTP/1 server with the same timer, hyper's HTTP/1 client on kept-alive connections per "
             f"thread) that does nothing but add the manager cookie: what the stack itself costs per call, so "
-            f"that Portico's own work is the difference. "
+            f"that Portico's own work is the difference. The GET is counted once more through a Portico with "
+            f"`session.revocation_window = \"{ROUTING_WINDOW}\"`, which serves a copy confirmed within the window "
+            f"without asking Redis: the difference is what the per-request session question costs in user space "
+            f"(under callgrind a question is shared by more calls than at full speed: the Redis commands per call "
+            f"of each are given). "
             f"The dumps stay in `target/bench/callgrind.*.out` for `callgrind_annotate`.\n\n"
             + table(["call", "through", "calls", "instructions / call", "without memset", "memset"], rows)
             + f"\n\n**Portico / nginx instructions per call: GET {data['ratio']:.2f} ({data['ratio_without_memset']:.2f} "
               f"without memset), PUT {data['ratio_put']:.2f} ({data['ratio_without_memset_put']:.2f}); "
               f"hyper floor / nginx: GET {data['floor_ratio']:.2f}, PUT {data['floor_ratio_put']:.2f}; "
               f"Portico's own work beyond the floor: GET {data['beyond_floor']:,} instructions per call, "
-              f"PUT {data['beyond_floor_put']:,}.**")
+              f"PUT {data['beyond_floor_put']:,}; the store question of each call (the default, against the "
+              f"window): GET {data['question']:,} instructions, with {data['portico']['redis_per_call']} Redis "
+              f"commands per call under callgrind against {data['portico_window']['redis_per_call']}.**")
     return data, text
 
 
@@ -1620,14 +1655,17 @@ def upload_script(lab, name, csrf):
     return path
 
 
-def counted_calls(url, cookie, pid, out_prefix, settings, label, script=None):
+def counted_calls(url, cookie, pid, out_prefix, settings, label, script=None, redis=None):
     """Callgrind's count of the instructions `pid` runs while wrk calls `url` (as `script` says),
-    per call; the dump is kept as `target/bench/callgrind.{label}.out`."""
+    per call; the dump is kept as `target/bench/callgrind.{label}.out`. With `redis`, also that
+    server's commands per call over the counted run."""
     wrk(url, cookie, ["-t1", "-c32", "-d3s"], script)
     control = lambda *argv: subprocess.run(["callgrind_control", *argv, str(pid)], capture_output=True, timeout=60)
     control("--zero")
     control("--instr=on")
+    commands_before = redis.command_calls() if redis else {}
     run = wrk(url, cookie, settings, script)
+    commands = sum(command_delta(commands_before, redis.command_calls()).values()) if redis else None
     control("--instr=off")
     before = set(glob.glob(f"{out_prefix}.{pid}.*"))
     control("--dump")
@@ -1643,7 +1681,8 @@ def counted_calls(url, cookie, pid, out_prefix, settings, label, script=None):
     all_answered(run, url, "under callgrind")
     return {"requests": run["requests"], "instructions": total, "memset": memset,
             "per_call": round(total / calls), "per_call_without_memset": round((total - memset) / calls),
-            "memset_share": memset / total if total else 0.0}
+            "memset_share": memset / total if total else 0.0,
+            "redis_per_call": None if commands is None else round(commands / calls, 3)}
 
 
 def callgrind_totals(path):
