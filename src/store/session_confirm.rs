@@ -18,8 +18,8 @@
 //! N. Questions are shared within a thread only: a request thread runs a single-threaded runtime
 //! (`web::front`), and waking a request on another thread would cost about what the question
 //! saves. Each question runs as a task of its own, so it completes (and leaves the table) even when every request waiting for
-//! it has gone; a waiter also clears a question it finds unfinished (its runtime ended), so a
-//! stale entry cannot answer later requests.
+//! it has gone; a question abandoned unanswered (its runtime ended) is cleared by the first
+//! request that awaits it, which is refused, so a stale entry cannot answer later requests.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -92,26 +92,23 @@ impl<A: Clone + Send + Sync + 'static> Confirmations<A> {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<A, StoreError>> + Send + 'static,
     {
-        let slot: Slot = (this_thread(), key.clone());
         let question = {
             let mut rounds = self.lock();
-            let round = rounds.entry(slot.clone()).or_default();
+            let round = rounds.entry((this_thread(), key.clone())).or_default();
             if let Some(next) = &round.next {
                 next.clone()
             } else if let Some(in_flight) = &round.in_flight {
-                let next = self.start(slot.clone(), Some(in_flight.answer.clone()), ask);
+                let next = self.start((this_thread(), key.clone()), Some(in_flight.answer.clone()), ask);
                 round.next = Some(next.clone());
                 next
             } else {
-                let now = self.start(slot.clone(), None, ask);
+                let now = self.start((this_thread(), key.clone()), None, ask);
                 round.in_flight = Some(now.clone());
                 now
             }
         };
-        let answer = question.answer.await;
-        // (Normally already done by the question's own task: see the module comment.)
-        self.finished(&slot, question.id);
-        answer
+        // (The question leaves the table by itself, answered or abandoned: nothing to do after.)
+        question.answer.await
     }
 
     /// A question sent now, or once `after` has been answered.
@@ -121,6 +118,7 @@ impl<A: Clone + Send + Sync + 'static> Confirmations<A> {
         Fut: Future<Output = Result<A, StoreError>> + Send + 'static,
     {
         let id = self.ids.fetch_add(1, Ordering::Relaxed);
+        let slot_of_answer = slot.clone();
         let table = self.clone();
         // (A future does nothing until awaited: the question goes out below, in its turn.)
         let asking = ask();
@@ -139,8 +137,12 @@ impl<A: Clone + Send + Sync + 'static> Confirmations<A> {
             table.finished(&slot, id);
             answer
         });
+        // Its task takes an answered question off the table. One abandoned (its runtime ended
+        // before it was answered) is taken off by the first request that awaits it, here, once.
+        let table = self.clone();
         let answer = async move {
             task.await.unwrap_or_else(|_| {
+                table.finished(&slot_of_answer, id);
                 Err(StoreError::Unavailable("the store question was abandoned".to_owned()))
             })
         };
@@ -289,6 +291,39 @@ mod tests {
         until(|| table.pending() == 0).await;
         store.exists.store(false, Ordering::SeqCst);
         assert!(!table.answer(&key, store.ask()).await.unwrap(), "a fresh question, not the old answer");
+    }
+
+    /// A thread's runtime that ends with questions unanswered (one in flight, one waiting) leaves
+    /// them listed; the next request of the session on that thread is refused (the store did not
+    /// answer), and takes them off, so the one after it is asked about afresh.
+    #[test]
+    fn questions_abandoned_with_their_runtime_answer_no_later_request() {
+        let runtime = || tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let table = Arc::new(Confirmations::<bool>::default());
+        let key: Arc<str> = Arc::from("session:e");
+        let store = Gated::default();
+        store.exists.store(true, Ordering::SeqCst);
+        let first = runtime();
+        first.block_on(async {
+            let _in_flight = request(&table, &key, &store);
+            until(|| store.sent() == 1).await;
+            let _waiting = request(&table, &key, &store);
+            for _ in 0..20 {
+                tokio::task::yield_now().await;
+            }
+        });
+        drop(first);
+        assert_eq!(table.pending(), 1, "the unanswered questions are still listed");
+
+        store.exists.store(false, Ordering::SeqCst);
+        store.release.add_permits(10);
+        let second = runtime();
+        let refused = second.block_on(table.answer(&key, store.ask()));
+        assert!(matches!(refused, Err(StoreError::Unavailable(_))), "{refused:?}");
+        let asked = second.block_on(table.answer(&key, store.ask()));
+        assert!(!asked.unwrap(), "a fresh question's answer, not an abandoned one");
+        assert_eq!(store.sent(), 2);
+        assert_eq!(table.pending(), 0);
     }
 
     #[tokio::test]
