@@ -17,9 +17,10 @@
 //! waiting to be sent, and a burst of N requests costs about two questions per thread instead of
 //! N. Questions are shared within a thread only: a request thread runs a single-threaded runtime
 //! (`web::front`), and waking a request on another thread would cost about what the question
-//! saves. Each question runs as a task of its own, so it completes (and leaves the table) even when every request waiting for
-//! it has gone; a question abandoned unanswered (its runtime ended) is cleared by the first
-//! request that awaits it, which is refused, so a stale entry cannot answer later requests.
+//! saves. Each question runs as a task of its own, so it completes (and leaves the table) even
+//! when every request waiting for it has gone; a question abandoned unanswered (its runtime
+//! ended) is cleared by the first request that awaits it, which is refused, so a stale entry
+//! cannot answer later requests.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -92,17 +93,18 @@ impl<A: Clone + Send + Sync + 'static> Confirmations<A> {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<A, StoreError>> + Send + 'static,
     {
+        let slot: Slot = (this_thread(), key.clone());
         let question = {
             let mut rounds = self.lock();
-            let round = rounds.entry((this_thread(), key.clone())).or_default();
+            let round = rounds.entry(slot.clone()).or_default();
             if let Some(next) = &round.next {
                 next.clone()
             } else if let Some(in_flight) = &round.in_flight {
-                let next = self.start((this_thread(), key.clone()), Some(in_flight.answer.clone()), ask);
+                let next = self.start(slot, Some(in_flight.answer.clone()), ask);
                 round.next = Some(next.clone());
                 next
             } else {
-                let now = self.start((this_thread(), key.clone()), None, ask);
+                let now = self.start(slot, None, ask);
                 round.in_flight = Some(now.clone());
                 now
             }

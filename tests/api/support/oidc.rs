@@ -54,16 +54,15 @@ impl OidcProvider {
         }
         // A node process that hangs before it listens (seen once in a loaded CI run: asleep on a
         // futex, nothing written) would hold the test for ever: give it a deadline, then once more.
-        for attempt in 1..=STARTS {
+        for _ in 1..STARTS {
             match Self::launch(&options) {
                 Ok(provider) => return Some(provider),
-                Err(why) if attempt < STARTS => {
-                    eprintln!("{test}: the OpenID provider {why}; starting it again")
-                }
-                Err(why) => panic!("the OpenID provider {why} (see its output above)"),
+                Err(why) => eprintln!("{test}: the OpenID provider {why}; starting it again"),
             }
         }
-        unreachable!("the last attempt returns or panics")
+        let provider = Self::launch(&options)
+            .unwrap_or_else(|why| panic!("the OpenID provider {why} (see its output above)"));
+        Some(provider)
     }
 
     /// One start of the provider: it, once it says where it listens, or why not.
