@@ -223,6 +223,12 @@ async fn assemble(
         Environments::from_settings(&settings, credentials).context("cannot prepare the managers")?;
     let changes = ChangeBus::start(&kv);
     let session = &settings.session;
+    // With the in-process store no other replica can hold a copy: every request asks it (a lock,
+    // no round trip) and nothing has to wait.
+    let revocation_window = match kv {
+        KvStore::Redis(_) => session.revocation_window.get(),
+        KvStore::Memory(_) => std::time::Duration::ZERO,
+    };
     let sessions = SessionStore::new(
         kv.clone(),
         keys.clone(),
@@ -231,7 +237,7 @@ async fn assemble(
         clock.clone(),
         changes.clone(),
     )
-    .with_revocation_window(session.revocation_window.get());
+    .with_revocation_window(revocation_window);
     let federation = Federation::new(
         LoginProtection::new(kv.clone(), keys.clone(), clock.clone(), "consumer"),
         OrganizationCache::new(kv.clone(), keys.clone(), settings.cache.organization_ttl.get()),

@@ -121,6 +121,11 @@ pub(super) fn default_public_url() -> Url {
     Url::parse("http://localhost:8080").expect("literal URL parses")
 }
 
+/// The default `session.revocation_window`, in milliseconds: a busy session asks the store about
+/// ten times a second per serving thread instead of at every request, and a sign-out or an
+/// environment switch answers a tenth of a second later.
+pub const DEFAULT_REVOCATION_WINDOW_MS: u64 = 100;
+
 /// The longest `session.revocation_window`: a replica reads a session from the store again after
 /// this long anyway (the session copies' window, which a store test holds equal to it).
 pub const MAX_REVOCATION_WINDOW: std::time::Duration = std::time::Duration::from_secs(1);
@@ -133,9 +138,10 @@ pub struct SessionSettings {
     pub secret: Option<SecretRef>,
     pub idle_timeout: Duration,
     pub absolute_timeout: Duration,
-    /// How long another replica may still serve a session after it ended or changed, when the
-    /// change notification does not reach it (0 to 1 s). Zero (the default): never — every
-    /// request asks the store ([`crate::store::SessionStore`]).
+    /// How long a replica serves a session's copy the store confirmed without asking it again
+    /// (0 to 1 s); an ending or a rewrite waits that long before it answers, so no replica serves
+    /// the old session after it ([`crate::store::SessionStore`]). Zero: every request asks the
+    /// store and nothing waits.
     pub revocation_window: Duration,
     pub cookie_name: String,
     /// At most this many sessions per user: a sign-in past it ends their oldest. Absent: no cap.
@@ -148,7 +154,7 @@ impl Default for SessionSettings {
             secret: None,
             idle_timeout: Duration::from_secs(30 * 60),
             absolute_timeout: Duration::from_secs(12 * 3600),
-            revocation_window: Duration::from_secs(0),
+            revocation_window: Duration::from_millis(DEFAULT_REVOCATION_WINDOW_MS),
             cookie_name: "portico_session".to_owned(),
             max_per_user: None,
         }

@@ -328,7 +328,7 @@ fn defaults_are_the_documented_ones() {
     assert_eq!(s.server.public_url.as_str(), "http://localhost:8080/");
     assert_eq!(s.session.idle_timeout.get(), std::time::Duration::from_secs(30 * 60));
     assert_eq!(s.session.absolute_timeout.get(), std::time::Duration::from_secs(12 * 3600));
-    assert!(s.session.revocation_window.get().is_zero(), "every request asks the store");
+    assert_eq!(s.session.revocation_window.get(), std::time::Duration::from_millis(100));
     assert_eq!(s.session.cookie_name, "portico_session");
     assert!(s.redis.as_ref().map(|r| &r.key_prefix).is_none());
     assert_eq!(s.federation.login_failure_policy, crate::domain::LoginFailurePolicy::Master);

@@ -12,6 +12,9 @@ use super::{EnvironmentSet, PortalSession, sign_out};
 use crate::crypto::Keys;
 use crate::store::{KvStore, SessionStore, StoreError};
 
+/// How many of a user's sessions are ended at once when several end together.
+const ENDED_AT_ONCE: usize = 16;
+
 /// How a session was started, what it runs in and from where (coarsely): shown to its user so
 /// they can tell their sessions apart.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -173,9 +176,7 @@ impl UserSessions {
     ) -> Result<usize, StoreError> {
         let others: Vec<UserSession> =
             self.list(sessions, login_name).await?.into_iter().filter(|s| s.reference != keep).collect();
-        for session in &others {
-            self.end_listed(sessions, environments, session).await?;
-        }
+        self.end_each(sessions, environments, &others).await?;
         Ok(others.len())
     }
 
@@ -187,9 +188,7 @@ impl UserSessions {
         login_name: &str,
     ) -> Result<usize, StoreError> {
         let all = self.list(sessions, login_name).await?;
-        for session in &all {
-            self.end_listed(sessions, environments, session).await?;
-        }
+        self.end_each(sessions, environments, &all).await?;
         Ok(all.len())
     }
 
@@ -205,10 +204,25 @@ impl UserSessions {
     ) -> Result<(), StoreError> {
         let listed = self.list(sessions, login_name).await?;
         let excess = listed.len().saturating_sub(max.max(1));
-        for session in listed.iter().filter(|s| s.reference != keep).take(excess) {
-            self.end_listed(sessions, environments, session).await?;
-        }
-        Ok(())
+        let oldest: Vec<UserSession> =
+            listed.into_iter().filter(|s| s.reference != keep).take(excess).collect();
+        self.end_each(sessions, environments, &oldest).await
+    }
+
+    /// [`Self::end_listed`] for each of `listed`, a few at a time: each ending waits out the
+    /// revocation window before it answers (`SessionStore::destroy`), and those waits overlap.
+    async fn end_each(
+        &self,
+        sessions: &SessionStore,
+        environments: &EnvironmentSet,
+        listed: &[UserSession],
+    ) -> Result<(), StoreError> {
+        use futures_util::{StreamExt, TryStreamExt};
+        futures_util::stream::iter(listed)
+            .map(|session| self.end_listed(sessions, environments, session))
+            .buffer_unordered(ENDED_AT_ONCE)
+            .try_collect()
+            .await
     }
 
     /// Ends a listed session on every replica, takes it out of its indexes, and ends its

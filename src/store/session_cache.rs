@@ -82,9 +82,10 @@ impl Version {
 }
 
 struct Entry {
-    /// Clock milliseconds taken before the read that produced this copy.
+    /// Steady clock milliseconds (`Clock::steady_millis`) taken before the read that produced
+    /// this copy.
     read_at: i64,
-    /// When the store last said this copy is current: clock milliseconds taken before the
+    /// When the store last said this copy is current: steady clock milliseconds taken before the
     /// question (or the read) that said so.
     confirmed_at: i64,
     /// The session's store key, whose value is compared with `version` before the copy is served.

@@ -1,7 +1,7 @@
 //! The session store as two replicas see it when no notification ever reaches either: two stores
 //! on one in-process store, each with a change bus of its own (which delivers nothing), and one
-//! clock that never moves, so a copy is always inside its window. What holds then holds however
-//! late or lost the notifications are.
+//! manual clock, which moves only when a test moves it or a store waits on it. What holds then
+//! holds however late or lost the notifications are.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,7 +10,7 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
 use super::{ChangeBus, Grouped, Groups, KvStore, MemoryStore, Session, SessionStore, StoreError};
-use crate::clock::{ManualClock, SharedClock};
+use crate::clock::{Clock, ManualClock, SharedClock};
 use crate::crypto::Keys;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -92,18 +92,20 @@ async fn a_session_rewritten_on_one_replica_is_served_new_by_the_others_copy_wit
     Ok(())
 }
 
-/// With a revocation window, a replica that hears nothing serves its confirmed copy for at most
-/// that long after the store last said it was current, and no longer than the copy's own window.
+/// With a revocation window, a replica that hears nothing serves the copy the store last confirmed
+/// without asking again while the window runs, and no longer than the copy's own second: a value
+/// deleted behind its back (by no replica: nothing waited) is still served until then.
 #[tokio::test]
-async fn with_a_revocation_window_a_deaf_replica_serves_an_ended_session_no_longer_than_the_window()
--> Result<(), StoreError> {
-    let (a, b, _, clock) = replicas_with(Duration::from_millis(500));
+async fn with_a_revocation_window_a_deaf_replica_asks_again_only_after_the_window() -> Result<(), StoreError>
+{
+    let (a, b, kv, clock) = replicas_with(Duration::from_millis(500));
     let ms = |n| Duration::from_millis(n);
 
-    // Read at 0 (confirmed then), ended at 0: served until 500, refused from then on.
+    // Read at 0 (confirmed then), deleted at 0: served until 500, refused from then on.
     let session = a.create(data(&["main"], &[])).await?;
+    let (key, _) = stored_under(&a, &session);
     assert!(seen_by(&b, &session).await?.is_some(), "B reads it at 0");
-    a.destroy::<Data>(&session.id).await?;
+    kv.delete(&key).await?;
     assert!(seen_by(&b, &session).await?.is_some(), "within the window, B's copy stands");
     clock.advance(ms(499));
     assert!(seen_by(&b, &session).await?.is_some(), "499 ms later too");
@@ -111,26 +113,62 @@ async fn with_a_revocation_window_a_deaf_replica_serves_an_ended_session_no_long
     assert_eq!(seen_by(&b, &session).await?, None, "the window is over: B asks, and refuses it");
     assert_eq!(seen_by(&b, &session).await?, None, "and keeps refusing it");
 
-    // Confirmed again at 600 (read at 0): ended at 600, refused at 1000, when the copy's own
+    // Confirmed again at 600 (read at 0), deleted at 600: refused at 1000, when the copy's own
     // second is over, before the window since the confirmation is.
     let session = a.create(data(&["main"], &[])).await?;
+    let (key, _) = stored_under(&a, &session);
     assert!(seen_by(&b, &session).await?.is_some(), "B reads it");
     clock.advance(ms(600));
     assert!(seen_by(&b, &session).await?.is_some(), "asked again, and confirmed");
-    a.destroy::<Data>(&session.id).await?;
+    kv.delete(&key).await?;
     clock.advance(ms(399));
     assert!(seen_by(&b, &session).await?.is_some(), "399 ms after the confirmation");
     clock.advance(ms(1));
     assert_eq!(seen_by(&b, &session).await?, None, "the copy's second is over: read, and refused");
+    Ok(())
+}
 
-    // A rewrite the same way: the old version within the window, the new one after it.
+/// So with a revocation window an ending or a rewrite answers only once the window is over (and a
+/// margin): from its answer on, a replica that hears nothing and confirmed its copy a moment
+/// before refuses the ended session, and serves the new version of a rewritten one.
+#[tokio::test]
+async fn with_a_revocation_window_no_deaf_replica_serves_a_session_once_its_ending_or_rewrite_answered()
+-> Result<(), StoreError> {
+    let (a, b, _, clock) = replicas_with(Duration::from_millis(500));
+    let waited = |since: std::time::SystemTime| clock.now().duration_since(since).unwrap_or_default();
+
+    let session = a.create(data(&["main"], &[])).await?;
+    assert!(seen_by(&b, &session).await?.is_some(), "B reads it, and its copy is confirmed now");
+    let asked = clock.now();
+    a.destroy::<Data>(&session.id).await?;
+    assert!(waited(asked) >= Duration::from_millis(505), "the ending waited: {:?}", waited(asked));
+    assert_eq!(seen_by(&b, &session).await?, None, "B's next request after the answer is refused");
+    assert_eq!(seen_by(&a, &session).await?, None);
+
     let mut session = a.create(data(&["main"], &[])).await?;
-    assert_eq!(seen_by(&b, &session).await?, Some(data(&["main"], &[])));
+    let created = clock.now();
+    assert_eq!(waited(created), Duration::ZERO, "a new session waits for nothing: nobody has a copy");
+    assert_eq!(seen_by(&b, &session).await?, Some(data(&["main"], &[])), "B's copy, confirmed now");
+    session.data = data(&["main", "eu"], &[]);
+    let asked = clock.now();
+    a.save(&session).await?;
+    assert!(waited(asked) >= Duration::from_millis(505), "the rewrite waited: {:?}", waited(asked));
+    assert_eq!(seen_by(&b, &session).await?, Some(data(&["main", "eu"], &[])), "the new version at once");
+    Ok(())
+}
+
+/// Without a window, nothing waits: every request asks the store instead.
+#[tokio::test]
+async fn without_a_revocation_window_endings_and_rewrites_answer_without_waiting() -> Result<(), StoreError> {
+    let (a, b, _, clock) = replicas_with(Duration::ZERO);
+    let mut session = a.create(data(&["main"], &[])).await?;
+    assert!(seen_by(&b, &session).await?.is_some());
+    let asked = clock.now();
     session.data = data(&["main", "eu"], &[]);
     a.save(&session).await?;
-    assert_eq!(seen_by(&b, &session).await?, Some(data(&["main"], &[])), "the copy, within the window");
-    clock.advance(ms(500));
-    assert_eq!(seen_by(&b, &session).await?, Some(data(&["main", "eu"], &[])), "the new version after it");
+    a.destroy::<Data>(&session.id).await?;
+    assert_eq!(clock.now(), asked, "the clock did not move");
+    assert_eq!(seen_by(&b, &session).await?, None);
     Ok(())
 }
 

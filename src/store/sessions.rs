@@ -26,7 +26,9 @@
 //!    is the stamp of the value the copy was made from; when the session was rewritten, it reads
 //!    it. Concurrent requests of one session may share that question, but only one sent after
 //!    each of them started ([`super::session_confirm`]); they may share a read, but those that
-//!    joined it after it went out then ask the question too ([`reads`]).
+//!    joined it after it went out then ask the question too ([`reads`]). (With a revocation
+//!    window, below, a copy confirmed less than the window ago answers for the store, and the
+//!    change waits the window out instead.)
 //! 4. The store answers each key from one place, in order (a Redis node runs commands one at a
 //!    time; a key lives on one master, Sentinel and Cluster send every command there; the
 //!    in-process store takes a lock): a question asked after a delete or a write was
@@ -35,14 +37,19 @@
 //! The one exception is Redis's own: replication is asynchronous, so a failover can lose an
 //! acknowledged write, a delete included, as it can lose a new session.
 //!
-//! **Unless the operator trades it for speed** (`session.revocation_window`, zero by default, at
-//! most [`FRESH_FOR`]: [`SessionStore::with_revocation_window`]). Then a copy the store confirmed
-//! less than that long ago (measured from before the question) is served without asking again,
-//! which spares the routed call its round trip. Ending or rewriting a session still announces it
-//! on the change bus, and a replica that hears it drops its copy at once; one that does not hear
-//! it (its subscription down, a message lost) serves the old copy for at most the window after the
-//! ending answered, since every question sent after that sees it (step 4). A resubscription
-//! drops every copy.
+//! **A revocation window moves the wait from the reads to the changes**
+//! (`session.revocation_window`, at most [`FRESH_FOR`]; zero asks at every request:
+//! [`SessionStore::with_revocation_window`]). A copy the store confirmed less than the window
+//! ago, measured on the replica's steady clock from before the question, is served without
+//! asking again, which spares a busy session's requests their round trip. The guarantee above
+//! holds all the same, because an ending or a rewrite then answers only once the window, and a
+//! margin for clocks that run at slightly different rates, has passed since the store
+//! acknowledged it ([`SessionStore::outlast_the_window`]). By then every copy confirmed by a
+//! question asked before the change has left its window, and every question asked after it sees
+//! the change (step 4), whether or not the replica heard the announcement. What the window costs
+//! is the time an ending or a rewrite takes to answer (a sign-out, an environment switch), never
+//! its reach. A replica that hears the announcement drops its copy at once anyway, and a
+//! resubscription drops every copy.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -93,9 +100,19 @@ pub struct SessionStore {
     copies: Option<Arc<Copies>>,
     /// The live sessions, in all and by group.
     index: SessionIndex,
-    /// How long a confirmed copy is served without asking the store again, in clock
-    /// milliseconds; zero: never (the module comment).
-    revocation_window_ms: i64,
+    /// The revocation window (none by default).
+    revocation: Revocation,
+}
+
+/// `session.revocation_window` as the store applies it (the module comment).
+#[derive(Clone, Copy, Default)]
+struct Revocation {
+    /// How long a confirmed copy is served without asking the store again, in steady clock
+    /// milliseconds; zero: never.
+    window_ms: i64,
+    /// How long an ending or a rewrite waits before it answers, so that no replica serves the old
+    /// session from a copy afterwards: the window and a margin.
+    wait: Duration,
 }
 
 struct Copies {
@@ -141,18 +158,27 @@ impl SessionStore {
         }));
         let (prefix, domain) = (SESSION_PREFIX, "session");
         let index = SessionIndex::new(kv.clone(), clock.clone(), domain);
-        let revocation_window_ms = 0;
-        Self { kv, keys, idle, absolute, clock, prefix, domain, copies, index, revocation_window_ms }
+        let revocation = Revocation::default();
+        Self { kv, keys, idle, absolute, clock, prefix, domain, copies, index, revocation }
     }
 
     /// Serves a copy the store confirmed less than `window` ago without asking again (capped at
-    /// the copies' window, [`FRESH_FOR`], and the idle timeout): an ended or rewritten session
-    /// may then be served by a replica that misses the announcement for up to `window` after the
-    /// change answered (the module comment). Zero, the default, asks at every request.
+    /// the copies' window, [`FRESH_FOR`], and the idle timeout), and makes every ending and
+    /// rewrite wait that long, and a margin, before it answers (the module comment). Zero asks at
+    /// every request and makes nothing wait.
     #[must_use]
     pub fn with_revocation_window(mut self, window: Duration) -> Self {
         let window = window.min(FRESH_FOR).min(self.idle);
-        self.revocation_window_ms = i64::try_from(window.as_millis()).unwrap_or(0);
+        // The wait: one percent more for clocks' rates (theirs differ by millionths), and two
+        // milliseconds for the millisecond each side reads its clock to.
+        self.revocation = Revocation {
+            window_ms: i64::try_from(window.as_millis()).unwrap_or(0),
+            wait: if window.is_zero() {
+                Duration::ZERO
+            } else {
+                window + window / 100 + Duration::from_millis(2)
+            },
+        };
         self
     }
 
@@ -166,8 +192,8 @@ impl SessionStore {
         prefix: &'static str,
     ) -> Self {
         let index = SessionIndex::new(kv.clone(), clock.clone(), prefix);
-        let (domain, copies, revocation_window_ms) = (prefix, None, 0);
-        Self { kv, keys, idle, absolute, clock, prefix, domain, copies, index, revocation_window_ms }
+        let (domain, copies, revocation) = (prefix, None, Revocation::default());
+        Self { kv, keys, idle, absolute, clock, prefix, domain, copies, index, revocation }
     }
 
     fn key(&self, id: &SessionId) -> String {
@@ -176,7 +202,7 @@ impl SessionStore {
 
     #[cfg(test)]
     pub(super) fn revocation_window_ms(&self) -> i64 {
-        self.revocation_window_ms
+        self.revocation.window_ms
     }
 
     /// The idle timeout (sliding).
@@ -249,6 +275,7 @@ impl SessionStore {
         self.index.written(&key, ttl, &groups).await?;
         if rewrite {
             self.announce(Change::SessionChanged { key }).await;
+            self.outlast_the_window().await;
         }
         Ok(())
     }
@@ -269,7 +296,7 @@ impl SessionStore {
     where
         T: DeserializeOwned + Grouped + Clone + Send + Sync + 'static,
     {
-        let read = self.read(id, self.key(id), self.clock.now_millis()).await?;
+        let read = self.read(id, self.key(id), self.clock.steady_millis()).await?;
         Ok(read.map(|(_, session)| Session::clone(&session)))
     }
 
@@ -279,7 +306,7 @@ impl SessionStore {
         T: DeserializeOwned + Grouped + Send + Sync + 'static,
     {
         // Taken before the read: the copy's window starts no later than the idle timeout it sets.
-        let now = self.clock.now_millis();
+        let now = self.clock.steady_millis();
         if let Some(copies) = &self.copies
             && let Some(answer) = self.confirmed_copy::<T>(copies, id, now).await?
         {
@@ -309,7 +336,7 @@ impl SessionStore {
             return Ok(None);
         };
         // Within the window the operator allowed, the store's last answer stands.
-        if hit.confirmed_within(self.revocation_window_ms, now) {
+        if hit.confirmed_within(self.revocation.window_ms, now) {
             return Ok(Some(Some(hit.session)));
         }
         // The copy spares the value, never the question: is the session still what the copy
@@ -317,7 +344,7 @@ impl SessionStore {
         // When the store cannot answer, neither can the copy: 503, as for a read.
         match self.stored_version(copies, &hit.key).await? {
             Some(version) if version == hit.version => {
-                if self.revocation_window_ms > 0 {
+                if self.revocation.window_ms > 0 {
                     copies.cache.confirmed(id.as_str(), hit.version, now);
                 }
                 Ok(Some(Some(hit.session)))
@@ -434,7 +461,19 @@ impl SessionStore {
             .unwrap_or_default();
         self.index.ended(&key, &groups).await?;
         self.announce(Change::SessionEnded { key }).await;
+        // (Also when there was nothing left to take: the ending that took it may still be
+        // waiting, and this one must not answer sooner.)
+        self.outlast_the_window().await;
         Ok(())
+    }
+
+    /// With a revocation window, waits until no replica can serve what was just ended or
+    /// replaced: every copy confirmed before the store acknowledged the change has then left its
+    /// window (the module comment). Without one, returns at once.
+    async fn outlast_the_window(&self) {
+        if self.copies.is_some() && !self.revocation.wait.is_zero() {
+            self.clock.sleep(self.revocation.wait).await;
+        }
     }
 
     /// The version of the session stored under `key` (`None`: there is none), by a question sent

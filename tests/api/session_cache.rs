@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use portico::clock::ManualClock;
+use portico::clock::{Clock, ManualClock};
 use portico::simulator::Simulator;
 use portico::store::SESSION_FRESH_FOR;
 
@@ -42,6 +42,12 @@ enum Hearing {
 }
 
 async fn replicas_where(test: &str, hearing: Hearing) -> Option<Replicas> {
+    replicas_with(test, hearing, None).await
+}
+
+/// [`replicas_where`]; with a `session.revocation_window`, the replicas run on one clock, so that
+/// what one waits on it the other sees pass.
+async fn replicas_with(test: &str, hearing: Hearing, window: Option<&str>) -> Option<Replicas> {
     let redis = RedisServer::start(test)?;
     if hearing == Hearing::BIsDeaf {
         let _: () = redis::cmd("ACL")
@@ -57,8 +63,12 @@ async fn replicas_where(test: &str, hearing: Hearing) -> Option<Replicas> {
             .slave("prod-eu", "Production EU", eu.url.as_str())
             .timeouts("1s", "1s")
     };
-    let first = builder(&redis);
+    let mut first = builder(&redis);
     let mut second = builder(&redis).same_prefix_as(&first);
+    if let Some(window) = window {
+        first = first.set("session.revocation_window", window);
+        second = second.set("session.revocation_window", window).with_clock(first.clock());
+    }
     if hearing == Hearing::BIsDeaf {
         second = second.set("redis.username", "deaf").set("redis.password", "deaf-password");
     }
@@ -174,6 +184,48 @@ async fn a_manager_ending_its_session_is_seen_on_the_other_replica_though_it_hea
     assert_eq!(res.status(), 409, "the other replica knows the environment needs reconnecting");
     let body: serde_json::Value = res.json().await.unwrap();
     assert!(body["errors"][0]["message"].as_str().unwrap().contains("not connected"), "{body}");
+}
+
+/// With a revocation window (the default outside these tests), on one clock: B serves its copy
+/// without asking Redis anything while the window runs, and an environment switch or a sign-out
+/// on A waits the window out on that clock before it answers, so that B, deaf, routes to the new
+/// environment and refuses the ended session at its next call.
+#[tokio::test]
+async fn with_a_revocation_window_a_deaf_replica_asks_nothing_and_changes_wait_the_window_out() {
+    let test = "revocation_window_on_one_clock";
+    let Some(r) = replicas_with(test, Hearing::BIsDeaf, Some("100ms")).await else { return };
+    let waited_since = |at: std::time::SystemTime| r.b_clock.now().duration_since(at).unwrap();
+    let cookie = sign_in(&r.a).await;
+    let echo = format!("{API}/__echo/which");
+    assert_eq!(get(&r.b, &echo, &cookie).await.status(), 200, "B reads the session");
+    let before = calls_by_command(&r.redis);
+    for _ in 0..5 {
+        assert_eq!(get(&r.b, &echo, &cookie).await.status(), 200);
+    }
+    assert_eq!(commands_since(&r.redis, &before), [], "within the window B asks Redis nothing");
+    assert_eq!((echo_calls(&r.master), echo_calls(&r.eu)), (6, 0));
+
+    let asked = r.b_clock.now();
+    let token = r.a.csrf_token("/environments").await;
+    let res =
+        r.a.post_form("/environments/select", &[("environment", "prod-eu"), ("csrf_token", &token)]).await;
+    assert_eq!(res.status(), 303);
+    assert!(
+        waited_since(asked) >= Duration::from_millis(100),
+        "the switch waited: {:?}",
+        waited_since(asked)
+    );
+    assert_eq!(get(&r.b, &echo, &cookie).await.status(), 200);
+    assert_eq!((echo_calls(&r.master), echo_calls(&r.eu)), (6, 1), "B routes the switch at its next call");
+
+    let asked = r.b_clock.now();
+    assert_eq!(r.a.sign_out().await.status(), 303);
+    assert!(
+        waited_since(asked) >= Duration::from_millis(100),
+        "the sign-out waited: {:?}",
+        waited_since(asked)
+    );
+    assert_eq!(get(&r.b, &echo, &cookie).await.status(), 401, "B refuses the session at its next call");
 }
 
 #[tokio::test]

@@ -5,8 +5,8 @@
 //! reads a second instead of one). The first request reads; the others wait for its value, then ask
 //! whether the session is still that value, as a request holding a copy does (`sessions`, the
 //! module comment, step 3): the read went out before they started, so its answer alone could miss
-//! an ending or a rewrite in between — unless the operator allows a revocation window and the
-//! read went out within it.
+//! an ending or a rewrite in between — unless the read went out within the revocation window
+//! (then an ending or a rewrite waits the window out before it answers).
 
 use std::any::Any;
 use std::collections::HashMap;
@@ -45,7 +45,7 @@ impl SessionStore {
             |key: String| async move { Ok(self.read::<T>(id, key, now).await?.map(|(_, session)| session)) };
         let Some(copies) = &self.copies else { return own_read(key).await };
         let (store, owned, stored_under) = (self.clone(), id.clone(), key.clone());
-        let copied = || copies.cache.get::<Session<T>>(id.as_str(), self.clock.now_millis()).is_some();
+        let copied = || copies.cache.get::<Session<T>>(id.as_str(), self.clock.steady_millis()).is_some();
         let started = copies.reads.join_or_start(&key, copied, move || {
             async move {
                 let session = store.read::<T>(&owned, stored_under, now).await?;
@@ -56,7 +56,7 @@ impl SessionStore {
         let Some((read, leading)) = started else {
             // The read that left a fresh copy ended after this request found the copy stale: the
             // copy is asked about, as any copy is.
-            return match self.confirmed_copy::<T>(copies, id, self.clock.now_millis()).await? {
+            return match self.confirmed_copy::<T>(copies, id, self.clock.steady_millis()).await? {
                 Some(answer) => Ok(answer),
                 None => Box::pin(own_read(key)).await,
             };
@@ -97,9 +97,9 @@ impl SessionStore {
         version: Version,
         now: i64,
     ) -> bool {
-        self.revocation_window_ms > 0
+        self.revocation.window_ms > 0
             && copies.cache.get::<Session<T>>(id.as_str(), now).is_some_and(|hit| {
-                hit.version == version && hit.confirmed_within(self.revocation_window_ms, now)
+                hit.version == version && hit.confirmed_within(self.revocation.window_ms, now)
             })
     }
 }

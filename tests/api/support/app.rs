@@ -157,13 +157,16 @@ impl TestAppBuilder {
         self
     }
 
+    /// The app's config file. Its sessions have no revocation window: each app runs on a manual
+    /// clock of its own, on which another replica's window would never end. (The window is tested
+    /// on real clocks by `session_processes`, and on one manual clock by `store::session_tests`.)
     fn render(&self, dir: &std::path::Path) -> String {
         let database = self
             .database_url
             .clone()
             .unwrap_or_else(|| format!("sqlite://{}", dir.join("portico.db").display()));
         let mut toml = format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\nworkers = 2\npublic_url = \"{}\"\ntrusted_proxies = [{}]\n\n[session]\nsecret = \"{SESSION_SECRET}\"\n\n\
+            "[server]\nlisten = \"127.0.0.1:0\"\nworkers = 2\npublic_url = \"{}\"\ntrusted_proxies = [{}]\n\n[session]\nsecret = \"{SESSION_SECRET}\"\nrevocation_window = \"0s\"\n\n\
              [database]\nurl = \"{database}\"\n\n[master]\nurl = \"{}\"\ntimeout = \"{}\"\n{}\n",
             self.public_url,
             self.trusted_proxies.join(", "),
